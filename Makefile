@@ -1,0 +1,52 @@
+# Tickflow: `make run` starts the platform locally, `make test` runs the tests.
+# Everything is installed on first use: a virtualenv in .venv, PostgreSQL 15 and Kafka under .local.
+
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+UV_VERSION := 0.13.8
+STAMP := $(VENV)/.installed
+
+.PHONY: help lock install services topics migrate run stop status test test-unit clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"Python 3.11 is required, found {sys.version.split()[0]}"'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(VENV)/bin/uv pip sync --quiet --python $(PY) requirements.lock
+	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps -e .
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv from the lock file
+
+lock:  ## re-resolve requirements.lock from pyproject.toml
+	$(VENV)/bin/uv pip compile pyproject.toml --extra test --python-version 3.11 -o requirements.lock
+
+services: install  ## start local PostgreSQL + Kafka, create topics, apply migrations
+	scripts/local-services.sh start
+	$(PY) -m services.admin topics
+	$(PY) -m services.admin migrate
+
+run: services  ## start the whole platform locally and print where to look
+	scripts/platform.sh start
+
+stop:  ## stop everything `make run` / `make test` started
+	-scripts/platform.sh stop
+	scripts/local-services.sh stop
+
+status:  ## what is running
+	-scripts/local-services.sh status
+	-scripts/platform.sh status
+
+test: services  ## install what is needed, start local services, run all tests
+	$(PY) -m pytest
+
+test-unit: install  ## only the pure tests (no services needed)
+	$(PY) -m pytest tests/core
+
+clean: stop  ## stop and delete local data (.local) and the virtualenv
+	rm -rf .local $(VENV)

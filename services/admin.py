@@ -1,0 +1,47 @@
+"""Operations CLI: `python -m services.admin {topics,migrate,status}`."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from services.config import get_settings
+from services.logs import setup_logging
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m services.admin",
+        description="Prepare Tickflow's Kafka topics and PostgreSQL schema (both idempotent).",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("topics", help="create missing Kafka topics with their partition counts")
+    sub.add_parser("migrate", help="apply pending SQL migrations from sql/ as the owner role")
+    sub.add_parser("status", help="list applied and pending migrations")
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    setup_logging(settings.log_level, "text")
+
+    if args.command == "topics":
+        from services.kafka_io import ensure_topics
+
+        for topic, state in ensure_topics(settings.kafka_bootstrap, settings.topics).items():
+            print(f"{topic}: {state}")
+        return 0
+
+    from services.db.connect import make_engine
+    from services.db.migrations import applied, migrate, pending
+
+    engine = make_engine(settings.admin_database_url)
+    if args.command == "migrate":
+        done = migrate(engine)
+        print(f"applied {len(done)} migration(s): {', '.join(done)}" if done else "schema is up to date")
+    else:
+        for version in sorted(applied(engine)):
+            print(f"applied  {version}")
+        for version in pending(engine):
+            print(f"pending  {version}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,180 @@
+"""The five record types Tickflow accepts, and the one validation rule set used everywhere.
+
+Field names are a public contract (DESIGN.md §2). Validation is strict: numbers must be JSON
+numbers (no "12.5" strings), integers must be integers, NaN/Infinity are refused, unknown
+fields are refused by name, and values a market could not produce are refused with a reason.
+Ingest and the processor both call `validate_record`, so a record means the same thing at
+both ends of Kafka.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
+
+PRICE_TYPE = "stock_price"
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationContext:
+    """What validation needs from the outside world, passed in so this module stays pure."""
+
+    now: float
+    symbols: frozenset[str] = frozenset()  # empty: any symbol is accepted
+    max_future_skew: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    field: str
+    message: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    errors: tuple[FieldError, ...] = field(default_factory=tuple)
+
+    @property
+    def reason(self) -> str:
+        return "; ".join(f"{e.field}: {e.message}" for e in self.errors)
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
+
+    record_type: ClassVar[str]
+    timestamp: float = Field(gt=0)
+
+    @property
+    def key(self) -> str:
+        """The Kafka partitioning key: records of one key stay in order."""
+        return getattr(self, "stock_symbol")
+
+    def to_payload(self) -> dict[str, Any]:
+        """The canonical JSON object published to Kafka."""
+        return self.model_dump()
+
+    @model_validator(mode="after")
+    def _check_context(self, info: ValidationInfo) -> "_Record":
+        ctx = info.context
+        if isinstance(ctx, ValidationContext):
+            if self.timestamp > ctx.now + ctx.max_future_skew:
+                raise ValueError(
+                    f"timestamp: {self.timestamp} is more than {ctx.max_future_skew:g} s in the future"
+                )
+            symbol = getattr(self, "stock_symbol", None)
+            if symbol is not None and ctx.symbols and symbol not in ctx.symbols:
+                raise ValueError(
+                    f"stock_symbol: unknown symbol {symbol!r} (known: {', '.join(sorted(ctx.symbols))})"
+                )
+        return self
+
+
+Symbol = Field(min_length=1, max_length=16, pattern=r"^[A-Z][A-Z0-9.\-]*$")
+
+
+class StockPrice(_Record):
+    """One candle (bar). Carries no `data_type` on the wire, or `"stock_price"`."""
+
+    record_type: ClassVar[str] = PRICE_TYPE
+    stock_symbol: str = Symbol
+    opening_price: float = Field(gt=0)
+    closing_price: float = Field(gt=0)
+    high: float = Field(gt=0)
+    low: float = Field(gt=0)
+    volume: int = Field(ge=0)
+    data_type: Literal["stock_price"] | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _check_candle(self) -> "StockPrice":
+        if self.high < max(self.opening_price, self.closing_price):
+            raise ValueError(
+                f"high: {self.high} is below max(opening_price, closing_price) = "
+                f"{max(self.opening_price, self.closing_price)}"
+            )
+        if self.low > min(self.opening_price, self.closing_price):
+            raise ValueError(
+                f"low: {self.low} is above min(opening_price, closing_price) = "
+                f"{min(self.opening_price, self.closing_price)}"
+            )
+        return self
+
+
+class OrderBook(_Record):
+    record_type: ClassVar[str] = "order_book"
+    data_type: Literal["order_book"]
+    stock_symbol: str = Symbol
+    order_type: Literal["buy", "sell"]
+    price: float = Field(gt=0)
+    quantity: int = Field(gt=0)
+
+
+class NewsSentiment(_Record):
+    record_type: ClassVar[str] = "news_sentiment"
+    data_type: Literal["news_sentiment"]
+    stock_symbol: str = Symbol
+    sentiment_score: float = Field(ge=-1, le=1)
+    sentiment_magnitude: float = Field(ge=0, le=1)
+
+
+class MarketData(_Record):
+    record_type: ClassVar[str] = "market_data"
+    data_type: Literal["market_data"]
+    stock_symbol: str = Symbol
+    market_cap: float = Field(gt=0)
+    pe_ratio: float
+
+
+class EconomicIndicator(_Record):
+    record_type: ClassVar[str] = "economic_indicator"
+    data_type: Literal["economic_indicator"]
+    indicator_name: str = Field(min_length=1, max_length=64)
+    value: float
+
+    @property
+    def key(self) -> str:
+        return self.indicator_name
+
+
+Record = Union[StockPrice, OrderBook, NewsSentiment, MarketData, EconomicIndicator]
+
+RECORD_MODELS: dict[str, type[_Record]] = {
+    m.record_type: m for m in (StockPrice, OrderBook, NewsSentiment, MarketData, EconomicIndicator)
+}
+
+
+def record_type_of(raw: dict[str, Any]) -> str | None:
+    """The record type named by `data_type` (absent means a stock price); None if unknown."""
+    name = raw.get("data_type", PRICE_TYPE)
+    return name if isinstance(name, str) and name in RECORD_MODELS else None
+
+
+def _field_errors(exc: ValidationError) -> tuple[FieldError, ...]:
+    errors = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in err["loc"])
+        message = err["msg"]
+        if err["type"] == "value_error":
+            # Our own cross-field rules say "field: reason"; pydantic prefixes "Value error, ".
+            text = message.removeprefix("Value error, ")
+            loc, _, message = text.partition(": ") if ": " in text else (loc or "record", "", text)
+        errors.append(FieldError(loc or "record", message))
+    return tuple(errors)
+
+
+def validate_record(raw: object, ctx: ValidationContext) -> Record | Rejection:
+    """Validate one decoded JSON value. Returns the typed record or why it was refused."""
+    if not isinstance(raw, dict):
+        return Rejection((FieldError("record", f"expected a JSON object, got {type(raw).__name__}"),))
+    kind = record_type_of(raw)
+    if kind is None:
+        known = ", ".join(sorted(RECORD_MODELS))
+        return Rejection((FieldError("data_type", f"unknown data_type {raw.get('data_type')!r} (known: {known})"),))
+    try:
+        return RECORD_MODELS[kind].model_validate(raw, context=ctx)  # type: ignore[return-value]
+    except ValidationError as exc:
+        return Rejection(_field_errors(exc))

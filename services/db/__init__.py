@@ -1,0 +1,1 @@
+"""PostgreSQL adapter: connections (SQLAlchemy Core over psycopg2), migrations, bulk writes."""

@@ -1,0 +1,100 @@
+"""Ordered schema migrations from `sql/NNNN_name.sql`, each applied once, in its own transaction.
+
+What ran is recorded in `schema_migrations` with a checksum: re-running is a no-op, and an
+applied file that was edited afterwards is reported instead of silently ignored.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine, text
+
+from services.logs import event
+
+log = logging.getLogger(__name__)
+
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+_LOCK_KEY = 0x7469636B  # any constant: serialises concurrent migrators
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: str
+    path: Path
+
+    @property
+    def sql(self) -> str:
+        return self.path.read_text()
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+
+class MigrationError(RuntimeError):
+    pass
+
+
+def discover(sql_dir: Path = SQL_DIR) -> list[Migration]:
+    found = []
+    for path in sorted(sql_dir.glob("*.sql")):
+        if not _NAME.match(path.name):
+            raise MigrationError(f"{path.name}: migration files are named NNNN_lower_snake.sql")
+        found.append(Migration(path.stem, path))
+    versions = [m.version[:4] for m in found]
+    if len(set(versions)) != len(versions):
+        raise MigrationError(f"two migrations share a number in {sql_dir}")
+    return found
+
+
+def applied(engine: Engine) -> dict[str, str]:
+    with engine.begin() as conn:
+        _ensure_table(conn)
+        return dict(conn.execute(text("SELECT version, checksum FROM schema_migrations")).all())
+
+
+def migrate(engine: Engine, sql_dir: Path = SQL_DIR) -> list[str]:
+    """Apply pending migrations in order; return the versions applied now."""
+    done_now = []
+    for migration in discover(sql_dir):
+        with engine.begin() as conn:
+            _ensure_table(conn)
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+            row = conn.execute(
+                text("SELECT checksum FROM schema_migrations WHERE version = :v"), {"v": migration.version}
+            ).first()
+            if row is not None:
+                if row[0] != migration.checksum:
+                    raise MigrationError(
+                        f"{migration.path.name} was changed after it was applied; "
+                        "add a new migration instead of editing an applied one"
+                    )
+                continue
+            conn.exec_driver_sql(migration.sql)
+            conn.execute(
+                text("INSERT INTO schema_migrations (version, checksum) VALUES (:v, :c)"),
+                {"v": migration.version, "c": migration.checksum},
+            )
+            done_now.append(migration.version)
+            event(log, "migration applied", version=migration.version)
+    return done_now
+
+
+def pending(engine: Engine, sql_dir: Path = SQL_DIR) -> list[str]:
+    done = applied(engine)
+    return [m.version for m in discover(sql_dir) if m.version not in done]
+
+
+def _ensure_table(conn) -> None:  # type: ignore[no-untyped-def]
+    conn.execute(
+        text(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version text PRIMARY KEY, checksum text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+    )

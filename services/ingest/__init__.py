@@ -1,0 +1,1 @@
+"""Ingest: HTTP front door. Validates every record and publishes it to Kafka."""

@@ -1,0 +1,131 @@
+"""The ingest HTTP API (FastAPI).
+
+POST /ingest takes one record or a JSON array of records. Every record gets a verdict; the
+accepted ones go to their Kafka topic (keyed by symbol), the rejected ones to `ingest.rejected`
+with the reason. The client hears "accepted" only for records Kafka acknowledged.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from services.config import Settings, get_settings
+from services.core.records import ValidationContext
+from services.ingest.batch import judge
+from services.ingest.metrics import IngestMetrics
+from services.ingest.publisher import KafkaUnavailable, Publisher
+from services.kafka_io import make_producer
+from services.logs import event, setup_logging
+
+log = logging.getLogger("services.ingest")
+
+RETRY_AFTER_S = "2"
+
+
+def _problem(status: int, detail: str, **headers: str) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers or None)
+
+
+def create_app(settings: Settings | None = None, publisher: Publisher | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    metrics = IngestMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        setup_logging(settings.log_level, settings.log_format)
+        own_producer = None
+        if app.state.publisher is None:
+            own_producer = make_producer(settings.kafka_bootstrap)
+            app.state.publisher = Publisher(own_producer, settings.kafka_bootstrap, settings.topics)
+        event(log, "ingest started", kafka=settings.kafka_bootstrap)
+        try:
+            yield
+        finally:
+            if own_producer is not None:
+                own_producer.close(timeout=5)
+
+    app = FastAPI(
+        title="Tickflow ingest",
+        version="0.1.0",
+        summary="Validates market records and publishes them to Kafka.",
+        lifespan=lifespan,
+    )
+    app.state.publisher = publisher
+
+    @app.post(
+        "/ingest",
+        summary="Submit one record or a JSON array of records",
+        responses={
+            200: {"description": "At least one record accepted; per-record results"},
+            400: {"description": "Body is not valid JSON"},
+            413: {"description": "Body or batch too large"},
+            415: {"description": "Content-Type is not application/json"},
+            422: {"description": "No record accepted; per-record reasons (index, field, message)"},
+            503: {"description": "Kafka unavailable; retry after the Retry-After header"},
+        },
+    )
+    async def ingest(request: Request) -> Response:
+        content_type = request.headers.get("content-type", "")
+        if content_type.split(";")[0].strip().lower() != "application/json":
+            return _problem(415, f"Content-Type must be application/json, got {content_type or 'none'!r}")
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > settings.ingest_max_body_bytes:
+            return _problem(413, f"body is {declared} bytes; the limit is {settings.ingest_max_body_bytes}")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > settings.ingest_max_body_bytes:
+                return _problem(413, f"body exceeds the limit of {settings.ingest_max_body_bytes} bytes")
+            chunks.append(chunk)
+        try:
+            body = orjson.loads(b"".join(chunks))
+        except orjson.JSONDecodeError as exc:
+            return _problem(400, f"body is not valid JSON: {exc}")
+        if isinstance(body, list):
+            if not body:
+                return _problem(422, "the array is empty: send at least one record")
+            if len(body) > settings.ingest_max_batch:
+                return _problem(413, f"{len(body)} records in one request; the limit is {settings.ingest_max_batch}")
+
+        ctx = ValidationContext(
+            now=time.time(), symbols=frozenset(settings.symbols), max_future_skew=settings.max_future_skew_seconds
+        )
+        verdict = judge(body, ctx)
+        pub: Publisher = request.app.state.publisher
+        try:
+            await run_in_threadpool(pub.publish, verdict.accepted, verdict.rejected)
+        except KafkaUnavailable as exc:
+            metrics.unavailable += 1
+            event(log, "kafka unavailable", logging.WARNING, reason=str(exc), records=len(verdict.accepted))
+            return _problem(503, f"{exc}; nothing was accepted, retry later", **{"Retry-After": RETRY_AFTER_S})
+        metrics.count(verdict)
+        if verdict.rejected:
+            first = verdict.rejected[0]
+            event(log, "records rejected", logging.INFO, rejected=len(verdict.rejected),
+                  accepted=len(verdict.accepted), first_index=first[0], first_reason=first[2].reason)
+        status = 200 if verdict.accepted else 422
+        return Response(orjson.dumps(verdict.response()), status_code=status, media_type="application/json")
+
+    @app.get("/healthz", summary="Liveness: the process answers")
+    def healthz() -> dict[str, Any]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", summary="Readiness: Kafka is reachable")
+    def readyz(request: Request) -> Response:
+        pub: Publisher | None = request.app.state.publisher
+        if pub is not None and pub.reachable():
+            return JSONResponse({"status": "ready"})
+        return _problem(503, "Kafka is unreachable", **{"Retry-After": RETRY_AFTER_S})
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
+    def prometheus() -> str:
+        return metrics.render()
+
+    return app

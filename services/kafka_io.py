@@ -1,0 +1,152 @@
+"""Kafka adapter: topic layout, producer and consumer factories, topic creation.
+
+Only portable client features are used (idempotent producer, consumer groups, admin
+create/describe), so the same code runs against the local Kafka 2.3 broker and the KRaft-mode
+brokers of docker compose and Kubernetes.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import cached_property
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.errors import TopicAlreadyExistsError
+
+from services.core.records import RECORD_MODELS
+from services.logs import event
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    partitions: int
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Tickflow's topic names. A prefix gives a separate namespace (tests, side-by-side stacks)."""
+
+    prefix: str = ""
+
+    @property
+    def prices(self) -> str:
+        return f"{self.prefix}market.prices"
+
+    @cached_property
+    def by_record_type(self) -> dict[str, str]:
+        return {
+            "stock_price": self.prices,
+            "order_book": f"{self.prefix}market.order_book",
+            "news_sentiment": f"{self.prefix}market.news_sentiment",
+            "market_data": f"{self.prefix}market.market_data",
+            "economic_indicator": f"{self.prefix}market.economic_indicators",
+        }
+
+    @cached_property
+    def record_type_of_topic(self) -> dict[str, str]:
+        return {topic: kind for kind, topic in self.by_record_type.items()}
+
+    @property
+    def rejected(self) -> str:
+        return f"{self.prefix}ingest.rejected"
+
+    @property
+    def dead_letter(self) -> str:
+        return f"{self.prefix}processor.dead_letter"
+
+    @property
+    def specs(self) -> tuple[TopicSpec, ...]:
+        """Every topic with its partition count (prices: 6, so up to 6 processors share the load)."""
+        by_type = self.by_record_type
+        return (
+            TopicSpec(by_type["stock_price"], 6),
+            TopicSpec(by_type["order_book"], 3),
+            TopicSpec(by_type["news_sentiment"], 3),
+            TopicSpec(by_type["market_data"], 3),
+            TopicSpec(by_type["economic_indicator"], 1),
+            TopicSpec(self.rejected, 1),
+            TopicSpec(self.dead_letter, 1),
+        )
+
+
+assert set(Topics().by_record_type) == set(RECORD_MODELS), "every record type needs a topic"
+
+
+def make_producer(bootstrap: str, **overrides: object) -> KafkaProducer:
+    """An idempotent, acks=all producer that fails fast instead of hanging when Kafka is away."""
+    config: dict[str, object] = dict(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        batch_size=256 * 1024,
+        max_block_ms=5_000,
+        request_timeout_ms=5_000,
+        delivery_timeout_ms=10_000,
+        bootstrap_timeout_ms=5_000,
+        reconnect_backoff_max_ms=1_000,
+    )
+    config.update(overrides)
+    return KafkaProducer(**config)
+
+
+def make_consumer(bootstrap: str, group: str | None, **overrides: object) -> KafkaConsumer:
+    """A consumer with manual offset control: the processor stores offsets in PostgreSQL."""
+    config: dict[str, object] = dict(
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=5_000,
+        fetch_max_bytes=16 * 1024 * 1024,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+        session_timeout_ms=10_000,
+        heartbeat_interval_ms=2_000,
+        bootstrap_timeout_ms=10_000,
+        reconnect_backoff_max_ms=1_000,
+    )
+    config.update(overrides)
+    return KafkaConsumer(**config)
+
+
+def make_admin(bootstrap: str) -> KafkaAdminClient:
+    return KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000, bootstrap_timeout_ms=10_000)
+
+
+def ensure_topics(bootstrap: str, topics: Topics) -> dict[str, str]:
+    """Create missing topics with explicit partition counts; check existing ones.
+
+    Returns {topic: "created" | "exists"}; raises RuntimeError if an existing topic has
+    fewer partitions than required (Kafka cannot shrink them and keys would move).
+    """
+    admin = make_admin(bootstrap)
+    try:
+        existing = {t["name"]: len(t["partitions"]) for t in admin.describe_topics() if not t.get("error_code")}
+        result: dict[str, str] = {}
+        specs = topics.specs
+        missing = [t for t in specs if t.name not in existing]
+        if missing:
+            try:
+                admin.create_topics(
+                    {t.name: {"num_partitions": t.partitions, "replication_factor": 1} for t in missing},
+                    timeout_ms=10_000,
+                    wait_for_metadata=True,
+                )
+            except TopicAlreadyExistsError:
+                pass  # another process created it between describe and create
+        for t in specs:
+            if t.name in existing:
+                if existing[t.name] < t.partitions:
+                    raise RuntimeError(
+                        f"topic {t.name} has {existing[t.name]} partitions, {t.partitions} required"
+                    )
+                result[t.name] = "exists"
+            else:
+                result[t.name] = "created"
+            event(log, "topic ready", topic=t.name, partitions=t.partitions, state=result[t.name])
+        return result
+    finally:
+        admin.close()

@@ -1,0 +1,1 @@
+"""Processor: Kafka consumer group -> bars, indicators, signals -> PostgreSQL, effectively once."""

@@ -1,0 +1,226 @@
+"""The processor loop: poll Kafka, build a batch, store it in one transaction, repeat.
+
+Offsets live in PostgreSQL, next to the outputs they produced. After every partition
+assignment, and after any failed write, the processor "rewinds": it forgets its in-memory
+symbol state, seeks every assigned partition to the offset stored in PostgreSQL, and reloads
+state from there. So whatever happened (crash, rebalance, database outage), processing resumes
+exactly after the last committed batch.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import psycopg2
+from kafka import ConsumerRebalanceListener, TopicPartition
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
+
+from services.config import Settings
+from services.core.bars import SymbolStream
+from services.core.indicators import IndicatorParams
+from services.core.records import ValidationContext
+from services.core.signals import SignalRules
+from services.kafka_io import make_consumer
+from services.logs import event
+from services.processor.batch import build_batch
+from services.processor.store import BatchWriter, OffsetConflict
+
+log = logging.getLogger("services.processor")
+
+DB_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError, OffsetConflict)
+
+
+def params_from(settings: Settings) -> IndicatorParams:
+    return IndicatorParams(
+        sma_period=settings.sma_period, ema_fast_period=settings.ema_fast_period,
+        ema_slow_period=settings.ema_slow_period, rsi_period=settings.rsi_period,
+        macd_fast=settings.macd_fast, macd_slow=settings.macd_slow, macd_signal=settings.macd_signal,
+        bollinger_period=settings.bollinger_period, bollinger_k=settings.bollinger_k,
+    )
+
+
+def rules_from(settings: Settings) -> SignalRules:
+    return SignalRules(rsi_oversold=settings.rsi_oversold, rsi_overbought=settings.rsi_overbought)
+
+
+@dataclass(slots=True)
+class ProcessorStats:
+    started_at: float = field(default_factory=time.time)
+    last_loop_at: float = field(default_factory=time.monotonic)
+    batches: int = 0
+    messages: int = 0
+    bars: int = 0
+    signals: int = 0
+    late_bars: int = 0
+    dead_letters: int = 0
+    other_records: int = 0
+    write_failures: int = 0
+    rewinds: int = 0
+    last_batch_ms: float = 0.0
+    assigned: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Processor(ConsumerRebalanceListener):
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        group: str | None = None,
+        consumer_overrides: dict[str, Any] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.params = params_from(settings)
+        self.rules = rules_from(settings)
+        self.group = group or settings.processor_group
+        self.topics = settings.topics
+        self.store = BatchWriter(settings.database_url, self.group, asdict(self.params))
+        self.consumer = make_consumer(
+            settings.kafka_bootstrap, self.group, max_poll_records=settings.processor_batch_max,
+            **(consumer_overrides or {}),
+        )
+        self.streams: dict[str, SymbolStream] = {}
+        self.offsets: dict[tuple[str, int], int | None] = {}  # stored next offset per assigned partition
+        self.needs_rewind = False
+        self.stats = ProcessorStats()
+        self.stopping = threading.Event()
+
+    # -- rebalance listener (called inside poll) -------------------------------------------
+    def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self.streams.clear()
+        for tp in revoked:
+            self.offsets.pop((tp.topic, tp.partition), None)
+
+    def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self.stats.assigned = len(self.consumer.assignment())
+        self.needs_rewind = True
+
+    # -- main loop --------------------------------------------------------------------------
+    def run(self) -> None:
+        topics = sorted(self.topics.by_record_type.values())
+        self.consumer.subscribe(topics, listener=self)
+        event(log, "processor started", group=self.group, topics=topics)
+        try:
+            while not self.stopping.is_set():
+                polled = self.consumer.poll(
+                    timeout_ms=self.settings.processor_batch_timeout_ms,
+                    max_records=self.settings.processor_batch_max,
+                )
+                self.stats.last_loop_at = time.monotonic()
+                if self.needs_rewind:
+                    self._rewind()  # what this poll fetched may predate the seek: fetch it again
+                    continue
+                if polled:
+                    self._process_safely(polled)
+        finally:
+            self._shutdown()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def _process_safely(self, polled: dict[TopicPartition, list[Any]]) -> None:
+        try:
+            self._process(polled)
+        except DB_ERRORS as exc:
+            self.stats.write_failures += 1
+            event(log, "batch not stored; rewinding to the last committed batch", logging.WARNING,
+                  error=f"{type(exc).__name__}: {exc}".strip())
+            self.store.reset()
+            self._rewind()
+
+    def _process(self, polled: dict[TopicPartition, list[Any]]) -> None:
+        started = time.perf_counter()
+        messages = [m for records in polled.values() for m in records]
+        self._load_streams({m.key.decode(errors="replace") for m in messages
+                            if m.topic == self.topics.prices and m.key})
+        ctx = ValidationContext(now=time.time(), max_future_skew=self.settings.max_future_skew_seconds)
+        out, count = build_batch(messages, self._stream_for, ctx, self.topics.record_type_of_topic)
+        expected = {tp: self.offsets.get(tp) for tp in out.next_offsets}
+        self.store.write(out, expected)
+        self.offsets.update(out.next_offsets)
+        self._report_lag(out.next_offsets)
+
+        s = self.stats
+        s.batches += 1
+        s.messages += count
+        s.bars += len(out.bars)
+        s.signals += len(out.signals)
+        s.late_bars += len(out.late_bars)
+        s.dead_letters += len(out.dead_letters)
+        s.other_records += (len(out.order_book) + len(out.news_sentiment) + len(out.market_data)
+                            + len(out.economic_indicators))
+        s.last_batch_ms = (time.perf_counter() - started) * 1000
+        if out.dead_letters:
+            event(log, "dead letters stored", logging.WARNING, count=len(out.dead_letters),
+                  first_reason=out.dead_letters[0][3])
+
+    def _load_streams(self, symbols: set[str]) -> None:
+        missing = symbols - self.streams.keys()
+        if not missing:
+            return
+        states = self.store.load_states(missing)
+        for symbol in missing:
+            state = states.get(symbol)
+            self.streams[symbol] = (
+                SymbolStream(symbol, self.params, self.rules) if state is None
+                else SymbolStream.from_state(symbol, state, self.params, self.rules)
+            )
+
+    def _stream_for(self, symbol: str) -> SymbolStream:
+        if symbol not in self.streams:  # a record whose key is not its symbol: load it alone
+            self._load_streams({symbol})
+        return self.streams[symbol]
+
+    def _rewind(self) -> None:
+        """Seek every assigned partition to its stored offset; forget in-memory state."""
+        delay = 0.2
+        while not self.stopping.is_set():
+            assignment = self.consumer.assignment()
+            try:
+                stored = self.store.load_offsets((tp.topic, tp.partition) for tp in assignment)
+                break
+            except DB_ERRORS as exc:
+                event(log, "PostgreSQL unavailable; retrying", logging.WARNING, error=str(exc).strip(),
+                      retry_in_s=round(delay, 2))
+                self.store.reset()
+                self.stopping.wait(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 5.0)
+        else:
+            return
+        self.streams.clear()
+        self.offsets = {}
+        for tp in assignment:
+            key = (tp.topic, tp.partition)
+            if key in stored:
+                self.consumer.seek(tp, stored[key])
+            else:
+                self.consumer.seek_to_beginning(tp)
+            self.offsets[key] = stored.get(key)
+        self.needs_rewind = False
+        self.stats.rewinds += 1
+        event(log, "partitions positioned from PostgreSQL", partitions=len(assignment),
+              stored=len(stored))
+
+    def _report_lag(self, next_offsets: dict[tuple[str, int], int]) -> None:
+        """Kafka-side commits exist only so lag tools see progress; PostgreSQL holds the truth."""
+        try:
+            self.consumer.commit_async(
+                {TopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in next_offsets.items()}
+            )
+        except KafkaError as exc:
+            log.debug("lag commit failed: %s", exc)
+
+    def _shutdown(self) -> None:
+        try:
+            self.consumer.close(autocommit=False)
+        finally:
+            self.store.close()
+        event(log, "processor stopped", **{k: v for k, v in self.stats.as_dict().items()
+                                           if k in ("batches", "bars", "signals", "late_bars", "dead_letters")})

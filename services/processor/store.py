@@ -1,0 +1,207 @@
+"""The processor's PostgreSQL sink: one transaction per batch, bulk COPY, fenced offsets.
+
+Each batch goes in ONE transaction: its rows (COPY into a temporary staging table, then
+INSERT ... SELECT ... ON CONFLICT DO NOTHING), every partition's next offset, and every
+touched symbol's state. Offsets are compare-and-set: a processor that lost its partitions in
+a rebalance and still tries to commit finds the offset moved and rolls back (OffsetConflict)
+instead of writing twice.
+"""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import orjson
+import psycopg2
+import psycopg2.extras
+
+from services.core.indicators import INDICATOR_COLUMNS
+from services.processor.batch import BatchOutput
+
+F8 = "double precision"
+
+
+class OffsetConflict(RuntimeError):
+    """Another consumer advanced a partition we were about to commit: our view is stale."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sink:
+    """A target table fed through a staging table of the same column order."""
+
+    table: str
+    columns: tuple[tuple[str, str], ...]  # (name, staging type); "ts"-like epoch columns are F8
+    timestamps: tuple[str, ...] = ()  # staged as epoch seconds, stored as timestamptz
+    jsonb: tuple[str, ...] = ()  # staged as text, stored as jsonb
+
+    @property
+    def staging(self) -> str:
+        return f"stage_{self.table}"
+
+    def create_staging_sql(self) -> str:
+        cols = ", ".join(f"{name} {kind}" for name, kind in self.columns)
+        return f"CREATE TEMP TABLE IF NOT EXISTS {self.staging} ({cols}) ON COMMIT DELETE ROWS"
+
+    def insert_sql(self) -> str:
+        names = [name for name, _ in self.columns]
+        exprs = [
+            f"to_timestamp({n})" if n in self.timestamps else f"{n}::jsonb" if n in self.jsonb else n
+            for n in names
+        ]
+        return (
+            f"INSERT INTO {self.table} ({', '.join(names)}) "
+            f"SELECT {', '.join(exprs)} FROM {self.staging} ON CONFLICT DO NOTHING"
+        )
+
+
+SINKS: tuple[Sink, ...] = (
+    Sink("bars", (("symbol", "text"), ("ts", F8), ("open", F8), ("high", F8), ("low", F8), ("close", F8),
+                  ("volume", "bigint"), *((c, F8) for c in INDICATOR_COLUMNS)), timestamps=("ts",)),
+    Sink("signals", (("symbol", "text"), ("ts", F8), ("rule", "text"), ("side", "text"), ("price", F8),
+                     ("value", F8), ("reference", F8)), timestamps=("ts",)),
+    Sink("late_bars", (("topic", "text"), ("kafka_partition", "integer"), ("kafka_offset", "bigint"),
+                       ("symbol", "text"), ("ts", F8), ("reason", "text"), ("last_applied_ts", F8),
+                       ("payload", "text")), timestamps=("ts", "last_applied_ts"), jsonb=("payload",)),
+    Sink("order_book", (("symbol", "text"), ("ts", F8), ("order_type", "text"), ("price", F8),
+                        ("quantity", "bigint")), timestamps=("ts",)),
+    Sink("news_sentiment", (("symbol", "text"), ("ts", F8), ("sentiment_score", F8),
+                            ("sentiment_magnitude", F8)), timestamps=("ts",)),
+    Sink("market_data", (("symbol", "text"), ("ts", F8), ("market_cap", F8), ("pe_ratio", F8)),
+         timestamps=("ts",)),
+    Sink("economic_indicators", (("indicator_name", "text"), ("ts", F8), ("value", F8)), timestamps=("ts",)),
+    Sink("dead_letters", (("topic", "text"), ("kafka_partition", "integer"), ("kafka_offset", "bigint"),
+                          ("reason", "text"), ("payload", "bytea"))),
+)
+
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_field(value: Any) -> str:
+    if value is None:
+        return "\\N"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return "\\\\x" + bytes(value).hex()
+    return str(value).translate(_ESCAPES)
+
+
+def copy_text(rows: Iterable[tuple]) -> io.StringIO:
+    """Rows in PostgreSQL's COPY text format."""
+    buf = io.StringIO()
+    buf.writelines("\t".join(map(_copy_field, row)) + "\n" for row in rows)
+    buf.seek(0)
+    return buf
+
+
+class BatchWriter:
+    def __init__(self, dsn: str, group: str, params: dict[str, Any]) -> None:
+        self._dsn = dsn
+        self._group = group
+        self._params_json = orjson.dumps(params).decode()
+        self._params = params
+        self._conn: Any = None
+
+    # -- connection -------------------------------------------------------------------
+    def _connection(self) -> Any:
+        if self._conn is None or self._conn.closed:
+            conn = psycopg2.connect(self._dsn, application_name="tickflow-processor", connect_timeout=5)
+            with conn, conn.cursor() as cur:
+                for sink in SINKS:
+                    cur.execute(sink.create_staging_sql())
+            self._conn = conn
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None and not self._conn.closed:
+            self._conn.close()
+        self._conn = None
+
+    def reset(self) -> None:
+        """Drop the connection after an error; the next call reconnects."""
+        try:
+            self.close()
+        except psycopg2.Error:
+            self._conn = None
+
+    # -- reads ------------------------------------------------------------------------
+    def load_offsets(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        wanted = list(partitions)
+        if not wanted:
+            return {}
+        conn = self._connection()
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                "SELECT topic, kafka_partition, next_offset FROM processor_offsets "
+                "WHERE consumer_group = %s AND (topic, kafka_partition) IN %s",
+                (self._group, tuple(wanted)),
+            )
+            return {(t, p): o for t, p, o in cur.fetchall()}
+
+    def load_states(self, symbols: Iterable[str]) -> dict[str, dict[str, Any]]:
+        wanted = tuple(symbols)
+        if not wanted:
+            return {}
+        conn = self._connection()
+        with conn, conn.cursor() as cur:
+            cur.execute("SELECT symbol, params, state FROM symbol_state WHERE symbol IN %s", (wanted,))
+            rows = cur.fetchall()
+        states = {}
+        for symbol, params, state in rows:
+            if params != self._params:
+                raise RuntimeError(
+                    f"{symbol}: stored indicator state was computed with {params}, settings now say "
+                    f"{self._params}; recompute with the indicator_backfill DAG or restore the settings"
+                )
+            states[symbol] = state
+        return states
+
+    # -- the batch transaction ----------------------------------------------------------
+    def write(self, out: BatchOutput, expected: dict[tuple[str, int], int | None]) -> None:
+        """Store the batch atomically. `expected[tp]` is the stored next offset we started from."""
+        conn = self._connection()
+        try:
+            with conn.cursor() as cur:
+                for sink in SINKS:
+                    rows = getattr(out, sink.table)
+                    if rows:
+                        cur.copy_expert(f"COPY {sink.staging} FROM STDIN", copy_text(rows))
+                        cur.execute(sink.insert_sql())
+                self._advance_offsets(cur, out.next_offsets, expected)
+                if out.touched:
+                    psycopg2.extras.execute_values(
+                        cur,
+                        "INSERT INTO symbol_state (symbol, last_ts, params, state) VALUES %s "
+                        "ON CONFLICT (symbol) DO UPDATE SET last_ts = EXCLUDED.last_ts, "
+                        "params = EXCLUDED.params, state = EXCLUDED.state, updated_at = now()",
+                        [(s, st.last_ts, self._params_json, orjson.dumps(st.to_state()).decode())
+                         for s, st in out.touched.items()],
+                        template="(%s, to_timestamp(%s), %s::jsonb, %s::jsonb)",
+                    )
+            conn.commit()
+        except BaseException:
+            if not conn.closed:
+                conn.rollback()
+            raise
+
+    def _advance_offsets(self, cur: Any, next_offsets: dict[tuple[str, int], int],
+                         expected: dict[tuple[str, int], int | None]) -> None:
+        for (topic, partition), offset in next_offsets.items():
+            before = expected.get((topic, partition))
+            if before is None:
+                cur.execute(
+                    "INSERT INTO processor_offsets (consumer_group, topic, kafka_partition, next_offset) "
+                    "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                    (self._group, topic, partition, offset),
+                )
+            else:
+                cur.execute(
+                    "UPDATE processor_offsets SET next_offset = %s, updated_at = now() "
+                    "WHERE consumer_group = %s AND topic = %s AND kafka_partition = %s AND next_offset = %s",
+                    (offset, self._group, topic, partition, before),
+                )
+            if cur.rowcount != 1:
+                raise OffsetConflict(f"{topic}[{partition}] moved past {before}: another consumer owns it now")

@@ -1,0 +1,102 @@
+"""Record validation: every rule, good and bad (DESIGN.md §2)."""
+from __future__ import annotations
+
+import pytest
+
+from services.core.records import (
+    EconomicIndicator, MarketData, NewsSentiment, OrderBook, Rejection, StockPrice, ValidationContext,
+    validate_record,
+)
+
+NOW = 1_767_225_600.0
+CTX = ValidationContext(now=NOW, symbols=frozenset({"AAPL", "MSFT"}), max_future_skew=300)
+
+CANDLE = {"stock_symbol": "AAPL", "opening_price": 10.0, "closing_price": 11.0, "high": 12.0, "low": 9.5,
+          "volume": 100, "timestamp": NOW - 1}
+GOOD = {
+    StockPrice: CANDLE,
+    OrderBook: {"data_type": "order_book", "timestamp": NOW, "stock_symbol": "MSFT", "order_type": "sell",
+                "price": 400.5, "quantity": 10},
+    NewsSentiment: {"data_type": "news_sentiment", "timestamp": NOW, "stock_symbol": "AAPL",
+                    "sentiment_score": -1.0, "sentiment_magnitude": 1.0},
+    MarketData: {"data_type": "market_data", "timestamp": NOW, "stock_symbol": "AAPL", "market_cap": 3e12,
+                 "pe_ratio": -12.5},
+    EconomicIndicator: {"data_type": "economic_indicator", "timestamp": NOW, "indicator_name": "CPI",
+                        "value": -0.4},
+}
+
+
+def errors_of(raw: object, ctx: ValidationContext = CTX) -> list[tuple[str, str]]:
+    result = validate_record(raw, ctx)
+    assert isinstance(result, Rejection), f"expected a rejection, got {result!r}"
+    return [(e.field, e.message) for e in result.errors]
+
+
+@pytest.mark.parametrize("model", list(GOOD))
+def test_good_records_of_each_type(model: type) -> None:
+    record = validate_record(GOOD[model], CTX)
+    assert isinstance(record, model)
+    payload = record.to_payload()
+    assert payload == GOOD[model]  # the canonical payload is exactly the wire format
+
+
+def test_stock_price_may_say_its_type_and_is_published_without_it() -> None:
+    record = validate_record({**CANDLE, "data_type": "stock_price"}, CTX)
+    assert isinstance(record, StockPrice) and record.to_payload() == CANDLE and record.key == "AAPL"
+
+
+def test_economic_indicator_is_keyed_by_name() -> None:
+    assert validate_record(GOOD[EconomicIndicator], CTX).key == "CPI"
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "fragment"),
+    [
+        ({"high": 10.5}, "high", "below max(opening_price, closing_price)"),
+        ({"low": 10.5}, "low", "above min(opening_price, closing_price)"),
+        ({"opening_price": 0.0, "low": 0.0}, "opening_price", "greater than 0"),
+        ({"closing_price": -1.0}, "closing_price", "greater than 0"),
+        ({"volume": -1}, "volume", "greater than or equal to 0"),
+        ({"volume": 1.5}, "volume", "valid integer"),
+        ({"volume": True}, "volume", "valid integer"),
+        ({"high": float("inf")}, "high", "finite number"),
+        ({"low": float("nan")}, "low", "finite number"),
+        ({"closing_price": "11.0"}, "closing_price", "valid number"),
+        ({"stock_symbol": "ZZZ"}, "stock_symbol", "unknown symbol 'ZZZ'"),
+        ({"timestamp": NOW + 301}, "timestamp", "in the future"),
+        ({"timestamp": -5.0}, "timestamp", "greater than 0"),
+        ({"colour": "red"}, "colour", "Extra inputs are not permitted"),
+        ({"data_type": "stonks"}, "data_type", "unknown data_type 'stonks'"),
+    ],
+)
+def test_candle_rules(change: dict, field: str, fragment: str) -> None:
+    errs = errors_of({**CANDLE, **change})
+    assert any(f == field and fragment in m for f, m in errs), errs
+
+
+def test_missing_fields_are_named() -> None:
+    raw = {k: v for k, v in CANDLE.items() if k not in ("low", "volume")}
+    assert sorted(f for f, _ in errors_of(raw)) == ["low", "volume"]
+
+
+@pytest.mark.parametrize(
+    ("model", "change", "field"),
+    [
+        (OrderBook, {"order_type": "hold"}, "order_type"),
+        (OrderBook, {"quantity": 0}, "quantity"),
+        (NewsSentiment, {"sentiment_score": 1.5}, "sentiment_score"),
+        (NewsSentiment, {"sentiment_magnitude": -0.1}, "sentiment_magnitude"),
+        (MarketData, {"market_cap": 0.0}, "market_cap"),
+        (EconomicIndicator, {"stock_symbol": "AAPL"}, "stock_symbol"),
+        (EconomicIndicator, {"indicator_name": ""}, "indicator_name"),
+    ],
+)
+def test_other_type_rules(model: type, change: dict, field: str) -> None:
+    assert field in [f for f, _ in errors_of({**GOOD[model], **change})]
+
+
+def test_symbol_list_is_optional_and_non_objects_are_refused() -> None:
+    anything = ValidationContext(now=NOW)
+    assert isinstance(validate_record({**CANDLE, "stock_symbol": "NVDA"}, anything), StockPrice)
+    assert errors_of([CANDLE]) == [("record", "expected a JSON object, got list")]
+    assert errors_of("AAPL")[0][0] == "record"

@@ -1,0 +1,152 @@
+"""Ingest API against the real local Kafka: verdicts, error codes, and what reaches the topics."""
+from __future__ import annotations
+
+import time
+from typing import Iterator
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from services.config import Settings
+from services.ingest.app import create_app
+from services.kafka_io import make_consumer
+from support import wait_until
+
+NOW = time.time()
+
+
+def candle(symbol: str = "AAPL", ts: float = NOW - 60, **over: object) -> dict:
+    rec = {"stock_symbol": symbol, "opening_price": 100.0, "closing_price": 101.0, "high": 102.0,
+           "low": 99.5, "volume": 1000, "timestamp": ts}
+    rec.update(over)
+    return rec
+
+
+@pytest.fixture
+def client(stack: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(stack)) as c:
+        yield c
+
+
+def read_topic(settings: Settings, topic: str, expected: int) -> list[dict]:
+    consumer = make_consumer(settings.kafka_bootstrap, None)
+    try:
+        from kafka import TopicPartition
+
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        got: list = []
+
+        def enough() -> bool:
+            for records in consumer.poll(timeout_ms=200).values():
+                got.extend(records)
+            return len(got) >= expected
+
+        wait_until(enough, 20, 0, f"{expected} messages on {topic}")
+        return [{"key": r.key, "value": orjson.loads(r.value), "partition": r.partition} for r in got]
+    finally:
+        consumer.close()
+
+
+def test_mixed_batch_reports_each_record_and_routes_it(client: TestClient, stack: Settings) -> None:
+    batch = [
+        candle("AAPL"),
+        candle("MSFT", high=99.0),                       # high below open/close
+        {"data_type": "news_sentiment", "timestamp": NOW - 5, "stock_symbol": "TSLA",
+         "sentiment_score": 0.4, "sentiment_magnitude": 0.9},
+        {"data_type": "weather", "timestamp": NOW},      # unknown type
+        candle("TSLA", volume=-3),
+        {"data_type": "economic_indicator", "timestamp": NOW - 5, "indicator_name": "CPI", "value": 3.2},
+    ]
+    resp = client.post("/ingest", json=batch)
+    assert resp.status_code == 200
+    body = resp.json()
+    assert (body["accepted"], body["rejected"]) == (3, 3)
+    assert [r["status"] for r in body["results"]] == ["accepted", "rejected", "accepted", "rejected",
+                                                      "rejected", "accepted"]
+    assert body["results"][1]["errors"][0]["field"] == "high"
+    assert body["results"][3]["errors"][0]["field"] == "data_type"
+    assert body["results"][4]["errors"][0]["field"] == "volume"
+
+    prices = read_topic(stack, stack.topics.prices, 1)
+    assert [(m["key"], m["value"]) for m in prices] == [(b"AAPL", batch[0])]
+    assert read_topic(stack, stack.topics.by_record_type["news_sentiment"], 1)[0]["value"] == batch[2]
+    assert read_topic(stack, stack.topics.by_record_type["economic_indicator"], 1)[0]["key"] == b"CPI"
+
+    rejected = read_topic(stack, stack.topics.rejected, 3)
+    assert sorted(m["value"]["index"] for m in rejected) == [1, 3, 4]
+    by_index = {m["value"]["index"]: m["value"] for m in rejected}
+    assert by_index[1]["record"] == batch[1] and by_index[1]["errors"][0]["field"] == "high"
+    assert "weather" in by_index[3]["reason"]
+
+
+def test_all_rejected_is_422_naming_index_and_field(client: TestClient) -> None:
+    resp = client.post("/ingest", json=[candle(low=101.5), candle(extra_field=1), candle("NOPE")])
+    assert resp.status_code == 422
+    results = resp.json()["results"]
+    assert [(r["index"], r["errors"][0]["field"]) for r in results] == [
+        (0, "low"), (1, "extra_field"), (2, "stock_symbol")]
+    assert "Extra inputs are not permitted" in results[1]["errors"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("record", "field", "fragment"),
+    [
+        ({"opening_price": 0.0}, "opening_price", "greater than 0"),
+        ({"closing_price": "101.0"}, "closing_price", "valid number"),
+        ({"volume": 10.5}, "volume", "valid integer"),
+        ({"timestamp": NOW + 3600}, "timestamp", "in the future"),
+    ],
+)
+def test_single_record_rules(client: TestClient, record: dict, field: str, fragment: str) -> None:
+    resp = client.post("/ingest", json=candle(**record))
+    assert resp.status_code == 422
+    error = resp.json()["results"][0]["errors"][0]
+    assert error["field"] == field and fragment in error["message"]
+
+
+def test_one_object_is_accepted(client: TestClient) -> None:
+    resp = client.post("/ingest", json=candle())
+    assert resp.status_code == 200
+    assert resp.json() == {"accepted": 1, "rejected": 0, "results": [{"index": 0, "status": "accepted"}]}
+
+
+def test_bad_requests_get_clear_4xx(client: TestClient, stack: Settings) -> None:
+    r = client.post("/ingest", content=b"[{", headers={"content-type": "application/json"})
+    assert r.status_code == 400 and "not valid JSON" in r.json()["detail"]
+    r = client.post("/ingest", content=b"a=1", headers={"content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 415
+    r = client.post("/ingest", json=[])
+    assert r.status_code == 422
+    r = client.post("/ingest", json=[candle()] * (stack.ingest_max_batch + 1))
+    assert r.status_code == 413 and "limit" in r.json()["detail"]
+    big = b"[" + b" " * stack.ingest_max_body_bytes + b"]"
+    r = client.post("/ingest", content=big, headers={"content-type": "application/json"})
+    assert r.status_code == 413
+
+
+def test_health_and_readiness(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").status_code == 200
+    assert "tickflow_ingest_requests_total" in client.get("/metrics").text
+    assert client.get("/openapi.json").json()["paths"]["/ingest"]["post"]
+
+
+def test_kafka_unreachable_is_503_with_retry_after(stack: Settings) -> None:
+    """A broker address where nothing listens stands in for an outage (issue 3 stops the real one)."""
+    from support import free_port
+
+    dead = stack.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{free_port()}"})
+    from services.ingest.publisher import Publisher
+
+    class NoProducer:
+        def send(self, *a: object, **k: object) -> None:
+            raise AssertionError("must not try to send when Kafka is unreachable")
+
+    app = create_app(dead, publisher=Publisher(NoProducer(), dead.kafka_bootstrap, dead.topics))  # type: ignore[arg-type]
+    with TestClient(app) as c:
+        r = c.post("/ingest", json=[candle()])
+        assert r.status_code == 503 and r.headers["retry-after"] == "2"
+        assert c.get("/readyz").status_code == 503

@@ -1,0 +1,80 @@
+"""build_batch: routing each message to its table, dead letters, offsets and touched symbols."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+
+from services.core.bars import SymbolStream
+from services.core.indicators import IndicatorParams
+from services.core.records import ValidationContext
+from services.core.signals import SignalRules
+from services.kafka_io import Topics
+from services.processor.batch import MAX_MESSAGE_BYTES, build_batch
+
+TOPICS = Topics("t.")
+NOW = 1_767_225_600.0
+
+
+@dataclass
+class Msg:
+    topic: str
+    partition: int
+    offset: int
+    value: bytes | None
+    key: bytes | None = None
+
+
+def candle(ts: float, close: float = 100.0) -> bytes:
+    return orjson.dumps({"stock_symbol": "AAPL", "opening_price": close, "closing_price": close,
+                         "high": close + 1, "low": close - 1, "volume": 5, "timestamp": ts})
+
+
+def run(messages: list[Msg]):  # type: ignore[no-untyped-def]
+    streams: dict[str, SymbolStream] = {}
+
+    def stream_for(symbol: str) -> SymbolStream:
+        return streams.setdefault(symbol, SymbolStream(symbol, IndicatorParams(), SignalRules()))
+
+    return build_batch(messages, stream_for, ValidationContext(now=NOW), TOPICS.record_type_of_topic)
+
+
+def test_routes_records_and_tracks_offsets() -> None:
+    p, news = TOPICS.prices, TOPICS.by_record_type["news_sentiment"]
+    out, count = run([
+        Msg(p, 2, 40, candle(NOW - 3)),
+        Msg(p, 2, 41, candle(NOW - 2)),
+        Msg(p, 2, 42, candle(NOW - 2)),  # duplicate
+        Msg(p, 2, 43, candle(NOW - 9)),  # late
+        Msg(news, 0, 7, orjson.dumps({"data_type": "news_sentiment", "timestamp": NOW, "stock_symbol": "AAPL",
+                                       "sentiment_score": 0.1, "sentiment_magnitude": 0.2})),
+    ])
+    assert count == 5
+    assert [(r[0], r[1], r[5]) for r in out.bars] == [("AAPL", NOW - 3, 100.0), ("AAPL", NOW - 2, 100.0)]
+    assert [(r[2], r[5]) for r in out.late_bars] == [(42, "duplicate"), (43, "late")]
+    assert out.news_sentiment == [("AAPL", NOW, 0.1, 0.2)]
+    assert out.next_offsets == {(p, 2): 44, (news, 0): 8}
+    assert list(out.touched) == ["AAPL"] and out.touched["AAPL"].last_ts == NOW - 2
+    assert out.dead_letters == []
+
+
+def test_poison_messages_become_dead_letters_with_reasons() -> None:
+    p = TOPICS.prices
+    econ = orjson.dumps({"data_type": "economic_indicator", "timestamp": NOW, "indicator_name": "CPI", "value": 1.0})
+    out, count = run([
+        Msg(p, 0, 1, b"not json"),
+        Msg(p, 0, 2, orjson.dumps({"stock_symbol": "AAPL"})),
+        Msg(p, 0, 3, econ),                                  # valid record, wrong topic
+        Msg(p, 0, 4, candle(NOW, close=-5.0)),               # absurd value
+        Msg(p, 0, 5, b"[" + b"1," * MAX_MESSAGE_BYTES + b"1]"),
+        Msg(p, 0, 6, None),
+        Msg(p, 0, 7, candle(NOW - 1)),
+    ])
+    reasons = [r[3] for r in out.dead_letters]
+    assert [r[2] for r in out.dead_letters] == [1, 2, 3, 4, 5, 6]
+    assert reasons[0].startswith("not JSON")
+    assert "opening_price: Field required" in reasons[1]
+    assert reasons[2] == f"a economic_indicator record on {p}"
+    assert "closing_price" in reasons[3]
+    assert "exceeds" in reasons[4] and len(out.dead_letters[4][4]) == MAX_MESSAGE_BYTES
+    assert len(out.bars) == 1 and out.next_offsets == {(p, 0): 8} and count == 7

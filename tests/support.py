@@ -1,0 +1,86 @@
+"""Test helpers shared across the suite: waiting on conditions, free ports, service processes."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, TypeVar
+
+import httpx
+
+from services.config import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
+
+
+def wait_until(check: Callable[[], T], timeout: float = 30.0, interval: float = 0.1, what: str = "condition") -> T:
+    """Poll `check` until it returns something truthy; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last: T = check()
+    while not last:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what} (last value: {last!r})")
+        time.sleep(interval)
+        last = check()
+    return last
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def service_env(stack: Settings, **settings: object) -> dict[str, str]:
+    """The environment for a service subprocess on `stack` (TICKFLOW_<NAME> per extra setting)."""
+    env = dict(os.environ)
+    settings = {"kafka_topic_prefix": stack.kafka_topic_prefix, "processor_group": stack.processor_group,
+                **settings}
+    env.update({f"TICKFLOW_{k.upper()}": str(v) for k, v in settings.items()})
+    env.setdefault("TICKFLOW_LOG_FORMAT", "json")
+    return env
+
+
+class ServiceProcess:
+    """A `python -m services.<name>` subprocess with its output in a log file."""
+
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}-{time.monotonic_ns()}.log"
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", f"services.{name}", *args], cwd=ROOT, env=env,
+            stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def wait_http(self, url: str, timeout: float = 30.0) -> None:
+        def ok() -> bool:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
+            try:
+                return httpx.get(url, timeout=1.0).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(ok, timeout, 0.2, f"{self.name} at {url}")
+
+    def stop(self, sig: int = 15, timeout: float = 15.0) -> int:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, 9)
+                self.proc.wait(5)
+        self._log.close()
+        return self.proc.returncode
