@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_SYMBOLS = ("AAPL", "GOOGL", "AMZN", "MSFT", "TSLA")
@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     generator_workers: int = Field(1, ge=1)
     generator_batch: int = Field(100, ge=1)
     generator_seed: int = 42
+    # TICKFLOW_INGEST_TOKEN: bearer token the generator sends to ingest; never logged
+    # (SecretStr masks it in repr() and str(); read it with get_secret_value()).
+    ingest_token: SecretStr | None = None
 
     # Processor.
     processor_group: str = "tickflow-processor"

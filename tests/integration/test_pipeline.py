@@ -1,0 +1,99 @@
+"""generator → ingest → Kafka → processor → PostgreSQL, on the real local services, fixed seed."""
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import Engine, text
+
+from services.config import Settings
+from services.core.batch import compute_indicators, compute_signals
+from services.core.indicators import INDICATOR_COLUMNS
+from services.core.simulation import MarketSimulator, is_candle
+from support import ServiceProcess, free_port, service_env, wait_until
+
+SEED, COUNT, INTERVAL = 7, 10_000, 1.0
+TABLE_OF_TYPE = {"order_book": "order_book", "news_sentiment": "news_sentiment", "market_data": "market_data",
+                 "economic_indicator": "economic_indicators"}
+
+
+def expected_counts(symbols: tuple[str, ...], start: float) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for tick in MarketSimulator(symbols, SEED, start, INTERVAL).stream(COUNT):
+        for record in tick:
+            counts["bars" if is_candle(record) else TABLE_OF_TYPE[record["data_type"]]] += 1
+    return counts
+
+
+def table_counts(db: Engine) -> Counter[str]:
+    with db.connect() as conn:
+        return Counter({t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
+                        for t in ("bars", *TABLE_OF_TYPE.values())})
+
+
+@pytest.fixture
+def running_services(stack: Settings, tmp_path: Path):  # type: ignore[no-untyped-def]
+    ingest_port, metrics_port = free_port(), free_port()
+    env = service_env(stack)
+    ingest = ServiceProcess("ingest", ["--port", str(ingest_port), "--workers", "2"], env, tmp_path)
+    processor = ServiceProcess("processor", ["--metrics-port", str(metrics_port)], env, tmp_path)
+    try:
+        ingest.wait_http(f"http://127.0.0.1:{ingest_port}/readyz")
+        processor.wait_http(f"http://127.0.0.1:{metrics_port}/readyz")
+        yield f"http://127.0.0.1:{ingest_port}", env, tmp_path
+    finally:
+        assert processor.stop() == 0, processor.log_tail()
+        assert ingest.stop() == 0, ingest.log_tail()
+
+
+def test_every_accepted_record_is_stored_once_with_exact_indicators(
+    running_services, stack: Settings, owner_db: Engine  # type: ignore[no-untyped-def]
+) -> None:
+    ingest_url, env, log_dir = running_services
+    start = math.floor(time.time()) - 2 * 86_400  # two days ago: well inside the timestamp rules
+    expected = expected_counts(stack.symbols, start)
+
+    generator = ServiceProcess("generator", [
+        "--rate", "max", "--count", str(COUNT), "--seed", str(SEED), "--start", str(start),
+        "--interval", str(INTERVAL), "--batch", "500", "--no-server", "--ingest-url", ingest_url,
+        "--progress", "never",
+    ], env, log_dir)
+    assert generator.proc.wait(timeout=180) == 0, generator.log_tail()
+    generator.stop()
+
+    wait_until(lambda: table_counts(owner_db) == expected, timeout=120, interval=0.5,
+               what=f"stored counts {dict(expected)}")
+
+    with owner_db.connect() as conn:
+        bars = pd.read_sql_query(text("SELECT * FROM bars ORDER BY symbol, ts"), conn)
+        signals = pd.read_sql_query(text("SELECT symbol, ts, rule, side, price, value, reference FROM signals"), conn)
+        assert conn.execute(text("SELECT count(*) FROM late_bars")).scalar_one() == 0
+        assert conn.execute(text("SELECT count(*) FROM dead_letters")).scalar_one() == 0
+        assert conn.execute(text("SELECT count(*) FROM symbol_state")).scalar_one() == len(stack.symbols)
+
+    assert bars.groupby("symbol").size().to_dict() == {s: COUNT // len(stack.symbols) for s in stack.symbols}
+    mismatches, expected_signals = [], []
+    for symbol, rows in bars.groupby("symbol"):
+        rows = rows.reset_index(drop=True)
+        reference = compute_indicators(rows["close"])
+        for column in INDICATOR_COLUMNS:
+            got, want = rows[column].to_numpy(dtype=float), reference[column].to_numpy(dtype=float)
+            if not np.array_equal(np.isnan(got), np.isnan(want)):
+                mismatches.append((symbol, column, "NULL positions differ"))
+                continue
+            ok = ~np.isnan(want)
+            tolerance = 1e-9 * np.maximum(1.0, np.abs(want[ok]))
+            if not np.all(np.abs(got[ok] - want[ok]) <= tolerance):
+                mismatches.append((symbol, column, float(np.max(np.abs(got[ok] - want[ok])))))
+        for sig in compute_signals(reference).itertuples():
+            expected_signals.append((symbol, rows["ts"][sig.position], sig.rule, sig.side))
+    assert mismatches == []
+    stored = sorted(zip(signals["symbol"], signals["ts"], signals["rule"], signals["side"]))
+    assert stored == sorted(expected_signals)
+    sides = Counter(signals["side"])
+    assert sides["BUY"] >= 1 and sides["SELL"] >= 1, sides
