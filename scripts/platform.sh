@@ -55,15 +55,16 @@ start() {
   launch generator "http://127.0.0.1:$GENERATOR_PORT/healthz" "$PY" -m services.generator --port "$GENERATOR_PORT" --rate "$RATE"
   local reader="postgresql://tickflow_analyst:tickflow_analyst@127.0.0.1:$PG_PORT/tickflow"
   echo "waiting for the first signal in PostgreSQL..."
-  local t0=$SECONDS n=0
+  local t0=$SECONDS n=0 since
+  since=$(psql "$reader" -Atc "SELECT now()")
   while ((SECONDS - t0 < 60)); do
-    n=$(psql "$reader" -Atc "SELECT count(*) FROM signals" 2>/dev/null || echo 0)
+    n=$(psql "$reader" -Atc "SELECT count(*) FROM signals WHERE created_at >= '$since'" 2>/dev/null || echo 0)
     ((n > 0)) && break
     sleep 1
   done
   cat <<EOT
 
-Tickflow is running ($n signal(s) after $((SECONDS - t0)) s).
+Tickflow is running: $n new signal(s) in PostgreSQL after $((SECONDS - t0)) s.
   ingest API docs    http://127.0.0.1:$INGEST_PORT/docs
   generator sample   http://127.0.0.1:$GENERATOR_PORT/
   processor metrics  http://127.0.0.1:$PROCESSOR_PORT/metrics

@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("status", help="list applied and pending migrations")
     args = parser.parse_args(argv)
     settings = get_settings()
-    setup_logging(settings.log_level, "text")
+    setup_logging("WARNING", "text")  # the command prints its own summary
 
     if args.command == "topics":
         from services.kafka_io import ensure_topics

@@ -1,19 +1,36 @@
-"""Fixtures for tests on the real local Kafka and PostgreSQL (started by `make test`)."""
+"""Fixtures for tests on the real local Kafka and PostgreSQL (started by `make test`).
+
+Tests use their own database (`tickflow_test`, created by scripts/local-services.sh) and their
+own topic prefix, so `make test` never disturbs the data of a running `make run`.
+"""
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 from typing import Iterator
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, make_url, text
 
 from services.config import Settings
 from services.db.connect import make_engine
+from services.db.migrations import migrate
 from services.kafka_io import ensure_topics
 
 DATA_TABLES = ("bars", "signals", "order_book", "news_sentiment", "market_data", "economic_indicators",
                "late_bars", "dead_letters", "processor_offsets", "symbol_state")
+
+
+TEST_DATABASE = os.environ.get("TICKFLOW_TEST_DATABASE", "tickflow_test")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point every database URL at the test database, for this process and the services it starts."""
+    settings = Settings()
+    for name in ("database_url", "admin_database_url", "reader_database_url"):
+        url = make_url(getattr(settings, name)).set(database=TEST_DATABASE)
+        os.environ[f"TICKFLOW_{name.upper()}"] = url.render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +41,7 @@ def base_settings() -> Settings:
 @pytest.fixture(scope="session")
 def owner_db(base_settings: Settings) -> Iterator[Engine]:
     engine = make_engine(base_settings.admin_database_url)
+    migrate(engine)
     yield engine
     engine.dispose()
 

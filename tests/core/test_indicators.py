@@ -195,6 +195,38 @@ def test_bollinger_recovers_after_a_huge_outlier_leaves_the_window():
         assert rows[i].sma == pytest.approx(window.mean(), rel=1e-12)
 
 
+@pytest.mark.parametrize(
+    "closes",
+    [
+        pytest.param(random_walk(35, 150.0, 0.01), id="walk"),
+        pytest.param(np.repeat(random_walk(36, 60.0, 0.02, 600), 9).tolist(), id="runs-of-equal-prices"),
+        pytest.param(_spiky(3000), id="spikes"),
+    ],
+)
+@pytest.mark.parametrize("params", [IndicatorParams(), NON_DEFAULT], ids=["default", "non-default"])
+def test_stream_is_bit_identical_to_ta(closes, params):
+    """Stricter than the 1e-9 contract: the engine repeats pandas' arithmetic step by step.
+
+    This is what keeps the two in step over arbitrarily long series (pandas' own
+    rolling-window rounding drifts, and the engine drifts identically).  Pinned to
+    the pandas in requirements.lock (3.1: rolling var recomputes a window on
+    catastrophic cancellation); another pandas release may change the last bits.
+    """
+    rows = stream(closes, params)
+    ref = compute_indicators(pd.Series(closes, dtype=np.float64), params)
+    for name in INDICATOR_COLUMNS:
+        got = column(rows, name)
+        np.testing.assert_array_equal(got, ref[name].to_numpy(), err_msg=name)
+    # the deviation itself (in the bands it is partly rounded away)
+    bb = Bollinger(params.bollinger_period, params.bollinger_k)
+    stds = []
+    for close in closes:
+        bb.update(close)
+        stds.append(math.nan if bb.std is None else bb.std)
+    expected = pd.Series(closes).rolling(params.bollinger_period, min_periods=params.bollinger_period).std(ddof=0)
+    np.testing.assert_array_equal(np.array(stds), expected.to_numpy(), err_msg="std")
+
+
 def test_long_drifting_series_stays_within_tolerance():
     # 200,000 bars drifting over orders of magnitude: running sums must not accumulate error
     closes = random_walk(41, 100.0, 0.01, 200_000)
@@ -206,15 +238,18 @@ def test_long_drifting_series_stays_within_tolerance():
 # --------------------------------------------------------------------------- edge cases
 
 
-def test_constant_prices():
-    closes = [42.17] * 100
+# 7.77: a Kahan sum of 20 of them / 20 != 7.77, pandas returns the repeated value itself;
+# 450.04 / 991.34: ((1 - a) * x + a * x) != x for the EMA(12) / EMA(26) alpha, pandas skips the update
+@pytest.mark.parametrize("price", [7.77, 450.04, 991.34])
+def test_constant_prices(price):
+    closes = [price] * 100
     rows = stream(closes)
     assert_matches_reference(rows, closes)
     last = rows[-1]
     assert last.rsi == 100.0  # average loss 0 -> 100 (ta gives 100 too, even though the average gain is 0)
     assert sum(r.rsi == 100.0 for r in rows) == 100 - 13
-    assert last.sma == last.bb_middle == last.bb_upper == last.bb_lower == 42.17
-    assert last.ema_fast == last.ema_slow == 42.17
+    assert all(r.sma == r.bb_middle == r.bb_upper == r.bb_lower == price for r in rows[19:])
+    assert all(r.ema_fast == price for r in rows[11:]) and all(r.ema_slow == price for r in rows[25:])
     assert last.macd == last.macd_signal == last.macd_hist == 0.0
 
 

@@ -1,0 +1,130 @@
+"""Batch reference implementation of the indicators and signals (pandas + ``ta``).
+
+This is the specification the streaming engine (``services.core.indicators``)
+is tested against, and what backfill / reconciliation jobs use to recompute a
+whole series at once.  Indicators come straight from the ``ta`` library with
+``fillna=False``; signals are the vectorised form of
+``services.core.signals.detect_signals``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from ta.momentum import RSIIndicator
+from ta.trend import MACD, ema_indicator, sma_indicator
+from ta.volatility import BollingerBands
+
+from services.core.indicators import INDICATOR_COLUMNS, IndicatorParams
+from services.core.signals import BUY, SELL, SignalRules
+
+__all__ = ["SIGNAL_COLUMNS", "compute_indicators", "compute_signals"]
+
+SIGNAL_COLUMNS: tuple[str, ...] = ("position", "rule", "side", "value", "reference")
+
+
+def compute_indicators(closes: pd.Series, params: IndicatorParams = IndicatorParams()) -> pd.DataFrame:
+    """All indicators of one price series, computed with ``ta`` (``fillna=False``).
+
+    Returns a float64 frame with columns ``INDICATOR_COLUMNS`` and the index of
+    ``closes``; NaN where an indicator has no value yet.
+    """
+    if not isinstance(closes, pd.Series):
+        closes = pd.Series(closes)
+    # compute on a RangeIndex: ta combines series by label, which a duplicate or odd index could upset
+    close = pd.Series(np.asarray(closes, dtype=np.float64))
+    macd = MACD(
+        close,
+        window_slow=params.macd_slow,
+        window_fast=params.macd_fast,
+        window_sign=params.macd_signal,
+        fillna=False,
+    )
+    bb = BollingerBands(close, window=params.bollinger_period, window_dev=params.bollinger_k, fillna=False)
+    columns = {
+        "sma": sma_indicator(close, window=params.sma_period, fillna=False),
+        "ema_fast": ema_indicator(close, window=params.ema_fast_period, fillna=False),
+        "ema_slow": ema_indicator(close, window=params.ema_slow_period, fillna=False),
+        "rsi": RSIIndicator(close, window=params.rsi_period, fillna=False).rsi(),
+        "macd": macd.macd(),
+        "macd_signal": macd.macd_signal(),
+        "macd_hist": macd.macd_diff(),
+        "bb_middle": bb.bollinger_mavg(),
+        "bb_upper": bb.bollinger_hband(),
+        "bb_lower": bb.bollinger_lband(),
+    }
+    assert tuple(columns) == INDICATOR_COLUMNS
+    return pd.DataFrame(
+        {name: np.asarray(series, dtype=np.float64) for name, series in columns.items()},
+        index=closes.index,
+        columns=list(INDICATOR_COLUMNS),
+    )
+
+
+def _crossings(value: np.ndarray, reference: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Vectorised ``signals.crossing``: masks of bars where ``value`` crossed ``reference`` up / down.
+
+    Up: previous value <= previous reference and value > reference; down:
+    previous value >= previous reference and value < reference.  A NaN among
+    the four numbers means no crossing (NaN compares False), as ``None`` does
+    in ``crossing``.  Row 0 has no previous bar.
+    """
+    n = len(value)
+    up = np.zeros(n, dtype=bool)
+    down = np.zeros(n, dtype=bool)
+    if n > 1:
+        pv, pr, cv, cr = value[:-1], reference[:-1], value[1:], reference[1:]
+        up[1:] = (pv <= pr) & (cv > cr)
+        down[1:] = (pv >= pr) & (cv < cr)
+    return up, down
+
+
+def compute_signals(frame: pd.DataFrame, rules: SignalRules = SignalRules()) -> pd.DataFrame:
+    """Signals over an indicator frame (as returned by ``compute_indicators``).
+
+    Same semantics as ``detect_signals(prev, cur, rules)`` for every pair of
+    consecutive rows.  Returns one row per signal with columns ``position``
+    (0-based row position in ``frame``), ``rule``, ``side``, ``value``,
+    ``reference``, ordered by position, then in ``detect_signals`` order
+    (rsi, ema_cross, macd_cross); RangeIndex.  Map positions back to labels
+    with ``frame.index[result["position"]]``.
+    """
+    n = len(frame)
+
+    def column(name: str) -> np.ndarray:
+        return frame[name].to_numpy(dtype=np.float64, na_value=np.nan)
+
+    rsi = column("rsi")
+    oversold = np.full(n, float(rules.rsi_oversold))
+    overbought = np.full(n, float(rules.rsi_overbought))
+    _, rsi_below = _crossings(rsi, oversold)
+    rsi_above, _ = _crossings(rsi, overbought)
+    ema_fast, ema_slow = column("ema_fast"), column("ema_slow")
+    ema_up, ema_down = _crossings(ema_fast, ema_slow)
+    macd, macd_signal = column("macd"), column("macd_signal")
+    macd_up, macd_down = _crossings(macd, macd_signal)
+
+    # (rule, side, fired, value, reference) in detect_signals' order of appending
+    specs = (
+        ("rsi", BUY, rsi_below, rsi, oversold),
+        ("rsi", SELL, rsi_above, rsi, overbought),
+        ("ema_cross", BUY, ema_up, ema_fast, ema_slow),
+        ("ema_cross", SELL, ema_down, ema_fast, ema_slow),
+        ("macd_cross", BUY, macd_up, macd, macd_signal),
+        ("macd_cross", SELL, macd_down, macd, macd_signal),
+    )
+    picks = [np.flatnonzero(fired) for _, _, fired, _, _ in specs]
+    position = np.concatenate(picks).astype(np.int64)
+    order = np.concatenate([np.full(len(p), i, dtype=np.int64) for i, p in enumerate(picks)])
+    sort = np.lexsort((order, position))
+    spec_of = order[sort]
+    return pd.DataFrame(
+        {
+            "position": position[sort],
+            "rule": np.array([s[0] for s in specs], dtype=object)[spec_of],
+            "side": np.array([s[1] for s in specs], dtype=object)[spec_of],
+            "value": np.concatenate([s[3][p] for s, p in zip(specs, picks)])[sort],
+            "reference": np.concatenate([s[4][p] for s, p in zip(specs, picks)])[sort],
+        },
+        columns=list(SIGNAL_COLUMNS),
+    )
