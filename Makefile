@@ -24,7 +24,7 @@ $(STAMP): requirements.lock pyproject.toml
 install: $(STAMP)  ## create .venv from the lock file
 
 lock:  ## re-resolve requirements.lock from pyproject.toml
-	$(VENV)/bin/uv pip compile pyproject.toml --extra test --python-version 3.11 -o requirements.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --extra test --extra airflow --python-version 3.11 -o requirements.lock
 
 services: install  ## start local PostgreSQL + Kafka, create topics, apply migrations
 	scripts/local-services.sh start
