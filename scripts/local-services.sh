@@ -390,7 +390,7 @@ SELECT format('CREATE ROLE %I', r)
   FROM unnest(ARRAY['tickflow', 'tickflow_writer', 'tickflow_reader',
                     'tickflow_app', 'tickflow_analyst']) AS r
  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) \gexec
-ALTER ROLE tickflow WITH LOGIN CREATEROLE PASSWORD :'owner_pw';
+ALTER ROLE tickflow WITH LOGIN CREATEROLE CREATEDB PASSWORD :'owner_pw';
 ALTER ROLE tickflow_writer WITH NOLOGIN;
 ALTER ROLE tickflow_reader WITH NOLOGIN;
 ALTER ROLE tickflow_app WITH LOGIN PASSWORD :'app_pw';

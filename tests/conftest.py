@@ -38,8 +38,23 @@ def base_settings() -> Settings:
     return Settings()
 
 
+def _create_database_if_missing(admin_url: str) -> None:
+    """TICKFLOW_TEST_DATABASE may name a fresh database (one per developer or helper run)."""
+    url = make_url(admin_url)
+    server = make_engine(url.set(database="postgres").render_as_string(hide_password=False),
+                         isolation_level="AUTOCOMMIT")
+    try:
+        with server.connect() as conn:
+            if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": url.database}).first():
+                conn.execute(text(f'CREATE DATABASE "{url.database}"'))
+                conn.execute(text(f'GRANT CONNECT ON DATABASE "{url.database}" TO tickflow_writer, tickflow_reader'))
+    finally:
+        server.dispose()
+
+
 @pytest.fixture(scope="session")
 def owner_db(base_settings: Settings) -> Iterator[Engine]:
+    _create_database_if_missing(base_settings.admin_database_url)
     engine = make_engine(base_settings.admin_database_url)
     migrate(engine)
     yield engine
