@@ -51,6 +51,7 @@ class Settings(BaseSettings):
     processor_group: str = "tickflow-processor"
     processor_batch_max: int = Field(5000, ge=1)
     processor_batch_timeout_ms: int = Field(50, ge=1)
+    processor_metrics_host: str = "127.0.0.1"
     processor_metrics_port: int = 8002
 
     # Indicators and signal rules.

@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-timeout-ms", type=int, default=settings.processor_batch_timeout_ms,
                         help="longest wait for a batch to fill (default %(default)s)")
     parser.add_argument("--metrics-port", type=int, default=settings.processor_metrics_port,
-                        help="port for /healthz, /readyz, /metrics on 127.0.0.1; 0 disables (default %(default)s)")
+                        help="port for /healthz, /readyz, /metrics (host: TICKFLOW_PROCESSOR_METRICS_HOST); 0 disables (default %(default)s)")
     args = parser.parse_args(argv)
     settings = settings.model_copy(update={
         "processor_group": args.group, "processor_batch_max": args.batch_max,
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     processor = Processor(settings)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: processor.stop())
-    server = serve_health("127.0.0.1", args.metrics_port, processor.stats) if args.metrics_port else None
+    server = serve_health(settings.processor_metrics_host, args.metrics_port, processor.stats) if args.metrics_port else None
     try:
         processor.run()
     finally:
