@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     ingest_workers: int = Field(2, ge=1)
     ingest_max_batch: int = Field(5000, ge=1)
     ingest_max_body_bytes: int = Field(5_000_000, ge=1024)
+    # Bearer tokens ingest accepts (comma-separated). Empty: no authentication. Never logged.
+    ingest_tokens: Annotated[tuple[SecretStr, ...], NoDecode] = ()
 
     # Generator.
     generator_host: str = "127.0.0.1"
@@ -51,6 +53,7 @@ class Settings(BaseSettings):
     processor_group: str = "tickflow-processor"
     processor_batch_max: int = Field(5000, ge=1)
     processor_batch_timeout_ms: int = Field(50, ge=1)
+    processor_session_timeout_ms: int = Field(10_000, ge=6_000, description="Kafka group session timeout")
     processor_metrics_host: str = "127.0.0.1"
     processor_metrics_port: int = 8002
 
@@ -69,6 +72,13 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_format: str = Field("json", pattern="^(json|text)$")
+
+    @field_validator("ingest_tokens", mode="before")
+    @classmethod
+    def _split_tokens(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(t.strip() for t in value.split(",") if t.strip())
+        return value
 
     @field_validator("symbols", mode="before")
     @classmethod

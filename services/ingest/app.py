@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from services.config import Settings, get_settings
 from services.core.records import ValidationContext
+from services.ingest.auth import TokenCheck
 from services.ingest.batch import judge
 from services.ingest.metrics import IngestMetrics
 from services.ingest.publisher import KafkaUnavailable, Publisher
@@ -36,6 +37,7 @@ def _problem(status: int, detail: str, **headers: str) -> JSONResponse:
 def create_app(settings: Settings | None = None, publisher: Publisher | None = None) -> FastAPI:
     settings = settings or get_settings()
     metrics = IngestMetrics()
+    auth = TokenCheck(settings.ingest_tokens)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -44,7 +46,7 @@ def create_app(settings: Settings | None = None, publisher: Publisher | None = N
         if app.state.publisher is None:
             own_producer = make_producer(settings.kafka_bootstrap)
             app.state.publisher = Publisher(own_producer, settings.kafka_bootstrap, settings.topics)
-        event(log, "ingest started", kafka=settings.kafka_bootstrap)
+        event(log, "ingest started", kafka=settings.kafka_bootstrap, auth=auth.enabled)
         try:
             yield
         finally:
@@ -66,12 +68,17 @@ def create_app(settings: Settings | None = None, publisher: Publisher | None = N
             200: {"description": "At least one record accepted; per-record results"},
             400: {"description": "Body is not valid JSON"},
             413: {"description": "Body or batch too large"},
+            401: {"description": "Tokens are configured and the request has no valid bearer token"},
             415: {"description": "Content-Type is not application/json"},
             422: {"description": "No record accepted; per-record reasons (index, field, message)"},
             503: {"description": "Kafka unavailable; retry after the Retry-After header"},
         },
     )
     async def ingest(request: Request) -> Response:
+        denied = auth.problem(request.headers.get("authorization"))
+        if denied:
+            metrics.unauthorized += 1
+            return _problem(401, denied, **{"WWW-Authenticate": "Bearer"})
         content_type = request.headers.get("content-type", "")
         if content_type.split(";")[0].strip().lower() != "application/json":
             return _problem(415, f"Content-Type must be application/json, got {content_type or 'none'!r}")

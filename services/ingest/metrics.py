@@ -11,6 +11,7 @@ from services.ingest.batch import BatchVerdict
 class IngestMetrics:
     requests: int = 0
     unavailable: int = 0
+    unauthorized: int = 0
     accepted: Counter[str] = field(default_factory=Counter)
     rejected: int = 0
 
@@ -28,6 +29,9 @@ class IngestMetrics:
             "# HELP tickflow_ingest_unavailable_total Requests answered 503 because Kafka was unavailable.",
             "# TYPE tickflow_ingest_unavailable_total counter",
             f"tickflow_ingest_unavailable_total {self.unavailable}",
+            "# HELP tickflow_ingest_unauthorized_total Requests refused for missing or invalid credentials.",
+            "# TYPE tickflow_ingest_unauthorized_total counter",
+            f"tickflow_ingest_unauthorized_total {self.unauthorized}",
             "# HELP tickflow_ingest_rejected_total Records rejected by validation.",
             "# TYPE tickflow_ingest_rejected_total counter",
             f"tickflow_ingest_rejected_total {self.rejected}",

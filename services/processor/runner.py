@@ -8,6 +8,7 @@ exactly after the last committed batch.
 """
 from __future__ import annotations
 
+import base64
 import logging
 import random
 import threading
@@ -15,8 +16,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import orjson
 import psycopg2
-from kafka import ConsumerRebalanceListener, TopicPartition
+from kafka import ConsumerRebalanceListener, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
@@ -25,7 +27,7 @@ from services.core.bars import SymbolStream
 from services.core.indicators import IndicatorParams
 from services.core.records import ValidationContext
 from services.core.signals import SignalRules
-from services.kafka_io import make_consumer
+from services.kafka_io import make_consumer, make_producer
 from services.logs import event
 from services.processor.batch import build_batch
 from services.processor.store import BatchWriter, OffsetConflict
@@ -33,6 +35,8 @@ from services.processor.store import BatchWriter, OffsetConflict
 log = logging.getLogger("services.processor")
 
 DB_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError, OffsetConflict)
+# A batch that cannot be stored is retried from the last committed offsets.
+RETRYABLE = (*DB_ERRORS, KafkaError)
 
 
 def params_from(settings: Settings) -> IndicatorParams:
@@ -84,8 +88,11 @@ class Processor(ConsumerRebalanceListener):
         self.store = BatchWriter(settings.database_url, self.group, asdict(self.params))
         self.consumer = make_consumer(
             settings.kafka_bootstrap, self.group, max_poll_records=settings.processor_batch_max,
+            session_timeout_ms=settings.processor_session_timeout_ms,
+            heartbeat_interval_ms=settings.processor_session_timeout_ms // 5,
             **(consumer_overrides or {}),
         )
+        self._producer: KafkaProducer | None = None  # created on the first dead letter
         self.streams: dict[str, SymbolStream] = {}
         self.offsets: dict[tuple[str, int], int | None] = {}  # stored next offset per assigned partition
         self.needs_rewind = False
@@ -128,7 +135,7 @@ class Processor(ConsumerRebalanceListener):
     def _process_safely(self, polled: dict[TopicPartition, list[Any]]) -> None:
         try:
             self._process(polled)
-        except DB_ERRORS as exc:
+        except RETRYABLE as exc:
             self.stats.write_failures += 1
             event(log, "batch not stored; rewinding to the last committed batch", logging.WARNING,
                   error=f"{type(exc).__name__}: {exc}".strip())
@@ -143,6 +150,8 @@ class Processor(ConsumerRebalanceListener):
         ctx = ValidationContext(now=time.time(), max_future_skew=self.settings.max_future_skew_seconds)
         out, count = build_batch(messages, self._stream_for, ctx, self.topics.record_type_of_topic)
         expected = {tp: self.offsets.get(tp) for tp in out.next_offsets}
+        if out.dead_letters:
+            self._publish_dead_letters(out.dead_letters)
         self.store.write(out, expected)
         self.offsets.update(out.next_offsets)
         self._report_lag(out.next_offsets)
@@ -160,6 +169,26 @@ class Processor(ConsumerRebalanceListener):
         if out.dead_letters:
             event(log, "dead letters stored", logging.WARNING, count=len(out.dead_letters),
                   first_reason=out.dead_letters[0][3])
+
+    def _publish_dead_letters(self, dead: list[tuple]) -> None:
+        """Announce poison messages on the dead-letter topic before the batch commits.
+
+        The `dead_letters` table is written in the batch transaction (exactly once); the topic
+        copy is at-least-once: a crash between the two republishes it, under the same key.
+        """
+        if self._producer is None:
+            self._producer = make_producer(self.settings.kafka_bootstrap)
+        futures = [
+            self._producer.send(
+                self.topics.dead_letter,
+                key=f"{topic}:{partition}:{offset}".encode(),
+                value=orjson.dumps({"topic": topic, "partition": partition, "offset": offset, "reason": reason,
+                                    "payload_base64": base64.b64encode(payload).decode()}),
+            )
+            for topic, partition, offset, reason, payload in dead
+        ]
+        for future in futures:
+            future.get(timeout=10)
 
     def _load_streams(self, symbols: set[str]) -> None:
         missing = symbols - self.streams.keys()
@@ -220,6 +249,8 @@ class Processor(ConsumerRebalanceListener):
     def _shutdown(self) -> None:
         try:
             self.consumer.close(autocommit=False)
+            if self._producer is not None:
+                self._producer.close(timeout=5)
         finally:
             self.store.close()
         event(log, "processor stopped", **{k: v for k, v in self.stats.as_dict().items()

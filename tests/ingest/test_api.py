@@ -7,6 +7,7 @@ from typing import Iterator
 import orjson
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from services.config import Settings
 from services.ingest.app import create_app
@@ -150,3 +151,18 @@ def test_kafka_unreachable_is_503_with_retry_after(stack: Settings) -> None:
         r = c.post("/ingest", json=[candle()])
         assert r.status_code == 503 and r.headers["retry-after"] == "2"
         assert c.get("/readyz").status_code == 503
+
+
+def test_tokens_guard_writes(stack: Settings) -> None:
+    secured = stack.model_copy(update={"ingest_tokens": (SecretStr("s3cret-one"), SecretStr("s3cret-two"))})
+    with TestClient(create_app(secured)) as c:
+        missing = c.post("/ingest", json=candle())
+        wrong = c.post("/ingest", json=candle(), headers={"Authorization": "Bearer nope"})
+        basic = c.post("/ingest", json=candle(), headers={"Authorization": "Basic s3cret-two"})
+        good = c.post("/ingest", json=candle(), headers={"Authorization": "Bearer s3cret-two"})
+        assert (missing.status_code, wrong.status_code, basic.status_code, good.status_code) == (401, 401, 401, 200)
+        assert missing.headers["www-authenticate"] == "Bearer"
+        assert "missing Authorization" in missing.json()["detail"] and wrong.json()["detail"] == "invalid token"
+        assert good.json()["accepted"] == 1
+        assert c.get("/healthz").status_code == 200  # probes need no token
+        assert "tickflow_ingest_unauthorized_total 3" in c.get("/metrics").text

@@ -1,0 +1,52 @@
+"""Settings of the batch side: the services' settings plus what only the DAGs need.
+
+`OrchestrationSettings` extends the one settings object (services/config.py) with the
+deployment-check thresholds and endpoints, read from the same TICKFLOW_* environment:
+
+| variable | default | meaning |
+|---|---|---|
+| `TICKFLOW_CHECK_INGEST_URL` | `<TICKFLOW_INGEST_URL>/readyz` | ingest health endpoint |
+| `TICKFLOW_CHECK_PROCESSOR_URL` | `http://<processor metrics host>:<port>/healthz` | processor health endpoint |
+| `TICKFLOW_CHECK_GENERATOR_URL` | `http://<generator host>:<port>/healthz` | generator health endpoint |
+| `TICKFLOW_CHECK_HTTP_TIMEOUT_S` | `5` | per health request |
+| `TICKFLOW_CHECK_MAX_LAG` | `10000` | most unprocessed messages (all processor partitions) |
+| `TICKFLOW_CHECK_MAX_BAR_AGE_S` | `120` | oldest acceptable "latest bar" per symbol |
+| `TICKFLOW_CHECK_K8S_NAMESPACE` | (connection's or pod's namespace) | where the Deployments are |
+| `TICKFLOW_CHECK_K8S_LABEL_SELECTOR` | (all Deployments) | which Deployments to check |
+
+Airflow connections (environment `AIRFLOW_CONN_<ID>`) override the matching settings when they
+are defined; see `services.orchestration.runtime`.
+"""
+from __future__ import annotations
+
+from pydantic import Field
+
+from services.config import Settings
+
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")
+
+
+class OrchestrationSettings(Settings):
+    check_ingest_url: str | None = None
+    check_processor_url: str | None = None
+    check_generator_url: str | None = None
+    check_http_timeout_s: float = Field(5.0, gt=0)
+    check_max_lag: int = Field(10_000, ge=0)
+    check_max_bar_age_s: float = Field(120.0, gt=0)
+    check_k8s_namespace: str = ""
+    check_k8s_label_selector: str = ""
+
+    def health_urls(self) -> dict[str, str]:
+        """Each service's health endpoint, by service name."""
+
+        def local(host: str, port: int, path: str) -> str:
+            host = "127.0.0.1" if host in WILDCARD_HOSTS else host
+            return f"http://{host}:{port}{path}"
+
+        return {
+            "ingest": self.check_ingest_url or f"{self.ingest_url.rstrip('/')}/readyz",
+            "processor": self.check_processor_url
+            or local(self.processor_metrics_host, self.processor_metrics_port, "/healthz"),
+            "generator": self.check_generator_url
+            or local(self.generator_host, self.generator_port, "/healthz"),
+        }

@@ -1,0 +1,205 @@
+"""Outages and hostile input on the real services: PostgreSQL down, Kafka down, poison, SIGTERM."""
+from __future__ import annotations
+
+import math
+import signal
+import subprocess
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+from kafka import TopicPartition
+from sqlalchemy import Engine, text
+
+from services.config import Settings
+from services.core.simulation import MarketSimulator, is_candle
+from services.kafka_io import make_admin, make_consumer, make_producer
+from streams import (
+    CANDLES_ONLY, SPARSE_SIDE_RECORDS, count_bars, produce, simulated_records, snapshot, truncate_outputs,
+    wait_processed,
+)
+from support import ROOT, ServiceProcess, free_port, service_env, wait_until
+
+pytestmark = pytest.mark.fault
+LOCAL_SERVICES = str(ROOT / "scripts" / "local-services.sh")
+OUTAGE_S = 10.0  # how long a dependency stays down: the scenario, not a synchronisation
+
+
+def local_services(*args: str) -> None:
+    done = subprocess.run([LOCAL_SERVICES, *args], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, f"local-services.sh {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
+
+
+def metric(port: int, name: str) -> float:
+    for line in httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"metric {name} not found")
+
+
+def processor(stack: Settings, log_dir: Path, group: str | None = None) -> tuple[ServiceProcess, int]:
+    port = free_port()
+    env = service_env(stack, processor_group=group or stack.processor_group, processor_session_timeout_ms=6000)
+    proc = ServiceProcess("processor", ["--metrics-port", str(port)], env, log_dir)
+    proc.wait_http(f"http://127.0.0.1:{port}/healthz")
+    return proc, port
+
+
+def test_postgres_outage_mid_stream_recovers_to_identical_tables(
+    stack: Settings, owner_db: Engine, tmp_path: Path
+) -> None:
+    records = simulated_records(stack, 40_000, seed=99, mix=SPARSE_SIDE_RECORDS)
+    feeder = threading.Thread(  # the stream keeps arriving during the outage
+        target=lambda: [produce(stack, records[i:i + 2_000]) for i in range(0, len(records), 2_000)])
+    proc, port = processor(stack, tmp_path)
+    feeder.start()
+    wait_until(lambda: count_bars(owner_db) >= 5_000, timeout=60, what="5,000 bars before the outage")
+
+    local_services("stop", "postgres")
+    down_at = time.monotonic()
+    try:
+        wait_until(lambda: metric(port, "tickflow_processor_write_failures_total") >= 1, timeout=30,
+                   what="the processor to notice the outage")
+        assert proc.proc.poll() is None, "the processor must survive the outage"
+        time.sleep(max(0.0, OUTAGE_S - (time.monotonic() - down_at)))
+    finally:
+        local_services("start", "postgres")
+    feeder.join(timeout=120)
+    up_at = time.monotonic()
+    wait_processed(owner_db, stack, timeout=120)
+    recovery_s = time.monotonic() - up_at
+    assert proc.proc.poll() is None and proc.stop() == 0, proc.log_tail()
+    disturbed = snapshot(owner_db)
+    truncate_outputs(owner_db)
+
+    reference, _ = processor(stack, tmp_path, group=f"{stack.processor_group}-reference")
+    wait_processed(owner_db, stack, group=f"{stack.processor_group}-reference", timeout=120)
+    assert reference.stop() == 0
+    assert len(disturbed["bars"]) == 40_000
+    assert disturbed == snapshot(owner_db)
+    print(f"postgres outage: down {OUTAGE_S:.0f} s, caught up {recovery_s:.1f} s after restart")
+
+
+def test_kafka_outage_ingest_refuses_and_nothing_is_lost_or_doubled(
+    stack: Settings, owner_db: Engine, tmp_path: Path
+) -> None:
+    ingest_port, generator_port = free_port(), free_port()
+    env = service_env(stack)
+    ingest = ServiceProcess("ingest", ["--port", str(ingest_port), "--workers", "2"], env, tmp_path)
+    ingest.wait_http(f"http://127.0.0.1:{ingest_port}/readyz")
+    proc, _ = processor(stack, tmp_path)
+    count, seed, start = 20_000, 3, math.floor(time.time()) - 86_400
+    generator = ServiceProcess("generator", [
+        "--rate", "2000", "--count", str(count), "--seed", str(seed), "--start", str(start), "--interval", "1",
+        "--batch", "200", "--port", str(generator_port), "--ingest-url", f"http://127.0.0.1:{ingest_port}",
+        "--progress", "never"], env, tmp_path)
+    wait_until(lambda: count_bars(owner_db) >= 3_000, timeout=60, what="3,000 bars before the outage")
+
+    local_services("stop", "kafka")
+    try:
+        probe = httpx.post(f"http://127.0.0.1:{ingest_port}/ingest", timeout=15, json={
+            "stock_symbol": "AAPL", "opening_price": 1.0, "closing_price": 1.0, "high": 1.0, "low": 1.0,
+            "volume": 1, "timestamp": time.time()})
+        assert probe.status_code == 503 and probe.headers["retry-after"]
+        assert httpx.get(f"http://127.0.0.1:{ingest_port}/readyz", timeout=5).status_code == 503
+        wait_until(lambda: metric(generator_port, "tickflow_generator_retries_total") >= 1, timeout=30,
+                   what="the generator to back off and retry")
+        stalled_at = count_bars(owner_db)
+        time.sleep(OUTAGE_S / 2)
+        assert count_bars(owner_db) == stalled_at, "nothing can arrive while Kafka is down"
+    finally:
+        local_services("start", "kafka")
+    back = time.monotonic()
+    assert generator.proc.wait(timeout=180) == 0, generator.log_tail()
+    generator.stop()
+
+    expected: Counter[str] = Counter()
+    for tick in MarketSimulator(stack.symbols, seed, start, 1.0).stream(count):
+        for record in tick:
+            expected["bars" if is_candle(record) else record["data_type"]] += 1
+    tables = {"bars": "bars", "order_book": "order_book", "news_sentiment": "news_sentiment",
+              "market_data": "market_data", "economic_indicator": "economic_indicators"}
+
+    def stored() -> Counter[str]:
+        with owner_db.connect() as conn:
+            return Counter({k: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for k, t in tables.items()})
+
+    wait_until(lambda: stored() == expected, timeout=120, interval=0.5, what=f"exactly {dict(expected)} stored")
+    with owner_db.connect() as conn:
+        per_symbol = dict(conn.execute(text("SELECT symbol, count(DISTINCT ts) FROM bars GROUP BY 1")).all())
+    assert per_symbol == {s: count // len(stack.symbols) for s in stack.symbols}
+    print(f"kafka outage: all {count} candles stored once, {time.monotonic() - back:.1f} s after restart")
+    assert proc.stop() == 0, proc.log_tail()
+    assert ingest.stop() == 0, ingest.log_tail()
+
+
+def test_poison_messages_go_to_the_dead_letter_topic_and_good_ones_are_processed(
+    stack: Settings, owner_db: Engine, tmp_path: Path
+) -> None:
+    good = simulated_records(stack, 2_000, seed=8, mix=CANDLES_ONLY)
+    now = time.time()
+    poison = [
+        (b"AAPL", b"this is not json"),
+        (b"AAPL", orjson.dumps({"stock_symbol": "AAPL"})),                          # wrong shape
+        (b"MSFT", orjson.dumps({"data_type": "news_sentiment", "timestamp": now, "stock_symbol": "MSFT",
+                                "sentiment_score": 0.1, "sentiment_magnitude": 0.2})),  # another type
+        (b"TSLA", orjson.dumps({**good[0], "stock_symbol": "TSLA", "high": -1.0})),   # absurd
+        (b"GOOGL", b'{"pad": "' + b"x" * 100_000 + b'"}'),                           # oversized
+        (None, b"\xff\xfe\x00binary"),
+        (b"AMZN", b"null"),
+    ]
+    topic = stack.topics.prices
+    producer = make_producer(stack.kafka_bootstrap)
+    for i, record in enumerate(good):
+        producer.send(topic, key=record["stock_symbol"].encode(), value=orjson.dumps(record))
+        if i % 250 == 100 and poison:
+            key, value = poison.pop()
+            producer.send(topic, key=key, value=value)
+    producer.flush(30)
+    producer.close()
+    assert not poison
+
+    proc, _ = processor(stack, tmp_path)
+    wait_processed(owner_db, stack)
+    assert proc.stop() == 0
+    assert count_bars(owner_db) == 2_000
+    with owner_db.connect() as conn:
+        dead = conn.execute(text("SELECT kafka_partition, kafka_offset, reason FROM dead_letters")).all()
+    assert len(dead) == 7
+    reasons = " | ".join(r for _, _, r in dead)
+    for fragment in ("not JSON", "opening_price: Field required", "a news_sentiment record on", "high",
+                     "exceeds", "expected a JSON object"):
+        assert fragment in reasons, reasons
+
+    consumer = make_consumer(stack.kafka_bootstrap, None)
+    tp = TopicPartition(stack.topics.dead_letter, 0)
+    consumer.assign([tp])
+    consumer.seek_to_beginning(tp)
+    seen: list = []
+    wait_until(lambda: seen.extend(r for rs in consumer.poll(200).values() for r in rs) or len(seen) >= 7,
+               timeout=20, interval=0, what="7 messages on the dead-letter topic")
+    consumer.close()
+    announced = {(m["partition"], m["offset"]): m for m in (orjson.loads(r.value) for r in seen)}
+    assert set(announced) == {(p, o) for p, o, _ in dead}
+    assert all(m["topic"] == topic and m["reason"] for m in announced.values())
+
+
+def test_sigterm_finishes_cleanly_and_leaves_the_group(stack: Settings, owner_db: Engine, tmp_path: Path) -> None:
+    produce(stack, simulated_records(stack, 30_000, seed=4, mix=CANDLES_ONLY))
+    proc, _ = processor(stack, tmp_path)
+    wait_until(lambda: count_bars(owner_db) >= 1_000, timeout=60, what="processing to start")
+    sent = time.monotonic()
+    assert proc.stop(signal.SIGTERM, timeout=10) == 0, proc.log_tail()
+    took = time.monotonic() - sent
+    assert took < 5, f"SIGTERM took {took:.1f} s"
+    assert '"processor stopped"' in proc.log_path.read_text()
+    admin = make_admin(stack.kafka_bootstrap)
+    try:
+        group = admin.describe_groups([stack.processor_group])[stack.processor_group]
+    finally:
+        admin.close()
+    assert group["members"] == [], "the processor must leave the group, not wait for its session to expire"
