@@ -41,14 +41,44 @@ def test_expected_tables_and_indexes_exist(owner_db: Engine) -> None:
     assert {"bars_pkey", "signals_pkey", "signals_ts_idx"} <= indexes
 
 
-def test_reader_role_reads_but_cannot_write(base_settings: Settings) -> None:
-    with psycopg2.connect(base_settings.reader_database_url) as conn, conn.cursor() as cur:
-        cur.execute("SELECT count(*) FROM bars")
-        assert cur.fetchone()[0] >= 0
-        with pytest.raises(psycopg2.errors.InsufficientPrivilege):
-            cur.execute("INSERT INTO signals (symbol, ts, rule, side, price, value, reference) "
-                        "VALUES ('AAPL', now(), 'rsi', 'BUY', 1, 1, 1)")
-    conn.close()
+def public_tables(db: Engine) -> list[str]:
+    with db.connect() as conn:
+        return list(conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")).scalars())
+
+
+def test_reader_role_reads_every_table_and_can_change_none(base_settings: Settings, owner_db: Engine) -> None:
+    tables = public_tables(owner_db)
+    assert len(tables) >= 11
+    attempts = {
+        "INSERT": "INSERT INTO {t} DEFAULT VALUES",
+        "UPDATE": "UPDATE {t} SET {c} = {c}",
+        "DELETE": "DELETE FROM {t}",
+        "TRUNCATE": "TRUNCATE {t}",
+        "ALTER": "ALTER TABLE {t} ADD COLUMN sneaky int",
+        "DROP": "DROP TABLE {t}",
+        "CREATE INDEX": "CREATE INDEX ON {t} ({c})",
+    }
+    refused = []
+    conn = psycopg2.connect(base_settings.reader_database_url)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            for table in tables:
+                cur.execute(f"SELECT count(*) FROM {table}")
+                assert cur.fetchone()[0] >= 0
+                cur.execute("SELECT column_name FROM information_schema.columns "
+                            "WHERE table_name = %s AND is_identity = 'NO' LIMIT 1",
+                            (table,))
+                column = cur.fetchone()[0]
+                for verb, sql in attempts.items():
+                    with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+                        cur.execute(sql.format(t=table, c=column))
+                    refused.append((table, verb))
+            with pytest.raises(psycopg2.errors.InsufficientPrivilege):
+                cur.execute("CREATE TABLE analyst_scratch (x int)")
+    finally:
+        conn.close()
+    assert len(refused) == len(tables) * len(attempts)
 
 
 def test_writer_role_can_write_but_not_change_schema(base_settings: Settings) -> None:
