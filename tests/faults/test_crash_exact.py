@@ -65,16 +65,19 @@ def test_sigkill_at_random_points_leaves_identical_tables(
         assert after[table] == rows, f"{table} differs from the uninterrupted run"
 
 
-def test_three_instances_one_killed_match_a_single_instance(
+def test_instances_joining_and_dying_mid_stream_match_a_single_instance(
     stack: Settings, owner_db: Engine, tmp_path: Path, prepared_stream: int
 ) -> None:
     reference = reference_run(stack, owner_db, tmp_path)
 
     group = f"{stack.processor_group}-trio"
-    trio = [start_processor(stack, group, tmp_path, processor_batch_max=500) for _ in range(3)]
-    wait_until(lambda: count_bars(owner_db) >= BARS // 3, timeout=120, interval=0.02, what="a third of the bars")
-    trio[1].stop(signal.SIGKILL)
+    small_batches = {"processor_batch_max": 500}  # more batches in flight when the group rebalances
+    members = [start_processor(stack, group, tmp_path, **small_batches) for _ in range(2)]
+    wait_until(lambda: count_bars(owner_db) >= BARS // 5, timeout=120, interval=0.02, what="a fifth of the bars")
+    members.append(start_processor(stack, group, tmp_path, **small_batches))  # one joins
+    wait_until(lambda: count_bars(owner_db) >= BARS // 2, timeout=120, interval=0.02, what="half of the bars")
+    members.pop(0).stop(signal.SIGKILL)  # one dies
     wait_processed(owner_db, stack, group, timeout=180)
-    for proc in (trio[0], trio[2]):
+    for proc in members:
         assert proc.stop() == 0, proc.log_tail()
     assert snapshot(owner_db) == reference

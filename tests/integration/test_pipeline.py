@@ -6,6 +6,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -97,3 +98,22 @@ def test_every_accepted_record_is_stored_once_with_exact_indicators(
     assert stored == sorted(expected_signals)
     sides = Counter(signals["side"])
     assert sides["BUY"] >= 1 and sides["SELL"] >= 1, sides
+
+
+def test_a_resent_batch_is_stored_once(running_services, stack: Settings, owner_db: Engine) -> None:  # type: ignore[no-untyped-def]
+    """A lost response makes the generator send the same records again: nothing is doubled."""
+    ingest_url, _, _ = running_services
+    start = math.floor(time.time()) - 3_600
+    records = [r for tick in MarketSimulator(stack.symbols, 5, start, 1.0).stream(500) for r in tick]
+    for _ in range(2):
+        resp = httpx.post(f"{ingest_url}/ingest", json=records, timeout=30)
+        assert resp.status_code == 200 and resp.json()["accepted"] == len(records)
+    candles = sum(1 for r in records if is_candle(r))
+
+    def late_count() -> int:
+        with owner_db.connect() as conn:
+            return conn.execute(text("SELECT count(*) FROM late_bars WHERE reason IN ('duplicate', 'late')")).scalar_one()
+
+    wait_until(lambda: late_count() == candles, timeout=60, what=f"{candles} resent candles recorded as late")
+    expected = Counter("bars" if is_candle(r) else TABLE_OF_TYPE[r["data_type"]] for r in records)
+    assert table_counts(owner_db) == expected

@@ -19,8 +19,8 @@ def series() -> tuple[np.ndarray, np.ndarray]:
     sim = MarketSimulator(["TSLA"], 5, 1_700_000_000.0, 1.0)
     closes = np.array([next(r for r in tick if is_candle(r))["closing_price"] for tick in sim.stream(N)])
     engine = IndicatorEngine(IndicatorParams())
-    values = np.array([[np.nan if v is None else v for v in (getattr(engine.update(c), col) for col in INDICATOR_COLUMNS)]
-                       for c in closes])
+    updates = [engine.update(c) for c in closes]
+    values = np.array([[np.nan if (v := getattr(u, col)) is None else v for col in INDICATOR_COLUMNS] for u in updates])
     return closes, values
 
 

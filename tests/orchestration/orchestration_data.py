@@ -1,0 +1,72 @@
+"""Bars and signals as the streaming engine writes them, for orchestration tests (helpers, not tests)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import pandas as pd
+import psycopg2.extras
+from sqlalchemy import Engine, text
+
+from services.core.bars import AppliedBar, SymbolStream
+from services.core.indicators import INDICATOR_COLUMNS, IndicatorParams
+from services.core.records import StockPrice
+from services.core.signals import SignalRules
+from services.core.simulation import MarketSimulator, is_candle
+
+ORCHESTRATION_TABLES = ("deployment_checks", "reconciliation_mismatches", "reconciliation_runs")
+START = 1_700_000_000.0  # 2023-11-14T22:13:20Z
+
+
+@dataclass
+class StreamData:
+    bars: pd.DataFrame  # symbol, ts (UTC), open..volume, indicators: exactly what was inserted
+    signals: pd.DataFrame  # symbol, ts, rule, side, price, value, reference
+
+    def times(self, symbol: str) -> pd.Series:
+        return self.bars.loc[self.bars["symbol"] == symbol, "ts"].reset_index(drop=True)
+
+
+def stream_rows(symbols: Sequence[str], bars_per_symbol: int, seed: int = 11, start: float = START,
+                interval: float = 1.0) -> tuple[list[tuple], list[tuple]]:
+    """Bars and signals of a seeded simulation, computed by the streaming engine (as the processor does)."""
+    sim = MarketSimulator(symbols, seed, start, interval)
+    streams = {s: SymbolStream(s, IndicatorParams(), SignalRules()) for s in symbols}
+    bars, signals = [], []
+    for tick in sim.stream(bars_per_symbol * len(symbols)):
+        candle = next(r for r in tick if is_candle(r))
+        bar = StockPrice(**candle)
+        applied = streams[bar.stock_symbol].apply(bar)
+        assert isinstance(applied, AppliedBar)
+        values = [getattr(applied.values, c) for c in INDICATOR_COLUMNS]
+        bars.append((bar.stock_symbol, bar.timestamp, bar.opening_price, bar.high, bar.low, bar.closing_price,
+                     bar.volume, *values))
+        signals += [(bar.stock_symbol, bar.timestamp, s.rule, s.side, bar.closing_price, s.value, s.reference)
+                    for s in applied.signals]
+    return bars, signals
+
+
+def insert_stream_data(engine: Engine, bars: list[tuple], signals: list[tuple]) -> StreamData:
+    raw = engine.raw_connection()
+    try:
+        with raw.cursor() as cur:
+            psycopg2.extras.execute_values(
+                cur, f"INSERT INTO bars (symbol, ts, open, high, low, close, volume, {', '.join(INDICATOR_COLUMNS)}) "
+                     "VALUES %s", bars,
+                template="(%s, to_timestamp(%s), " + ", ".join(["%s"] * (5 + len(INDICATOR_COLUMNS))) + ")",
+                page_size=2000)
+            psycopg2.extras.execute_values(
+                cur, "INSERT INTO signals (symbol, ts, rule, side, price, value, reference) VALUES %s", signals,
+                template="(%s, to_timestamp(%s), %s, %s, %s, %s, %s)", page_size=2000)
+        raw.commit()
+    finally:
+        raw.close()
+    return read_stream_data(engine)
+
+
+def read_stream_data(engine: Engine) -> StreamData:
+    with engine.connect() as conn:
+        bars = pd.read_sql_query(text("SELECT * FROM bars ORDER BY symbol, ts"), conn)
+        signals = pd.read_sql_query(text(
+            "SELECT symbol, ts, rule, side, price, value, reference FROM signals ORDER BY symbol, ts, rule"), conn)
+    return StreamData(bars, signals)
