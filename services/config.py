@@ -20,6 +20,7 @@ class Settings(BaseSettings):
     # Where things are.
     kafka_bootstrap: str = "127.0.0.1:19092"
     kafka_topic_prefix: str = Field("", description="namespace for topic names, e.g. 'staging.'")
+    kafka_replication_factor: int = Field(1, ge=1, description="replicas of each topic ensure_topics creates")
     database_url: str = "postgresql://tickflow_app:tickflow_app@127.0.0.1:15432/tickflow"
     admin_database_url: str = "postgresql://tickflow:tickflow@127.0.0.1:15432/tickflow"
     reader_database_url: str = "postgresql://tickflow_analyst:tickflow_analyst@127.0.0.1:15432/tickflow"
@@ -54,6 +55,8 @@ class Settings(BaseSettings):
     processor_batch_max: int = Field(5000, ge=1)
     processor_batch_timeout_ms: int = Field(50, ge=1)
     processor_session_timeout_ms: int = Field(10_000, ge=6_000, description="Kafka group session timeout")
+    processor_stall_timeout_s: float = Field(
+        20.0, gt=0, description="no records for this long while partitions have unread ones: reconnect")
     processor_metrics_host: str = "127.0.0.1"
     processor_metrics_port: int = 8002
 
@@ -70,6 +73,22 @@ class Settings(BaseSettings):
     rsi_oversold: float = 30.0
     rsi_overbought: float = 70.0
 
+    # Dashboard (services/dashboard): page, read-only REST, WebSocket feed, webhooks.
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = 8003
+    dashboard_feed_retention_hours: float = Field(24.0, gt=0, description="dashboard_feed rows kept for resuming")
+    dashboard_vendor_dir: str = Field("", description="npm's node_modules for the page; empty: services/dashboard/web/node_modules")
+    # Webhooks for new signals: comma-separated URLs; each POST is signed with HMAC-SHA256 of the
+    # body under webhook_secret (required when URLs are set; never logged).
+    webhook_urls: Annotated[tuple[str, ...], NoDecode] = ()
+    webhook_secret: SecretStr | None = None
+    webhook_max_attempts: int = Field(8, ge=1)
+    webhook_backoff_s: float = Field(1.0, gt=0, description="delay before the 2nd attempt; doubles per attempt")
+    webhook_backoff_max_s: float = Field(300.0, gt=0)
+    webhook_timeout_s: float = Field(5.0, gt=0)
+    # market_summary DAG: a signal "hits" when the close N bars later moved in its direction.
+    summary_horizon_bars: int = Field(5, ge=1)
+
     log_level: str = "INFO"
     log_format: str = Field("json", pattern="^(json|text)$")
 
@@ -79,6 +98,17 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(t.strip() for t in value.split(",") if t.strip())
         return value
+
+    @field_validator("webhook_urls", mode="before")
+    @classmethod
+    def _split_webhook_urls(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [u.strip() for u in value.split(",") if u.strip()]
+        urls = tuple(value)  # type: ignore[arg-type]
+        bad = [u for u in urls if not str(u).startswith(("http://", "https://"))]
+        if bad:
+            raise ValueError(f"webhook URLs must start with http:// or https://: {bad}")
+        return urls
 
     @field_validator("symbols", mode="before")
     @classmethod

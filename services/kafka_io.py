@@ -116,7 +116,7 @@ def make_admin(bootstrap: str) -> KafkaAdminClient:
     return KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000, bootstrap_timeout_ms=10_000)
 
 
-def ensure_topics(bootstrap: str, topics: Topics) -> dict[str, str]:
+def ensure_topics(bootstrap: str, topics: Topics, replication_factor: int = 1) -> dict[str, str]:
     """Create missing topics with explicit partition counts; check existing ones.
 
     Returns {topic: "created" | "exists"}; raises RuntimeError if an existing topic has
@@ -131,7 +131,8 @@ def ensure_topics(bootstrap: str, topics: Topics) -> dict[str, str]:
         if missing:
             try:
                 admin.create_topics(
-                    {t.name: {"num_partitions": t.partitions, "replication_factor": 1} for t in missing},
+                    {t.name: {"num_partitions": t.partitions, "replication_factor": replication_factor}
+                     for t in missing},
                     timeout_ms=10_000,
                     wait_for_metadata=True,
                 )

@@ -17,6 +17,7 @@ from services.config import Settings
 from services.db.connect import make_engine
 from services.db.migrations import migrate
 from services.kafka_io import ensure_topics
+from support import ServiceProcess
 
 DATA_TABLES = ("bars", "signals", "order_book", "news_sentiment", "market_data", "economic_indicators",
                "late_bars", "dead_letters", "processor_offsets", "symbol_state")
@@ -73,3 +74,10 @@ def stack(base_settings: Settings, owner_db: Engine, tmp_path: Path) -> Settings
         conn.execute(text(f"TRUNCATE {', '.join(DATA_TABLES)}"))
     return settings
 
+
+
+@pytest.fixture(autouse=True)
+def _stop_leftover_services() -> Iterator[None]:
+    yield
+    while ServiceProcess.running:
+        ServiceProcess.running[-1].stop(sig=9, timeout=5)

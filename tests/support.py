@@ -46,7 +46,13 @@ def service_env(stack: Settings, **settings: object) -> dict[str, str]:
 
 
 class ServiceProcess:
-    """A `python -m services.<name>` subprocess with its output in a log file."""
+    """A `python -m services.<name>` subprocess with its output in a log file.
+
+    Every instance is registered until stopped; the suite's autouse fixture stops leftovers, so a
+    failing test never leaves services running into the next one.
+    """
+
+    running: list["ServiceProcess"] = []
 
     def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
         self.name = name
@@ -56,11 +62,12 @@ class ServiceProcess:
             [sys.executable, "-m", f"services.{name}", *args], cwd=ROOT, env=env,
             stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
         )
+        ServiceProcess.running.append(self)
 
     def log_tail(self, lines: int = 30) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
-    def wait_http(self, url: str, timeout: float = 30.0) -> None:
+    def wait_http(self, url: str, timeout: float = 60.0) -> None:
         def ok() -> bool:
             if self.proc.poll() is not None:
                 raise AssertionError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
@@ -72,6 +79,8 @@ class ServiceProcess:
         wait_until(ok, timeout, 0.2, f"{self.name} at {url}")
 
     def stop(self, sig: int = 15, timeout: float = 15.0) -> int:
+        if self in ServiceProcess.running:
+            ServiceProcess.running.remove(self)
         if self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, sig)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import signal
 import sys
 
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     from services.processor.health import serve_health
     from services.processor.runner import Processor
 
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>` prints every thread's stack to stderr
     processor = Processor(settings)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: processor.stop())

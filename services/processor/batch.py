@@ -46,7 +46,9 @@ class BatchOutput:
     economic_indicators: list[tuple] = field(default_factory=list)
     dead_letters: list[tuple] = field(default_factory=list)
     next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
-    touched: dict[str, SymbolStream] = field(default_factory=dict)
+    # Each touched symbol's (last_ts, state) as of the end of this batch: a snapshot, because
+    # the live streams move on while the batch is being written.
+    states: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
 
 
 def _other_record_row(record: Any) -> tuple[str, tuple]:
@@ -75,6 +77,7 @@ def build_batch(
     to the record type it carries: anything else on it is a dead letter.
     """
     out = BatchOutput()
+    touched: dict[str, SymbolStream] = {}
     count = 0
     for msg in messages:
         count += 1
@@ -100,7 +103,7 @@ def build_batch(
             continue
         if isinstance(record, StockPrice):
             stream = stream_for(record.stock_symbol)
-            out.touched[record.stock_symbol] = stream
+            touched[record.stock_symbol] = stream
             result = stream.apply(record)
             if isinstance(result, AppliedBar):
                 out.bars.append((
@@ -116,4 +119,5 @@ def build_batch(
         else:
             table, row = _other_record_row(record)
             getattr(out, table).append(row)
+    out.states = {symbol: (stream.last_ts, stream.to_state()) for symbol, stream in touched.items()}
     return out, count

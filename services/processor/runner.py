@@ -13,6 +13,7 @@ import logging
 import random
 import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -29,7 +30,7 @@ from services.core.records import ValidationContext
 from services.core.signals import SignalRules
 from services.kafka_io import make_consumer, make_producer
 from services.logs import event
-from services.processor.batch import build_batch
+from services.processor.batch import BatchOutput, build_batch
 from services.processor.store import BatchWriter, OffsetConflict
 
 log = logging.getLogger("services.processor")
@@ -65,6 +66,7 @@ class ProcessorStats:
     other_records: int = 0
     write_failures: int = 0
     rewinds: int = 0
+    reconnects: int = 0
     last_batch_ms: float = 0.0
     assigned: int = 0
 
@@ -86,21 +88,26 @@ class Processor(ConsumerRebalanceListener):
         self.group = group or settings.processor_group
         self.topics = settings.topics
         self.store = BatchWriter(settings.database_url, self.group, asdict(self.params))
-        self.consumer = make_consumer(
-            settings.kafka_bootstrap, self.group, max_poll_records=settings.processor_batch_max,
+        self._consumer_config = dict(
+            max_poll_records=settings.processor_batch_max,
             session_timeout_ms=settings.processor_session_timeout_ms,
             heartbeat_interval_ms=settings.processor_session_timeout_ms // 5,
             **(consumer_overrides or {}),
         )
+        self.consumer = make_consumer(settings.kafka_bootstrap, self.group, **self._consumer_config)
+        self._last_progress = time.monotonic()
         self._producer: KafkaProducer | None = None  # created on the first dead letter
         self.streams: dict[str, SymbolStream] = {}
         self.offsets: dict[tuple[str, int], int | None] = {}  # stored next offset per assigned partition
         self.needs_rewind = False
         self.stats = ProcessorStats()
         self.stopping = threading.Event()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="processor-writer")
+        self._in_flight: Future[BatchOutput] | None = None
 
     # -- rebalance listener (called inside poll) -------------------------------------------
     def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self._settle()  # let the batch in flight commit (or fail) before the partitions move
         self.streams.clear()
         for tp in revoked:
             self.offsets.pop((tp.topic, tp.partition), None)
@@ -111,6 +118,12 @@ class Processor(ConsumerRebalanceListener):
 
     # -- main loop --------------------------------------------------------------------------
     def run(self) -> None:
+        """Poll and build batch N+1 while a background thread writes batch N (depth-1 pipeline).
+
+        Batches are still written one at a time and in order, each in its own transaction.
+        Batch N+1 is built on the in-memory state that batch N left; if N fails, N+1 is
+        dropped and the processor rewinds to what PostgreSQL holds.
+        """
         topics = sorted(self.topics.by_record_type.values())
         self.consumer.subscribe(topics, listener=self)
         event(log, "processor started", group=self.group, topics=topics)
@@ -122,40 +135,47 @@ class Processor(ConsumerRebalanceListener):
                 )
                 self.stats.last_loop_at = time.monotonic()
                 if self.needs_rewind:
+                    self._settle()
                     self._rewind()  # what this poll fetched may predate the seek: fetch it again
                     continue
                 if polled:
-                    self._process_safely(polled)
+                    self._last_progress = self.stats.last_loop_at
+                    self._process(polled)
+                else:
+                    self._settle()  # idle: make the last batch visible now, not at the next poll
+                    if self.stats.last_loop_at - self._last_progress > self.settings.processor_stall_timeout_s:
+                        self._unstick()
         finally:
+            self._settle()
             self._shutdown()
 
     def stop(self) -> None:
         self.stopping.set()
 
-    def _process_safely(self, polled: dict[TopicPartition, list[Any]]) -> None:
-        try:
-            self._process(polled)
-        except RETRYABLE as exc:
-            self.stats.write_failures += 1
-            event(log, "batch not stored; rewinding to the last committed batch", logging.WARNING,
-                  error=f"{type(exc).__name__}: {exc}".strip())
-            self.store.reset()
-            self._rewind()
-
     def _process(self, polled: dict[TopicPartition, list[Any]]) -> None:
         started = time.perf_counter()
         messages = [m for records in polled.values() for m in records]
-        self._load_streams({m.key.decode(errors="replace") for m in messages
-                            if m.topic == self.topics.prices and m.key})
+        try:
+            self._load_streams({m.key.decode(errors="replace") for m in messages
+                                if m.topic == self.topics.prices and m.key})
+        except RETRYABLE as exc:
+            self._settle()
+            self._failed(exc)
+            return
         ctx = ValidationContext(now=time.time(), max_future_skew=self.settings.max_future_skew_seconds)
         out, count = build_batch(messages, self._stream_for, ctx, self.topics.record_type_of_topic)
+        if not self._settle():
+            return  # the previous batch failed: this one was built on state that never committed
         expected = {tp: self.offsets.get(tp) for tp in out.next_offsets}
+        self.offsets.update(out.next_offsets)  # what the next batch will expect, if this one commits
+        self._in_flight = self._writer.submit(self._store, out, expected, count, started)
+
+    def _store(self, out: BatchOutput, expected: dict[tuple[str, int], int | None], count: int,
+               started: float) -> BatchOutput:
+        """Runs on the writer thread."""
         if out.dead_letters:
             self._publish_dead_letters(out.dead_letters)
         self.store.write(out, expected)
-        self.offsets.update(out.next_offsets)
-        self._report_lag(out.next_offsets)
-
         s = self.stats
         s.batches += 1
         s.messages += count
@@ -169,6 +189,58 @@ class Processor(ConsumerRebalanceListener):
         if out.dead_letters:
             event(log, "dead letters stored", logging.WARNING, count=len(out.dead_letters),
                   first_reason=out.dead_letters[0][3])
+        return out
+
+    def _settle(self) -> bool:
+        """Wait for the batch in flight. True if it committed (or there was none)."""
+        future, self._in_flight = self._in_flight, None
+        if future is None:
+            return True
+        try:
+            out = future.result()
+        except RETRYABLE as exc:
+            self._failed(exc)
+            return False
+        self._report_lag(out.next_offsets)
+        return True
+
+    def _unstick(self) -> None:
+        """Replace the consumer if it receives nothing while its partitions have unread records.
+
+        kafka-python 3.0 can lose its group membership for good when a restarted broker answers
+        JoinGroup with COORDINATOR_LOAD_IN_PROGRESS: it then polls forever and fetches nothing.
+        A fresh consumer rejoins, and the rewind that follows every assignment makes it exact.
+        """
+        self._last_progress = time.monotonic()  # at most one check per stall window
+        assigned = self.consumer.assignment()
+        try:
+            ends = self.consumer.end_offsets(list(assigned), timeout_ms=5_000) if assigned else {}
+        except KafkaError:
+            return  # Kafka itself is unreachable: nothing a new consumer could do better
+        behind = {f"{tp.topic}[{tp.partition}]": end - (self.offsets.get((tp.topic, tp.partition)) or 0)
+                  for tp, end in ends.items() if end > (self.offsets.get((tp.topic, tp.partition)) or 0)}
+        if not behind:
+            return
+        event(log, "consumer stalled with unread records; reconnecting", logging.WARNING,
+              lag=sum(behind.values()), partitions=len(behind))
+        self.stats.reconnects += 1
+        try:
+            self.consumer.close(autocommit=False)
+        except KafkaError:
+            pass
+        self.streams.clear()
+        self.offsets = {}
+        self.consumer = make_consumer(self.settings.kafka_bootstrap, self.group, **self._consumer_config)
+        self.consumer.subscribe(sorted(self.topics.by_record_type.values()), listener=self)
+
+    def _failed(self, exc: BaseException) -> None:
+        """A batch could not be stored: forget everything after the last commit (next loop rewinds)."""
+        self.stats.write_failures += 1
+        event(log, "batch not stored; rewinding to the last committed batch", logging.WARNING,
+              error=f"{type(exc).__name__}: {exc}".strip())
+        self.store.close()
+        self.streams.clear()
+        self.needs_rewind = True
 
     def _publish_dead_letters(self, dead: list[tuple]) -> None:
         """Announce poison messages on the dead-letter topic before the batch commits.
@@ -218,7 +290,7 @@ class Processor(ConsumerRebalanceListener):
             except DB_ERRORS as exc:
                 event(log, "PostgreSQL unavailable; retrying", logging.WARNING, error=str(exc).strip(),
                       retry_in_s=round(delay, 2))
-                self.store.reset()
+                self.store.close()
                 self.stopping.wait(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 5.0)
         else:
@@ -247,6 +319,7 @@ class Processor(ConsumerRebalanceListener):
             log.debug("lag commit failed: %s", exc)
 
     def _shutdown(self) -> None:
+        self._writer.shutdown(wait=True)
         try:
             self.consumer.close(autocommit=False)
             if self._producer is not None:

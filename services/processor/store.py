@@ -8,6 +8,7 @@ instead of writing twice.
 """
 from __future__ import annotations
 
+import csv
 import io
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -34,6 +35,12 @@ class Sink:
     columns: tuple[tuple[str, str], ...]  # (name, staging type); "ts"-like epoch columns are F8
     timestamps: tuple[str, ...] = ()  # staged as epoch seconds, stored as timestamptz
     jsonb: tuple[str, ...] = ()  # staged as text, stored as jsonb
+    binary: bool = False  # has bytes values, sent to COPY in bytea's hex form
+
+    def csv_rows(self, rows: list[tuple]) -> Iterable[tuple]:
+        if not self.binary:
+            return rows
+        return (tuple("\\x" + v.hex() if isinstance(v, (bytes, bytearray)) else v for v in row) for row in rows)
 
     @property
     def staging(self) -> str:
@@ -71,28 +78,14 @@ SINKS: tuple[Sink, ...] = (
          timestamps=("ts",)),
     Sink("economic_indicators", (("indicator_name", "text"), ("ts", F8), ("value", F8)), timestamps=("ts",)),
     Sink("dead_letters", (("topic", "text"), ("kafka_partition", "integer"), ("kafka_offset", "bigint"),
-                          ("reason", "text"), ("payload", "bytea"))),
+                          ("reason", "text"), ("payload", "bytea")), binary=True),
 )
 
-_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-
-
-def _copy_field(value: Any) -> str:
-    if value is None:
-        return "\\N"
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return "\\\\x" + bytes(value).hex()
-    return str(value).translate(_ESCAPES)
-
-
-def copy_text(rows: Iterable[tuple]) -> io.StringIO:
-    """Rows in PostgreSQL's COPY text format."""
+def copy_csv(rows: Iterable[tuple]) -> io.StringIO:
+    """Rows as CSV for `COPY ... (FORMAT csv)`: the csv module runs in C and writes floats with
+    repr(), which round-trips exactly; None becomes an unquoted empty field, i.e. NULL."""
     buf = io.StringIO()
-    buf.writelines("\t".join(map(_copy_field, row)) + "\n" for row in rows)
+    csv.writer(buf, lineterminator="\n").writerows(rows)
     buf.seek(0)
     return buf
 
@@ -103,36 +96,44 @@ class BatchWriter:
         self._group = group
         self._params_json = orjson.dumps(params).decode()
         self._params = params
-        self._conn: Any = None
+        # Two connections: batches are written on a background thread while the loop reads.
+        self._read_conn: Any = None
+        self._write_conn: Any = None
 
-    # -- connection -------------------------------------------------------------------
-    def _connection(self) -> Any:
-        if self._conn is None or self._conn.closed:
-            conn = psycopg2.connect(self._dsn, application_name="tickflow-processor", connect_timeout=5)
+    # -- connections ------------------------------------------------------------------
+    def _connect(self, role: str) -> Any:
+        return psycopg2.connect(self._dsn, application_name=f"tickflow-processor-{role}", connect_timeout=5)
+
+    def _reader(self) -> Any:
+        if self._read_conn is None or self._read_conn.closed:
+            self._read_conn = self._connect("read")
+        return self._read_conn
+
+    def _writer(self) -> Any:
+        if self._write_conn is None or self._write_conn.closed:
+            conn = self._connect("write")
             with conn, conn.cursor() as cur:
                 for sink in SINKS:
                     cur.execute(sink.create_staging_sql())
-            self._conn = conn
-        return self._conn
+            self._write_conn = conn
+        return self._write_conn
 
     def close(self) -> None:
-        if self._conn is not None and not self._conn.closed:
-            self._conn.close()
-        self._conn = None
-
-    def reset(self) -> None:
-        """Drop the connection after an error; the next call reconnects."""
-        try:
-            self.close()
-        except psycopg2.Error:
-            self._conn = None
+        """Drop both connections (also after an error); the next call reconnects."""
+        for conn in (self._read_conn, self._write_conn):
+            try:
+                if conn is not None and not conn.closed:
+                    conn.close()
+            except psycopg2.Error:
+                pass
+        self._read_conn = self._write_conn = None
 
     # -- reads ------------------------------------------------------------------------
     def load_offsets(self, partitions: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
         wanted = list(partitions)
         if not wanted:
             return {}
-        conn = self._connection()
+        conn = self._reader()
         with conn, conn.cursor() as cur:
             cur.execute(
                 "SELECT topic, kafka_partition, next_offset FROM processor_offsets "
@@ -145,7 +146,7 @@ class BatchWriter:
         wanted = tuple(symbols)
         if not wanted:
             return {}
-        conn = self._connection()
+        conn = self._reader()
         with conn, conn.cursor() as cur:
             cur.execute("SELECT symbol, params, state FROM symbol_state WHERE symbol IN %s", (wanted,))
             rows = cur.fetchall()
@@ -162,23 +163,23 @@ class BatchWriter:
     # -- the batch transaction ----------------------------------------------------------
     def write(self, out: BatchOutput, expected: dict[tuple[str, int], int | None]) -> None:
         """Store the batch atomically. `expected[tp]` is the stored next offset we started from."""
-        conn = self._connection()
+        conn = self._writer()
         try:
             with conn.cursor() as cur:
                 for sink in SINKS:
                     rows = getattr(out, sink.table)
                     if rows:
-                        cur.copy_expert(f"COPY {sink.staging} FROM STDIN", copy_text(rows))
+                        cur.copy_expert(f"COPY {sink.staging} FROM STDIN (FORMAT csv)", copy_csv(sink.csv_rows(rows)))
                         cur.execute(sink.insert_sql())
                 self._advance_offsets(cur, out.next_offsets, expected)
-                if out.touched:
+                if out.states:
                     psycopg2.extras.execute_values(
                         cur,
                         "INSERT INTO symbol_state (symbol, last_ts, params, state) VALUES %s "
                         "ON CONFLICT (symbol) DO UPDATE SET last_ts = EXCLUDED.last_ts, "
                         "params = EXCLUDED.params, state = EXCLUDED.state, updated_at = now()",
-                        [(s, st.last_ts, self._params_json, orjson.dumps(st.to_state()).decode())
-                         for s, st in out.touched.items()],
+                        [(symbol, last_ts, self._params_json, orjson.dumps(state).decode())
+                         for symbol, (last_ts, state) in out.states.items()],
                         template="(%s, to_timestamp(%s), %s::jsonb, %s::jsonb)",
                     )
             conn.commit()

@@ -54,7 +54,7 @@ def test_routes_records_and_tracks_offsets() -> None:
     assert [(r[2], r[5]) for r in out.late_bars] == [(42, "duplicate"), (43, "late")]
     assert out.news_sentiment == [("AAPL", NOW, 0.1, 0.2)]
     assert out.next_offsets == {(p, 2): 44, (news, 0): 8}
-    assert list(out.touched) == ["AAPL"] and out.touched["AAPL"].last_ts == NOW - 2
+    assert list(out.states) == ["AAPL"] and out.states["AAPL"][0] == NOW - 2
     assert out.dead_letters == []
 
 
