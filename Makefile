@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed
 
-.PHONY: help lock install services topics migrate run stop status test test-unit clean
+.PHONY: help lock install services run stop status test test-unit test-deploy clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -43,7 +43,12 @@ status:  ## what is running
 	-scripts/platform.sh status
 
 test: services  ## install what is needed, start local services, run all tests
+	scripts/ensure-kubectl.sh
 	$(PY) -m pytest
+
+test-deploy: install  ## only the offline checks of Dockerfiles, compose and Kubernetes manifests
+	scripts/ensure-kubectl.sh
+	$(PY) -m pytest tests/deploy
 
 test-unit: install  ## only the pure tests (no services needed)
 	$(PY) -m pytest tests/core

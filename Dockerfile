@@ -1,0 +1,47 @@
+# syntax=docker/dockerfile:1
+# One image for every Tickflow service. The command picks the service:
+#   docker run tickflow:0.1.0 python -m services.ingest      (the default)
+#   docker run tickflow:0.1.0 python -m services.processor
+#   docker run tickflow:0.1.0 python -m services.generator
+#   docker run tickflow:0.1.0 python -m services.admin {topics,migrate,status}
+# Build: docker build -t tickflow:0.1.0 .   (the tag is the version in pyproject.toml)
+
+# Same Python minor as the lock (requires-python = 3.11); pin by digest in your registry mirror.
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
+WORKDIR /src
+COPY pyproject.toml requirements.lock ./
+# The services' runtime dependencies (pyproject [project].dependencies), every one at the version
+# requirements.lock pins (the lock also pins Airflow and the test tools: they stay out of this image).
+# pip check fails the build if the lock and the dependencies ever disagree.
+RUN python -m venv /opt/venv \
+ && python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' > runtime.txt \
+ && /opt/venv/bin/pip install --constraint requirements.lock --requirement runtime.txt \
+ && /opt/venv/bin/pip check
+
+FROM ${PYTHON_IMAGE}
+LABEL org.opencontainers.image.title="tickflow" \
+      org.opencontainers.image.description="Tickflow services: generator, ingest, processor, admin"
+RUN groupadd --system --gid 10001 tickflow \
+ && useradd --system --uid 10001 --gid tickflow --no-create-home --home-dir /nonexistent \
+        --shell /usr/sbin/nologin tickflow
+COPY --from=build /opt/venv /opt/venv
+WORKDIR /app
+# Source layout is kept: migrations find sql/ next to the services package.
+COPY services/ services/
+COPY sql/ sql/
+# Byte-code compiled at build time, so the root filesystem can be read-only at run time.
+RUN /opt/venv/bin/python -m compileall -q services
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONPATH=/app \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    TICKFLOW_INGEST_HOST=0.0.0.0 \
+    TICKFLOW_GENERATOR_HOST=0.0.0.0 \
+    TICKFLOW_PROCESSOR_METRICS_HOST=0.0.0.0
+USER 10001:10001
+# ingest, generator, processor (health and metrics)
+EXPOSE 8000 8001 8002
+CMD ["python", "-m", "services.ingest"]
