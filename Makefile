@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed
 
-.PHONY: help lock install services run stop status test test-unit test-deploy clean
+.PHONY: help lock install services run stop status test test-unit test-deploy bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -24,7 +24,7 @@ $(STAMP): requirements.lock pyproject.toml
 install: $(STAMP)  ## create .venv from the lock file
 
 lock:  ## re-resolve requirements.lock from pyproject.toml
-	$(VENV)/bin/uv pip compile pyproject.toml --extra test --extra airflow --python-version 3.11 -o requirements.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --extra test --extra bench --extra airflow --python-version 3.11 -o requirements.lock
 
 services: install  ## start local PostgreSQL + Kafka, create topics, apply migrations
 	scripts/local-services.sh start
@@ -52,6 +52,9 @@ test-deploy: install  ## only the offline checks of Dockerfiles, compose and Kub
 
 test-unit: install  ## only the pure tests (no services needed)
 	$(PY) -m pytest tests/core
+
+bench: services  ## benchmarks with same-run baselines; results in bench-results/
+	$(PY) -m bench
 
 clean: stop  ## stop and delete local data (.local) and the virtualenv
 	rm -rf .local $(VENV)

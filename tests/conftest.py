@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from sqlalchemy import Engine, make_url, text
+from sqlalchemy import Engine, text
 
 from services.config import Settings
-from services.db.connect import make_engine
+from services.db.connect import ensure_database, make_engine, with_database
 from services.db.migrations import migrate
 from services.kafka_io import ensure_topics
 from support import ServiceProcess
@@ -30,8 +30,7 @@ def pytest_configure(config: pytest.Config) -> None:
     """Point every database URL at the test database, for this process and the services it starts."""
     settings = Settings()
     for name in ("database_url", "admin_database_url", "reader_database_url"):
-        url = make_url(getattr(settings, name)).set(database=TEST_DATABASE)
-        os.environ[f"TICKFLOW_{name.upper()}"] = url.render_as_string(hide_password=False)
+        os.environ[f"TICKFLOW_{name.upper()}"] = with_database(getattr(settings, name), TEST_DATABASE)
 
 
 @pytest.fixture(scope="session")
@@ -39,23 +38,9 @@ def base_settings() -> Settings:
     return Settings()
 
 
-def _create_database_if_missing(admin_url: str) -> None:
-    """TICKFLOW_TEST_DATABASE may name a fresh database (one per developer or helper run)."""
-    url = make_url(admin_url)
-    server = make_engine(url.set(database="postgres").render_as_string(hide_password=False),
-                         isolation_level="AUTOCOMMIT")
-    try:
-        with server.connect() as conn:
-            if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": url.database}).first():
-                conn.execute(text(f'CREATE DATABASE "{url.database}"'))
-                conn.execute(text(f'GRANT CONNECT ON DATABASE "{url.database}" TO tickflow_writer, tickflow_reader'))
-    finally:
-        server.dispose()
-
-
 @pytest.fixture(scope="session")
 def owner_db(base_settings: Settings) -> Iterator[Engine]:
-    _create_database_if_missing(base_settings.admin_database_url)
+    ensure_database(base_settings.admin_database_url)
     engine = make_engine(base_settings.admin_database_url)
     migrate(engine)
     yield engine

@@ -1,0 +1,57 @@
+"""`python -m bench` (make bench): run the benchmarks, print a table, write JSON + markdown."""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.report import Report
+
+GROUPS = ("engine", "processor", "ingest", "latency")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Tickflow benchmarks with baselines measured in the same run. Needs the local Kafka and "
+                    "PostgreSQL (make bench starts them); uses its own database (tickflow_bench) and topics.")
+    parser.add_argument("groups", nargs="*", default=list(GROUPS), metavar="GROUP",
+                        help=f"which benchmarks (default: all of {', '.join(GROUPS)})")
+    parser.add_argument("--out", type=Path, default=Path("bench-results"), help="where results.json/.md go")
+    parser.add_argument("--bars", type=int, default=500_000, help="price records for the processor benchmark")
+    args = parser.parse_args(argv)
+
+    report = Report()
+    started = time.monotonic()
+    if "engine" in args.groups:
+        from bench import engine
+
+        print("engine: pure core, no I/O", flush=True)
+        engine.run(report)
+    needs_services = [g for g in args.groups if g != "engine"]
+    if needs_services:
+        from bench import pipeline
+        from bench.stack import BenchStack
+
+        with tempfile.TemporaryDirectory(prefix="tickflow-bench-") as logs:
+            stack = BenchStack.create(Path(logs))
+            try:
+                runners = {"processor": lambda: pipeline.run_processor(report, stack, args.bars),
+                           "ingest": lambda: pipeline.run_ingest(report, stack),
+                           "latency": lambda: pipeline.run_latency(report, stack)}
+                for group in needs_services:
+                    print(f"{group}: real local Kafka and PostgreSQL", flush=True)
+                    runners[group]()
+            finally:
+                stack.stop_all()
+    json_path, md_path = report.write(args.out)
+    print()
+    print(report.markdown())
+    print(f"took {time.monotonic() - started:.0f} s; results in {json_path} and {md_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

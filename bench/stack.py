@@ -1,0 +1,114 @@
+"""The benchmark's own corner of the local services: a database and a topic namespace."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import httpx
+from sqlalchemy import Engine, text
+
+from services.config import Settings
+from services.db.connect import ensure_database, make_engine, with_database
+from services.db.migrations import migrate
+from services.kafka_io import ensure_topics
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH_DATABASE = "tickflow_bench"
+OUTPUT_TABLES = ("bars", "signals", "late_bars", "dead_letters", "order_book", "news_sentiment", "market_data",
+                 "economic_indicators", "symbol_state", "processor_offsets")
+
+
+def wait_for(check: Callable[[], object], timeout: float, interval: float = 0.05, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"benchmark gave up waiting for {what} after {timeout} s")
+        time.sleep(interval)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class BenchStack:
+    settings: Settings
+    db: Engine
+    log_dir: Path
+    processes: list[subprocess.Popen] = field(default_factory=list)
+
+    @classmethod
+    def create(cls, log_dir: Path) -> "BenchStack":
+        base = Settings()
+        urls = {name: with_database(getattr(base, name), BENCH_DATABASE)
+                for name in ("database_url", "admin_database_url", "reader_database_url")}
+        tag = uuid.uuid4().hex[:6]
+        settings = base.model_copy(update={**urls, "kafka_topic_prefix": f"bench-{tag}.",
+                                           "processor_group": f"bench-{tag}", "log_format": "json"})
+        ensure_database(settings.admin_database_url)
+        db = make_engine(settings.admin_database_url)
+        migrate(db)
+        ensure_topics(settings.kafka_bootstrap, settings.topics)
+        return cls(settings, db, log_dir)
+
+    def fresh_namespace(self) -> Settings:
+        """A new topic prefix and group on the same database (tables emptied)."""
+        tag = uuid.uuid4().hex[:6]
+        self.settings = self.settings.model_copy(update={"kafka_topic_prefix": f"bench-{tag}.",
+                                                         "processor_group": f"bench-{tag}"})
+        ensure_topics(self.settings.kafka_bootstrap, self.settings.topics)
+        self.truncate()
+        return self.settings
+
+    def truncate(self) -> None:
+        with self.db.begin() as conn:
+            conn.execute(text(f"TRUNCATE {', '.join(OUTPUT_TABLES)}"))
+
+    def count(self, table: str = "bars") -> int:
+        with self.db.connect() as conn:
+            return conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+
+    def env(self, **extra: object) -> dict[str, str]:
+        env = dict(os.environ)
+        s = self.settings
+        for name in ("kafka_bootstrap", "kafka_topic_prefix", "processor_group", "database_url",
+                     "admin_database_url", "reader_database_url", "log_format"):
+            env[f"TICKFLOW_{name.upper()}"] = str(getattr(s, name))
+        env.update({f"TICKFLOW_{k.upper()}": str(v) for k, v in extra.items()})
+        return env
+
+    def spawn(self, name: str, *args: str, health: str | None = None, **extra: object) -> subprocess.Popen:
+        log = open(self.log_dir / f"{name}-{len(self.processes)}.log", "wb")
+        proc = subprocess.Popen([sys.executable, "-m", f"services.{name}", *args], cwd=ROOT, env=self.env(**extra),
+                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.processes.append(proc)
+        if health:
+            def healthy() -> bool:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited with {proc.returncode}; see {log.name}")
+                try:
+                    return httpx.get(health, timeout=1).status_code == 200
+                except httpx.HTTPError:
+                    return False
+            wait_for(healthy, 60, 0.2, f"{name} at {health}")
+        return proc
+
+    def stop_all(self) -> None:
+        for proc in reversed(self.processes):
+            if proc.poll() is None:
+                os.killpg(proc.pid, 15)
+        for proc in self.processes:
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, 9)
+        self.processes.clear()
