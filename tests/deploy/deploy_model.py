@@ -252,6 +252,70 @@ def airflow_env_names() -> set[str]:
 CHECK_URLS = {"TICKFLOW_CHECK_PROCESSOR_URL": "processor", "TICKFLOW_CHECK_GENERATOR_URL": "generator"}
 
 
+# -- Kafka replication -------------------------------------------------------------------------
+
+# The broker properties (apache/kafka's KAFKA_* variables) that decide how topics are replicated,
+# with Kafka's own defaults: given any KAFKA_* variable the image writes only those into its
+# configuration, so an unset one means Kafka's default (3 replicas for the internal topics).
+KAFKA_REPLICATION_DEFAULTS = {
+    "KAFKA_MIN_INSYNC_REPLICAS": 1,
+    "KAFKA_DEFAULT_REPLICATION_FACTOR": 1,
+    "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR": 3,
+    "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR": 3,
+    "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR": 2,
+    "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR": 3,
+    "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR": 2,
+}
+
+
+def kafka_is_broker(broker_env: Mapping[str, str]) -> bool:
+    return "broker" in broker_env.get("KAFKA_PROCESS_ROLES", "").split(",")
+
+
+def kafka_replication(broker_env: Mapping[str, str], topic_factors: Mapping[str, int]) -> dict[str, tuple[int, int]]:
+    """(replication factor, min.insync.replicas) of each kind of topic the cluster will hold.
+
+    `topic_factors`: the replication factor each topic-creating container (`services.admin
+    topics`) uses for Tickflow's topics. The broker-wide min.insync.replicas governs those, topics
+    created with the default factor and __consumer_offsets; the transaction and share-group state
+    topics have their own minimum.
+    """
+    value = {k: int(broker_env.get(k, default)) for k, default in KAFKA_REPLICATION_DEFAULTS.items()}
+    min_isr = value["KAFKA_MIN_INSYNC_REPLICAS"]
+    out = {f"Tickflow's topics ({creator})": (factor, min_isr) for creator, factor in topic_factors.items()}
+    out["topics with default.replication.factor"] = (value["KAFKA_DEFAULT_REPLICATION_FACTOR"], min_isr)
+    out["__consumer_offsets"] = (value["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"], min_isr)
+    out["__transaction_state"] = (value["KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"],
+                                  value["KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"])
+    out["__share_group_state"] = (value["KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR"],
+                                  value["KAFKA_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR"])
+    return out
+
+
+def replication_problems(brokers: int, broker_env: Mapping[str, str], topic_factors: Mapping[str, int]) -> list[str]:
+    """What is inconsistent between the number of brokers, the replication factors and the
+    min.insync.replicas (empty: consistent).
+
+    Every replication factor fits the brokers (else creating the topic fails); min.insync.replicas
+    is at most the factor (else every acks=all write, ingest's, fails) and below it once there are
+    replicas to spare (else one broker down stops those writes); with several brokers nothing
+    lives on one broker only.
+    """
+    problems = [] if topic_factors else ["no container runs `services.admin topics`"]
+    for what, (factor, min_isr) in kafka_replication(broker_env, topic_factors).items():
+        if not 1 <= factor <= brokers:
+            problems.append(f"{what}: replication factor {factor} with {brokers} broker(s)")
+        if not 1 <= min_isr <= factor:
+            problems.append(f"{what}: min in-sync replicas {min_isr} with replication factor {factor}: "
+                            "acks=all writes fail")
+        elif factor > 1 and min_isr == factor:
+            problems.append(f"{what}: min in-sync replicas {min_isr} = replication factor {factor}: "
+                            "one broker down stops acks=all writes")
+        if brokers > 1 and factor == 1:
+            problems.append(f"{what}: one replica with {brokers} brokers: losing its broker loses the data")
+    return problems
+
+
 # -- compose -----------------------------------------------------------------------------------
 
 COMPOSE_FILE = ROOT / "docker-compose.yaml"

@@ -35,7 +35,9 @@ from deploy_model import (
     compose_variables,
     image_name,
     interpolate,
+    kafka_is_broker,
     read_env_file,
+    replication_problems,
     service_of_command,
     serves,
     settings_env_names,
@@ -251,6 +253,20 @@ def test_replicas_and_kafka_in_kraft_mode() -> None:
     assert node == env["KAFKA_NODE_ID"] and voter == "kafka:9093" and "CONTROLLER://:9093" in env["KAFKA_LISTENERS"]
     assert len(base64.urlsafe_b64decode(env["CLUSTER_ID"] + "==")) == 16
     assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+
+
+def test_kafka_replication_fits_the_broker() -> None:
+    """Replication factors <= brokers, min.insync.replicas <= factor (< factor when replicated)."""
+    cfg = compose()
+    brokers = {name: compose_env(svc) for name, svc in cfg["services"].items()
+               if image_name(svc["image"])[0] == "apache/kafka" and kafka_is_broker(compose_env(svc))}
+    count = sum(cfg["services"][name].get("deploy", {}).get("replicas", 1) for name in brokers)
+    factors = {name: settings_from_env(compose_env(cfg["services"][name])).kafka_replication_factor
+               for name, command in tickflow_services(cfg).items() if command == "admin topics"}
+    assert brokers and factors, "a Kafka broker and a service creating the topics"
+    for name, env in brokers.items():
+        problems = replication_problems(count, env, factors)
+        assert not problems, f"{name}, {count} broker(s):\n" + "\n".join(problems)
 
 
 def test_containers_are_unprivileged_and_ports_stay_on_loopback() -> None:

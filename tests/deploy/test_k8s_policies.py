@@ -11,6 +11,7 @@ import base64
 import re
 import urllib.parse
 from typing import Any
+from unittest import mock
 
 import pytest
 from deploy_model import (
@@ -32,10 +33,13 @@ from deploy_model import (
     image_name,
     ingress_allowed,
     is_tickflow_image,
+    kafka_is_broker,
+    kafka_replication,
     pod_labels,
     pod_spec,
     pods_of,
     quantity,
+    replication_problems,
     selector_matches,
     service_selects,
     service_of_command,
@@ -366,17 +370,78 @@ def test_kafka_is_a_consistent_kraft_quorum(overlay: str) -> None:
     assert sts["spec"]["podManagementPolicy"] == "Parallel", "controllers must start together"
     assert c.get("Service", headless)["spec"].get("publishNotReadyAddresses") is True
     assert len(base64.urlsafe_b64decode(value["CLUSTER_ID"] + "==")) == 16 and len(value["CLUSTER_ID"]) == 22
-    rf = {k: int(value[k]) for k in ("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", "KAFKA_DEFAULT_REPLICATION_FACTOR",
-                                     "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR")}
-    assert all(1 <= v <= replicas for v in rf.values()), f"replication factors {rf} with {replicas} brokers"
-    assert int(value["KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"]) <= rf["KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"]
-    # services/kafka_io.ensure_topics creates Tickflow's topics with replication factor 1: with a
-    # higher min.insync.replicas every acks=all produce (ingest) would fail.
-    assert int(value["KAFKA_MIN_INSYNC_REPLICAS"]) == 1
     assert value["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false", "partition counts come from the topics Job"
     assert value["KAFKA_LOG_DIRS"].startswith(ct["volumeMounts"][0]["mountPath"] + "/")
     claims = [t["metadata"]["name"] for t in sts["spec"]["volumeClaimTemplates"]]
     assert [m["name"] for m in ct["volumeMounts"]] == claims == ["data"]
+
+
+def topic_factors(c: Cluster) -> dict[str, int]:
+    """Replication factor of Tickflow's topics, by the container that creates them."""
+    return {f"{w['metadata']['name']}/{ct['name']}": settings_from_env(container_env(c, ct)).kafka_replication_factor
+            for w, ct, service in tickflow_containers(c) if service == "admin topics"}
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_kafka_replication_fits_the_brokers(overlay: str) -> None:
+    """Replication factors <= brokers, min.insync.replicas <= factor (< factor when replicated)."""
+    c = cluster(overlay)
+    sts = c.get("StatefulSet", "kafka")
+    (ct,) = containers(sts)
+    env = container_env(c, ct)
+    brokers = sts["spec"]["replicas"] if kafka_is_broker(env) else 0
+    factors = topic_factors(c)
+    problems = replication_problems(brokers, env, factors)
+    assert not problems, f"{overlay}, {brokers} broker(s):\n" + "\n".join(problems)
+    # The disruption budget lets no more brokers go than every replicated topic can spare.
+    (pdb,) = [p for p in c.of_kind("PodDisruptionBudget") if selector_matches(p["spec"]["selector"], pod_labels(sts))]
+    spare = [factor - min_isr for factor, min_isr in kafka_replication(env, factors).values() if factor > 1]
+    if spare:
+        assert pdb["spec"]["maxUnavailable"] <= min(spare), (
+            f"{overlay}: the Kafka PDB lets {pdb['spec']['maxUnavailable']} brokers go, acks=all survives {min(spare)}")
+
+
+def test_replication_rule_can_say_no() -> None:
+    """Controls for replication_problems: each inconsistency is reported, and for the right topic."""
+    one = {"KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR": "1", "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR": "1",
+           "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR": "1", "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR": "1",
+           "KAFKA_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR": "1"}
+    three = {k: "3" if "FACTOR" in k else "2" for k in one} | {"KAFKA_DEFAULT_REPLICATION_FACTOR": "3",
+                                                               "KAFKA_MIN_INSYNC_REPLICAS": "2"}
+
+    def said(problems: list[str], *expected: str) -> bool:
+        return all(any(e in p for p in problems) for e in expected)
+
+    assert replication_problems(1, one, {"job": 1}) == []
+    assert replication_problems(3, three, {"job": 3}) == []
+    assert said(replication_problems(1, one, {}), "no container runs")
+    assert said(replication_problems(1, {}, {"job": 1}), "__consumer_offsets: replication factor 3 with 1",
+                "__transaction_state: replication factor 3 with 1", "__share_group_state: replication factor 3 with 1")
+    assert said(replication_problems(1, one, {"job": 3}), "(job): replication factor 3 with 1 broker")
+    assert said(replication_problems(3, three | {"KAFKA_MIN_INSYNC_REPLICAS": "3"}, {"job": 2}),
+                "(job): min in-sync replicas 3 with replication factor 2: acks=all writes fail")
+    assert said(replication_problems(3, three | {"KAFKA_MIN_INSYNC_REPLICAS": "3"}, {"job": 3}),
+                "(job): min in-sync replicas 3 = replication factor 3", "__consumer_offsets: min in-sync replicas 3 =")
+    assert said(replication_problems(3, three | {"KAFKA_TRANSACTION_STATE_LOG_MIN_ISR": "3"}, {"job": 3}),
+                "__transaction_state: min in-sync replicas 3 =")
+    assert said(replication_problems(3, three | {"KAFKA_MIN_INSYNC_REPLICAS": "1"}, {"job": 1}),
+                "(job): one replica with 3 brokers")
+    assert said(replication_problems(3, three | {"KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR": "4"}, {"job": 3}),
+                "__consumer_offsets: replication factor 4 with 3")
+
+
+def test_admin_topics_creates_topics_with_the_replication_setting() -> None:
+    """The tests above read TICKFLOW_KAFKA_REPLICATION_FACTOR; `admin topics` must use it."""
+    from services import admin
+
+    settings = settings_from_env({"TICKFLOW_KAFKA_BOOTSTRAP": "kafka:9092", "TICKFLOW_KAFKA_REPLICATION_FACTOR": "3"})
+    with mock.patch.object(admin, "get_settings", return_value=settings), \
+            mock.patch.object(admin, "setup_logging"), \
+            mock.patch("services.kafka_io.ensure_topics", return_value={}) as ensure:
+        assert admin.main(["topics"]) == 0
+    ensure.assert_called_once()
+    assert ensure.call_args.args[0] == "kafka:9092"
+    assert 3 in ensure.call_args.args[2:] or ensure.call_args.kwargs.get("replication_factor") == 3
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
