@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed
 
-.PHONY: help lock install services run stop status test test-unit test-deploy bench clean
+.PHONY: help lock install chromium services run stop status test test-unit test-deploy bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -21,7 +21,19 @@ $(STAMP): requirements.lock pyproject.toml
 	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps -e .
 	touch $(STAMP)
 
-install: $(STAMP)  ## create .venv from the lock file
+WEB := services/dashboard/web
+WEB_STAMP := $(WEB)/node_modules/.package-lock.json
+
+$(WEB_STAMP): $(WEB)/package.json $(WEB)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is needed for the dashboard page (apt-get install nodejs npm)" >&2; exit 1; }
+	cd $(WEB) && npm ci --no-audit --no-fund --loglevel=error
+	touch $(WEB_STAMP)
+
+install: $(STAMP) $(WEB_STAMP)  ## create .venv from the lock file and the dashboard's node_modules from its lock
+
+chromium:  ## Debian's Chromium, for the dashboard's browser test
+	@command -v chromium >/dev/null || { if [ "$$(id -u)" -eq 0 ]; then s=; else s="sudo -n"; fi; \
+	  $$s apt-get update -q && $$s env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; }
 
 lock:  ## re-resolve requirements.lock from pyproject.toml
 	$(VENV)/bin/uv pip compile pyproject.toml --extra test --extra bench --extra airflow --python-version 3.11 -o requirements.lock
@@ -42,7 +54,7 @@ status:  ## what is running
 	-scripts/local-services.sh status
 	-scripts/platform.sh status
 
-test: services  ## install what is needed, start local services, run all tests
+test: services chromium  ## install what is needed, start local services, run all tests
 	scripts/ensure-kubectl.sh
 	$(PY) -m pytest
 

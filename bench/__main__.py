@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"{group}: real local Kafka and PostgreSQL", flush=True)
                     runners[group]()
             finally:
-                stack.stop_all()
+                stack.close()
     json_path, md_path = report.write(args.out)
     print()
     print(report.markdown())

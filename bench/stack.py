@@ -17,7 +17,7 @@ from sqlalchemy import Engine, text
 from services.config import Settings
 from services.db.connect import ensure_database, make_engine, with_database
 from services.db.migrations import migrate
-from services.kafka_io import ensure_topics
+from services.kafka_io import delete_topics, ensure_topics
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DATABASE = "tickflow_bench"
@@ -62,6 +62,7 @@ class BenchStack:
 
     def fresh_namespace(self) -> Settings:
         """A new topic prefix and group on the same database (tables emptied)."""
+        delete_topics(self.settings.kafka_bootstrap, self.settings.topics)
         tag = uuid.uuid4().hex[:6]
         self.settings = self.settings.model_copy(update={"kafka_topic_prefix": f"bench-{tag}.",
                                                          "processor_group": f"bench-{tag}"})
@@ -101,6 +102,11 @@ class BenchStack:
                     return False
             wait_for(healthy, 60, 0.2, f"{name} at {health}")
         return proc
+
+    def close(self) -> None:
+        self.stop_all()
+        delete_topics(self.settings.kafka_bootstrap, self.settings.topics)
+        self.db.dispose()
 
     def stop_all(self) -> None:
         for proc in reversed(self.processes):

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Start/stop Tickflow's own services (ingest, processor, generator) on loopback, for `make run`.
-# PostgreSQL and Kafka are handled by scripts/local-services.sh. PIDs in .local/run, logs in .local/logs.
+# Start/stop Tickflow's own services (ingest, processor, dashboard, generator) and Airflow standalone with the
+# project's DAGs on loopback, for `make run`. PostgreSQL and Kafka are handled by
+# scripts/local-services.sh. PIDs in .local/run, logs in .local/logs, Airflow's home in .local/airflow.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -10,15 +11,24 @@ PY="$ROOT/.venv/bin/python"
 INGEST_PORT="${TICKFLOW_INGEST_PORT:-8000}"
 GENERATOR_PORT="${TICKFLOW_GENERATOR_PORT:-8001}"
 PROCESSOR_PORT="${TICKFLOW_PROCESSOR_METRICS_PORT:-8002}"
+DASHBOARD_PORT="${TICKFLOW_DASHBOARD_PORT:-8003}"
 PG_PORT="${TICKFLOW_PG_PORT:-15432}"
 RATE="${TICKFLOW_GENERATOR_RATE:-50}"
-APPS=(ingest processor generator)
+APPS=(ingest processor dashboard generator)
+# Airflow standalone (docs/airflow.md): TICKFLOW_AIRFLOW=0 leaves it out.
+AIRFLOW="${TICKFLOW_AIRFLOW:-1}"
+AIRFLOW_PORT="${TICKFLOW_AIRFLOW_PORT:-8080}"
+AIRFLOW_URL="http://127.0.0.1:$AIRFLOW_PORT"
+AIRFLOW_HOME_DIR="$LOCAL/airflow"
+AIRFLOW_TIMEOUT="${TICKFLOW_AIRFLOW_TIMEOUT:-240}"
+AIRFLOW_DAGS=(deployment_check indicator_backfill indicator_reconciliation market_summary)
 
 usage() {
   cat <<USAGE
 usage: scripts/platform.sh {start|stop|status}
-  start   start ingest (:$INGEST_PORT), processor (:$PROCESSOR_PORT) and generator (:$GENERATOR_PORT, $RATE candles/s)
-  stop    stop them (only the processes this script started, by PID)
+  start   start ingest (:$INGEST_PORT), processor (:$PROCESSOR_PORT), dashboard (:$DASHBOARD_PORT) and generator (:$GENERATOR_PORT, $RATE candles/s),
+          then Airflow standalone (:$AIRFLOW_PORT) with the DAGs in dags/, unpaused (TICKFLOW_AIRFLOW=0: no Airflow)
+  stop    stop them (only the processes this script started, by PID; Airflow by its process group)
   status  show what is running
 USAGE
 }
@@ -47,12 +57,126 @@ launch() {  # name health-url command...
   echo "$name: started (pid $(cat "$RUN/$name.pid"), log $LOGS/$name.log)"
 }
 
+# -- Airflow standalone ------------------------------------------------------------------------
+# Metadata in the local PostgreSQL (database and role `airflow`, made by local-services.sh);
+# connections and settings through the environment, so nothing needs clicking in the UI.
+airflow_env() {
+  local kafka_conn
+  export AIRFLOW_HOME="$AIRFLOW_HOME_DIR"
+  export AIRFLOW__CORE__DAGS_FOLDER="$ROOT/dags"
+  export AIRFLOW__CORE__LOAD_EXAMPLES=False
+  export AIRFLOW__CORE__PARALLELISM="${AIRFLOW__CORE__PARALLELISM:-4}"
+  export AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False
+  export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN="${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-postgresql+psycopg2://airflow:${TICKFLOW_PG_AIRFLOW_PASSWORD:-airflow}@127.0.0.1:$PG_PORT/airflow}"
+  export AIRFLOW__DATABASE__LOAD_DEFAULT_CONNECTIONS=False
+  export AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__API__PORT="$AIRFLOW_PORT" AIRFLOW__API__BASE_URL="$AIRFLOW_URL"
+  export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="$AIRFLOW_URL/execution/"
+  # what the DAGs use: the writer role, Kafka, and where each service answers
+  export AIRFLOW_CONN_TICKFLOW_DB="${AIRFLOW_CONN_TICKFLOW_DB:-postgresql://tickflow_app:${TICKFLOW_PG_APP_PASSWORD:-tickflow_app}@127.0.0.1:$PG_PORT/tickflow}"
+  kafka_conn='{"conn_type": "generic", "host": "127.0.0.1", "port": '"${TICKFLOW_KAFKA_PORT:-19092}"'}'
+  export AIRFLOW_CONN_TICKFLOW_KAFKA="${AIRFLOW_CONN_TICKFLOW_KAFKA:-$kafka_conn}"
+  export TICKFLOW_CHECK_INGEST_URL="${TICKFLOW_CHECK_INGEST_URL:-http://127.0.0.1:$INGEST_PORT/readyz}"
+  export TICKFLOW_CHECK_PROCESSOR_URL="${TICKFLOW_CHECK_PROCESSOR_URL:-http://127.0.0.1:$PROCESSOR_PORT/healthz}"
+  export TICKFLOW_CHECK_GENERATOR_URL="${TICKFLOW_CHECK_GENERATOR_URL:-http://127.0.0.1:$GENERATOR_PORT/healthz}"
+  export PATH="$ROOT/.venv/bin:$PATH"  # standalone starts its parts as `airflow ...`
+}
+
+airflow_healthy() {  # scheduler, dag-processor, triggerer and metadata database all healthy
+  "$PY" - "$AIRFLOW_URL" <<'PYEOF' 2>/dev/null
+import json, sys, urllib.request
+try:
+    health = json.load(urllib.request.urlopen(sys.argv[1] + "/api/v2/monitor/health", timeout=3))
+except Exception:
+    sys.exit(1)
+parts = ("metadatabase", "scheduler", "dag_processor", "triggerer")
+sys.exit(0 if all(health.get(p, {}).get("status") == "healthy" for p in parts) else 1)
+PYEOF
+}
+
+airflow_password_file() { echo "$AIRFLOW_HOME_DIR/simple_auth_manager_passwords.json.generated"; }
+
+airflow_unpause() {  # log in through the REST API and unpause our DAGs once the dag-processor has them
+  "$PY" - "$AIRFLOW_URL" "$(airflow_password_file)" "${AIRFLOW_DAGS[@]}" <<'PYEOF'
+import json, sys, time, urllib.error, urllib.request
+url, password_file, dags = sys.argv[1], sys.argv[2], sys.argv[3:]
+password = json.load(open(password_file))["admin"]
+def call(method, path, body=None, token=None):
+    req = urllib.request.Request(url + path, method=method, data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json",
+                                          **({"Authorization": f"Bearer {token}"} if token else {})})
+    return json.load(urllib.request.urlopen(req, timeout=10))
+token = call("POST", "/auth/token", {"username": "admin", "password": password})["access_token"]
+for dag in dags:
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            call("GET", f"/api/v2/dags/{dag}", token=token)
+            break
+        except urllib.error.HTTPError as exc:
+            if exc.code != 404 or time.monotonic() > deadline:
+                sys.exit(f"airflow: DAG {dag} is not available ({exc.code}); see .local/logs/airflow.log and /api/v2/importErrors")
+            time.sleep(1)
+    call("PATCH", f"/api/v2/dags/{dag}", {"is_paused": False}, token=token)
+print(f"airflow: DAGs unpaused: {', '.join(dags)}")
+PYEOF
+}
+
+start_airflow() {
+  [[ $AIRFLOW == 0 ]] && return 0
+  if alive airflow; then
+    echo "airflow: already running (pid $(cat "$RUN/airflow.pid"))"
+  else
+    mkdir -p "$AIRFLOW_HOME_DIR"
+    echo "airflow: starting standalone (first start migrates its database; log $LOGS/airflow.log)..."
+    # setsid: standalone leads its own process group, so stop reaches its ~40 processes.
+    ( airflow_env; exec setsid "$ROOT/.venv/bin/airflow" standalone >>"$LOGS/airflow.log" 2>&1 </dev/null ) &
+    echo $! >"$RUN/airflow.pid"
+  fi
+  local deadline=$((SECONDS + AIRFLOW_TIMEOUT))
+  until airflow_healthy; do
+    if ((SECONDS > deadline)) || ! alive airflow; then
+      echo "airflow: not healthy at $AIRFLOW_URL after ${AIRFLOW_TIMEOUT} s; last log lines:" >&2
+      tail -n 30 "$LOGS/airflow.log" >&2 || true
+      return 1
+    fi
+    sleep 1
+  done
+  airflow_unpause
+  echo "airflow: started (pid $(cat "$RUN/airflow.pid"), $AIRFLOW_URL)"
+}
+
+stop_airflow() {
+  local pid
+  if alive airflow; then
+    pid=$(cat "$RUN/airflow.pid")
+    # SIGINT to standalone itself first: it stops its scheduler, dag-processor, api-server and triggerer,
+    # which stop their own workers (waiting for running tasks). A SIGINT to the whole group at once
+    # leaves LocalExecutor workers behind and standalone waiting for them (measured), so the group is
+    # signalled only after that, for whatever is left: SIGINT, then SIGKILL.
+    kill -INT "$pid" 2>/dev/null || true
+    group_gone "$pid" 90 || { kill -INT -- "-$pid" 2>/dev/null; group_gone "$pid" 15; } ||
+      { kill -KILL -- "-$pid" 2>/dev/null; group_gone "$pid" 5; } || true
+    echo "airflow: stopped"
+  fi
+  rm -f "$RUN/airflow.pid"
+}
+
+group_gone() {  # pgid seconds -> 0 once no process of the group is left (zombies aside)
+  local deadline=$((SECONDS + $2))
+  while ps -e -o pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/ {found = 1} END {exit !found}'; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.3
+  done
+}
+
 start() {
   mkdir -p "$RUN" "$LOGS"
   cd "$ROOT"
   launch ingest "http://127.0.0.1:$INGEST_PORT/readyz" "$PY" -m services.ingest --port "$INGEST_PORT"
   launch processor "http://127.0.0.1:$PROCESSOR_PORT/healthz" "$PY" -m services.processor --metrics-port "$PROCESSOR_PORT"
-  launch generator "http://127.0.0.1:$GENERATOR_PORT/healthz" "$PY" -m services.generator --port "$GENERATOR_PORT" --rate "$RATE"
+  launch dashboard "http://127.0.0.1:$DASHBOARD_PORT/readyz" "$PY" -m services.dashboard --port "$DASHBOARD_PORT"
+  launch generator "http://127.0.0.1:$GENERATOR_PORT/healthz" "$PY" -m services.generator --port "$GENERATOR_PORT" --rate "$RATE" \
+    --ingest-url "http://127.0.0.1:$INGEST_PORT"
   local reader="postgresql://tickflow_analyst:tickflow_analyst@127.0.0.1:$PG_PORT/tickflow"
   echo "waiting for the first signal in PostgreSQL..."
   local t0=$SECONDS n=0 since
@@ -62,14 +186,25 @@ start() {
     ((n > 0)) && break
     sleep 1
   done
+  # The market_summary DAG summarises completed hours; one summary now fills the page's cards at once.
+  "$PY" -m services.dashboard summarize >>"$LOGS/dashboard.log" 2>&1 || echo "dashboard: first summary failed (see $LOGS/dashboard.log)"
+  local waited=$((SECONDS - t0)) airflow_lines=""
+  if [[ $AIRFLOW != 0 ]] && start_airflow; then
+    airflow_lines="  Airflow UI         $AIRFLOW_URL  (login: admin / $("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["admin"])' "$(airflow_password_file)"))
+                     DAGs: ${AIRFLOW_DAGS[*]}"
+  elif [[ $AIRFLOW != 0 ]]; then
+    airflow_lines="  Airflow            did not start; see $LOGS/airflow.log"
+  fi
   cat <<EOT
 
-Tickflow is running: $n new signal(s) in PostgreSQL after $((SECONDS - t0)) s.
+Tickflow is running: $n new signal(s) in PostgreSQL after $waited s.
+  live dashboard     http://127.0.0.1:$DASHBOARD_PORT/  (REST + WebSocket docs: http://127.0.0.1:$DASHBOARD_PORT/docs)
   ingest API docs    http://127.0.0.1:$INGEST_PORT/docs
   generator sample   http://127.0.0.1:$GENERATOR_PORT/
   processor metrics  http://127.0.0.1:$PROCESSOR_PORT/metrics
   logs               $LOGS/
   SQL (read-only)    psql $reader
+$airflow_lines
   latest signals     psql $reader -c "SELECT symbol, ts, rule, side, round(price::numeric, 2) AS price FROM signals ORDER BY ts DESC LIMIT 10"
 Stop everything with: make stop
 EOT
@@ -77,7 +212,8 @@ EOT
 
 stop() {
   local name pid
-  for name in generator processor ingest; do
+  stop_airflow
+  for name in generator dashboard processor ingest; do
     if alive "$name"; then
       pid=$(cat "$RUN/$name.pid")
       kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid"
@@ -91,7 +227,7 @@ stop() {
 
 status() {
   local name
-  for name in "${APPS[@]}"; do
+  for name in "${APPS[@]}" airflow; do
     if alive "$name"; then echo "$name: running (pid $(cat "$RUN/$name.pid"))"; else echo "$name: stopped"; fi
   done
 }

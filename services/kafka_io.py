@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from services.core.records import RECORD_MODELS
 from services.logs import event
@@ -149,5 +149,19 @@ def ensure_topics(bootstrap: str, topics: Topics, replication_factor: int = 1) -
                 result[t.name] = "created"
             event(log, "topic ready", topic=t.name, partitions=t.partitions, state=result[t.name])
         return result
+    finally:
+        admin.close()
+
+
+def delete_topics(bootstrap: str, topics: Topics) -> None:
+    """Delete a namespace's topics (tests and benchmarks clean up after themselves); best effort."""
+    admin = make_admin(bootstrap)
+    try:
+        existing = set(admin.list_topics())
+        doomed = [t.name for t in topics.specs if t.name in existing]
+        if doomed:
+            admin.delete_topics(doomed, timeout_ms=10_000, raise_errors=False)
+    except KafkaError as exc:
+        log.warning("could not delete topics: %s", exc)
     finally:
         admin.close()

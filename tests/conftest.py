@@ -16,7 +16,7 @@ from sqlalchemy import Engine, text
 from services.config import Settings
 from services.db.connect import ensure_database, make_engine, with_database
 from services.db.migrations import migrate
-from services.kafka_io import ensure_topics
+from services.kafka_io import delete_topics, ensure_topics
 from support import ServiceProcess
 
 DATA_TABLES = ("bars", "signals", "order_book", "news_sentiment", "market_data", "economic_indicators",
@@ -48,8 +48,11 @@ def owner_db(base_settings: Settings) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def stack(base_settings: Settings, owner_db: Engine, tmp_path: Path) -> Settings:
-    """Settings for one test: its own topic namespace and consumer group, and empty tables."""
+def stack(base_settings: Settings, owner_db: Engine, tmp_path: Path) -> Iterator[Settings]:
+    """Settings for one test: its own topic namespace and consumer group, and empty tables.
+
+    The topics are deleted afterwards: thousands of leftover partitions slow every broker restart.
+    """
     tag = uuid.uuid4().hex[:8]
     settings = base_settings.model_copy(update={
         "kafka_topic_prefix": f"test-{tag}.", "processor_group": f"test-{tag}",
@@ -57,7 +60,8 @@ def stack(base_settings: Settings, owner_db: Engine, tmp_path: Path) -> Settings
     ensure_topics(settings.kafka_bootstrap, settings.topics)
     with owner_db.begin() as conn:
         conn.execute(text(f"TRUNCATE {', '.join(DATA_TABLES)}"))
-    return settings
+    yield settings
+    delete_topics(settings.kafka_bootstrap, settings.topics)
 
 
 

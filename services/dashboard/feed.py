@@ -1,0 +1,248 @@
+"""The dashboard's live feed: committed bars and signals, in commit order, from PostgreSQL.
+
+The processor's batch transaction fills `dashboard_feed` through triggers (sql/0020) and sends
+NOTIFY tickflow_feed, which PostgreSQL delivers only on commit. `FeedListener` (one thread per
+dashboard process) LISTENs on the read-only role, reads the rows after the last id it
+published, joins them back to bars/signals and hands them to `Hub`, which fans them out to
+WebSocket subscribers on the event loop. Feed ids are commit-ordered (see the migration), so
+"every id above the last one seen" is exactly what is new: nothing is skipped, nothing repeats.
+A lost notification costs at most `poll_s` of latency: the listener also polls.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import select
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import orjson
+import psycopg2
+import psycopg2.extensions
+
+from services.core.indicators import INDICATOR_COLUMNS
+from services.logs import event
+
+log = logging.getLogger("services.dashboard.feed")
+
+CHANNEL = "tickflow_feed"
+BAR_FIELDS = ("open", "high", "low", "close", "volume", *INDICATOR_COLUMNS)
+SIGNAL_FIELDS = ("side", "price", "value", "reference")
+
+# Events after an id, joined back to their bar or signal. A feed row holds one batch: its events
+# are first_id + (position - 1). An event whose bar/signal is gone (deleted since) comes back with
+# NULLs and is skipped.
+EVENTS_SQL = f"""
+WITH ev AS (
+    SELECT f.first_id + e.ord - 1 AS id, f.kind, e.symbol, e.ts, e.rule
+    FROM dashboard_feed f
+    CROSS JOIN LATERAL unnest(f.symbols, f.ts, f.rules) WITH ORDINALITY AS e(symbol, ts, rule, ord)
+    WHERE f.last_id > %(after)s AND f.first_id <= %(upto)s
+)
+SELECT ev.id, ev.kind, ev.symbol, extract(epoch FROM ev.ts)::float8, ev.rule,
+       {', '.join(f'b.{c}' for c in BAR_FIELDS)},
+       {', '.join(f's.{c}' for c in SIGNAL_FIELDS)}
+FROM ev
+LEFT JOIN bars b ON ev.kind = 'bar' AND b.symbol = ev.symbol AND b.ts = ev.ts
+LEFT JOIN signals s ON ev.kind = 'signal' AND s.symbol = ev.symbol AND s.ts = ev.ts AND s.rule = ev.rule
+WHERE ev.id > %(after)s AND ev.id <= %(upto)s
+ORDER BY ev.id
+LIMIT %(limit)s
+"""
+_NB = len(BAR_FIELDS)
+
+
+def rows_to_events(rows: Iterable[tuple]) -> list[dict[str, Any]]:
+    """Feed rows (EVENTS_SQL) as WebSocket events: {"id", "type", "symbol", "ts", ...}."""
+    out = []
+    for row in rows:
+        feed_id, kind, symbol, ts, rule = row[:5]
+        if kind == "bar":
+            values = row[5:5 + _NB]
+            if values[0] is None:
+                continue
+            out.append({"id": feed_id, "type": "bar", "symbol": symbol, "ts": ts, **dict(zip(BAR_FIELDS, values))})
+        else:
+            values = row[5 + _NB:]
+            if values[0] is None:
+                continue
+            out.append({"id": feed_id, "type": "signal", "symbol": symbol, "ts": ts, "rule": rule,
+                        **dict(zip(SIGNAL_FIELDS, values))})
+    return out
+
+
+def fetch_events(cur: Any, after: int, upto: int, limit: int = 5000) -> tuple[list[dict[str, Any]], int]:
+    """Events with after < id <= upto (at most `limit` of them) and the last id read."""
+    cur.execute(EVENTS_SQL, {"after": after, "upto": upto, "limit": limit})
+    rows = cur.fetchall()
+    last = rows[-1][0] if len(rows) == limit else upto
+    return rows_to_events(rows), last
+
+
+def head_id(cur: Any) -> int:
+    """The newest committed event id (0 for an empty feed)."""
+    cur.execute("SELECT coalesce(max(last_id), 0) FROM dashboard_feed")
+    return int(cur.fetchone()[0])
+
+
+def oldest_id(cur: Any) -> int | None:
+    """The oldest event id still in the feed (older ones were pruned)."""
+    cur.execute("SELECT min(first_id) FROM dashboard_feed")
+    value = cur.fetchone()[0]
+    return None if value is None else int(value)
+
+
+class FeedListener(threading.Thread):
+    """LISTEN for commits, read new feed rows, call `publish(events, last_id)` (from this thread).
+
+    On start (and after every reconnection) it continues from the last id it published, so a
+    dropped connection loses nothing; the first start begins at the current head.
+    """
+
+    def __init__(self, dsn: str, publish: Callable[[list[dict[str, Any]], int], None],
+                 poll_s: float = 1.0, batch: int = 5000) -> None:
+        super().__init__(name="feed-listener", daemon=True)
+        self._dsn = dsn
+        self._publish = publish
+        self._poll_s = poll_s
+        self._batch = batch
+        self._stopping = threading.Event()
+        self._wake_r, self._wake_w = os.pipe()  # stop() interrupts the select() at once
+        self.last_id: int | None = None
+        self.connected = threading.Event()
+        self.notifications = 0
+
+    def stop(self) -> None:
+        self._stopping.set()
+        os.write(self._wake_w, b"x")
+
+    def run(self) -> None:
+        backoff = 0.2
+        while not self._stopping.is_set():
+            conn = None
+            try:
+                conn = psycopg2.connect(self._dsn, application_name="tickflow-dashboard-feed", connect_timeout=5)
+                conn.set_isolation_level(psycopg2.extensions.ISOLATION_LEVEL_AUTOCOMMIT)
+                with conn.cursor() as cur:
+                    cur.execute(f"LISTEN {CHANNEL}")
+                    if self.last_id is None:
+                        self.last_id = head_id(cur)
+                        self._publish([], self.last_id)
+                self.connected.set()
+                event(log, "feed listening", last_id=self.last_id)
+                backoff = 0.2
+                self._loop(conn)
+            except Exception as exc:  # noqa: BLE001 - mostly PostgreSQL going away: reconnect and catch up
+                self.connected.clear()
+                event(log, "feed connection lost; reconnecting", logging.WARNING,
+                      error=f"{type(exc).__name__}: {str(exc).strip()}", retry_in_s=backoff)
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                if conn is not None and not conn.closed:
+                    conn.close()
+        self.connected.clear()
+
+    def close(self) -> None:
+        """After stop() and join(): release the wake-up pipe."""
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    def _loop(self, conn: Any) -> None:
+        with conn.cursor() as cur:
+            while not self._stopping.is_set():
+                self._catch_up(cur)  # also right after (re)connecting: commits we did not hear about
+                readable, _, _ = select.select([conn, self._wake_r], [], [], self._poll_s)
+                if conn in readable:
+                    conn.poll()
+                    self.notifications += len(conn.notifies)
+                    conn.notifies.clear()
+
+    def _catch_up(self, cur: Any) -> None:
+        assert self.last_id is not None
+        upto = head_id(cur)
+        while self.last_id < upto:
+            events, last = fetch_events(cur, self.last_id, upto, self._batch)
+            self.last_id = last
+            self._publish(events, last)
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One WebSocket client's queue of (events, last_id) batches."""
+
+    symbols: frozenset[str] | None = None
+    kinds: frozenset[str] | None = None
+    queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(maxsize=1000))
+    overflowed: bool = False
+
+    def wants(self, ev: dict[str, Any]) -> bool:
+        return (self.symbols is None or ev["symbol"] in self.symbols) and (self.kinds is None or ev["type"] in self.kinds)
+
+    def select(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if self.symbols is None and self.kinds is None:
+            return events
+        return [e for e in events if self.wants(e)]
+
+
+class Hub:
+    """Fan-out on the event loop: the listener publishes, subscribers get every batch after they joined."""
+
+    def __init__(self) -> None:
+        self.head: int | None = None  # last event id published (None until the listener started)
+        self.subscribers: set[Subscriber] = set()
+        self.published_events = 0
+        self.published_at = 0.0
+        self.ready = asyncio.Event()
+
+    def publish(self, events: list[dict[str, Any]], last_id: int) -> None:
+        """Called on the loop's thread (the listener uses call_soon_threadsafe)."""
+        self.head = last_id
+        self.ready.set()
+        if not events:
+            return
+        self.published_events += len(events)
+        self.published_at = time.time()
+        for sub in list(self.subscribers):
+            if sub.overflowed:
+                continue
+            try:
+                sub.queue.put_nowait((events, last_id))
+            except asyncio.QueueFull:
+                # The client is too slow: it gets what is queued, then is told to resume from there.
+                sub.overflowed = True
+
+    def subscribe(self, symbols: frozenset[str] | None = None, kinds: frozenset[str] | None = None) -> Subscriber:
+        sub = Subscriber(symbols, kinds)
+        self.subscribers.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        self.subscribers.discard(sub)
+
+
+def dumps(message: dict[str, Any]) -> str:
+    return orjson.dumps(message).decode()
+
+
+MESSAGE_EVENTS = 1000  # at most this many events per WebSocket message
+
+
+def event_messages(events: list[dict[str, Any]], last_id: int) -> list[str]:
+    """`events` (all with ids <= last_id) as "events" messages of at most MESSAGE_EVENTS each.
+
+    Each message's last_id is where a client resumes after it: its last event's id, and for the
+    final one `last_id` (the feed position, which may lie past events a filter left out).
+    """
+    messages = []
+    for start in range(0, len(events), MESSAGE_EVENTS):
+        part = events[start:start + MESSAGE_EVENTS]
+        final = start + MESSAGE_EVENTS >= len(events)
+        messages.append(dumps({"type": "events", "events": part, "last_id": last_id if final else part[-1]["id"]}))
+    return messages

@@ -1,0 +1,149 @@
+"""Read-only queries behind the dashboard's REST API (run on the reader role's connections).
+
+Times go out as float epoch seconds (the platform's wire format). Pages are keyset-paginated:
+a query asks for `limit + 1` rows; the extra one says whether there is a next page, whose
+cursor is the last row's key.
+"""
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from services.core.indicators import INDICATOR_COLUMNS
+
+BAR_COLUMNS = ("ts", "open", "high", "low", "close", "volume", *INDICATOR_COLUMNS)
+SIGNAL_COLUMNS = ("symbol", "ts", "rule", "side", "price", "value", "reference")
+
+
+class CursorError(ValueError):
+    pass
+
+
+def encode_cursor(kind: str, order: str, key: list[Any]) -> str:
+    raw = orjson.dumps([kind, order, *[k.isoformat() if isinstance(k, datetime) else k for k in key]])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(value: str, kind: str, order: str, size: int) -> list[Any]:
+    try:
+        raw = orjson.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+        got_kind, got_order, *key = raw
+        key[0] = datetime.fromisoformat(key[0])
+    except (ValueError, TypeError, IndexError, orjson.JSONDecodeError) as exc:
+        raise CursorError("not a cursor from this API (pass the next_cursor of a previous page unchanged)") from exc
+    if got_kind != kind or len(key) != size:
+        raise CursorError(f"this cursor belongs to another endpoint, not /api/{kind}")
+    if got_order != order:
+        raise CursorError(f"this cursor was made for order={got_order}; pass the same order")
+    return key
+
+
+def _epoch(row: dict[str, Any]) -> dict[str, Any]:
+    row["ts"] = row["ts"].timestamp()
+    return row
+
+
+def bars(cur: Any, symbol: str, start: datetime | None, end: datetime | None, order: str, limit: int,
+         after_key: list[Any] | None) -> tuple[list[dict[str, Any]], list[Any] | None]:
+    where, params = ["symbol = %(symbol)s"], {"symbol": symbol, "limit": limit + 1}
+    if start is not None:
+        where.append("ts >= %(start)s")
+        params["start"] = start
+    if end is not None:
+        where.append("ts < %(end)s")
+        params["end"] = end
+    if after_key is not None:
+        where.append(f"ts {'>' if order == 'asc' else '<'} %(cursor)s")
+        params["cursor"] = after_key[0]
+    cur.execute(f"SELECT {', '.join(BAR_COLUMNS)} FROM bars WHERE {' AND '.join(where)} "
+                f"ORDER BY ts {order} LIMIT %(limit)s", params)
+    rows = [dict(zip(BAR_COLUMNS, r)) for r in cur.fetchall()]
+    next_key = [rows[limit - 1]["ts"]] if len(rows) > limit else None
+    return [_epoch(r) for r in rows[:limit]], next_key
+
+
+def signals(cur: Any, symbol: str | None, since: datetime | None, until: datetime | None, order: str, limit: int,
+            after_key: list[Any] | None) -> tuple[list[dict[str, Any]], list[Any] | None]:
+    where, params = ["true"], {"limit": limit + 1}
+    if symbol is not None:
+        where.append("symbol = %(symbol)s")
+        params["symbol"] = symbol
+    if since is not None:
+        where.append("ts >= %(since)s")
+        params["since"] = since
+    if until is not None:
+        where.append("ts < %(until)s")
+        params["until"] = until
+    if after_key is not None:
+        where.append(f"(ts, symbol, rule) {'>' if order == 'asc' else '<'} (%(c_ts)s, %(c_symbol)s, %(c_rule)s)")
+        params.update(c_ts=after_key[0], c_symbol=after_key[1], c_rule=after_key[2])
+    cur.execute(f"SELECT {', '.join(SIGNAL_COLUMNS)} FROM signals WHERE {' AND '.join(where)} "
+                f"ORDER BY ts {order}, symbol {order}, rule {order} LIMIT %(limit)s", params)
+    rows = [dict(zip(SIGNAL_COLUMNS, r)) for r in cur.fetchall()]
+    next_key = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_key = [last["ts"], last["symbol"], last["rule"]]
+    return [_epoch(r) for r in rows[:limit]], next_key
+
+
+# Distinct symbols of `bars` by skipping through its primary key (a loose index scan), then
+# each symbol's first and last bar by the same index: fast however many bars there are.
+SYMBOLS_SQL = """
+WITH RECURSIVE s(symbol) AS (
+    (SELECT symbol FROM bars ORDER BY symbol LIMIT 1)
+    UNION ALL
+    SELECT (SELECT b.symbol FROM bars b WHERE b.symbol > s.symbol ORDER BY b.symbol LIMIT 1)
+    FROM s WHERE s.symbol IS NOT NULL
+)
+SELECT s.symbol, f.ts, l.ts, l.close
+FROM s
+CROSS JOIN LATERAL (SELECT ts FROM bars WHERE symbol = s.symbol ORDER BY ts LIMIT 1) f
+CROSS JOIN LATERAL (SELECT ts, close FROM bars WHERE symbol = s.symbol ORDER BY ts DESC LIMIT 1) l
+WHERE s.symbol IS NOT NULL
+"""
+
+
+def symbols(cur: Any, configured: tuple[str, ...]) -> list[dict[str, Any]]:
+    cur.execute(SYMBOLS_SQL)
+    stored = {sym: (first.timestamp(), last.timestamp(), close) for sym, first, last, close in cur.fetchall()}
+    out = []
+    for sym in sorted(set(configured) | set(stored)):
+        first, last, close = stored.get(sym, (None, None, None))
+        out.append({"symbol": sym, "configured": sym in configured, "first_ts": first, "last_ts": last,
+                    "last_close": close})
+    return out
+
+
+SUMMARY_FIELDS = ("symbol", "period", "window_start", "window_end", "bars", "first_ts", "last_ts", "open", "high",
+                  "low", "close", "return", "volatility", "volume", "buy_signals", "sell_signals", "horizon_bars",
+                  "evaluated", "hits", "hit_rate", "run_id", "computed_at")
+RULE_FIELDS = ("rule", "buy_signals", "sell_signals", "evaluated", "hits", "hit_rate")
+
+
+def summaries(cur: Any, periods: list[str], symbol: str | None) -> list[dict[str, Any]]:
+    """The newest stored summary per symbol and period, each with its per-rule rows."""
+    params: dict[str, Any] = {"periods": periods}
+    symbol_filter = ""
+    if symbol is not None:
+        symbol_filter = "AND symbol = %(symbol)s"
+        params["symbol"] = symbol
+    cur.execute(f"SELECT {', '.join(SUMMARY_FIELDS)} FROM market_summary_latest "
+                f"WHERE period = ANY(%(periods)s) {symbol_filter} ORDER BY period, symbol", params)
+    items = [dict(zip(SUMMARY_FIELDS, r)) for r in cur.fetchall()]
+    if not items:
+        return []
+    cur.execute(f"SELECT symbol, period, window_end, {', '.join(RULE_FIELDS)} FROM market_summary_rules "
+                "WHERE (symbol, period, window_end) IN (SELECT symbol, period, window_end FROM market_summary_latest "
+                f"WHERE period = ANY(%(periods)s) {symbol_filter}) ORDER BY rule", params)
+    rules: dict[tuple, list[dict[str, Any]]] = {}
+    for row in cur.fetchall():
+        rules.setdefault(tuple(row[:3]), []).append(dict(zip(RULE_FIELDS, row[3:])))
+    for item in items:
+        item["rules"] = rules.get((item["symbol"], item["period"], item["window_end"]), [])
+        for key in ("window_start", "window_end", "first_ts", "last_ts", "computed_at"):
+            item[key] = item[key].timestamp()
+    return items

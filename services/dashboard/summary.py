@@ -1,0 +1,196 @@
+"""Per-symbol market summaries over the last hour and day (the market_summary DAG's logic).
+
+For a window [start, end) and each symbol with bars in it:
+
+- OHLC: the first bar's open, the highest high, the lowest low, the last bar's close;
+  `return` = close / open - 1; `volume` = sum of volumes; `bars` = number of bars.
+- `volatility`: sample standard deviation (n - 1) of log(close / previous close) between
+  consecutive bars inside the window (not annualised); NULL with fewer than two returns.
+- signals in the window by side, and by rule and side.
+- hit rate: a signal at bar i is *evaluated* when the window holds the bar i + N of the same
+  symbol (N = `summary_horizon_bars`); it is a *hit* when that bar's close is above (BUY) or
+  below (SELL) the close of bar i. hit_rate = hits / evaluated (NULL when none evaluated),
+  overall and per rule.
+
+Everything is computed in one SQL statement per window (the day window can hold millions of
+bars) and stored in `market_summaries` / `market_summary_rules` (sql/0022), replacing the rows
+of the same (period, window_end): re-running a window is harmless.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterable
+
+from services.core.signals import RULES
+from services.logs import event
+
+log = logging.getLogger("services.dashboard.summary")
+
+PERIODS: dict[str, timedelta] = {"1h": timedelta(hours=1), "1d": timedelta(days=1)}
+
+# One row per symbol and rule (rule NULL: the symbol's totals, via GROUPING SETS).
+SUMMARY_SQL = """
+WITH b AS (
+    SELECT symbol, ts, high, low, close, volume,
+           ln(close / lag(close) OVER w) AS log_return,
+           lead(close, %(horizon)s) OVER w AS close_after
+    FROM bars
+    WHERE ts >= %(start)s AND ts < %(end)s
+    WINDOW w AS (PARTITION BY symbol ORDER BY ts)
+), per_symbol AS (
+    SELECT symbol, count(*) AS bars, min(ts) AS first_ts, max(ts) AS last_ts, max(high) AS high,
+           min(low) AS low, stddev_samp(log_return) AS volatility, sum(volume)::bigint AS volume
+    FROM b GROUP BY symbol
+), sig AS (
+    SELECT s.symbol, s.rule, s.side,
+           b.close_after IS NOT NULL AS evaluated,
+           coalesce(CASE s.side WHEN 'BUY' THEN b.close_after > b.close ELSE b.close_after < b.close END, false) AS hit
+    FROM signals s
+    LEFT JOIN b ON b.symbol = s.symbol AND b.ts = s.ts
+    WHERE s.ts >= %(start)s AND s.ts < %(end)s
+), sig_counts AS (
+    SELECT symbol, rule,
+           count(*) FILTER (WHERE side = 'BUY') AS buy_signals,
+           count(*) FILTER (WHERE side = 'SELL') AS sell_signals,
+           count(*) FILTER (WHERE evaluated) AS evaluated,
+           count(*) FILTER (WHERE evaluated AND hit) AS hits
+    FROM sig GROUP BY GROUPING SETS ((symbol), (symbol, rule))
+)
+SELECT p.symbol, p.bars, p.first_ts, p.last_ts, o.open, p.high, p.low, c.close, p.volatility, p.volume,
+       c2.rule, coalesce(c2.buy_signals, 0), coalesce(c2.sell_signals, 0), coalesce(c2.evaluated, 0),
+       coalesce(c2.hits, 0)
+FROM per_symbol p
+CROSS JOIN LATERAL (SELECT open FROM bars WHERE symbol = p.symbol AND ts = p.first_ts) o
+CROSS JOIN LATERAL (SELECT close FROM bars WHERE symbol = p.symbol AND ts = p.last_ts) c
+LEFT JOIN sig_counts c2 ON c2.symbol = p.symbol
+ORDER BY p.symbol, c2.rule NULLS FIRST
+"""
+
+
+def _rate(hits: int, evaluated: int) -> float | None:
+    return hits / evaluated if evaluated else None
+
+
+def compute(cur: Any, start: datetime, end: datetime, horizon: int) -> list[dict[str, Any]]:
+    """Summaries of [start, end) per symbol, each with a `rules` list (every rule, zeros included)."""
+    cur.execute(SUMMARY_SQL, {"start": start, "end": end, "horizon": horizon})
+    summaries: dict[str, dict[str, Any]] = {}
+    for (symbol, bars, first_ts, last_ts, open_, high, low, close, vol, volume,
+         rule, buy, sell, evaluated, hits) in cur.fetchall():
+        s = summaries.get(symbol)
+        if s is None:
+            s = summaries[symbol] = {
+                "symbol": symbol, "window_start": start, "window_end": end, "bars": bars, "first_ts": first_ts,
+                "last_ts": last_ts, "open": open_, "high": high, "low": low, "close": close,
+                "return": close / open_ - 1.0, "volatility": vol, "volume": volume, "buy_signals": 0,
+                "sell_signals": 0, "horizon_bars": horizon, "evaluated": 0, "hits": 0, "hit_rate": None,
+                "rules": {r: {"rule": r, "buy_signals": 0, "sell_signals": 0, "evaluated": 0, "hits": 0,
+                              "hit_rate": None} for r in RULES},
+            }
+        counts = {"buy_signals": buy, "sell_signals": sell, "evaluated": evaluated, "hits": hits,
+                  "hit_rate": _rate(hits, evaluated)}
+        if rule is None:
+            if buy or sell:
+                s.update(counts)
+        else:
+            s["rules"][rule] = {"rule": rule, **counts}
+    for s in summaries.values():
+        s["rules"] = list(s["rules"].values())
+    return list(summaries.values())
+
+
+SUMMARY_COLUMNS = ("symbol", "period", "window_start", "window_end", "bars", "first_ts", "last_ts", "open", "high",
+                   "low", "close", "return", "volatility", "volume", "buy_signals", "sell_signals", "horizon_bars",
+                   "evaluated", "hits", "hit_rate", "run_id")
+RULE_COLUMNS = ("symbol", "period", "window_end", "rule", "buy_signals", "sell_signals", "evaluated", "hits",
+                "hit_rate")
+
+
+def store(cur: Any, period: str, end: datetime, summaries: Iterable[dict[str, Any]], run_id: str | None) -> None:
+    """Replace the stored summaries of (period, end) by `summaries` (call inside a transaction)."""
+    cur.execute("DELETE FROM market_summaries WHERE period = %s AND window_end = %s", (period, end))
+    for s in summaries:
+        row = {**s, "period": period, "run_id": run_id}
+        cur.execute(f"INSERT INTO market_summaries ({', '.join(SUMMARY_COLUMNS)}) "
+                    f"VALUES ({', '.join(['%s'] * len(SUMMARY_COLUMNS))})", [row[c] for c in SUMMARY_COLUMNS])
+        for r in s["rules"]:
+            rr = {**r, "symbol": s["symbol"], "period": period, "window_end": end}
+            cur.execute(f"INSERT INTO market_summary_rules ({', '.join(RULE_COLUMNS)}) "
+                        f"VALUES ({', '.join(['%s'] * len(RULE_COLUMNS))})", [rr[c] for c in RULE_COLUMNS])
+
+
+def summarize(dsn: str, end: datetime, horizon: int, run_id: str | None = None,
+              periods: Iterable[str] = tuple(PERIODS)) -> dict[str, Any]:
+    """Compute and store every period ending at `end`, in one transaction; return a JSON-able report."""
+    import psycopg2
+
+    if end.tzinfo is None:
+        raise ValueError("end must be timezone-aware")
+    end = end.astimezone(timezone.utc)
+    report: dict[str, Any] = {"window_end": end.isoformat(), "horizon_bars": horizon, "periods": {}}
+    conn = psycopg2.connect(dsn, application_name="tickflow-market-summary", connect_timeout=10)
+    try:
+        with conn, conn.cursor() as cur:
+            for period in periods:
+                start = end - PERIODS[period]
+                summaries = compute(cur, start, end, horizon)
+                store(cur, period, end, summaries, run_id)
+                report["periods"][period] = {
+                    "window_start": start.isoformat(),
+                    "symbols": {s["symbol"]: {"bars": s["bars"], "return": s["return"],
+                                              "signals": s["buy_signals"] + s["sell_signals"],
+                                              "hit_rate": s["hit_rate"]} for s in summaries},
+                }
+                event(log, "market summary stored", period=period, window_end=end.isoformat(),
+                      symbols=len(summaries))
+    finally:
+        conn.close()
+    return report
+
+
+def parse_time(value: str | float | int | datetime) -> datetime:
+    """ISO 8601 (UTC when no offset) or epoch seconds, as an aware UTC datetime."""
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, (int, float)):
+        dt = datetime.fromtimestamp(float(value), timezone.utc)
+    else:
+        text = value.strip()
+        try:
+            dt = datetime.fromtimestamp(float(text), timezone.utc)
+        except ValueError:
+            dt = datetime.fromisoformat(text)
+    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+
+
+def resolve_end(param: str | None, data_interval_end: datetime | None, now: datetime | None = None) -> datetime:
+    """The window end for a DAG run: the `end` param, else the run's data interval end, else now."""
+    if param:
+        return parse_time(param)
+    if data_interval_end is not None:
+        return parse_time(data_interval_end)
+    return (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+
+
+def market_summary_task(params: dict[str, Any], data_interval_end: datetime | None, run_id: str | None) -> dict:
+    """The DAG task: settings from TICKFLOW_*, the database from the Airflow connection `tickflow_db` if defined."""
+    from services.config import Settings
+
+    settings = Settings()
+    dsn = settings.database_url
+    try:
+        import airflow.sdk  # noqa: F401
+    except ImportError:  # called outside Airflow: the settings alone
+        pass
+    else:  # the same connection id, and URL rules, as the other Tickflow DAGs
+        from services.orchestration.runtime import DB_CONN_ID, database_url_of, optional_connection
+
+        conn = optional_connection(DB_CONN_ID)
+        if conn is not None:
+            dsn = database_url_of(conn)
+    horizon = int(params.get("horizon_bars") or settings.summary_horizon_bars)
+    if horizon < 1:
+        raise ValueError(f"horizon_bars must be >= 1, got {horizon}")
+    end = resolve_end(params.get("end"), data_interval_end)
+    return summarize(dsn, end, horizon, run_id)

@@ -1,0 +1,160 @@
+"""market_summary with dag.test() on prepared bars and signals: every stored value equals an
+independent pandas computation (OHLC, return, volatility, volume, signal counts, hit rates)."""
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import psycopg2.extras
+import pytest
+from sqlalchemy import Engine, text
+
+from dags_support import task_states, xcom
+
+END = datetime(2024, 5, 15, 12, 0, tzinfo=timezone.utc)  # after the DAG's start_date (earlier runs have no tasks)
+RULES = ("rsi", "ema_cross", "macd_cross")
+PERIODS = {"1h": timedelta(hours=1), "1d": timedelta(days=1)}
+TABLES = ("bars", "signals", "market_summary_rules", "market_summaries", "dashboard_feed")
+
+
+def prepared_market(seed: int = 8) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Bars every 60 s from END - 26 h to END + 10 min (AAPL, MSFT) and, for TSLA, only hours that
+    end before the last hour; random signals, plus some on the window edges."""
+    rng = np.random.default_rng(seed)
+    frames, signals = [], []
+    for symbol, first, last in (("AAPL", END - timedelta(hours=26), END + timedelta(minutes=10)),
+                                ("MSFT", END - timedelta(hours=26), END + timedelta(minutes=10)),
+                                ("TSLA", END - timedelta(hours=5), END - timedelta(hours=2))):
+        ts = pd.date_range(first, last, freq="60s", inclusive="left", tz="UTC")
+        close = 100 * np.exp(np.cumsum(rng.normal(0, 0.002, len(ts))))
+        open_ = np.concatenate([[close[0]], close[:-1]])
+        frames.append(pd.DataFrame({
+            "symbol": symbol, "ts": ts, "open": open_, "close": close,
+            "high": np.maximum(open_, close) * (1 + rng.uniform(0, 0.001, len(ts))),
+            "low": np.minimum(open_, close) * (1 - rng.uniform(0, 0.001, len(ts))),
+            "volume": rng.integers(100, 10_000, len(ts)),
+        }))
+        picks = rng.random(len(ts)) < 0.08
+        edges = [ts.get_loc(t) for t in (END - timedelta(hours=1), END - timedelta(days=1), END - timedelta(minutes=1),
+                                          END - timedelta(minutes=3), END) if t in ts]
+        picks[edges] = True
+        for i in np.flatnonzero(picks):
+            signals.append((symbol, ts[i], str(rng.choice(RULES)), str(rng.choice(["BUY", "SELL"])), float(close[i])))
+    bars = pd.concat(frames, ignore_index=True)
+    sigs = pd.DataFrame(signals, columns=["symbol", "ts", "rule", "side", "price"]).drop_duplicates(
+        ["symbol", "ts", "rule"])
+    return bars, sigs
+
+
+def expected_summaries(bars: pd.DataFrame, signals: pd.DataFrame, end: datetime, horizon: int) -> dict:
+    """{(symbol, period): summary with per-rule counts}, computed from the frames alone."""
+    out = {}
+    for period, span in PERIODS.items():
+        start = end - span
+        for symbol, w in bars[(bars.ts >= start) & (bars.ts < end)].groupby("symbol"):
+            w = w.sort_values("ts").reset_index(drop=True)
+            returns = np.log(w.close / w.close.shift(1)).dropna()
+            position = {t: i for i, t in enumerate(w.ts)}
+            rows = {r: {"buy_signals": 0, "sell_signals": 0, "evaluated": 0, "hits": 0} for r in RULES}
+            for s in signals[(signals.symbol == symbol) & (signals.ts >= start) & (signals.ts < end)].itertuples():
+                row = rows[s.rule]
+                row["buy_signals" if s.side == "BUY" else "sell_signals"] += 1
+                i = position[s.ts]
+                if i + horizon < len(w):
+                    row["evaluated"] += 1
+                    move = w.close[i + horizon] - w.close[i]
+                    row["hits"] += int(move > 0 if s.side == "BUY" else move < 0)
+            for row in rows.values():
+                row["hit_rate"] = row["hits"] / row["evaluated"] if row["evaluated"] else None
+            total = {k: sum(r[k] for r in rows.values()) for k in ("buy_signals", "sell_signals", "evaluated", "hits")}
+            out[(symbol, period)] = {
+                "window_start": start, "window_end": end, "bars": len(w), "first_ts": w.ts.iloc[0],
+                "last_ts": w.ts.iloc[-1], "open": w.open.iloc[0], "high": w.high.max(), "low": w.low.min(),
+                "close": w.close.iloc[-1], "return": w.close.iloc[-1] / w.open.iloc[0] - 1,
+                "volatility": returns.std(ddof=1) if len(returns) >= 2 else None, "volume": int(w.volume.sum()),
+                "horizon_bars": horizon, **total,
+                "hit_rate": total["hits"] / total["evaluated"] if total["evaluated"] else None, "rules": rows,
+            }
+    return out
+
+
+def stored_summaries(engine: Engine, end: datetime) -> dict:
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT * FROM market_summaries WHERE window_end = :e"), {"e": end}).mappings().all()
+        rules = conn.execute(text("SELECT * FROM market_summary_rules WHERE window_end = :e"), {"e": end}).mappings().all()
+    out = {}
+    for r in rows:
+        out[(r["symbol"], r["period"])] = {**dict(r), "rules": {}}
+    for r in rules:
+        out[(r["symbol"], r["period"])]["rules"][r["rule"]] = {
+            k: r[k] for k in ("buy_signals", "sell_signals", "evaluated", "hits", "hit_rate")}
+    return out
+
+
+def assert_same(got: dict, want: dict) -> None:
+    assert set(got) == set(want)
+    for key, w in want.items():
+        g = got[key]
+        for field, value in w.items():
+            if field == "rules":
+                assert g["rules"] == value, key  # counts, and hit rates from the same counts
+            elif value is None or isinstance(value, (int, np.integer)):
+                assert g[field] == value, (key, field)
+            elif isinstance(value, (float, np.floating)):
+                assert math.isclose(g[field], value, rel_tol=1e-9, abs_tol=1e-15), (key, field, g[field], value)
+            else:
+                assert g[field] == value, (key, field)
+
+
+@pytest.fixture
+def market(owner_db: Engine) -> tuple[pd.DataFrame, pd.DataFrame]:
+    bars, signals = prepared_market()
+    with owner_db.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(TABLES)}"))
+    raw = owner_db.raw_connection()
+    try:
+        with raw.cursor() as cur:
+            psycopg2.extras.execute_values(
+                cur, "INSERT INTO bars (symbol, ts, open, high, low, close, volume) VALUES %s",
+                [(r.symbol, r.ts.to_pydatetime(), r.open, r.high, r.low, r.close, int(r.volume))
+                 for r in bars.itertuples()], page_size=5000)
+            psycopg2.extras.execute_values(
+                cur, "INSERT INTO signals (symbol, ts, rule, side, price, value, reference) VALUES %s",
+                [(r.symbol, r.ts.to_pydatetime(), r.rule, r.side, r.price, 0.0, 0.0) for r in signals.itertuples()])
+        raw.commit()
+    finally:
+        raw.close()
+    return bars, signals
+
+
+def test_market_summary_stores_what_pandas_computes(market: tuple[pd.DataFrame, pd.DataFrame],
+                                                    dag_bag: dict[str, Any], dag_env: None, owner_db: Engine) -> None:
+    bars, signals = market
+    dag = dag_bag["market_summary"]
+    run = dag.test(logical_date=END)  # a manual run at 12:00 gets the data interval [11:00, 12:00)
+    assert run.state == "success", task_states(run)
+    assert run.data_interval_end == END
+    want = expected_summaries(bars, signals, END, horizon=5)
+    assert {k for k in want if k[0] == "TSLA"} == {("TSLA", "1d")}  # no TSLA bars in the last hour
+    assert any(w["evaluated"] < w["buy_signals"] + w["sell_signals"] for w in want.values())  # edge signals
+    got = stored_summaries(owner_db, END)
+    assert_same(got, want)
+    assert {g["run_id"] for g in got.values()} == {run.run_id}
+    report = xcom(run, "summarize")
+    assert report["periods"]["1h"]["symbols"]["AAPL"]["bars"] == want[("AAPL", "1h")]["bars"]
+
+    # Params: another window end and horizon; re-running a window replaces its rows.
+    other_end = END - timedelta(minutes=30)
+    for _ in range(2):
+        again = dag_bag["market_summary"].test(run_conf={"end": other_end.isoformat(), "horizon_bars": 3})
+        assert again.state == "success", task_states(again)
+    assert_same(stored_summaries(owner_db, other_end), expected_summaries(bars, signals, other_end, horizon=3))
+    assert_same(stored_summaries(owner_db, END), want)  # the earlier window is still there
+    with owner_db.connect() as conn:  # queryable in SQL: the newest summary per symbol and period
+        latest = conn.execute(text("SELECT symbol, period, window_end, horizon_bars FROM market_summary_latest "
+                                   "ORDER BY symbol, period")).all()
+    assert [(s, p) for s, p, _, _ in latest] == sorted(want)
+    assert {w for _, _, w, _ in latest} == {END}
