@@ -107,6 +107,9 @@ def make_consumer(bootstrap: str, group: str | None, **overrides: object) -> Kaf
         heartbeat_interval_ms=2_000,
         bootstrap_timeout_ms=10_000,
         reconnect_backoff_max_ms=1_000,
+        # A consumer that subscribed before its topics existed (first deploy, fresh test topics)
+        # gets no partitions until its metadata refreshes: look again every 5 s, not every 5 min.
+        metadata_max_age_ms=5_000,
     )
     config.update(overrides)
     return KafkaConsumer(**config)
