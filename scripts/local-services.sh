@@ -377,18 +377,21 @@ EOF
 # never the command line.
 pg_bootstrap() {
     local out
+    # Airflow's metadata database for `make run` (scripts/platform.sh): role and database `airflow`.
     out=$(TICKFLOW_PG_OWNER_PASSWORD=$PG_OWNER_PASSWORD \
         TICKFLOW_PG_APP_PASSWORD=$PG_APP_PASSWORD \
         TICKFLOW_PG_ANALYST_PASSWORD=$PG_ANALYST_PASSWORD \
+        TICKFLOW_PG_AIRFLOW_PASSWORD=${TICKFLOW_PG_AIRFLOW_PASSWORD:-airflow} \
         as_pg "$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCK_DIR" -p "$PG_PORT" \
         -U postgres -d postgres 2>&1 <<'SQL'
 SET client_min_messages = warning;
 \getenv owner_pw TICKFLOW_PG_OWNER_PASSWORD
 \getenv app_pw TICKFLOW_PG_APP_PASSWORD
 \getenv analyst_pw TICKFLOW_PG_ANALYST_PASSWORD
+\getenv airflow_pw TICKFLOW_PG_AIRFLOW_PASSWORD
 SELECT format('CREATE ROLE %I', r)
   FROM unnest(ARRAY['tickflow', 'tickflow_writer', 'tickflow_reader',
-                    'tickflow_app', 'tickflow_analyst']) AS r
+                    'tickflow_app', 'tickflow_analyst', 'airflow']) AS r
  WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) \gexec
 ALTER ROLE tickflow WITH LOGIN CREATEROLE CREATEDB PASSWORD :'owner_pw';
 ALTER ROLE tickflow_writer WITH NOLOGIN;
@@ -397,6 +400,10 @@ ALTER ROLE tickflow_app WITH LOGIN PASSWORD :'app_pw';
 ALTER ROLE tickflow_analyst WITH LOGIN PASSWORD :'analyst_pw';
 GRANT tickflow_writer TO tickflow_app;
 GRANT tickflow_reader TO tickflow_analyst;
+ALTER ROLE airflow WITH LOGIN NOCREATEDB NOCREATEROLE PASSWORD :'airflow_pw';
+SELECT 'CREATE DATABASE airflow OWNER airflow'
+ WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'airflow') \gexec
+ALTER DATABASE airflow OWNER TO airflow;
 SELECT 'CREATE DATABASE tickflow OWNER tickflow'
  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'tickflow') \gexec
 -- A second database for `make test`, so tests never touch the data of `make run`.

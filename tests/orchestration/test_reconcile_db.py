@@ -51,7 +51,7 @@ def test_corruption_is_reported_with_symbol_time_indicator_and_both_values(
     data = stream_data(("AAPL", "MSFT"), 1200)
     bars = data.bars.set_index(["symbol", "ts"])
     t_rsi, t_sma = data.times("MSFT")[1000], data.times("MSFT")[1100]
-    true_rsi, true_sma = bars.loc[("MSFT", t_rsi), "rsi"], bars.loc[("MSFT", t_sma), "sma"]
+    true_rsi, true_sma = float(bars.loc[("MSFT", t_rsi), "rsi"]), float(bars.loc[("MSFT", t_sma), "sma"])
     with orch_db.begin() as conn:
         conn.execute(text("UPDATE bars SET rsi = 99.0 WHERE symbol = 'MSFT' AND ts = :t"), {"t": t_rsi})
         conn.execute(text("UPDATE bars SET sma = NULL WHERE symbol = 'MSFT' AND ts = :t"), {"t": t_sma})

@@ -1,0 +1,73 @@
+"""
+### indicator_reconciliation
+
+Every hour, recompute the indicators of the previous hour's bars with pandas + `ta` and compare
+them with what the stream wrote (logic: `services/orchestration/reconcile.py`).
+
+- A value mismatches when it is NULL on one side only or
+  `|stored - expected| > tolerance * max(1, |expected|)`.
+- `reconciliation_runs` gets the run's summary, `reconciliation_mismatches` every mismatch
+  (symbol, time, indicator, stored and expected value).
+- The run fails when more than `max_mismatches` are left. With `repair`, each symbol's
+  mismatched time range is rewritten through the backfill logic and compared again.
+- Window `[start, end)`: the params if given, else the data interval, else the last hour.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
+
+from services.orchestration import tasks
+from services.orchestration.catalog import DEFAULT_TOLERANCE
+
+WINDOW_HELP = "ISO 8601, UTC if no offset (e.g. 2024-05-01T00:00:00Z). Empty: the run's data interval."
+
+
+@dag(
+    dag_id="indicator_reconciliation",
+    schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
+    start_date=datetime(2024, 1, 1, tzinfo=timezone.utc),
+    catchup=False,
+    max_active_runs=1,
+    dagrun_timeout=timedelta(minutes=50),
+    default_args={"retries": 1, "retry_delay": timedelta(seconds=30)},
+    params={
+        "symbols": Param([], type="array", items={"type": "string"}, title="Symbols",
+                         description="Symbols to reconcile; empty: all configured (TICKFLOW_SYMBOLS)."),
+        "start": Param(None, type=["null", "string"], format="date-time", title="Start (inclusive)",
+                       description=WINDOW_HELP),
+        "end": Param(None, type=["null", "string"], format="date-time", title="End (exclusive)",
+                     description=WINDOW_HELP),
+        "tolerance": Param(DEFAULT_TOLERANCE, type="number", exclusiveMinimum=0, exclusiveMaximum=1,
+                           title="Relative tolerance",
+                           description="A value mismatches when |stored - expected| > tolerance * max(1, |expected|)."),
+        "max_mismatches": Param(0, type="integer", minimum=0, title="Mismatches allowed",
+                                description="The run fails when more mismatches than this are left."),
+        "repair": Param(False, type="boolean", title="Repair",
+                        description="Rewrite each symbol's mismatched range through the backfill, then re-check."),
+    },
+    tags=["tickflow", "indicators"],
+    doc_md=__doc__,
+)
+def indicator_reconciliation() -> None:
+    @task
+    def plan(params: dict | None = None, run_id: str | None = None, data_interval_start: datetime | None = None,
+             data_interval_end: datetime | None = None, dag_run=None) -> list[dict]:
+        return tasks.plan_reconciliation(params or {}, run_id, data_interval_start=data_interval_start,
+                                         data_interval_end=data_interval_end,
+                                         run_after=getattr(dag_run, "run_after", None))
+
+    @task(map_index_template="{{ symbol }}")
+    def reconcile(job: dict) -> dict:
+        get_current_context()["symbol"] = job["symbol"]  # type: ignore[typeddict-unknown-key]
+        return tasks.reconciliation_job(job)
+
+    @task(trigger_rule="all_done")
+    def summary(run_id: str | None = None) -> dict:
+        return tasks.reconciliation_summary(run_id)
+
+    reconcile.expand(job=plan()) >> summary()
+
+
+indicator_reconciliation()

@@ -1,0 +1,16 @@
+"""Names and defaults shared by the DAG files and the logic; import-light on purpose.
+
+DAG files are parsed often (every `min_file_process_interval` seconds): they import only this
+module and `tasks` (whose heavy imports — pandas, ta, kafka — happen inside the task bodies).
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+SERVICES = ("ingest", "processor", "generator")
+CHECKS = (*(f"{s}_health" for s in SERVICES), "kafka_topics", "consumer_lag", "data_freshness",
+          "postgres_schema", "kubernetes_rollout")
+
+DEFAULT_TOLERANCE = 1e-9  # DESIGN.md §3: |stored - expected| <= 1e-9 * max(1, |expected|)
+BACKFILL_DEFAULT_SPAN = timedelta(days=1)  # manual run without dates or logical date: the last day
+RECONCILIATION_DEFAULT_SPAN = timedelta(hours=1)  # ... the last hour

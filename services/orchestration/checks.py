@@ -1,0 +1,331 @@
+"""Deployment checks: is every part of Tickflow up, connected and keeping up?
+
+Each check returns a `CheckResult` whose message says what is wrong and where (URL, broker,
+database, namespace), and is stored as one row of `deployment_checks` per run. Checks never
+raise: an unexpected error becomes a failed result naming the exception.
+
+| check | ok when |
+|---|---|
+| `ingest_health`, `processor_health`, `generator_health` | the service's health URL answers 200 |
+| `kafka_topics` | Kafka answers and every topic exists with at least its partition count |
+| `consumer_lag` | the processor group's lag (end offsets - committed) is at most `check_max_lag` |
+| `data_freshness` | every symbol's latest bar is at most `check_max_bar_age_s` old (database clock) |
+| `postgres_schema` | PostgreSQL answers and every migration in sql/ is applied, unchanged |
+| `kubernetes_rollout` | every Deployment has all replicas updated and available (skipped without a cluster) |
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import httpx
+from sqlalchemy import Engine, make_url, text
+
+from services.kafka_io import Topics, make_consumer
+from services.orchestration.catalog import CHECKS, SERVICES
+from services.orchestration.settings import OrchestrationSettings
+
+log = logging.getLogger(__name__)
+
+OK, FAILED, SKIPPED = "ok", "failed", "skipped"
+
+__all__ = ["CHECKS", "CheckResult", "check_consumer_lag", "check_data_freshness", "check_http",
+           "check_kafka_topics", "check_kubernetes_rollout", "check_postgres_schema", "db_location",
+           "record_check", "run_check", "summarize_run"]
+
+
+@dataclass(slots=True)
+class CheckResult:
+    name: str
+    status: str  # ok | failed | skipped
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+    duration_ms: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        return self.status == FAILED
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def db_location(url: str) -> str:
+    """host:port/database of a database URL (never the credentials)."""
+    u = make_url(url)
+    return f"{u.host or 'localhost'}:{u.port or 5432}/{u.database}"
+
+
+# -- the checks ----------------------------------------------------------------------------------
+
+def check_http(name: str, url: str, timeout: float = 5.0) -> CheckResult:
+    service = name.removesuffix("_health")
+    try:
+        response = httpx.get(url, timeout=timeout)
+    except httpx.ConnectError as exc:
+        return CheckResult(name, FAILED, f"{service}: GET {url} failed: cannot connect ({exc or 'connection refused'}); "
+                                         f"is the {service} running?", {"url": url})
+    except httpx.TimeoutException:
+        return CheckResult(name, FAILED, f"{service}: GET {url} timed out after {timeout:g} s", {"url": url})
+    except httpx.HTTPError as exc:
+        return CheckResult(name, FAILED, f"{service}: GET {url} failed: {type(exc).__name__}: {exc}", {"url": url})
+    body = response.text[:300]
+    details = {"url": url, "status_code": response.status_code, "body": body}
+    if response.status_code != 200:
+        return CheckResult(name, FAILED, f"{service}: GET {url} answered {response.status_code}: {body}", details)
+    return CheckResult(name, OK, f"{service}: GET {url} answered 200", details)
+
+
+def _admin(bootstrap: str, timeout_s: float) -> Any:
+    from kafka import KafkaAdminClient
+
+    ms = int(timeout_s * 1000)
+    return KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=ms, bootstrap_timeout_ms=ms)
+
+
+def check_kafka_topics(bootstrap: str, topics: Topics, timeout_s: float = 10.0) -> CheckResult:
+    name = "kafka_topics"
+    try:
+        admin = _admin(bootstrap, timeout_s)
+    except Exception as exc:  # noqa: BLE001 - any client error means "unreachable"
+        return CheckResult(name, FAILED, f"Kafka at {bootstrap} is unreachable: {type(exc).__name__}: {exc}",
+                           {"bootstrap": bootstrap})
+    try:
+        described = admin.describe_topics([t.name for t in topics.specs])
+    finally:
+        admin.close()
+    found = {t["name"]: len(t["partitions"]) for t in described if not t.get("error_code")}
+    missing = [t.name for t in topics.specs if t.name not in found]
+    short = [f"{t.name} has {found[t.name]} partition(s), {t.partitions} expected"
+             for t in topics.specs if t.name in found and found[t.name] < t.partitions]
+    details = {"bootstrap": bootstrap, "partitions": found,
+               "expected": {t.name: t.partitions for t in topics.specs}}
+    problems = []
+    if missing:
+        problems.append(f"topic(s) missing: {', '.join(missing)} (create them: python -m services.admin topics)")
+    problems += short
+    if problems:
+        return CheckResult(name, FAILED, f"Kafka at {bootstrap}: " + "; ".join(problems), details)
+    return CheckResult(name, OK, f"Kafka at {bootstrap}: {len(found)} topics with their partitions", details)
+
+
+def kafka_lag(bootstrap: str, group: str, topics: Iterable[str],
+              timeout_s: float = 10.0) -> dict[tuple[str, int], dict[str, int | None]]:
+    """Per partition of `topics`: end offset, the group's committed offset (None) and the lag.
+
+    A partition without a committed offset lags by everything still retained (end - beginning).
+    """
+    from kafka import TopicPartition
+
+    admin = _admin(bootstrap, timeout_s)
+    try:
+        described = admin.describe_topics(list(topics))
+        committed_by_group = admin.list_group_offsets({group: None})
+    finally:
+        admin.close()
+    committed = {(tp.topic, tp.partition): meta.offset
+                 for tp, meta in committed_by_group.get(group, {}).items() if meta is not None and meta.offset >= 0}
+    partitions = [TopicPartition(t["name"], p["partition_index"] if "partition_index" in p else p["partition"])
+                  for t in described if not t.get("error_code") for p in t["partitions"]]
+    ms = int(timeout_s * 1000)
+    consumer = make_consumer(bootstrap, None, bootstrap_timeout_ms=ms, request_timeout_ms=max(ms, 11_000))
+    try:
+        end = consumer.end_offsets(partitions)
+        begin = consumer.beginning_offsets(partitions)
+    finally:
+        consumer.close()
+    out: dict[tuple[str, int], dict[str, int | None]] = {}
+    for tp in partitions:
+        key = (tp.topic, tp.partition)
+        done = committed.get(key)
+        base = done if done is not None else begin[tp]
+        out[key] = {"end": end[tp], "committed": done, "lag": max(0, end[tp] - base)}
+    return out
+
+
+def check_consumer_lag(bootstrap: str, group: str, topics: Topics, max_lag: int,
+                       timeout_s: float = 10.0) -> CheckResult:
+    name = "consumer_lag"
+    consumed = sorted(topics.by_record_type.values())
+    try:
+        lags = kafka_lag(bootstrap, group, consumed, timeout_s)
+    except Exception as exc:  # noqa: BLE001
+        return CheckResult(name, FAILED, f"cannot read the lag of consumer group {group!r} from Kafka at {bootstrap}: "
+                                         f"{type(exc).__name__}: {exc}", {"bootstrap": bootstrap, "group": group})
+    total = sum(int(v["lag"] or 0) for v in lags.values())
+    worst = sorted(((v["lag"] or 0, f"{t}[{p}]") for (t, p), v in lags.items()), reverse=True)[:3]
+    never = sorted(f"{t}[{p}]" for (t, p), v in lags.items() if v["committed"] is None and v["lag"])
+    details = {"bootstrap": bootstrap, "group": group, "total_lag": total, "max_lag": max_lag,
+               "partitions": {f"{t}[{p}]": v for (t, p), v in sorted(lags.items())}}
+    if total > max_lag:
+        message = (f"consumer group {group!r} is {total} message(s) behind on Kafka at {bootstrap} (limit {max_lag}); "
+                   f"most behind: " + ", ".join(f"{tp} {lag}" for lag, tp in worst if lag))
+        if never:
+            message += f"; no committed offset at all for {', '.join(never)} (is the processor running?)"
+        return CheckResult(name, FAILED, message, details)
+    return CheckResult(name, OK, f"consumer group {group!r} is {total} message(s) behind (limit {max_lag})", details)
+
+
+def check_data_freshness(engine: Engine, symbols: Iterable[str], max_age_s: float, where: str) -> CheckResult:
+    name = "data_freshness"
+    symbols = list(symbols)
+    with engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT s.symbol, (SELECT max(ts) FROM bars b WHERE b.symbol = s.symbol) AS latest, now() AS now "
+            "FROM unnest(CAST(:symbols AS text[])) AS s(symbol)"), {"symbols": symbols}).all()
+    ages: dict[str, float | None] = {}
+    latest: dict[str, str | None] = {}
+    for symbol, ts, now in rows:
+        ages[symbol] = None if ts is None else round((now - ts).total_seconds(), 3)
+        latest[symbol] = None if ts is None else ts.isoformat()
+    stale = [f"{s} latest bar {latest[s]} is {ages[s]:.1f} s old" for s in symbols
+             if ages[s] is not None and ages[s] > max_age_s]
+    empty = [s for s in symbols if ages[s] is None]
+    details = {"database": where, "max_age_s": max_age_s, "age_s": ages, "latest": latest}
+    if stale or empty:
+        parts = stale + ([f"no bars at all for {', '.join(empty)}"] if empty else [])
+        return CheckResult(name, FAILED, f"stale data in bars at {where} (limit {max_age_s:g} s): " + "; ".join(parts)
+                           + " — are the generator, ingest and processor running?", details)
+    oldest = max(ages.values(), default=0.0) or 0.0
+    return CheckResult(name, OK, f"latest bar of each of {len(symbols)} symbols is at most {oldest:.1f} s old "
+                                 f"(limit {max_age_s:g} s)", details)
+
+
+def check_postgres_schema(engine: Engine, where: str, sql_dir: Path | None = None) -> CheckResult:
+    from services.db.migrations import SQL_DIR, MigrationError, discover
+
+    name = "postgres_schema"
+    sql_dir = sql_dir or SQL_DIR
+    try:
+        expected = {m.version: m.checksum for m in discover(sql_dir)}
+    except (MigrationError, OSError) as exc:
+        return CheckResult(name, FAILED, f"cannot read the migrations in {sql_dir}: {exc}", {"sql_dir": str(sql_dir)})
+    if not expected:
+        return CheckResult(name, FAILED, f"no migration files found in {sql_dir}", {"sql_dir": str(sql_dir)})
+    try:
+        with engine.connect() as conn:
+            exists = conn.execute(text("SELECT to_regclass('schema_migrations') IS NOT NULL")).scalar_one()
+            applied = dict(conn.execute(text("SELECT version, checksum FROM schema_migrations")).all()) if exists else {}
+    except Exception as exc:  # noqa: BLE001 - the message carries the driver's reason
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        return CheckResult(name, FAILED, f"PostgreSQL at {where} is unreachable: {reason}", {"database": where})
+    pending = sorted(set(expected) - set(applied))
+    changed = sorted(v for v in expected if v in applied and applied[v] != expected[v])
+    details = {"database": where, "applied": sorted(applied), "pending": pending, "changed": changed}
+    problems = []
+    if pending:
+        problems.append(f"migration(s) not applied: {', '.join(pending)} (run: python -m services.admin migrate)")
+    if changed:
+        problems.append(f"migration file(s) changed after they were applied: {', '.join(changed)}")
+    if problems:
+        return CheckResult(name, FAILED, f"PostgreSQL at {where}: " + "; ".join(problems), details)
+    return CheckResult(name, OK, f"PostgreSQL at {where}: all {len(expected)} migrations applied "
+                                 f"({min(expected)} .. {max(expected)})", details)
+
+
+def check_kubernetes_rollout(apps_api: Any, namespace: str, label_selector: str = "") -> CheckResult:
+    """Every Deployment (matching the selector) in `namespace` fully rolled out.
+
+    `apps_api` is a kubernetes.client.AppsV1Api (or anything with list_namespaced_deployment).
+    Rolled out = the controller saw the latest spec, and all desired replicas are updated and
+    available, with no old replicas left (what `kubectl rollout status` waits for).
+    """
+    name = "kubernetes_rollout"
+    where = f"namespace {namespace}" + (f" (selector {label_selector})" if label_selector else "")
+    try:
+        deployments = apps_api.list_namespaced_deployment(namespace, label_selector=label_selector or None).items
+    except Exception as exc:  # noqa: BLE001
+        return CheckResult(name, FAILED, f"cannot list Deployments in {where}: {type(exc).__name__}: {exc}",
+                           {"namespace": namespace})
+    if not deployments:
+        return CheckResult(name, FAILED, f"no Deployments found in {where}", {"namespace": namespace})
+    states, problems = {}, []
+    for d in deployments:
+        desired = d.spec.replicas if d.spec.replicas is not None else 1
+        st = d.status
+        updated, available, total = st.updated_replicas or 0, st.available_replicas or 0, st.replicas or 0
+        observed = (st.observed_generation or 0) >= (d.metadata.generation or 0)
+        states[d.metadata.name] = {"desired": desired, "updated": updated, "available": available, "total": total,
+                                   "observed_latest_spec": observed}
+        if not observed or updated < desired or available < desired or total > desired:
+            why = [] if observed else ["controller has not seen the latest spec"]
+            if updated < desired:
+                why.append(f"{updated}/{desired} updated")
+            if available < desired:
+                why.append(f"{available}/{desired} available")
+            if total > desired:
+                why.append(f"{total - desired} old replica(s) still running")
+            problems.append(f"{d.metadata.name}: " + ", ".join(why))
+    details = {"namespace": namespace, "label_selector": label_selector, "deployments": states}
+    if problems:
+        return CheckResult(name, FAILED, f"Deployments not rolled out in {where}: " + "; ".join(problems), details)
+    return CheckResult(name, OK, f"{len(states)} Deployment(s) rolled out in {where}: {', '.join(sorted(states))}",
+                       details)
+
+
+# -- running and recording ------------------------------------------------------------------------
+
+def run_check(name: str, settings: OrchestrationSettings, engine: Engine | None = None,
+              kubernetes: Callable[[], CheckResult] | None = None) -> CheckResult:
+    """Run one check by name; never raises (an error is a failed result)."""
+    started = time.perf_counter()
+    try:
+        if name.endswith("_health") and name.removesuffix("_health") in SERVICES:
+            result = check_http(name, settings.health_urls()[name.removesuffix("_health")],
+                                settings.check_http_timeout_s)
+        elif name == "kafka_topics":
+            result = check_kafka_topics(settings.kafka_bootstrap, settings.topics, settings.check_kafka_timeout_s)
+        elif name == "consumer_lag":
+            result = check_consumer_lag(settings.kafka_bootstrap, settings.processor_group, settings.topics,
+                                        settings.check_max_lag, settings.check_kafka_timeout_s)
+        elif name in ("data_freshness", "postgres_schema"):
+            if engine is None:
+                raise ValueError(f"{name} needs a database engine")
+            where = db_location(settings.database_url)
+            result = (check_data_freshness(engine, settings.symbols, settings.check_max_bar_age_s, where)
+                      if name == "data_freshness" else check_postgres_schema(engine, where))
+        elif name == "kubernetes_rollout":
+            if kubernetes is None:
+                raise ValueError("kubernetes_rollout needs a function that runs it (see runtime.kubernetes_check)")
+            result = kubernetes()
+        else:
+            raise ValueError(f"unknown check {name!r}; checks are {', '.join(CHECKS)}")
+    except Exception as exc:  # noqa: BLE001 - a check reports, it does not crash
+        log.exception("check %s raised", name)
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()
+        result = CheckResult(name, FAILED, f"{name}: {type(exc).__name__}: {reason[0] if reason else ''}")
+    result.duration_ms = round((time.perf_counter() - started) * 1000, 1)
+    return result
+
+
+def record_check(engine: Engine, run_id: str, result: CheckResult) -> None:
+    """Store the result as the run's row for this check (a retry replaces it)."""
+    with engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO deployment_checks (run_id, check_name, status, message, details, duration_ms) "
+            "VALUES (:run, :name, :status, :message, CAST(:details AS jsonb), :ms) "
+            "ON CONFLICT (run_id, check_name) DO UPDATE SET status = EXCLUDED.status, message = EXCLUDED.message, "
+            "details = EXCLUDED.details, duration_ms = EXCLUDED.duration_ms, checked_at = now()"),
+            {"run": run_id, "name": result.name, "status": result.status, "message": result.message,
+             "details": json.dumps(result.details, default=str), "ms": result.duration_ms})
+
+
+def summarize_run(engine: Engine, run_id: str, expected: Iterable[str] = CHECKS) -> tuple[bool, str]:
+    """(all passed, message) for a run, from its deployment_checks rows."""
+    with engine.connect() as conn:
+        rows = {name: (status, message) for name, status, message in conn.execute(
+            text("SELECT check_name, status, message FROM deployment_checks WHERE run_id = :run"), {"run": run_id})}
+    expected = list(expected)
+    failed = [f"{name}: {rows[name][1]}" for name in expected if name in rows and rows[name][0] == FAILED]
+    missing = [f"{name}: no result recorded (see the task's log)" for name in expected if name not in rows]
+    skipped = [name for name in expected if name in rows and rows[name][0] == SKIPPED]
+    ok = [name for name in expected if name in rows and rows[name][0] == OK]
+    if failed or missing:
+        problems = failed + missing
+        return False, f"{len(problems)} of {len(expected)} deployment checks failed — " + " | ".join(problems)
+    note = f" ({len(skipped)} skipped: {', '.join(skipped)})" if skipped else ""
+    return True, f"{len(ok)} of {len(expected)} deployment checks passed{note}"

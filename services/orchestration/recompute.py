@@ -1,0 +1,182 @@
+"""Recompute a symbol's indicators and signals from its stored bars with pandas + ta.
+
+The stream (services/core/indicators.py) computes every indicator from the symbol's very first
+bar. EMA, RSI and MACD are recursive, so a value depends on all earlier closes — but the
+influence of the start fades geometrically. `warmup_bars(params)` is the number of bars before
+a window after which the start's weight is below 1e-18, i.e. far under double precision; with
+that much history the recomputed values equal the stream's to ~1e-14 relative (the streaming
+engine's own rounding), and when fewer bars exist before the window, all of them are loaded, so
+the values — including which early ones are NULL — are exactly the stream's.
+
+Bars are read in chunks (`chunk_bars`) with the warm-up carried over in memory, so a long window
+never needs all its rows at once. Reads use COPY (fast) with the session in UTC; timestamps are
+kept as PostgreSQL prints them (in UTC, `SET LOCAL` per transaction) and written back the same
+way, so rows are matched exactly.
+"""
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Iterator
+
+import numpy as np
+import pandas as pd
+
+from services.core.batch import compute_indicators, compute_signals
+from services.core.indicators import INDICATOR_COLUMNS, IndicatorParams
+from services.core.signals import SignalRules
+from services.orchestration.catalog import DEFAULT_TOLERANCE
+from services.orchestration.params import Window
+
+__all__ = ["DEFAULT_TOLERANCE", "Chunk", "ExpectedSignal", "differs", "iter_chunks", "warmup_bars"]
+
+DEFAULT_CHUNK_BARS = 200_000
+SEED_WEIGHT = 1e-18  # how far the warm-up start's influence must have faded
+
+
+def _settle(alpha: float) -> int:
+    """Updates of an exponential smoothing with factor alpha until the seed weighs < SEED_WEIGHT."""
+    return math.ceil(math.log(SEED_WEIGHT) / math.log1p(-alpha))
+
+
+def warmup_bars(params: IndicatorParams = IndicatorParams()) -> int:
+    """Bars of history to load before a window so that its first values equal the stream's."""
+    ema_alpha = lambda n: 2.0 / (n + 1)  # noqa: E731  (ewm(span=n))
+    recursive = max(
+        _settle(ema_alpha(params.ema_fast_period)),
+        _settle(ema_alpha(params.ema_slow_period)),
+        _settle(ema_alpha(params.macd_fast)),
+        _settle(ema_alpha(params.macd_slow)),
+        _settle(1.0 / params.rsi_period),  # Wilder smoothing, ewm(alpha=1/n)
+    )
+    # the MACD signal line smooths the (converging) MACD once more; rolling windows need their
+    # full length; one more bar gives the first bar of the window its predecessor (signals)
+    windows = max(params.sma_period, params.bollinger_period, params.rsi_period,
+                  params.macd_slow + params.macd_signal)
+    return recursive + _settle(ema_alpha(params.macd_signal)) + windows + 1
+
+
+def differs(stored: np.ndarray, expected: np.ndarray, tolerance: float) -> np.ndarray:
+    """Element-wise: NULL on one side only, or |stored - expected| > tolerance * max(1, |expected|)."""
+    stored = np.asarray(stored, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    s_nan, e_nan = np.isnan(stored), np.isnan(expected)
+    out = s_nan != e_nan
+    both = ~(s_nan | e_nan)
+    out[both] = np.abs(stored[both] - expected[both]) > tolerance * np.maximum(1.0, np.abs(expected[both]))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class ExpectedSignal:
+    ts: str  # as PostgreSQL prints it (UTC session)
+    rule: str
+    side: str
+    price: float
+    value: float
+    reference: float
+
+
+@dataclass(slots=True)
+class Chunk:
+    """Consecutive stored bars of one symbol inside the window, with stored and expected values."""
+
+    symbol: str
+    ts: list[str]  # PostgreSQL's text for each bar's timestamp (UTC), ascending
+    times: pd.DatetimeIndex  # the same instants, for reports
+    close: np.ndarray
+    stored: np.ndarray  # (n, len(INDICATOR_COLUMNS)), NaN = NULL
+    expected: np.ndarray  # same shape, pandas + ta
+    signals: list[ExpectedSignal]
+    signal_range: tuple[str, str]  # [lo, hi] (inclusive, PostgreSQL timestamptz text) the signals cover
+    history_complete: bool  # the warm-up reached the symbol's first stored bar
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+
+_BAR_COLUMNS = ("ts", "close", *INDICATOR_COLUMNS)
+
+
+def _copy_frame(cur: Any, query: str) -> pd.DataFrame:
+    buf = io.StringIO()
+    cur.copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT csv)", buf)
+    buf.seek(0)
+    if not buf.getvalue():
+        return pd.DataFrame({c: pd.Series(dtype="object" if c == "ts" else "float64") for c in _BAR_COLUMNS})
+    return pd.read_csv(buf, header=None, names=list(_BAR_COLUMNS), dtype={"ts": str},
+                       keep_default_na=False, na_values=[""])  # pandas 3 parses floats round-trip exactly
+
+
+def _select(cur: Any, symbol: str, where: str, order: str, limit: int, args: tuple) -> pd.DataFrame:
+    cols = ", ".join(_BAR_COLUMNS)
+    cur.execute("SET LOCAL TIME ZONE 'UTC'")  # timestamps as text in UTC, for the rest of the transaction
+    query = cur.mogrify(
+        f"SELECT {cols} FROM bars WHERE symbol = %s AND {where} ORDER BY ts {order} LIMIT %s",
+        (symbol, *args, limit),
+    ).decode()
+    frame = _copy_frame(cur, query)
+    return frame.iloc[::-1].reset_index(drop=True) if order == "DESC" else frame
+
+
+def iter_chunks(
+    raw_conn: Any,
+    symbol: str,
+    window: Window,
+    params: IndicatorParams = IndicatorParams(),
+    rules: SignalRules = SignalRules(),
+    *,
+    chunk_bars: int = DEFAULT_CHUNK_BARS,
+    warmup: int | None = None,
+) -> Iterator[Chunk]:
+    """The symbol's bars in [window.start, window.end), chunk by chunk, with expected values.
+
+    `raw_conn` is a psycopg2 connection (e.g. `engine.raw_connection()`); the caller owns its
+    transactions. Each chunk is computed from `warmup` bars before it (default
+    `warmup_bars(params)`) plus its own bars.
+    """
+    warmup = warmup_bars(params) if warmup is None else warmup
+    with raw_conn.cursor() as cur:
+        history = _select(cur, symbol, "ts < %s", "DESC", warmup, (window.start,))
+    history_complete = len(history) < warmup
+    warm_close = history["close"].to_numpy(dtype=np.float64)
+    last_ts: str | None = None
+    first = True
+    while True:
+        with raw_conn.cursor() as cur:
+            if last_ts is None:
+                bars = _select(cur, symbol, "ts >= %s AND ts < %s", "ASC", chunk_bars, (window.start, window.end))
+            else:
+                bars = _select(cur, symbol, "ts > %s AND ts < %s", "ASC", chunk_bars, (last_ts, window.end))
+        if bars.empty:
+            return
+        close = bars["close"].to_numpy(dtype=np.float64)
+        closes = np.concatenate([warm_close, close])
+        frame = compute_indicators(pd.Series(closes), params)
+        n_warm = len(warm_close)
+        expected = frame.to_numpy(dtype=np.float64)[n_warm:]
+        ts = bars["ts"].tolist()
+        signals = [
+            ExpectedSignal(ts[pos - n_warm], sig.rule, sig.side, float(closes[pos]), float(sig.value),
+                           float(sig.reference))
+            for sig in compute_signals(frame, rules).itertuples(index=False)
+            if (pos := int(sig.position)) >= n_warm
+        ]
+        lo = _pg_text(window.start) if first else ts[0]
+        yield Chunk(
+            symbol=symbol, ts=ts, times=pd.DatetimeIndex(pd.to_datetime(bars["ts"], utc=True, format="ISO8601")),
+            close=close, stored=bars[list(INDICATOR_COLUMNS)].to_numpy(dtype=np.float64),
+            expected=expected, signals=signals, signal_range=(lo, ts[-1]), history_complete=history_complete,
+        )
+        first = False
+        last_ts = ts[-1]
+        history_complete = history_complete and len(closes) <= warmup
+        warm_close = closes[-warmup:] if warmup else closes[:0]
+        if len(bars) < chunk_bars:
+            return
+
+
+def _pg_text(moment: datetime) -> str:
+    return moment.isoformat()

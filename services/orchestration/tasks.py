@@ -1,0 +1,197 @@
+"""The bodies of the DAGs' tasks: validate params, run the work, turn outcomes into task states.
+
+DAG files (dags/) call these with values from the Airflow context; everything returned is
+JSON (it travels as XCom). A failed check or reconciliation raises AirflowFailException (no
+retry: retrying would not change the answer); a skipped check raises AirflowSkipException.
+
+Heavy modules (pandas, ta, kafka, SQLAlchemy) are imported inside the functions: DAG files
+import this module, and the DAG processor parses them often.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any, Mapping
+
+from services.orchestration.catalog import BACKFILL_DEFAULT_SPAN, DEFAULT_TOLERANCE, RECONCILIATION_DEFAULT_SPAN
+from services.orchestration.params import (
+    ParamError, Window, resolve_window, validate_bool, validate_max_mismatches, validate_symbols, validate_tolerance,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _fail(message: str) -> Exception:
+    """The exception that fails a task without retries (raise it)."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    return AirflowFailException(message)
+
+
+def _skip(message: str) -> Exception:
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    return AirflowSkipException(message)
+
+
+def _window(params: Mapping[str, Any], data_interval_start: datetime | None, data_interval_end: datetime | None,
+            run_after: datetime | None, default_span: timedelta) -> Window:
+    return resolve_window(params.get("start"), params.get("end"), data_interval_start=data_interval_start,
+                          data_interval_end=data_interval_end, run_after=run_after, default_span=default_span)
+
+
+# -- deployment_check ------------------------------------------------------------------------------
+
+def deployment_check(name: str, run_id: str) -> dict[str, Any]:
+    """Run one check, record it, and fail (or skip) the task as the check says."""
+    from services.orchestration import checks
+    from services.orchestration.runtime import engine_for, kubernetes_rollout, load_settings
+
+    settings = load_settings()
+    engine = engine_for(settings)
+    try:
+        kube = (lambda: kubernetes_rollout(settings)) if name == "kubernetes_rollout" else None
+        result = checks.run_check(name, settings, engine, kubernetes=kube)
+        try:
+            checks.record_check(engine, run_id, result)
+        except Exception as exc:  # noqa: BLE001 - the check's own outcome matters more
+            log.error("could not record %s in deployment_checks: %s", name, exc)
+            if not result.failed:
+                result = checks.CheckResult(name, checks.FAILED, f"{result.message}; but recording it in "
+                                            f"deployment_checks failed: {exc}", result.details, result.duration_ms)
+    finally:
+        engine.dispose()
+    log.info("%s: %s — %s (%.0f ms)", name, result.status, result.message, result.duration_ms)
+    if result.status == checks.SKIPPED:
+        raise _skip(result.message)
+    if result.failed:
+        raise _fail(result.message)
+    return result.as_dict()
+
+
+def deployment_summary(run_id: str) -> str:
+    from services.orchestration import checks
+    from services.orchestration.runtime import engine_for, load_settings
+
+    settings = load_settings()
+    engine = engine_for(settings)
+    try:
+        ok, message = checks.summarize_run(engine, run_id)
+    except Exception as exc:  # noqa: BLE001 - e.g. PostgreSQL itself is down: say so, plainly
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()
+        raise _fail(f"cannot read the results from deployment_checks at {checks.db_location(settings.database_url)}: "
+                    f"{reason[0] if reason else type(exc).__name__}; see each check task's log") from None
+    finally:
+        engine.dispose()
+    if not ok:
+        raise _fail(message)
+    log.info("%s", message)
+    return message
+
+
+# -- indicator_backfill ----------------------------------------------------------------------------
+
+def plan_backfill(params: Mapping[str, Any], *, data_interval_start: datetime | None = None,
+                  data_interval_end: datetime | None = None, run_after: datetime | None = None) -> list[dict[str, Any]]:
+    """Validate params; one job per symbol (the mapped tasks' input)."""
+    from services.orchestration.runtime import load_settings
+
+    settings = load_settings(use_connections=False)
+    try:
+        symbols = validate_symbols(params.get("symbols"), settings.symbols)
+        window = _window(params, data_interval_start, data_interval_end, run_after, BACKFILL_DEFAULT_SPAN)
+    except ParamError as exc:
+        raise _fail(f"invalid params: {exc}") from None
+    log.info("backfill %s (from %s) for %s", window, window.source, ", ".join(symbols))
+    return [{"symbol": s, "window": window.as_dict()} for s in symbols]
+
+
+def backfill_job(job: Mapping[str, Any]) -> dict[str, Any]:
+    from services.orchestration.backfill import backfill_symbol
+    from services.orchestration.runtime import engine_for, load_settings
+    from services.processor.runner import params_from, rules_from
+
+    settings = load_settings()
+    engine = engine_for(settings)
+    try:
+        result = backfill_symbol(engine, job["symbol"], Window.from_dict(job["window"]), params_from(settings),
+                                 rules_from(settings), tolerance=DEFAULT_TOLERANCE)
+    finally:
+        engine.dispose()
+    return result.as_dict()
+
+
+def backfill_summary(results: list[dict[str, Any]]) -> dict[str, Any]:
+    results = [r for r in results if r]
+    total = {key: sum(r[key] for r in results) for key in
+             ("bars", "rows_written", "bars_written", "values_written", "signals_inserted", "signals_updated",
+              "signals_deleted")}
+    total["symbols"] = {r["symbol"]: r["rows_written"] for r in results}
+    log.info("backfill: %d bars recomputed, %d rows written (%s)", total["bars"], total["rows_written"],
+             ", ".join(f"{s} {n}" for s, n in total["symbols"].items()))
+    return total
+
+
+# -- indicator_reconciliation ----------------------------------------------------------------------
+
+def plan_reconciliation(params: Mapping[str, Any], run_id: str, *, data_interval_start: datetime | None = None,
+                        data_interval_end: datetime | None = None,
+                        run_after: datetime | None = None) -> list[dict[str, Any]]:
+    """Validate params, create the run's row, one job per symbol."""
+    from services.orchestration import reconcile
+    from services.orchestration.runtime import engine_for, load_settings
+
+    settings = load_settings()
+    try:
+        symbols = validate_symbols(params.get("symbols"), settings.symbols)
+        window = _window(params, data_interval_start, data_interval_end, run_after, RECONCILIATION_DEFAULT_SPAN)
+        tolerance = validate_tolerance(params.get("tolerance", DEFAULT_TOLERANCE))
+        max_mismatches = validate_max_mismatches(params.get("max_mismatches", 0))
+        repair = validate_bool("repair", params.get("repair", False))
+    except ParamError as exc:
+        raise _fail(f"invalid params: {exc}") from None
+    engine = engine_for(settings)
+    try:
+        reconcile.start_run(engine, run_id, window, symbols, tolerance=tolerance, max_mismatches=max_mismatches,
+                            repair=repair)
+    finally:
+        engine.dispose()
+    log.info("reconciliation %s of %s (from %s), tolerance %g, max_mismatches %d, repair %s", run_id, window,
+             window.source, tolerance, max_mismatches, repair)
+    return [{"symbol": s, "window": window.as_dict(), "run_id": run_id, "tolerance": tolerance, "repair": repair}
+            for s in symbols]
+
+
+def reconciliation_job(job: Mapping[str, Any]) -> dict[str, Any]:
+    from services.orchestration import reconcile
+    from services.orchestration.runtime import engine_for, load_settings
+    from services.processor.runner import params_from, rules_from
+
+    settings = load_settings()
+    engine = engine_for(settings)
+    try:
+        result = reconcile.reconcile_symbol(
+            engine, job["run_id"], job["symbol"], Window.from_dict(job["window"]), params_from(settings),
+            rules_from(settings), tolerance=float(job["tolerance"]), repair=bool(job["repair"]))
+    finally:
+        engine.dispose()
+    return result.as_dict()
+
+
+def reconciliation_summary(run_id: str) -> dict[str, Any]:
+    from services.orchestration import reconcile
+    from services.orchestration.runtime import engine_for, load_settings
+
+    settings = load_settings()
+    engine = engine_for(settings)
+    try:
+        summary = reconcile.finish_run(engine, run_id)
+    except reconcile.RunNotFound:
+        raise _fail(f"reconciliation run {run_id!r} was never started: the plan task failed (see its log)") from None
+    finally:
+        engine.dispose()
+    if summary.failed:
+        raise _fail(summary.message)
+    log.info("reconciliation %s: %s", summary.status, summary.message)
+    return {"status": summary.status, "message": summary.message, "bars": summary.bars, "values": summary.values,
+            "mismatches": summary.mismatches, "repaired_bars": summary.repaired_bars, "remaining": summary.remaining}

@@ -1,0 +1,207 @@
+"""Airflow for the DAG tests: its own AIRFLOW_HOME and metadata database for this test session.
+
+Airflow reads its configuration when it is first imported, so the environment is set here, at
+collection time, before any test imports it. The metadata database is a PostgreSQL database of
+its own (`<test db>_af_<random>`), migrated once per session and dropped at the end. These
+tests run last (see `pytest_collection_modifyitems`): importing Airflow configures process-wide
+logging, which must not change what the other tests see.
+
+`streamed` runs the real pipeline once per session (ingest → Kafka → processor → PostgreSQL,
+fixed seed) and keeps what the processor wrote; `stream_tables` puts exactly that back into
+the tables before a test.
+"""
+from __future__ import annotations
+
+import atexit
+import io
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Iterator
+
+import pandas as pd
+import pytest
+from sqlalchemy import Engine, make_url, text
+
+from services.config import Settings
+from services.db.connect import make_engine
+from services.kafka_io import delete_topics, ensure_topics
+from support import ROOT, ServiceProcess, free_port, service_env, wait_until
+from dags_support import Streamed, read_tables, wait_for_topic_metadata
+
+DAGS_DIR = ROOT / "dags"
+_settings = Settings()
+AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="tickflow-airflow-"))
+atexit.register(shutil.rmtree, AIRFLOW_HOME, True)
+AIRFLOW_DB_PREFIX = f"{make_url(_settings.admin_database_url).database}_af_"
+AIRFLOW_DB = f"{AIRFLOW_DB_PREFIX}{os.getpid()}_{uuid.uuid4().hex[:6]}"
+AIRFLOW_DB_URL = (make_url(_settings.admin_database_url).set(drivername="postgresql+psycopg2", database=AIRFLOW_DB)
+                  .render_as_string(hide_password=False))
+AIRFLOW_ENV = {
+    "AIRFLOW_HOME": str(AIRFLOW_HOME),
+    "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_DIR),
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    "AIRFLOW__CORE__PARALLELISM": "4",
+    "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": AIRFLOW_DB_URL,
+    "AIRFLOW__DATABASE__LOAD_DEFAULT_CONNECTIONS": "False",
+}
+os.environ.update(AIRFLOW_ENV)
+os.environ.pop("KUBERNETES_SERVICE_HOST", None)  # the kubernetes_rollout check must find no cluster
+
+SEED, CANDLES, INTERVAL = 23, 10_000, 1.0  # 2,000 bars per symbol, one second apart
+DAG_TABLES = ("bars", "signals", "deployment_checks", "reconciliation_mismatches", "reconciliation_runs")
+
+
+# dag.test() runs tasks through Airflow's in-process execution API, built on starlette's TestClient, whose
+# import warns about httpx (Airflow's dependency, not our code; DAG files are checked for warnings separately).
+IN_PROCESS_API_WARNING = "ignore:Using `httpx` with `starlette.testclient` is deprecated"
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    items.sort(key=lambda item: Path(str(item.path)).is_relative_to(here))  # stable: keeps each group's order
+    for item in items:
+        if Path(str(item.path)).is_relative_to(here):
+            item.add_marker(pytest.mark.filterwarnings(IN_PROCESS_API_WARNING))
+
+
+def _server_engine() -> Engine:
+    url = make_url(_settings.admin_database_url).set(database="postgres")
+    return make_engine(url.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
+
+
+def _drop_abandoned(conn: Any) -> None:
+    """Metadata databases of earlier sessions on this machine whose process is gone (killed runs)."""
+    names = conn.execute(text("SELECT datname FROM pg_database WHERE datname LIKE :p"),
+                         {"p": AIRFLOW_DB_PREFIX.replace("_", r"\_") + "%"}).scalars().all()
+    for name in names:
+        pid = name[len(AIRFLOW_DB_PREFIX):].split("_")[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def airflow_db(owner_db: Engine) -> Iterator[str]:
+    """A migrated, empty Airflow metadata database for this session."""
+    server = _server_engine()
+    with server.connect() as conn:
+        _drop_abandoned(conn)
+        conn.execute(text(f'CREATE DATABASE "{AIRFLOW_DB}"'))
+    try:
+        done = subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], cwd=ROOT,
+                              env=os.environ.copy(), capture_output=True, text=True, timeout=180)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        yield AIRFLOW_DB
+    finally:
+        try:
+            from airflow import settings as airflow_settings
+
+            airflow_settings.dispose_orm()
+        except Exception:  # noqa: BLE001 - best effort: the database is dropped with FORCE anyway
+            pass
+        with server.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{AIRFLOW_DB}" WITH (FORCE)'))
+        server.dispose()
+        shutil.rmtree(AIRFLOW_HOME, ignore_errors=True)
+
+
+@pytest.fixture
+def dag_bag(airflow_db: str) -> dict[str, Any]:
+    """The project's DAGs by id, freshly parsed from dags/ for each test.
+
+    Fresh because dag.test() runs tasks in this process, and resolving a run's conf stores the
+    values in the DAG's own Param objects: a DAG object reused for a second test would carry
+    the first test's conf as its defaults (separate task processes never see this).
+    """
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(DAGS_DIR))
+    assert bag.import_errors == {}
+    return bag.dags
+
+
+@pytest.fixture(scope="session")
+def streamed(base_settings: Settings, owner_db: Engine, tmp_path_factory: pytest.TempPathFactory) -> Streamed:
+    """Run generator → ingest → Kafka → processor once; keep the bars and signals the processor wrote."""
+    tag = uuid.uuid4().hex[:8]
+    stack = base_settings.model_copy(update={"kafka_topic_prefix": f"test-dags-{tag}.",
+                                             "processor_group": f"test-dags-{tag}"})
+    ensure_topics(stack.kafka_bootstrap, stack.topics)
+    wait_for_topic_metadata(stack)
+    with owner_db.begin() as conn:
+        conn.execute(text("TRUNCATE bars, signals, order_book, news_sentiment, market_data, economic_indicators, "
+                          "late_bars, dead_letters, processor_offsets, symbol_state"))
+    # one hour after midnight two days ago: inside one UTC day, so a daily data interval holds it all
+    start = math.floor(time.time() / 86_400) * 86_400 - 2 * 86_400 + 3_600
+    logs = tmp_path_factory.mktemp("streamed")
+    env = service_env(stack)
+    ingest_port, metrics_port = free_port(), free_port()
+    ingest = ServiceProcess("ingest", ["--port", str(ingest_port), "--workers", "2"], env, logs)
+    processor = ServiceProcess("processor", ["--metrics-port", str(metrics_port)], env, logs)
+    try:
+        ingest.wait_http(f"http://127.0.0.1:{ingest_port}/readyz")
+        processor.wait_http(f"http://127.0.0.1:{metrics_port}/readyz")
+        generator = ServiceProcess("generator", [
+            "--rate", "max", "--count", str(CANDLES), "--seed", str(SEED), "--start", str(start),
+            "--interval", str(INTERVAL), "--batch", "500", "--no-server", "--progress", "never",
+            "--ingest-url", f"http://127.0.0.1:{ingest_port}"], env, logs)
+        assert generator.proc.wait(timeout=180) == 0, generator.log_tail()
+        generator.stop()
+
+        def stored() -> int:
+            with owner_db.connect() as conn:
+                return conn.execute(text("SELECT count(*) FROM bars")).scalar_one()
+
+        wait_until(lambda: stored() == CANDLES, timeout=120, interval=0.3, what=f"{CANDLES} bars from the processor")
+    finally:
+        assert processor.stop() == 0, processor.log_tail()
+        assert ingest.stop() == 0, ingest.log_tail()
+        delete_topics(stack.kafka_bootstrap, stack.topics)
+    bars, signals = read_tables(owner_db)
+    assert len(signals) > 100 and bars["rsi"].notna().sum() > 9_000
+    return Streamed(bars, signals, float(start))
+
+
+def _copy_in(engine: Engine, table: str, frame: pd.DataFrame) -> None:
+    buf = io.StringIO()
+    out = frame.copy()
+    for column in out.columns:
+        if isinstance(out[column].dtype, pd.DatetimeTZDtype):
+            out[column] = out[column].map(lambda t: t.isoformat())
+    out.to_csv(buf, index=False, header=False, na_rep="\\N", float_format=None)
+    buf.seek(0)
+    raw = engine.raw_connection()
+    try:
+        with raw.cursor() as cur:
+            cur.copy_expert(f"COPY {table} ({', '.join(out.columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buf)
+        raw.commit()
+    finally:
+        raw.close()
+
+
+@pytest.fixture
+def stream_tables(streamed: Streamed, owner_db: Engine) -> Streamed:
+    """bars and signals exactly as the processor wrote them; empty orchestration tables."""
+    with owner_db.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(DAG_TABLES)}"))
+    _copy_in(owner_db, "bars", streamed.bars)
+    _copy_in(owner_db, "signals", streamed.signals)
+    bars, signals = read_tables(owner_db)
+    pd.testing.assert_frame_equal(bars, streamed.bars)
+    pd.testing.assert_frame_equal(signals, streamed.signals)
+    return streamed
+
+
+@pytest.fixture
+def dag_env(monkeypatch: pytest.MonkeyPatch, base_settings: Settings) -> None:
+    """The DAGs reach PostgreSQL through the Airflow connection tickflow_db (writer role), as in make run."""
+    monkeypatch.setenv("AIRFLOW_CONN_TICKFLOW_DB", base_settings.database_url)
+    monkeypatch.delenv("AIRFLOW_CONN_TICKFLOW_KAFKA", raising=False)
+    monkeypatch.delenv("AIRFLOW_CONN_KUBERNETES_DEFAULT", raising=False)

@@ -1,0 +1,128 @@
+"""deployment_check with dag.test() against live local services: passes, then fails precisely."""
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from sqlalchemy import Engine, text
+
+from services.config import Settings
+from services.kafka_io import delete_topics, ensure_topics
+from services.orchestration.catalog import CHECKS
+from support import ServiceProcess, free_port, service_env, wait_until
+from dags_support import task_states, wait_for_topic_metadata, xcom
+
+LIVE = ("AAPL", "GOOGL", "AMZN", "MSFT")  # the generator's symbols; TSLA's feed is "stuck" 10 minutes ago
+
+
+class Live:
+    def __init__(self, stack: Settings, ports: dict[str, int], processes: dict[str, ServiceProcess]) -> None:
+        self.stack, self.ports, self.processes = stack, ports, processes
+
+
+@pytest.fixture
+def live(base_settings: Settings, owner_db: Engine, tmp_path: Path) -> Iterator[Live]:
+    tag = uuid.uuid4().hex[:8]
+    stack = base_settings.model_copy(update={"kafka_topic_prefix": f"test-live-{tag}.", "processor_group": f"test-live-{tag}"})
+    ensure_topics(stack.kafka_bootstrap, stack.topics)
+    wait_for_topic_metadata(stack)
+    with owner_db.begin() as conn:
+        conn.execute(text("TRUNCATE bars, signals, processor_offsets, symbol_state, deployment_checks"))
+        conn.execute(text("INSERT INTO bars (symbol, ts, open, high, low, close, volume) "
+                          "VALUES ('TSLA', now() - interval '10 minutes', 1, 1, 1, 1, 1)"))
+    ports = {"ingest": free_port(), "processor": free_port(), "generator": free_port()}
+    env = service_env(stack)
+    processes = {
+        "ingest": ServiceProcess("ingest", ["--port", str(ports["ingest"]), "--workers", "2"], env, tmp_path),
+        "processor": ServiceProcess("processor", ["--metrics-port", str(ports["processor"])], env, tmp_path),
+    }
+    try:
+        processes["ingest"].wait_http(f"http://127.0.0.1:{ports['ingest']}/readyz")
+        processes["processor"].wait_http(f"http://127.0.0.1:{ports['processor']}/readyz")
+        processes["generator"] = ServiceProcess("generator", [
+            "--rate", "100", "--symbols", ",".join(LIVE), "--port", str(ports["generator"]),
+            "--ingest-url", f"http://127.0.0.1:{ports['ingest']}"], env, tmp_path)
+        processes["generator"].wait_http(f"http://127.0.0.1:{ports['generator']}/healthz")
+
+        def flowing() -> bool:
+            with owner_db.connect() as conn:
+                fresh = conn.execute(text("SELECT count(DISTINCT symbol) FROM bars WHERE ts > now() - interval '2 s'"))
+                return fresh.scalar_one() == len(LIVE)
+
+        wait_until(flowing, timeout=60, interval=0.3, what="fresh bars of every live symbol")
+        yield Live(stack, ports, processes)
+    finally:
+        for name in ("generator", "processor", "ingest"):
+            if name in processes:
+                assert processes[name].stop() == 0, processes[name].log_tail()
+        delete_topics(stack.kafka_bootstrap, stack.topics)
+
+
+def check_rows(engine: Engine, run_id: str) -> dict[str, tuple[str, str]]:
+    with engine.connect() as conn:
+        return {n: (s, m) for n, s, m in conn.execute(text(
+            "SELECT check_name, status, message FROM deployment_checks WHERE run_id = :r"), {"r": run_id})}
+
+
+def test_deployment_check_passes_then_names_what_is_wrong_and_where(
+    live: Live, dag_bag: dict[str, Any], dag_env: None, owner_db: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from services.orchestration.tasks import deployment_summary
+
+    stack, ports = live.stack, live.ports
+    for name, value in {
+        "KAFKA_TOPIC_PREFIX": stack.kafka_topic_prefix, "PROCESSOR_GROUP": stack.processor_group,
+        "INGEST_URL": f"http://127.0.0.1:{ports['ingest']}", "PROCESSOR_METRICS_PORT": ports["processor"],
+        "GENERATOR_PORT": ports["generator"], "CHECK_MAX_BAR_AGE_S": 60, "CHECK_MAX_LAG": 5000,
+        "SYMBOLS": ",".join(LIVE),
+    }.items():
+        monkeypatch.setenv(f"TICKFLOW_{name}", str(value))
+    monkeypatch.setenv("AIRFLOW_CONN_TICKFLOW_KAFKA", f'{{"conn_type": "generic", "host": "127.0.0.1", '
+                                                      f'"port": {stack.kafka_bootstrap.rsplit(":", 1)[1]}}}')
+    where = f"127.0.0.1:15432/{owner_db.url.database}"
+
+    # 1. everything up: every check passes, Kubernetes is skipped with its reason
+    ok = dag_bag["deployment_check"].test()
+    assert ok.state == "success", task_states(ok)
+    rows = check_rows(owner_db, ok.run_id)
+    assert set(rows) == set(CHECKS)
+    assert {n: s for n, (s, _) in rows.items()} == {**{n: "ok" for n in CHECKS}, "kubernetes_rollout": "skipped"}
+    assert task_states(ok)["kubernetes_rollout"] == "skipped"
+    assert rows["kubernetes_rollout"][1].startswith("no Kubernetes cluster configured: not running inside a cluster")
+    assert rows["processor_health"][1] == f"processor: GET http://127.0.0.1:{ports['processor']}/healthz answered 200"
+    assert rows["postgres_schema"][1].startswith(f"PostgreSQL at {where}: all ")
+    assert xcom(ok, "summary") == "7 of 8 deployment checks passed (1 skipped: kubernetes_rollout)"
+
+    # 2. TSLA's data stopped 10 minutes ago: only data_freshness fails, and says which symbol and how old
+    monkeypatch.setenv("TICKFLOW_SYMBOLS", ",".join((*LIVE, "TSLA")))
+    stale = dag_bag["deployment_check"].test()
+    assert stale.state == "failed"
+    rows = check_rows(owner_db, stale.run_id)
+    assert [n for n, (s, _) in rows.items() if s == "failed"] == ["data_freshness"]
+    message = rows["data_freshness"][1]
+    assert message.startswith(f"stale data in bars at {where} (limit 60 s): TSLA latest bar ")
+    assert " s old — are the generator, ingest and processor running?" in message
+    assert all(symbol not in message for symbol in LIVE)
+    with pytest.raises(AirflowFailException) as failed:
+        deployment_summary(stale.run_id)
+    assert str(failed.value) == f"1 of 8 deployment checks failed — data_freshness: {message}"
+
+    # 3. the processor is stopped: its health check fails with the URL it tried
+    monkeypatch.setenv("TICKFLOW_SYMBOLS", ",".join(LIVE))
+    assert live.processes["processor"].stop() == 0
+    down = dag_bag["deployment_check"].test()
+    assert down.state == "failed"
+    states = task_states(down)
+    assert states["processor_health"] == "failed" and states["summary"] == "failed"
+    rows = check_rows(owner_db, down.run_id)
+    assert [n for n, (s, _) in rows.items() if s == "failed"] == ["processor_health"]
+    url = f"http://127.0.0.1:{ports['processor']}/healthz"
+    assert rows["processor_health"][1].startswith(f"processor: GET {url} failed: cannot connect (")
+    assert rows["processor_health"][1].endswith("; is the processor running?")
+    with pytest.raises(AirflowFailException, match=r"^1 of 8 deployment checks failed — processor_health: processor: "
+                                                   rf"GET {url} failed"):
+        deployment_summary(down.run_id)

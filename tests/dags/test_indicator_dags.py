@@ -1,0 +1,139 @@
+"""indicator_backfill and indicator_reconciliation with dag.test() on what the processor wrote."""
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import Engine, text
+
+from services.core.indicators import INDICATOR_COLUMNS
+from dags_support import Streamed, read_tables, task_states, xcom
+
+NULLS = ", ".join(f"{c} = NULL" for c in INDICATOR_COLUMNS)
+
+
+def assert_bars_match(got: pd.DataFrame, want: pd.DataFrame) -> None:
+    """Same bars; indicators NULL in the same places and within DESIGN.md's tolerance of the stream's."""
+    assert got[["symbol", "ts", "open", "high", "low", "close", "volume"]].equals(
+        want[["symbol", "ts", "open", "high", "low", "close", "volume"]])
+    g = got[list(INDICATOR_COLUMNS)].to_numpy(dtype=float)
+    w = want[list(INDICATOR_COLUMNS)].to_numpy(dtype=float)
+    assert np.array_equal(np.isnan(g), np.isnan(w))
+    ok = ~np.isnan(w)
+    assert np.all(np.abs(g[ok] - w[ok]) <= 1e-9 * np.maximum(1.0, np.abs(w[ok])))
+
+
+def signal_keys(signals: pd.DataFrame) -> list[tuple]:
+    return sorted(zip(signals["symbol"], signals["ts"], signals["rule"], signals["side"]))
+
+
+def test_backfill_fills_a_deleted_range_with_the_stream_s_values(
+    stream_tables: Streamed, dag_bag: dict[str, Any], dag_env: None, owner_db: Engine
+) -> None:
+    times = stream_tables.times("AAPL")
+    start, end = times[1200], times[1500]  # 1,200 bars of history before: the warm-up path
+    with owner_db.begin() as conn:
+        wiped = conn.execute(text(f"UPDATE bars SET {NULLS} WHERE symbol IN ('AAPL', 'MSFT') AND ts >= :s AND ts < :e"),
+                             {"s": start, "e": end}).rowcount
+        deleted = conn.execute(text("DELETE FROM signals WHERE symbol IN ('AAPL', 'MSFT') AND ts >= :s AND ts < :e"),
+                               {"s": start, "e": end}).rowcount
+    assert wiped == 600 and deleted > 0
+
+    conf = {"symbols": ["AAPL", "msft"], "start": start.isoformat(), "end": end.isoformat()}
+    run = dag_bag["indicator_backfill"].test(run_conf=conf)
+    assert run.state == "success", task_states(run)
+    bars, signals = read_tables(owner_db)
+    assert_bars_match(bars, stream_tables.bars)
+    assert signal_keys(signals) == signal_keys(stream_tables.signals)
+    np.testing.assert_allclose(signals["value"], stream_tables.signals["value"], rtol=1e-9, atol=1e-9)
+    totals = xcom(run, "summary")
+    assert totals["bars"] == 600 and totals["bars_written"] == 600 and totals["signals_inserted"] == deleted
+    assert totals["rows_written"] == 600 + deleted and totals["symbols"] == {
+        "AAPL": 300 + int((stream_tables.signals.query("symbol == 'AAPL'")["ts"].between(start, end, "left")).sum()),
+        "MSFT": 300 + int((stream_tables.signals.query("symbol == 'MSFT'")["ts"].between(start, end, "left")).sum())}
+    assert xcom(run, "backfill", 0)["symbol"] == "AAPL"
+
+    again = dag_bag["indicator_backfill"].test(run_conf=conf)  # idempotent: nothing left to write
+    assert again.state == "success"
+    assert xcom(again, "summary")["rows_written"] == 0
+    assert read_tables(owner_db)[0].equals(bars)
+
+
+def test_backfill_uses_the_data_interval_when_no_dates_are_given(
+    stream_tables: Streamed, dag_bag: dict[str, Any], dag_env: None, owner_db: Engine
+) -> None:
+    """What Airflow's own backfill does: one run per data interval (a UTC day), params empty."""
+    day_start = pd.Timestamp(stream_tables.start, unit="s", tz="UTC").floor("D")
+    with owner_db.begin() as conn:
+        conn.execute(text(f"UPDATE bars SET {NULLS} WHERE symbol = 'TSLA' AND ts >= :t"),
+                     {"t": stream_tables.times("TSLA")[1900]})
+    # the daily timetable's data interval for this logical date is the whole day of the data
+    run = dag_bag["indicator_backfill"].test(logical_date=(day_start + timedelta(days=1)).to_pydatetime())
+    assert run.state == "success", task_states(run)
+    assert (run.data_interval_start, run.data_interval_end) == (day_start, day_start + timedelta(days=1))
+    totals = xcom(run, "summary")
+    assert totals["bars"] == 10_000 and totals["rows_written"] == 100 and totals["symbols"]["TSLA"] == 100
+    assert_bars_match(read_tables(owner_db)[0], stream_tables.bars)
+
+    run = dag_bag["indicator_backfill"].test(logical_date=(day_start + timedelta(days=2)).to_pydatetime())
+    assert run.state == "success" and xcom(run, "summary")["bars"] == 0  # the next day holds no bars
+
+
+def test_backfill_refuses_bad_params_with_a_clear_error(dag_bag: dict[str, Any], dag_env: None) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from services.orchestration.tasks import plan_backfill
+
+    with pytest.raises(AirflowFailException, match=r"invalid params: symbols: unknown symbol\(s\) NVDA; configured "
+                                                   r"symbols are AAPL, GOOGL, AMZN, MSFT, TSLA"):
+        plan_backfill({"symbols": ["NVDA"]})
+    with pytest.raises(AirflowFailException, match=r"invalid params: start \(2024-05-02T00:00:00\+00:00\) must be "
+                                                   r"before end \(2024-05-01T00:00:00\+00:00\)"):
+        plan_backfill({"start": "2024-05-02", "end": "2024-05-01"})
+    run = dag_bag["indicator_backfill"].test(run_conf={"start": "not a date"})
+    assert run.state == "failed" and task_states(run)["plan"] == "failed"
+
+
+def test_reconciliation_passes_on_clean_data_then_catches_and_repairs_a_corrupted_value(
+    stream_tables: Streamed, dag_bag: dict[str, Any], dag_env: None, owner_db: Engine
+) -> None:
+    window = {"start": stream_tables.bars["ts"].min().isoformat(),
+              "end": (stream_tables.bars["ts"].max() + timedelta(seconds=1)).isoformat()}
+    dag = dag_bag["indicator_reconciliation"]
+
+    clean = dag.test(run_conf=window)
+    assert clean.state == "success", task_states(clean)
+    assert xcom(clean, "summary") == {
+        "status": "passed", "bars": 10_000, "values": 100_000, "mismatches": 0, "repaired_bars": 0, "remaining": 0,
+        "message": f"10000 bars / 100000 indicator values over [{window['start']}, {window['end']}) match pandas + ta"}
+
+    t = stream_tables.times("GOOGL")[1234]
+    true_macd = float(stream_tables.bars.set_index(["symbol", "ts"]).loc[("GOOGL", t), "macd"])
+    with owner_db.begin() as conn:
+        conn.execute(text("UPDATE bars SET macd = 42.5 WHERE symbol = 'GOOGL' AND ts = :t"), {"t": t})
+
+    caught = dag.test(run_conf=window)
+    assert caught.state == "failed"
+    states = task_states(caught)
+    assert states["summary"] == "failed" and states["plan"] == "success"
+    assert all(states[f"reconcile[{i}]"] == "success" for i in range(5))
+    with owner_db.connect() as conn:
+        row = conn.execute(text("SELECT status, mismatches, remaining_mismatches, message FROM reconciliation_runs "
+                                "WHERE run_id = :r"), {"r": caught.run_id}).one()
+        reported = conn.execute(text("SELECT phase, symbol, ts, indicator, stored_value, expected_value "
+                                     "FROM reconciliation_mismatches WHERE run_id = :r"), {"r": caught.run_id}).all()
+    assert tuple(row[:3]) == ("failed", 1, 1)
+    assert f"GOOGL {t.isoformat()} macd: stored 42.5, expected {true_macd!r}" in row[3]
+    assert [tuple(r[:5]) for r in reported] == [("check", "GOOGL", t, "macd", 42.5)]
+    assert reported[0][5] == pytest.approx(true_macd, rel=1e-12, abs=1e-12)
+
+    repaired = dag.test(run_conf={**window, "repair": True})
+    assert repaired.state == "success", task_states(repaired)
+    summary = xcom(repaired, "summary")
+    assert (summary["status"], summary["mismatches"], summary["repaired_bars"], summary["remaining"]) == (
+        "repaired", 1, 1, 0)
+    assert_bars_match(read_tables(owner_db)[0], stream_tables.bars)
+    assert dag.test(run_conf=window).state == "success"
