@@ -83,7 +83,7 @@ def test_deployment_check_passes_then_names_what_is_wrong_and_where(
         monkeypatch.setenv(f"TICKFLOW_{name}", str(value))
     monkeypatch.setenv("AIRFLOW_CONN_TICKFLOW_KAFKA", f'{{"conn_type": "generic", "host": "127.0.0.1", '
                                                       f'"port": {stack.kafka_bootstrap.rsplit(":", 1)[1]}}}')
-    where = f"127.0.0.1:15432/{owner_db.url.database}"
+    where = f"{owner_db.url.host}:{owner_db.url.port}/{owner_db.url.database}"
 
     # 1. everything up: every check passes, Kubernetes is skipped with its reason
     ok = dag_bag["deployment_check"].test()
