@@ -17,10 +17,8 @@ from services.config import Settings
 from services.db.connect import ensure_database, make_engine, with_database
 from services.db.migrations import migrate
 from services.kafka_io import delete_topics, ensure_topics
-from support import ServiceProcess
+from support import DATA_TABLES, ServiceProcess
 
-DATA_TABLES = ("bars", "signals", "order_book", "news_sentiment", "market_data", "economic_indicators",
-               "late_bars", "dead_letters", "processor_offsets", "symbol_state")
 
 
 TEST_DATABASE = os.environ.get("TICKFLOW_TEST_DATABASE", "tickflow_test")

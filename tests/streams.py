@@ -13,7 +13,7 @@ from services.config import Settings
 from services.core.simulation import MarketSimulator, RecordMix, is_candle
 from services.core.records import PRICE_TYPE
 from services.kafka_io import make_consumer, make_producer
-from support import wait_until
+from support import DATA_TABLES, wait_until
 
 CANDLES_ONLY = RecordMix(order_book=0.0, news=0.0, market_data=0.0, economic=0.0, news_shock=0.0)
 SPARSE_SIDE_RECORDS = RecordMix(order_book=0.05, news=0.02, market_data=0.01, economic=0.02)
@@ -30,8 +30,6 @@ COMPARED = {
     "economic_indicators": "SELECT * FROM economic_indicators ORDER BY 1, 2",
     "symbol_state": "SELECT symbol, last_ts, state FROM symbol_state ORDER BY symbol",
 }
-OUTPUT_TABLES = ("bars", "signals", "late_bars", "dead_letters", "order_book", "news_sentiment", "market_data",
-                 "economic_indicators", "symbol_state", "processor_offsets")
 
 
 def simulated_records(settings: Settings, candles: int, seed: int = 11, mix: RecordMix = CANDLES_ONLY,
@@ -93,5 +91,5 @@ def count_bars(db: Engine) -> int:
 
 def truncate_outputs(db: Engine) -> None:
     with db.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(OUTPUT_TABLES)}"))
+        conn.execute(text(f"TRUNCATE {', '.join(DATA_TABLES)}"))
 

@@ -7,14 +7,38 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable, TypeVar
+from typing import TYPE_CHECKING, Callable, TypeVar
 
 import httpx
 
 from services.config import Settings
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
+
+# Every table the processor writes: emptied before each test that runs the pipeline.
+DATA_TABLES = ("bars", "signals", "order_book", "news_sentiment", "market_data", "economic_indicators",
+               "late_bars", "dead_letters", "processor_offsets", "symbol_state")
+
+
+def assert_same_indicators(got: "pd.DataFrame", want: "pd.DataFrame") -> None:
+    """Indicator NULLs in the same places; values within DESIGN.md's tolerance, 1e-9·max(1, |v|)."""
+    import numpy as np
+
+    from services.core.indicators import INDICATOR_COLUMNS
+
+    g = got[list(INDICATOR_COLUMNS)].to_numpy(dtype=float)
+    w = want[list(INDICATOR_COLUMNS)].to_numpy(dtype=float)
+    assert np.array_equal(np.isnan(g), np.isnan(w))
+    ok = ~np.isnan(w)
+    assert np.all(np.abs(g[ok] - w[ok]) <= 1e-9 * np.maximum(1.0, np.abs(w[ok])))
+
+
+def signal_keys(signals: "pd.DataFrame") -> list[tuple]:
+    return sorted(zip(signals["symbol"], signals["ts"], signals["rule"], signals["side"]))
 
 
 def wait_until(check: Callable[[], T], timeout: float = 30.0, interval: float = 0.1, what: str = "condition") -> T:

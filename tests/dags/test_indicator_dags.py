@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from services.core.indicators import INDICATOR_COLUMNS
+from support import assert_same_indicators, signal_keys
 from dags_support import Streamed, read_tables, task_states, xcom
 
 NULLS = ", ".join(f"{c} = NULL" for c in INDICATOR_COLUMNS)
@@ -19,15 +20,7 @@ def assert_bars_match(got: pd.DataFrame, want: pd.DataFrame) -> None:
     """Same bars; indicators NULL in the same places and within DESIGN.md's tolerance of the stream's."""
     assert got[["symbol", "ts", "open", "high", "low", "close", "volume"]].equals(
         want[["symbol", "ts", "open", "high", "low", "close", "volume"]])
-    g = got[list(INDICATOR_COLUMNS)].to_numpy(dtype=float)
-    w = want[list(INDICATOR_COLUMNS)].to_numpy(dtype=float)
-    assert np.array_equal(np.isnan(g), np.isnan(w))
-    ok = ~np.isnan(w)
-    assert np.all(np.abs(g[ok] - w[ok]) <= 1e-9 * np.maximum(1.0, np.abs(w[ok])))
-
-
-def signal_keys(signals: pd.DataFrame) -> list[tuple]:
-    return sorted(zip(signals["symbol"], signals["ts"], signals["rule"], signals["side"]))
+    assert_same_indicators(got, want)
 
 
 def test_backfill_fills_a_deleted_range_with_the_stream_s_values(

@@ -9,6 +9,7 @@ import pandas as pd
 from sqlalchemy import Engine, text
 
 from services.core.indicators import INDICATOR_COLUMNS
+from support import assert_same_indicators, signal_keys
 from services.orchestration.backfill import backfill_symbol
 from services.orchestration.params import Window
 from services.orchestration.recompute import warmup_bars
@@ -20,15 +21,7 @@ NULLS = ", ".join(f"{c} = NULL" for c in INDICATOR_COLUMNS)
 def assert_same_bars(got: pd.DataFrame, want: pd.DataFrame) -> None:
     """Same rows; indicator NULLs in the same places; values within DESIGN.md's tolerance."""
     assert got[["symbol", "ts", "close"]].equals(want[["symbol", "ts", "close"]])
-    g = got[list(INDICATOR_COLUMNS)].to_numpy(dtype=float)
-    w = want[list(INDICATOR_COLUMNS)].to_numpy(dtype=float)
-    assert np.array_equal(np.isnan(g), np.isnan(w))
-    ok = ~np.isnan(w)
-    assert np.all(np.abs(g[ok] - w[ok]) <= 1e-9 * np.maximum(1.0, np.abs(w[ok])))
-
-
-def signal_keys(signals: pd.DataFrame) -> list[tuple]:
-    return sorted(zip(signals["symbol"], signals["ts"], signals["rule"], signals["side"]))
+    assert_same_indicators(got, want)
 
 
 def test_backfill_restores_a_deleted_range_and_a_second_run_writes_nothing(
