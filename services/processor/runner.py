@@ -125,6 +125,7 @@ class Processor(ConsumerRebalanceListener):
         dropped and the processor rewinds to what PostgreSQL holds.
         """
         topics = sorted(self.topics.by_record_type.values())
+        self._wait_for_topics(topics)
         self.consumer.subscribe(topics, listener=self)
         event(log, "processor started", group=self.group, topics=topics)
         try:
@@ -151,6 +152,25 @@ class Processor(ConsumerRebalanceListener):
 
     def stop(self) -> None:
         self.stopping.set()
+
+    def _wait_for_topics(self, topics: list[str]) -> None:
+        """Join the group only once the consumer sees every topic with its partitions.
+
+        kafka-python assigns nothing for a topic its metadata does not show yet, and may not rejoin
+        when the topic appears later: a processor started together with topic creation (first
+        deploy, fresh test topics) would then sit idle.
+        """
+        delay, said_at = 0.1, 0.0
+        while not self.stopping.is_set():
+            missing = [t for t in topics if not self.consumer.partitions_for_topic(t)]
+            if not missing:
+                return
+            if time.monotonic() - said_at > 10:
+                event(log, "waiting for topics (create them with `python -m services.admin topics`)",
+                      logging.WARNING, missing=missing)
+                said_at = time.monotonic()
+            self.stopping.wait(delay)
+            delay = min(delay * 2, 2.0)
 
     def _process(self, polled: dict[TopicPartition, list[Any]]) -> None:
         started = time.perf_counter()
