@@ -19,9 +19,7 @@ from datetime import datetime, timedelta, timezone
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
 
 from services.orchestration import tasks
-from services.orchestration.catalog import DEFAULT_TOLERANCE
-
-WINDOW_HELP = "ISO 8601, UTC if no offset (e.g. 2024-05-01T00:00:00Z). Empty: the run's data interval."
+from services.orchestration.catalog import DEFAULT_TOLERANCE, WINDOW_HELP
 
 
 @dag(

@@ -14,3 +14,6 @@ CHECKS = (*(f"{s}_health" for s in SERVICES), "kafka_topics", "consumer_lag", "d
 DEFAULT_TOLERANCE = 1e-9  # DESIGN.md §3: |stored - expected| <= 1e-9 * max(1, |expected|)
 BACKFILL_DEFAULT_SPAN = timedelta(days=1)  # manual run without dates or logical date: the last day
 RECONCILIATION_DEFAULT_SPAN = timedelta(hours=1)  # ... the last hour
+
+# Help text of the DAGs' `start` / `end` params.
+WINDOW_HELP = "ISO 8601, UTC if no offset (e.g. 2024-05-01T00:00:00Z). Empty: the run's data interval."

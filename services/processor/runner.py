@@ -87,6 +87,7 @@ class Processor(ConsumerRebalanceListener):
         self.rules = rules_from(settings)
         self.group = group or settings.processor_group
         self.topics = settings.topics
+        self._topic_names = sorted(self.topics.by_record_type.values())
         self.store = BatchWriter(settings.database_url, self.group, asdict(self.params))
         self._consumer_config = dict(
             max_poll_records=settings.processor_batch_max,
@@ -124,10 +125,9 @@ class Processor(ConsumerRebalanceListener):
         Batch N+1 is built on the in-memory state that batch N left; if N fails, N+1 is
         dropped and the processor rewinds to what PostgreSQL holds.
         """
-        topics = sorted(self.topics.by_record_type.values())
-        self._wait_for_topics(topics)
-        self.consumer.subscribe(topics, listener=self)
-        event(log, "processor started", group=self.group, topics=topics)
+        self._wait_for_topics()
+        self._subscribe()
+        event(log, "processor started", group=self.group, topics=self._topic_names)
         try:
             while not self.stopping.is_set():
                 polled = self.consumer.poll(
@@ -153,7 +153,10 @@ class Processor(ConsumerRebalanceListener):
     def stop(self) -> None:
         self.stopping.set()
 
-    def _wait_for_topics(self, topics: list[str]) -> None:
+    def _subscribe(self) -> None:
+        self.consumer.subscribe(self._topic_names, listener=self)
+
+    def _wait_for_topics(self) -> None:
         """Join the group only once the consumer sees every topic with its partitions.
 
         kafka-python assigns nothing for a topic its metadata does not show yet, and may not rejoin
@@ -162,7 +165,7 @@ class Processor(ConsumerRebalanceListener):
         """
         delay, said_at = 0.1, 0.0
         while not self.stopping.is_set():
-            missing = [t for t in topics if not self.consumer.partitions_for_topic(t)]
+            missing = [t for t in self._topic_names if not self.consumer.partitions_for_topic(t)]
             if not missing:
                 return
             if time.monotonic() - said_at > 10:
@@ -251,7 +254,7 @@ class Processor(ConsumerRebalanceListener):
         self.streams.clear()
         self.offsets = {}
         self.consumer = make_consumer(self.settings.kafka_bootstrap, self.group, **self._consumer_config)
-        self.consumer.subscribe(sorted(self.topics.by_record_type.values()), listener=self)
+        self._subscribe()
 
     def _failed(self, exc: BaseException) -> None:
         """A batch could not be stored: forget everything after the last commit (next loop rewinds)."""
