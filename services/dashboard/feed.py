@@ -157,12 +157,20 @@ class FeedListener(threading.Thread):
     def _loop(self, conn: Any) -> None:
         with conn.cursor() as cur:
             while not self._stopping.is_set():
+                self._take_notifications(conn)
                 self._catch_up(cur)  # also right after (re)connecting: commits we did not hear about
+                if conn.notifies:
+                    # psycopg2 reads notifications that arrive while our own queries run off the
+                    # socket into conn.notifies, so select() would not wake for them: go round now.
+                    continue
                 readable, _, _ = select.select([conn, self._wake_r], [], [], self._poll_s)
                 if conn in readable:
                     conn.poll()
-                    self.notifications += len(conn.notifies)
-                    conn.notifies.clear()
+
+    def _take_notifications(self, conn: Any) -> None:
+        """Forget the notifications heard so far: the catch-up that follows covers them."""
+        self.notifications += len(conn.notifies)
+        conn.notifies.clear()
 
     def _catch_up(self, cur: Any) -> None:
         assert self.last_id is not None

@@ -234,3 +234,36 @@ def test_the_listener_survives_a_dropped_connection_without_losing_an_event(
         proxy.close()
     assert [e["id"] for e in published] == [r[0] for r in feed_after(dash_db.database_url, start)]
     assert any(r.getMessage() == "feed connection lost; reconnecting" for r in caplog.records)
+
+
+class CommitDuringCatchUp(FeedListener):
+    """A listener whose first catch-up is followed by another transaction's commit and one more query
+    of its own: the NOTIFY reaches the socket while that query runs, so psycopg2 takes it into
+    conn.notifies and select() never sees it (what happened, by chance, under load in CI)."""
+
+    def __init__(self, *args, commit, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.commit = commit
+
+    def _catch_up(self, cur) -> None:  # type: ignore[no-untyped-def]
+        super()._catch_up(cur)
+        if self.commit is not None:
+            self.commit, commit = None, self.commit
+            commit()
+            cur.execute("SELECT 1")
+
+
+def test_a_notification_that_arrives_during_a_query_is_acted_on_at_once(dash_db: Settings) -> None:
+    published: list[dict] = []
+    bars, _ = stream_rows(candles(("AAPL",), 50, seed=5, start=START))
+    listener = CommitDuringCatchUp(dash_db.reader_database_url, lambda events, _: published.extend(events),
+                                   poll_s=60.0, commit=lambda: insert_rows(dash_db.database_url, bars, []))
+    listener.start()
+    try:
+        # Not the 60 s poll: the notification read during the listener's own query must count.
+        wait_until(lambda: len(published) == len(bars), timeout=10, what="the 50 bars committed during a catch-up")
+    finally:
+        listener.stop()
+        listener.join(5)
+        listener.close()
+    assert [(e["symbol"], round(e["ts"], 6)) for e in published] == [(s, round(t, 6)) for s, t, *_ in bars]
