@@ -6,11 +6,12 @@ Each figure is measured beside its baselines in the same run, on the same data:
 - ingest: records/s through POST /ingest (batches of 500, and single records) next to the raw
   producer rate;
 - latency: a candle's timestamp (stamped by the sender the moment it POSTs it to ingest) → the
-  moment its bar row is visible in PostgreSQL, at 5,000 bars/s (the observer polls every 2 ms).
+  moment its commit is announced by PostgreSQL (NOTIFY, delivered at commit), at 5,000 bars/s.
 """
 from __future__ import annotations
 
 import math
+import select
 import statistics
 import threading
 import time
@@ -20,7 +21,6 @@ import httpx
 import orjson
 import psycopg2
 from kafka import TopicPartition
-from sqlalchemy import text
 
 from bench.report import Measurement, Report
 from bench.stack import BenchStack, free_port, wait_for
@@ -220,6 +220,38 @@ def _paced_sender(url: str, symbol: str, per_second: int, seconds: float, batch:
     client.close()
 
 
+def _watch_commits(dsn: str, count: int, deadline: float) -> list[float]:
+    """Each bar's delay: (when its commit was announced) − (its candle timestamp, stamped at send).
+
+    The processor's batch transaction sends NOTIFY tickflow_feed (sql/0020), which PostgreSQL
+    delivers at commit; the bars come from the feed rows after the last one read. Waiting on the
+    notification instead of polling keeps the observer from eating the CPU it is measuring.
+    """
+    conn = psycopg2.connect(dsn, application_name="tickflow-bench-latency")
+    conn.autocommit = True
+    delays: list[float] = []
+    try:
+        with conn.cursor() as cur:
+            cur.execute("LISTEN tickflow_feed")
+            cur.execute("SELECT coalesce(max(last_id), 0) FROM dashboard_feed")
+            last = cur.fetchone()[0]
+            while len(delays) < count and time.monotonic() < deadline:
+                if not conn.notifies and select.select([conn], [], [], 1.0) == ([], [], []):
+                    continue
+                conn.poll()
+                now = time.time()
+                conn.notifies.clear()
+                cur.execute("SELECT max(last_id) OVER (), extract(epoch FROM e.ts)::float8 FROM dashboard_feed f, "
+                            "unnest(f.ts) AS e(ts) WHERE f.last_id > %s AND f.kind = 'bar'", (last,))
+                rows = cur.fetchall()
+                if rows:
+                    last = rows[0][0]
+                    delays.extend(now - ts for _, ts in rows)
+    finally:
+        conn.close()
+    return delays
+
+
 def run_latency(report: Report, stack: BenchStack, rate: int = 5_000, seconds: float = 30.0) -> None:
     """Send → visible latency: one sender thread per symbol stamps each candle when it sends it."""
     stack.fresh_namespace()
@@ -237,23 +269,7 @@ def run_latency(report: Report, stack: BenchStack, rate: int = 5_000, seconds: f
     rss_start = rss_mb(processor.pid)
     for thread in senders:
         thread.start()
-    # Watch bars appear: each row's delay is (when we first see it) − (its candle timestamp).
-    # Per symbol, bars commit in timestamp order, so "newer than the last one seen" finds each once.
-    delays: list[float] = []
-    newest = {symbol: 0.0 for symbol in stack.settings.symbols}
-    query = text("SELECT symbol, extract(epoch FROM ts)::float8 FROM bars "
-                 "JOIN unnest(CAST(:symbols AS text[]), CAST(:after AS float8[])) AS w(sym, after) "
-                 "ON symbol = w.sym AND ts > to_timestamp(w.after)")
-    deadline = time.monotonic() + seconds + 60
-    with stack.db.connect() as conn:
-        while len(delays) < count and time.monotonic() < deadline:
-            rows = conn.execute(query, {"symbols": list(newest), "after": list(newest.values())}).all()
-            now = time.time()
-            conn.commit()
-            for symbol, ts in rows:
-                delays.append(now - ts)
-                newest[symbol] = max(newest[symbol], ts)
-            time.sleep(0.002)
+    delays = _watch_commits(stack.settings.database_url, count, deadline=time.monotonic() + seconds + 60)
     stop.set()
     for thread in senders:
         thread.join(30)
