@@ -18,6 +18,7 @@ import psycopg2
 import psycopg2.extras
 
 from services.core.indicators import INDICATOR_COLUMNS
+from services.db.binary_copy import BinaryCopy
 from services.processor.batch import BatchOutput
 
 F8 = "double precision"
@@ -50,6 +51,10 @@ class Sink:
         cols = ", ".join(f"{name} {kind}" for name, kind in self.columns)
         return f"CREATE TEMP TABLE IF NOT EXISTS {self.staging} ({cols}) ON COMMIT DELETE ROWS"
 
+    def write(self, cur: Any, rows: list[tuple]) -> None:
+        cur.copy_expert(f"COPY {self.staging} FROM STDIN (FORMAT csv)", copy_csv(self.csv_rows(rows)))
+        cur.execute(self.insert_sql())
+
     def insert_sql(self) -> str:
         names = [name for name, _ in self.columns]
         exprs = [
@@ -62,9 +67,44 @@ class Sink:
         )
 
 
-SINKS: tuple[Sink, ...] = (
-    Sink("bars", (("symbol", "text"), ("ts", F8), ("open", F8), ("high", F8), ("low", F8), ("close", F8),
-                  ("volume", "bigint"), *((c, F8) for c in INDICATOR_COLUMNS)), timestamps=("ts",)),
+class BarSink:
+    """`bars`, the one table written at the stream's full rate, staged through binary COPY.
+
+    A bar row is all numbers but its symbol, so the staging row carries the symbol as an index
+    into the batch's symbol list (passed to the INSERT as an array) and every row has the same
+    width (services.db.binary_copy). Indicators not yet defined travel as NaN and land as NULL.
+    """
+
+    table = "bars"
+    staging = "stage_bars"
+    _numbers = ("ts", "open", "high", "low", "close", "volume", *INDICATOR_COLUMNS)
+
+    def __init__(self) -> None:
+        types = ["smallint", *(("bigint" if n == "volume" else F8) for n in self._numbers)]
+        self._copy = BinaryCopy(types)
+        self._create = (f"CREATE TEMP TABLE IF NOT EXISTS {self.staging} (symbol_ix smallint, "
+                        + ", ".join(f"{n} {t}" for n, t in zip(self._numbers, types[1:])) + ") ON COMMIT DELETE ROWS")
+        values = ["to_timestamp(ts)", "open", "high", "low", "close", "volume",
+                  *(f"nullif({c}, 'NaN')" for c in INDICATOR_COLUMNS)]
+        self._insert = (f"INSERT INTO bars (symbol, {', '.join(self._numbers)}) "
+                        f"SELECT (%s::text[])[symbol_ix], {', '.join(values)} FROM {self.staging} "
+                        "ON CONFLICT DO NOTHING")
+
+    def create_staging_sql(self) -> str:
+        return self._create
+
+    def write(self, cur: Any, rows: list[tuple]) -> None:
+        """`rows` as built by the processor: (symbol, ts, open, high, low, close, volume, *indicators)."""
+        columns = list(zip(*rows))
+        symbols = sorted(set(columns[0]))
+        index = {symbol: i for i, symbol in enumerate(symbols, 1)}  # PostgreSQL arrays count from 1
+        columns[0] = [index[symbol] for symbol in columns[0]]
+        cur.copy_expert(f"COPY {self.staging} FROM STDIN (FORMAT binary)", io.BytesIO(self._copy.encode(columns)))
+        cur.execute(self._insert, (symbols,))
+
+
+SINKS: tuple[Sink | BarSink, ...] = (
+    BarSink(),
     Sink("signals", (("symbol", "text"), ("ts", F8), ("rule", "text"), ("side", "text"), ("price", F8),
                      ("value", F8), ("reference", F8)), timestamps=("ts",)),
     Sink("late_bars", (("topic", "text"), ("kafka_partition", "integer"), ("kafka_offset", "bigint"),
@@ -80,6 +120,7 @@ SINKS: tuple[Sink, ...] = (
     Sink("dead_letters", (("topic", "text"), ("kafka_partition", "integer"), ("kafka_offset", "bigint"),
                           ("reason", "text"), ("payload", "bytea")), binary=True),
 )
+
 
 def copy_csv(rows: Iterable[tuple]) -> io.StringIO:
     """Rows as CSV for `COPY ... (FORMAT csv)`: the csv module runs in C and writes floats with
@@ -169,8 +210,7 @@ class BatchWriter:
                 for sink in SINKS:
                     rows = getattr(out, sink.table)
                     if rows:
-                        cur.copy_expert(f"COPY {sink.staging} FROM STDIN (FORMAT csv)", copy_csv(sink.csv_rows(rows)))
-                        cur.execute(sink.insert_sql())
+                        sink.write(cur, rows)
                 self._advance_offsets(cur, out.next_offsets, expected)
                 if out.states:
                     psycopg2.extras.execute_values(
