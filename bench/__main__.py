@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bench.report import Report
 
-GROUPS = ("engine", "processor", "ingest", "latency")
+GROUPS = ("engine", "processor", "ingest", "latency", "batch")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"which benchmarks (default: all of {', '.join(GROUPS)})")
     parser.add_argument("--out", type=Path, default=Path("bench-results"), help="where results.json/.md go")
     parser.add_argument("--bars", type=int, default=500_000, help="price records for the processor benchmark")
+    parser.add_argument("--batch-bars", type=int, default=1_000_000,
+                        help="stored bars for the backfill/reconciliation benchmark")
     args = parser.parse_args(argv)
 
     report = Report()
@@ -32,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         engine.run(report)
     needs_services = [g for g in args.groups if g != "engine"]
     if needs_services:
-        from bench import pipeline
+        from bench import batch, pipeline
         from bench.stack import BenchStack
 
         with tempfile.TemporaryDirectory(prefix="tickflow-bench-") as logs:
@@ -40,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
             try:
                 runners = {"processor": lambda: pipeline.run_processor(report, stack, args.bars),
                            "ingest": lambda: pipeline.run_ingest(report, stack),
-                           "latency": lambda: pipeline.run_latency(report, stack)}
+                           "latency": lambda: pipeline.run_latency(report, stack),
+                           "batch": lambda: batch.run(report, stack, args.batch_bars)}
                 for group in needs_services:
                     print(f"{group}: real local Kafka and PostgreSQL", flush=True)
                     runners[group]()

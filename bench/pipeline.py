@@ -108,10 +108,13 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def processor_rate(stack: BenchStack, total: int) -> tuple[float, float, float, float]:
-    """Sustained bars/s of the real processor (from 10% to 100% of the stream) and its RSS."""
-    port = free_port()
-    proc = stack.spawn("processor", "--metrics-port", str(port), health=f"http://127.0.0.1:{port}/healthz")
+def processor_rate(stack: BenchStack, total: int, instances: int = 1) -> tuple[float, float, float, float]:
+    """Sustained bars/s of the real processor (from 10% to 100% of the stream) and the first
+    instance's RSS. Several instances share the partitions as one consumer group."""
+    ports = [free_port() for _ in range(instances)]
+    procs = [stack.spawn("processor", "--metrics-port", str(port), health=f"http://127.0.0.1:{port}/healthz")
+             for port in ports]
+    proc = procs[0]
     samples: list[tuple[float, int]] = []
 
     def sample() -> bool:

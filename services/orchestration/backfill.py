@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 
 from services.core.indicators import INDICATOR_COLUMNS, IndicatorParams
 from services.core.signals import SignalRules
+from services.db.binary_copy import BinaryCopy
 from services.orchestration.params import Window
 from services.orchestration.recompute import (
     DEFAULT_CHUNK_BARS, DEFAULT_TOLERANCE, Chunk, ExpectedSignal, differs, iter_chunks,
@@ -62,16 +63,15 @@ class BackfillResult:
 
 
 _VALUES_TABLE = "orch_bar_values"
+# The recomputed values travel as binary COPY (no text formatting of ten floats per bar), keyed by
+# the bar's time in microseconds since the epoch: exact, and what a timestamptz holds.
+_VALUES_COPY = BinaryCopy(["bigint", *(["double precision"] * len(INDICATOR_COLUMNS))])
+_FROM_MICROS = "timestamptz 'epoch' + v.ts_us * interval '1 microsecond'"
 
 
 def _ensure_staging(cur: Any) -> None:
     cols = ", ".join(f"{c} double precision" for c in INDICATOR_COLUMNS)
-    cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_VALUES_TABLE} (ts timestamptz PRIMARY KEY, {cols}) "
-                "ON COMMIT DELETE ROWS")
-
-
-def _copy_value(v: float) -> str:
-    return "\\N" if v != v else repr(float(v))
+    cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_VALUES_TABLE} (ts_us bigint, {cols}) ON COMMIT DELETE ROWS")
 
 
 def write_chunk(cur: Any, chunk: Chunk, tolerance: float, result: BackfillResult) -> np.ndarray:
@@ -80,13 +80,13 @@ def write_chunk(cur: Any, chunk: Chunk, tolerance: float, result: BackfillResult
     rows = wrong.any(axis=1)
     if rows.any():
         _ensure_staging(cur)
-        buf = io.StringIO()
-        for i in np.flatnonzero(rows):
-            buf.write(chunk.ts[i] + "\t" + "\t".join(_copy_value(v) for v in chunk.expected[i]) + "\n")
-        buf.seek(0)
-        cur.copy_expert(f"COPY {_VALUES_TABLE} FROM STDIN", buf)
-        assignments = ", ".join(f"{c} = v.{c}" for c in INDICATOR_COLUMNS)
-        cur.execute(f"UPDATE bars b SET {assignments} FROM {_VALUES_TABLE} v WHERE b.symbol = %s AND b.ts = v.ts",
+        micros = chunk.times.as_unit("us").asi8[rows]
+        values = chunk.expected[rows]
+        cur.copy_expert(f"COPY {_VALUES_TABLE} FROM STDIN (FORMAT binary)",
+                        io.BytesIO(_VALUES_COPY.encode([micros, *values.T])))
+        assignments = ", ".join(f"{c} = nullif(v.{c}, 'NaN')" for c in INDICATOR_COLUMNS)
+        cur.execute(f"UPDATE bars b SET {assignments} FROM {_VALUES_TABLE} v "
+                    f"WHERE b.symbol = %s AND b.ts = {_FROM_MICROS}",
                     (chunk.symbol,))
         result.bars_written += cur.rowcount
         result.values_written += int(wrong.sum())
