@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed
 
-.PHONY: help lock install chromium services run stop status test test-unit test-deploy bench clean
+.PHONY: help lock install chromium services run stop status test test-unit test-deploy bench soak clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -67,6 +67,9 @@ test-unit: install  ## only the pure tests (no services needed)
 
 bench: services  ## benchmarks with same-run baselines; results in bench-results/
 	$(PY) -m bench
+
+soak: services  ## the whole platform for 10 minutes, watching memory; results in bench-results/soak/
+	$(PY) -m bench soak --minutes $${SOAK_MINUTES:-10} --out bench-results/soak
 
 clean: stop  ## stop and delete local data (.local) and the virtualenv
 	rm -rf .local $(VENV)

@@ -17,10 +17,12 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m bench",
         description="Tickflow benchmarks with baselines measured in the same run. Needs the local Kafka and "
                     "PostgreSQL (make bench starts them); uses its own database (tickflow_bench) and topics.")
-    parser.add_argument("groups", nargs="*", default=list(GROUPS), metavar="GROUP",
-                        help=f"which benchmarks (default: all of {', '.join(GROUPS)})")
+    parser.add_argument("groups", nargs="*", default=list(GROUPS), metavar="GROUP", choices=[*GROUPS, "soak"],
+                        help=f"which benchmarks (default: all of {', '.join(GROUPS)}); 'soak' runs the whole "
+                             "platform for --minutes and watches its memory (make soak)")
     parser.add_argument("--out", type=Path, default=Path("bench-results"), help="where results.json/.md go")
     parser.add_argument("--bars", type=int, default=500_000, help="price records for the processor benchmark")
+    parser.add_argument("--minutes", type=float, default=10.0, help="length of the soak run (group 'soak')")
     parser.add_argument("--batch-bars", type=int, default=1_000_000,
                         help="stored bars for the backfill/reconciliation benchmark")
     args = parser.parse_args(argv)
@@ -34,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         engine.run(report)
     needs_services = [g for g in args.groups if g != "engine"]
     if needs_services:
-        from bench import batch, pipeline
+        from bench import batch, pipeline, soak
         from bench.stack import BenchStack
 
         with tempfile.TemporaryDirectory(prefix="tickflow-bench-") as logs:
@@ -43,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
                 runners = {"processor": lambda: pipeline.run_processor(report, stack, args.bars),
                            "ingest": lambda: pipeline.run_ingest(report, stack),
                            "latency": lambda: pipeline.run_latency(report, stack),
-                           "batch": lambda: batch.run(report, stack, args.batch_bars)}
+                           "batch": lambda: batch.run(report, stack, args.batch_bars),
+                           "soak": lambda: soak.run(report, stack, args.minutes)}
                 for group in needs_services:
                     print(f"{group}: real local Kafka and PostgreSQL", flush=True)
                     runners[group]()
