@@ -19,16 +19,17 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import text
 
+from bench.pipeline import CANDLES_ONLY
 from bench.report import Measurement, Report
 from bench.stack import BenchStack
 from services.core.batch import compute_indicators
+from services.core.indicators import INDICATOR_COLUMNS
 from services.core.simulation import MarketSimulator
 from services.orchestration.backfill import backfill_symbol
 from services.orchestration.params import Window
 from services.orchestration.reconcile import finish_run, reconcile_symbol, start_run
-from services.orchestration.recompute import DEFAULT_TOLERANCE, _copy_frame
+from services.orchestration.recompute import DEFAULT_TOLERANCE, copy_frame
 from services.processor.store import BarSink
-from bench.pipeline import CANDLES_ONLY
 
 START = datetime(2025, 1, 1, tzinfo=timezone.utc)
 
@@ -71,10 +72,9 @@ def read_rate(stack: BenchStack, symbols: tuple[str, ...]) -> tuple[float, list[
         started = time.perf_counter()
         with raw.driver_connection.cursor() as cur:
             for symbol in symbols:
-                query = cur.mogrify("SELECT ts, close, sma, ema_fast, ema_slow, rsi, macd, macd_signal, macd_hist, "
-                                    "bb_middle, bb_upper, bb_lower FROM bars WHERE symbol = %s ORDER BY ts",
-                                    (symbol,)).decode()
-                frame = _copy_frame(cur, query)
+                query = cur.mogrify(f"SELECT {', '.join(('ts', 'close', *INDICATOR_COLUMNS))} FROM bars "
+                                    "WHERE symbol = %s ORDER BY ts", (symbol,)).decode()
+                frame = copy_frame(cur, query)
                 closes.append(frame["close"].to_numpy(dtype=np.float64))
                 n += len(frame)
         elapsed = time.perf_counter() - started

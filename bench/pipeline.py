@@ -11,11 +11,14 @@ Each figure is measured beside its baselines in the same run, on the same data:
 from __future__ import annotations
 
 import math
+import os
 import select
 import statistics
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import orjson
@@ -108,13 +111,47 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def processor_rate(stack: BenchStack, total: int, instances: int = 1) -> tuple[float, float, float, float]:
-    """Sustained bars/s of the real processor (from 10% to 100% of the stream) and the first
-    instance's RSS. Several instances share the partitions as one consumer group."""
+def pids_named(name: str) -> list[int]:
+    """Every process whose command name is `name` (e.g. all PostgreSQL backends)."""
+    found = []
+    for comm in Path("/proc").glob("[0-9]*/comm"):
+        try:
+            if comm.read_text().strip() == name:
+                found.append(int(comm.parent.name))
+        except OSError:
+            pass  # gone meanwhile
+    return found
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes have used so far (those that still exist)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class ProcessorRun:
+    rate: float  # bars/s from 10% to 100% of the stream
+    seconds: float
+    rss_start: float  # MB, first instance
+    rss_end: float
+    cpu_us_per_bar: dict[str, float]  # CPU time per bar stored: processor, PostgreSQL, Kafka
+
+
+def processor_rate(stack: BenchStack, total: int, instances: int = 1) -> ProcessorRun:
+    """Sustained bars/s of the real processor, its RSS, and where the machine's CPU went.
+    Several instances share the partitions as one consumer group."""
+    # Ready means partitions assigned: once the last instance is ready, the group has rebalanced.
     ports = [free_port() for _ in range(instances)]
-    procs = [stack.spawn("processor", "--metrics-port", str(port), health=f"http://127.0.0.1:{port}/healthz")
+    procs = [stack.spawn("processor", "--metrics-port", str(port), health=f"http://127.0.0.1:{port}/readyz")
              for port in ports]
-    proc = procs[0]
+    groups = {"processor": [p.pid for p in procs], "PostgreSQL": pids_named("postgres"), "Kafka": pids_named("java")}
     samples: list[tuple[float, int]] = []
 
     def sample() -> bool:
@@ -122,15 +159,19 @@ def processor_rate(stack: BenchStack, total: int, instances: int = 1) -> tuple[f
         return samples[-1][1] >= total
 
     wait_for(lambda: stack.count() >= total // 10, 300, 0.02, "10% of the stream")
-    rss_start = rss_mb(proc.pid)
+    groups["PostgreSQL"] = pids_named("postgres")  # now with the processors' backends
+    rss_start = rss_mb(procs[0].pid)
+    cpu_start = {name: cpu_seconds(pids) for name, pids in groups.items()}
     sample()
     wait_for(sample, 600, 0.05, "the whole stream")
-    rss_end = rss_mb(proc.pid)
+    cpu_end = {name: cpu_seconds(pids) for name, pids in groups.items()}
+    rss_end = rss_mb(procs[0].pid)
     stack.stop_all()
     (t0, n0), (t1, n1) = samples[0], samples[-1]
     # The last sample may have landed up to one interval after the end: take the first that reached it.
     t1 = next(t for t, n in samples if n >= total)
-    return (n1 - n0) / (t1 - t0), rss_start, rss_end, t1 - t0
+    cpu = {name: (cpu_end[name] - cpu_start[name]) / (n1 - n0) * 1e6 for name in groups}
+    return ProcessorRun((n1 - n0) / (t1 - t0), t1 - t0, rss_start, rss_end, cpu)
 
 
 def run_processor(report: Report, stack: BenchStack, total: int = 500_000) -> None:
@@ -145,13 +186,24 @@ def run_processor(report: Report, stack: BenchStack, total: int = 500_000) -> No
     report.add(Measurement("processor", "baseline: naive serial consume → COPY-upsert", naive, "bars/s",
                            "no validation, no indicators, commit per poll"))
     stack.truncate()
-    rate, rss_start, rss_end, seconds = processor_rate(stack, total)
-    report.add(Measurement("processor", "tickflow processor (validate, indicators, signals)", rate, "bars/s",
-                           f"sustained over {seconds:.1f} s; exactly-once batches", rate / naive, "of the naive loop"))
-    report.add(Measurement("processor", "tickflow processor vs raw consume", rate / raw * 100, "%",
+    one = processor_rate(stack, total)
+    report.add(Measurement("processor", "tickflow processor (validate, indicators, signals)", one.rate, "bars/s",
+                           f"sustained over {one.seconds:.1f} s; exactly-once batches", one.rate / naive,
+                           "of the naive loop"))
+    report.add(Measurement("processor", "tickflow processor vs raw consume", one.rate / raw * 100, "%",
                            "share of the rate at which kafka-python can merely read the topic"))
-    report.add(Measurement("processor", "processor RSS at 10% → 100% of the stream", rss_end - rss_start, "MB",
-                           f"{rss_start:.0f} MB → {rss_end:.0f} MB"))
+    for name, micros in one.cpu_us_per_bar.items():
+        report.add(Measurement("processor", f"CPU per stored bar: {name}", micros, "µs",
+                               f"user + system time over the sustained part; {os.cpu_count()} cores = "
+                               f"{os.cpu_count() * 1e6 / one.rate:.1f} µs of machine per bar at this rate"))
+    report.add(Measurement("processor", "processor RSS at 10% → 100% of the stream", one.rss_end - one.rss_start,
+                           "MB", f"{one.rss_start:.0f} MB → {one.rss_end:.0f} MB"))
+    stack.truncate()
+    two = processor_rate(stack, total, instances=2)
+    report.add(Measurement("processor", "tickflow processor, 2 instances (one consumer group)", two.rate, "bars/s",
+                           f"sustained over {two.seconds:.1f} s after the group rebalanced; CPU µs/bar: "
+                           + ", ".join(f"{k} {v:.1f}" for k, v in two.cpu_us_per_bar.items()),
+                           two.rate / naive, "of the naive loop"))
 
 
 def _valid_batch(stack: BenchStack, size: int, seed: int) -> list[dict]:

@@ -47,9 +47,9 @@ class BenchStack:
     processes: list[subprocess.Popen] = field(default_factory=list)
 
     @classmethod
-    def create(cls, log_dir: Path) -> "BenchStack":
+    def create(cls, log_dir: Path, database: str = BENCH_DATABASE) -> "BenchStack":
         base = Settings()
-        urls = {name: with_database(getattr(base, name), BENCH_DATABASE)
+        urls = {name: with_database(getattr(base, name), database)
                 for name in ("database_url", "admin_database_url", "reader_database_url")}
         tag = uuid.uuid4().hex[:6]
         settings = base.model_copy(update={**urls, "kafka_topic_prefix": f"bench-{tag}.",

@@ -100,7 +100,8 @@ class Chunk:
 _BAR_COLUMNS = ("ts", "close", *INDICATOR_COLUMNS)
 
 
-def _copy_frame(cur: Any, query: str) -> pd.DataFrame:
+def copy_frame(cur: Any, query: str) -> pd.DataFrame:
+    """The rows of `query` (columns: ts, close, the indicators) through COPY TO, as a frame."""
     buf = io.StringIO()
     cur.copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT csv)", buf)
     buf.seek(0)
@@ -117,7 +118,7 @@ def _select(cur: Any, symbol: str, where: str, order: str, limit: int, args: tup
         f"SELECT {cols} FROM bars WHERE symbol = %s AND {where} ORDER BY ts {order} LIMIT %s",
         (symbol, *args, limit),
     ).decode()
-    frame = _copy_frame(cur, query)
+    frame = copy_frame(cur, query)
     return frame.iloc[::-1].reset_index(drop=True) if order == "DESC" else frame
 
 
