@@ -50,3 +50,12 @@ def test_tree_rss_counts_child_processes() -> None:
     finally:
         os.kill(pid, 9)
         os.waitpid(pid, 0)
+
+
+def test_the_command_line_defaults_to_every_group_but_the_soak() -> None:
+    from bench.__main__ import GROUPS, parse_args
+
+    assert parse_args([]).groups == list(GROUPS) and "soak" not in GROUPS
+    assert parse_args(["soak", "--minutes", "2"]).groups == ["soak"]
+    with pytest.raises(SystemExit):
+        parse_args(["nonsense"])
