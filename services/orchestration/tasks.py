@@ -109,16 +109,20 @@ def plan_backfill(params: Mapping[str, Any], *, data_interval_start: datetime | 
 def backfill_job(job: Mapping[str, Any]) -> dict[str, Any]:
     from services.orchestration.backfill import backfill_symbol
     from services.orchestration.runtime import engine_for, load_settings
+    from services.orchestration.state import rebuild_symbol_state
     from services.processor.runner import params_from, rules_from
 
     settings = load_settings()
     engine = engine_for(settings)
+    params, rules = params_from(settings), rules_from(settings)
     try:
-        result = backfill_symbol(engine, job["symbol"], Window.from_dict(job["window"]), params_from(settings),
-                                 rules_from(settings), tolerance=DEFAULT_TOLERANCE)
+        result = backfill_symbol(engine, job["symbol"], Window.from_dict(job["window"]), params, rules,
+                                 tolerance=DEFAULT_TOLERANCE)
+        # After an indicator-settings change the processor waits for this: a state it may continue from.
+        state = rebuild_symbol_state(engine, job["symbol"], params, rules)
     finally:
         engine.dispose()
-    return result.as_dict()
+    return {**result.as_dict(), "state": state}
 
 
 def backfill_summary(results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -127,6 +131,7 @@ def backfill_summary(results: list[dict[str, Any]]) -> dict[str, Any]:
              ("bars", "rows_written", "bars_written", "values_written", "signals_inserted", "signals_updated",
               "signals_deleted")}
     total["symbols"] = {r["symbol"]: r["rows_written"] for r in results}
+    total["states"] = {r["symbol"]: r.get("state") for r in results}
     log.info("backfill: %d bars recomputed, %d rows written (%s)", total["bars"], total["rows_written"],
              ", ".join(f"{s} {n}" for s, n in total["symbols"].items()))
     return total

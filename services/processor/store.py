@@ -196,7 +196,8 @@ class BatchWriter:
             if params != self._params:
                 raise RuntimeError(
                     f"{symbol}: stored indicator state was computed with {params}, settings now say "
-                    f"{self._params}; recompute with the indicator_backfill DAG or restore the settings"
+                    f"{self._params}; run the indicator_backfill DAG for {symbol} (it recomputes the stored "
+                    "indicators and rebuilds this state) or restore the settings"
                 )
             states[symbol] = state
         return states

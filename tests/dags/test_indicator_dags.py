@@ -48,6 +48,7 @@ def test_backfill_fills_a_deleted_range_with_the_stream_s_values(
         "AAPL": 300 + int((stream_tables.signals.query("symbol == 'AAPL'")["ts"].between(start, end, "left")).sum()),
         "MSFT": 300 + int((stream_tables.signals.query("symbol == 'MSFT'")["ts"].between(start, end, "left")).sum())}
     assert xcom(run, "backfill", 0)["symbol"] == "AAPL"
+    assert totals["states"] == {"AAPL": "current", "MSFT": "current"}  # the processor's own state stays
 
     again = dag_bag["indicator_backfill"].test(run_conf=conf)  # idempotent: nothing left to write
     assert again.state == "success"
