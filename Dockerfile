@@ -3,11 +3,15 @@
 #   docker run tickflow:0.1.0 python -m services.ingest      (the default)
 #   docker run tickflow:0.1.0 python -m services.processor
 #   docker run tickflow:0.1.0 python -m services.generator
+#   docker run tickflow:0.1.0 python -m services.dashboard
 #   docker run tickflow:0.1.0 python -m services.admin {topics,migrate,status}
 # Build: docker build -t tickflow:0.1.0 .   (the tag is the version in pyproject.toml)
 
 # Same Python minor as the lock (requires-python = 3.11); pin by digest in your registry mirror.
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+# Node (an LTS line, same Debian release) only installs the dashboard page's npm packages; none of
+# it reaches the final image. Pin by digest in your registry mirror as well.
+ARG NODE_IMAGE=node:24.20.0-bookworm-slim
 
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
@@ -21,13 +25,27 @@ RUN python -m venv /opt/venv \
  && /opt/venv/bin/pip install --constraint requirements.lock --requirement runtime.txt \
  && /opt/venv/bin/pip check
 
+# The dashboard page's third-party JavaScript (lightweight-charts), exactly as package-lock.json
+# pins it (npm ci checks every integrity hash); --omit=dev leaves out the browser-test tooling.
+# Nothing built or minified is in the repository: the files come from the npm registry here.
+FROM ${NODE_IMAGE} AS web
+ENV NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=false
+WORKDIR /web
+COPY services/dashboard/web/package.json services/dashboard/web/package-lock.json ./
+# Fails the build if the file the dashboard serves is not where services/dashboard/app.py expects it.
+RUN npm ci --omit=dev --ignore-scripts \
+ && test -f node_modules/lightweight-charts/dist/lightweight-charts.standalone.production.js
+
 FROM ${PYTHON_IMAGE}
 LABEL org.opencontainers.image.title="tickflow" \
-      org.opencontainers.image.description="Tickflow services: generator, ingest, processor, admin"
+      org.opencontainers.image.description="Tickflow services: generator, ingest, processor, dashboard, admin"
 RUN groupadd --system --gid 10001 tickflow \
  && useradd --system --uid 10001 --gid tickflow --no-create-home --home-dir /nonexistent \
         --shell /usr/sbin/nologin tickflow
 COPY --from=build /opt/venv /opt/venv
+# Only the production node_modules (lightweight-charts and its dependency, with their licences),
+# owned by root: read-only for the service user.
+COPY --from=web /web/node_modules /opt/tickflow-web/node_modules
 WORKDIR /app
 # Source layout is kept: migrations find sql/ next to the services package.
 COPY services/ services/
@@ -40,8 +58,10 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     TICKFLOW_INGEST_HOST=0.0.0.0 \
     TICKFLOW_GENERATOR_HOST=0.0.0.0 \
-    TICKFLOW_PROCESSOR_METRICS_HOST=0.0.0.0
+    TICKFLOW_PROCESSOR_METRICS_HOST=0.0.0.0 \
+    TICKFLOW_DASHBOARD_HOST=0.0.0.0 \
+    TICKFLOW_DASHBOARD_VENDOR_DIR=/opt/tickflow-web/node_modules
 USER 10001:10001
-# ingest, generator, processor (health and metrics)
-EXPOSE 8000 8001 8002
+# ingest, generator, processor (health and metrics), dashboard
+EXPOSE 8000 8001 8002 8003
 CMD ["python", "-m", "services.ingest"]

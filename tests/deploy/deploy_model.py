@@ -43,13 +43,16 @@ NEEDS: dict[str, dict[str, str]] = {
     "ingest": {"kafka_bootstrap": "kafka", "ingest_host": "bind"},
     "generator": {"ingest_url": "url", "generator_host": "bind"},
     "processor": {"kafka_bootstrap": "kafka", "database_url": "url", "processor_metrics_host": "bind"},
+    # Writer for webhook deliveries and pruning the feed; reader for the REST API and the LISTEN feed.
+    "dashboard": {"database_url": "url", "reader_database_url": "url", "dashboard_host": "bind"},
     "admin topics": {"kafka_bootstrap": "kafka"},
     "admin migrate": {"admin_database_url": "url"},
 }
 # The database role each URL setting must log in as (README: Configuration / SQL).
 URL_ROLES = {"database_url": "tickflow_app", "admin_database_url": "tickflow", "reader_database_url": "tickflow_analyst"}
 # The port setting each long-running service binds its HTTP server to.
-PORT_SETTING = {"ingest": "ingest_port", "generator": "generator_port", "processor": "processor_metrics_port"}
+PORT_SETTING = {"ingest": "ingest_port", "generator": "generator_port", "processor": "processor_metrics_port",
+                "dashboard": "dashboard_port"}
 # Variables that are not settings but PostgreSQL provisioning inputs (init script, URLs).
 # Each login role's password, as the postgres container's environment (and the init script) names it.
 ROLE_PASSWORD_ENV = {"tickflow": "TICKFLOW_PG_OWNER_PASSWORD", "tickflow_app": "TICKFLOW_PG_APP_PASSWORD",
@@ -183,7 +186,11 @@ def secret_placeholder(name: str, key: str) -> str:
 
 def container_env(c: Cluster, container: dict[str, Any]) -> dict[str, str]:
     """The environment Kubernetes gives the container: envFrom first, then env in order, with
-    $(VAR) expanded only from variables defined before (unknown references stay literal)."""
+    $(VAR) expanded only from variables defined before (unknown references stay literal).
+
+    An `optional` secretKeyRef whose key the rendered Secret lacks is left unset, as Kubernetes
+    does; one into a Secret that is not rendered (production) is left unset too: that is how the
+    pod runs until someone creates the Secret."""
     env: dict[str, str] = {}
     for source in container.get("envFrom", []):
         prefix = source.get("prefix", "")
@@ -202,6 +209,8 @@ def container_env(c: Cluster, container: dict[str, Any]) -> dict[str, str]:
         if "secretKeyRef" in ref:
             name, key = ref["secretKeyRef"]["name"], ref["secretKeyRef"]["key"]
             data = c.secret(name)
+            if ref["secretKeyRef"].get("optional", False) and (data is None or key not in data):
+                continue
             env[item["name"]] = secret_placeholder(name, key) if data is None else data[key]
         elif "configMapKeyRef" in ref:
             env[item["name"]] = c.config_map(ref["configMapKeyRef"]["name"])[ref["configMapKeyRef"]["key"]]
@@ -407,6 +416,10 @@ def _fastapi_get_routes(service: str) -> frozenset[str]:
         from services.generator.pusher import PushStats
 
         app = create_generator_app(dict, PushStats(), lambda: True)
+    elif service == "dashboard":
+        from services.dashboard.app import create_app as create_dashboard_app
+
+        app = create_dashboard_app(Settings())  # connects to nothing until its lifespan starts
     else:
         raise ValueError(service)
     return frozenset(r.path for r in app.routes if "GET" in getattr(r, "methods", set()))
@@ -513,6 +526,13 @@ def _peer_matches(peer: Mapping[str, Any], src: Pod, policy_namespace: str, name
     if not ns_ok:
         return False
     return "podSelector" not in peer or selector_matches(peer["podSelector"], src.labels)
+
+
+def reachable_from(policies: list[dict[str, Any]], src: Pod, pods: Mapping[str, Pod],
+                   namespaces: Mapping[str, Mapping[str, str]] | None = None) -> set[tuple[str, int]]:
+    """Every (pod, named container port) that `src` may open a TCP connection to."""
+    return {(name, port) for name, dst in pods.items() if dst is not src
+            for port in dst.ports.values() if ingress_allowed(policies, src, dst, port, namespaces)}
 
 
 def ingress_allowed(policies: list[dict[str, Any]], src: Pod, dst: Pod, port: int,

@@ -162,6 +162,7 @@ def test_start_order_uses_conditions() -> None:
         ("processor", "kafka-topics"): "service_completed_successfully",
         ("processor", "migrate"): "service_completed_successfully",
         ("generator", "ingest"): "service_healthy",
+        ("dashboard", "migrate"): "service_completed_successfully",
         ("airflow-init", "postgres"): "service_healthy",
     }
     for edge, condition in expected.items():
@@ -190,8 +191,10 @@ def test_healthchecks_hit_real_routes_on_the_ports_the_services_bind() -> None:
         assert {parsed.port} == container_ports(cfg, name), f"{name}: healthcheck on {parsed.port}"
         assert serves(command, parsed.path), f"{command} does not serve GET {parsed.path}"
         checked += 1
-    assert checked == 3
+    assert checked == len(PORT_SETTING) == 4, "ingest, generator, processor and dashboard"
     assert "/readyz" in " ".join(cfg["services"]["ingest"]["healthcheck"]["test"]), "ingest: healthy = Kafka reachable"
+    assert "/readyz" in " ".join(cfg["services"]["dashboard"]["healthcheck"]["test"]), (
+        "dashboard: healthy = its feed is connected to PostgreSQL")
     pg = cfg["services"]["postgres"]["healthcheck"]["test"]
     assert "pg_isready" in pg and "--host=127.0.0.1" in pg, "TCP: not healthy while the init script runs"
 
@@ -238,6 +241,9 @@ def test_database_passwords_are_the_ones_postgres_is_provisioned_with() -> None:
                 urls.append((name, url.username, url.path))
     assert ("airflow-scheduler", "airflow", "/airflow") in urls, "Airflow's metadata database"
     assert ("processor", "tickflow_app", "/tickflow") in urls and ("migrate", "tickflow", "/tickflow") in urls
+    dashboard = sorted((role, path) for name, role, path in urls if name == "dashboard")
+    assert dashboard == [("tickflow_analyst", "/tickflow"), ("tickflow_app", "/tickflow")], (
+        "dashboard: the reader for the API and the feed, the writer for webhooks and pruning")
 
 
 def test_replicas_and_kafka_in_kraft_mode() -> None:
@@ -247,6 +253,7 @@ def test_replicas_and_kafka_in_kraft_mode() -> None:
     assert services["ingest"]["deploy"]["replicas"] >= 2, "several ingest replicas"
     assert 1 <= services["processor"]["deploy"]["replicas"] <= partitions
     assert services["generator"].get("deploy", {}).get("replicas", 1) == 1
+    assert services["dashboard"].get("deploy", {}).get("replicas", 1) == 1, "one feed, one published port"
     env = compose_env(services["kafka"])
     assert "controller" in env["KAFKA_PROCESS_ROLES"] and not any("ZOOKEEPER" in k for k in env)
     node, voter = env["KAFKA_CONTROLLER_QUORUM_VOTERS"].split("@")
@@ -280,6 +287,61 @@ def test_containers_are_unprivileged_and_ports_stay_on_loopback() -> None:
             assert svc["read_only"] is True and svc["cap_drop"] == ["ALL"], name
             uid = int(str(svc["user"]).split(":")[0])
             assert uid != 0, f"{name}: runs as root"
+
+
+def published(svc: dict[str, Any]) -> list[tuple[int, int, int]]:
+    """(first host port, last host port, container port) of each `127.0.0.1:A[-B]:C` entry."""
+    out = []
+    for entry in svc.get("ports", []):
+        m = re.fullmatch(r"127\.0\.0\.1:(\d+)(?:-(\d+))?:(\d+)", str(entry))
+        assert m, f"{entry}: publish as 127.0.0.1:<host port(s)>:<container port>"
+        out.append((int(m.group(1)), int(m.group(2) or m.group(1)), int(m.group(3))))
+    return out
+
+
+# How the header comment of docker-compose.yaml names a service, when not by its own name.
+HEADER_NAMES = {"airflow-apiserver": "Airflow", "postgres": "PostgreSQL", "kafka": "Kafka"}
+
+
+def test_published_ports_fit_the_replicas_never_collide_and_are_in_the_header() -> None:
+    """One host port per replica, no host port used twice, each on a port the container listens
+    on, and the header comment of docker-compose.yaml tells where each service is."""
+    cfg = compose()
+    header = " ".join(line.lstrip("# ").strip() for line in COMPOSE_FILE.read_text().split("\nname:")[0].splitlines())
+    used: dict[int, str] = {}
+    for name, svc in cfg["services"].items():
+        for first, last, container in published(svc):
+            replicas = svc.get("deploy", {}).get("replicas", 1)
+            assert last - first + 1 == replicas, f"{name}: {last - first + 1} host port(s) for {replicas} replica(s)"
+            listening = container_ports(cfg, name)
+            if name == "kafka":  # published through its own listener for clients on the host
+                listening = {int(p) for p in re.findall(r"HOST://[^:,]*:(\d+)", compose_env(svc)["KAFKA_LISTENERS"])}
+            assert container in listening, f"{name}: publishes {container}, listens on {sorted(listening)}"
+            for port in range(first, last + 1):
+                assert port not in used, f"host port {port}: {used.get(port)} and {name}"
+                used[port] = name
+            shown = f"{first}-{last}" if last > first else str(first)
+            assert f"{HEADER_NAMES.get(name, name)} {shown}" in header, f"header comment: {name} on {shown}?"
+    assert used[8006] == "dashboard" and published(cfg["services"]["dashboard"]) == [(8006, 8006, 8003)]
+
+
+def test_dashboard_webhooks_are_off_by_default_and_their_secret_comes_from_env() -> None:
+    cfg = compose()
+    env = compose_env(cfg["services"]["dashboard"])
+    settings = settings_from_env(env)
+    assert settings.webhook_urls == (), "no webhooks unless TICKFLOW_WEBHOOK_URLS is set in .env"
+    example = read_env_file(ENV_EXAMPLE)
+    assert settings.webhook_secret is not None
+    assert settings.webhook_secret.get_secret_value() == example["TICKFLOW_WEBHOOK_SECRET"]
+    raw = compose_env(compose_raw()["services"]["dashboard"])
+    assert raw["TICKFLOW_WEBHOOK_SECRET"].startswith("${TICKFLOW_WEBHOOK_SECRET:?"), "required, never defaulted"
+    assert raw["TICKFLOW_WEBHOOK_URLS"] == "${TICKFLOW_WEBHOOK_URLS:-}", "optional: empty = off"
+    # Set in .env, the URLs reach the dashboard as settings it accepts.
+    urls = "https://hooks.example.com/tickflow,http://receiver:9000/signals"
+    on = settings_from_env(compose_env(compose(example | {"TICKFLOW_WEBHOOK_URLS": urls})["services"]["dashboard"]))
+    assert on.webhook_urls == tuple(urls.split(","))
+    with pytest.raises(KeyError):
+        compose({k: v for k, v in example.items() if k != "TICKFLOW_WEBHOOK_SECRET"})
 
 
 def test_airflow_settings_reach_the_stack() -> None:

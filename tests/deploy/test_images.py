@@ -1,26 +1,68 @@
 """Dockerfile, Dockerfile.airflow and .dockerignore, read statically (no Docker engine here)."""
 from __future__ import annotations
 
+import json
 import re
 import tomllib
 from importlib import metadata
 from pathlib import Path
 
-from deploy_model import PROJECT_VERSION, ROOT, canonical, lock_pins
+from deploy_model import (
+    NEEDS,
+    PORT_SETTING,
+    PROJECT_VERSION,
+    ROOT,
+    canonical,
+    lock_pins,
+    settings_env_names,
+    settings_from_env,
+)
 from packaging.requirements import Requirement
 
+from services.dashboard import app as dashboard_app
 from services.db import migrations
 
 DOCKERFILE = ROOT / "Dockerfile"
 AIRFLOW_DOCKERFILE = ROOT / "Dockerfile.airflow"
 DOCKERIGNORE = ROOT / ".dockerignore"
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+WEB = ROOT / "services" / "dashboard" / "web"
 
 
 def instructions(path: Path) -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
     text = re.sub(r"\\\n", " ", "\n".join(l for l in path.read_text().splitlines() if not l.lstrip().startswith("#")))
     return [(m.group(1).upper(), m.group(2).strip()) for m in re.finditer(r"^\s*(\w+)\s+(.*)$", text, re.M)]
+
+
+def stages(path: Path) -> list[tuple[str, str | None, list[tuple[str, str]]]]:
+    """(image or earlier stage, stage name, instructions) of every FROM, ARG defaults substituted."""
+    args: dict[str, str] = {}
+    out: list[tuple[str, str | None, list[tuple[str, str]]]] = []
+    for op, rest in instructions(path):
+        if op == "FROM":
+            words = [w for w in rest.split() if not w.startswith("--")]
+            image = re.sub(r"\$\{?(\w+)\}?", lambda m: args[m.group(1)], words[0])
+            name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
+            out.append((image, name, []))
+        elif out:
+            out[-1][2].append((op, rest))
+        elif op == "ARG" and "=" in rest:
+            key, value = rest.split("=", 1)
+            args.setdefault(key.strip(), value.strip())
+    return out
+
+
+def env_of(ops: list[tuple[str, str]]) -> dict[str, str]:
+    """The ENV a stage sets (KEY=value form, values without spaces)."""
+    env: dict[str, str] = {}
+    for op, rest in ops:
+        if op == "ENV":
+            for word in rest.split():
+                key, sep, value = word.partition("=")
+                assert sep, f"ENV {rest!r}: use KEY=value"
+                env[key] = value
+    return env
 
 
 def base_images(path: Path) -> list[str]:
@@ -43,14 +85,28 @@ def base_images(path: Path) -> list[str]:
 
 
 def test_service_image_is_pinned_slim_python_of_the_locked_minor() -> None:
+    """Python stages: the locked minor, exact slim tag. One Node stage (the dashboard's npm
+    packages): an exact LTS (even major) slim tag on the same Debian release. The final stage is
+    Python."""
     images = base_images(DOCKERFILE)
     assert images, "no FROM"
     minor = re.search(r"3\.\d+", PYPROJECT["project"]["requires-python"]).group(0)
-    for image in images:
-        m = re.fullmatch(r"python:(\d+\.\d+)\.\d+-slim-\w+", image)
+    python = [i for i in images if i.startswith("python:")]
+    node = [i for i in images if i.startswith("node:")]
+    assert python and len(node) == 1 and len(python) + len(node) == len(images), f"unexpected base images {images}"
+    debian = set()
+    for image in python:
+        m = re.fullmatch(r"python:(\d+\.\d+)\.\d+-slim-(\w+)", image)
         assert m, f"{image}: pin an exact python X.Y.Z-slim-<debian> tag"
         assert m.group(1) == minor, f"{image}: the lock is resolved for Python {minor}"
-    assert len([op for op, _ in instructions(DOCKERFILE) if op == "FROM"]) >= 2, "multi-stage build"
+        debian.add(m.group(2))
+    m = re.fullmatch(r"node:(\d+)\.\d+\.\d+-(\w+)-slim", node[0])
+    assert m, f"{node[0]}: pin an exact node X.Y.Z-<debian>-slim tag"
+    assert int(m.group(1)) % 2 == 0, f"{node[0]}: use a Node LTS line (even major)"
+    debian.add(m.group(2))
+    assert len(debian) == 1, f"one Debian release for every stage, not {sorted(debian)}"
+    assert stages(DOCKERFILE)[-1][0] in python, "the final stage is the Python runtime"
+    assert len([op for op, _ in instructions(DOCKERFILE) if op == "FROM"]) >= 3, "build, web and runtime stages"
 
 
 def test_service_image_runs_as_non_root_with_a_service_command() -> None:
@@ -64,6 +120,83 @@ def test_service_image_runs_as_non_root_with_a_service_command() -> None:
     assert re.fullmatch(r'\["python", "-m", "services\.\w+"\]', cmd), cmd
     copied = [rest for op, rest in final if op == "COPY" and "--from" not in rest]
     assert any(c.startswith("services/") for c in copied) and any(c.startswith("sql/") for c in copied)
+    # Files copied from other stages stay root's: the service user can read, not change them.
+    assert not [rest for op, rest in final if op == "COPY" and "--chown" in rest]
+
+
+def test_service_image_environment_makes_every_server_reachable() -> None:
+    """The final stage's TICKFLOW_* ENV are settings; every long-running service binds all
+    interfaces by default and its default port is EXPOSEd."""
+    _, _, final = stages(DOCKERFILE)[-1]
+    env = env_of(final)
+    tickflow = {k: v for k, v in env.items() if k.startswith("TICKFLOW_")}
+    unknown = set(tickflow) - settings_env_names()
+    assert not unknown, f"not settings (typo?): {sorted(unknown)}"
+    settings = settings_from_env(tickflow)
+    exposed = {int(p) for op, rest in final if op == "EXPOSE" for p in rest.split()}
+    for service, port_field in PORT_SETTING.items():
+        (bind,) = [f for f, kind in NEEDS[service].items() if kind == "bind"]
+        assert getattr(settings, bind) == "0.0.0.0", f"image: {service} binds {getattr(settings, bind)}"
+        assert getattr(settings, port_field) in exposed, f"image: {service}'s port is not EXPOSEd"
+    assert exposed == {getattr(settings, f) for f in PORT_SETTING.values()}
+
+
+def lock_packages() -> dict[str, dict]:
+    return json.loads((WEB / "package-lock.json").read_text())["packages"]
+
+
+def test_service_image_installs_the_dashboards_npm_packages_from_the_lock() -> None:
+    """A Node stage runs `npm ci --omit=dev` on package.json + package-lock.json only; the final
+    stage copies that node_modules and points TICKFLOW_DASHBOARD_VENDOR_DIR at it, so the
+    dashboard serves lightweight-charts from where it was installed."""
+    all_stages = stages(DOCKERFILE)
+    (web,) = [s for s in all_stages if s[0].startswith("node:")]
+    _, web_name, web_ops = web
+    assert web_name, "the Node stage needs a name to copy from"
+    copies = [rest.split() for op, rest in web_ops if op == "COPY"]
+    assert copies == [["services/dashboard/web/package.json", "services/dashboard/web/package-lock.json", "./"]], (
+        "only the manifest and the lock go into the npm stage")
+    (workdir,) = [rest for op, rest in web_ops if op == "WORKDIR"]
+    runs = " ".join(rest for op, rest in web_ops if op == "RUN")
+    assert re.search(r"\bnpm ci\b", runs) and "--omit=dev" in runs, "install exactly the lock, without dev packages"
+    assert "npm install" not in runs and "npm i " not in runs, "npm install may move versions: npm ci only"
+    assert "--ignore-scripts" in runs, "no package runs install scripts in the build"
+    charts = dashboard_app.CHARTS_FILE.as_posix()
+    assert f"test -f node_modules/{charts}" in runs, "the build fails when the served file is missing"
+
+    _, _, final = all_stages[-1]
+    from_web = [rest.split() for op, rest in final if op == "COPY" and f"--from={web_name}" in rest]
+    assert len(from_web) == 1, f"one COPY --from={web_name} into the runtime image"
+    (_, source, target) = from_web[0]
+    assert source == f"{workdir.rstrip('/')}/node_modules", f"copy the installed node_modules, not {source}"
+    env = env_of(final)
+    assert env["TICKFLOW_DASHBOARD_VENDOR_DIR"] == target
+    settings = settings_from_env({"TICKFLOW_DASHBOARD_VENDOR_DIR": env["TICKFLOW_DASHBOARD_VENDOR_DIR"]})
+    assert dashboard_app.vendor_file(settings) == Path(target) / dashboard_app.CHARTS_FILE
+    assert not Path(target).is_relative_to("/app"), "kept apart from the source tree COPY services/ brings"
+
+
+def test_npm_lock_pins_the_served_library_and_keeps_dev_packages_out() -> None:
+    """What `npm ci --omit=dev` installs is the lock's non-dev packages: lightweight-charts at the
+    version package.json pins (and what it depends on), never the browser-test tooling. The same
+    lock, installed by `make install`, really has the file the dashboard serves."""
+    manifest = json.loads((WEB / "package.json").read_text())
+    packages = lock_packages()
+    assert packages[""]["dependencies"] == manifest["dependencies"], "package-lock.json is stale: run npm install"
+    assert packages[""].get("devDependencies", {}) == manifest.get("devDependencies", {})
+    runtime = {path.removeprefix("node_modules/"): info for path, info in packages.items()
+               if path and not info.get("dev")}
+    assert runtime["lightweight-charts"]["version"] == manifest["dependencies"]["lightweight-charts"]
+    for name, info in runtime.items():
+        assert re.fullmatch(r"\d+\.\d+\.\d+", info["version"]), f"{name}: exact version"
+        assert info["integrity"].startswith("sha512-"), f"{name}: npm ci verifies an integrity hash"
+        assert set(info.get("dependencies", {})) <= set(runtime), f"{name}: a dependency would be missing"
+    assert set(manifest.get("devDependencies", {})).isdisjoint(runtime), "dev packages must not reach the image"
+    installed = WEB / "node_modules"
+    version = json.loads((installed / "lightweight-charts" / "package.json").read_text())["version"]
+    assert version == runtime["lightweight-charts"]["version"], "node_modules is not the lock's: run make install"
+    assert (installed / dashboard_app.CHARTS_FILE).is_file(), (
+        f"lightweight-charts {version} has no {dashboard_app.CHARTS_FILE}")
 
 
 def test_service_image_installs_exactly_the_locked_versions() -> None:
@@ -143,12 +276,15 @@ def test_dockerignore_keeps_what_the_images_copy_and_nothing_private() -> None:
         for op, rest in instructions(dockerfile):
             if op == "COPY" and "--from" not in rest:
                 sources.update(w for w in rest.split()[:-1] if not w.startswith("--"))
-    assert {"services/", "sql/", "dags/", "requirements.lock", "pyproject.toml"} <= sources
+    assert {"services/", "sql/", "dags/", "requirements.lock", "pyproject.toml",
+            "services/dashboard/web/package.json", "services/dashboard/web/package-lock.json"} <= sources
     for source in sources:
         sample = source + ("x.py" if source.endswith("/") else "")
         assert not dockerignored(sample, patterns), f".dockerignore drops {sample}, which a Dockerfile copies"
     for private in (".env", ".git/config", ".venv/bin/python", ".local/kafka/data/x", "tests/conftest.py",
-                    "services/__pycache__/config.cpython-311.pyc", "k8s/overlays/local/secrets/tickflow-db.env"):
+                    "services/__pycache__/config.cpython-311.pyc", "k8s/overlays/local/secrets/tickflow-db.env",
+                    # A developer's npm install (dev packages included): the image runs its own npm ci.
+                    "services/dashboard/web/node_modules/playwright-core/package.json"):
         assert dockerignored(private, patterns), f".dockerignore must keep {private} out of the build context"
     assert dockerignored("a/b.py", ["*", "!a/"]) is False and dockerignored("b.py", ["*", "!a/"]) is True
 

@@ -39,6 +39,7 @@ from deploy_model import (
     pod_spec,
     pods_of,
     quantity,
+    reachable_from,
     replication_problems,
     selector_matches,
     service_selects,
@@ -101,6 +102,7 @@ def workload_of_service(c: Cluster, svc: dict[str, Any]) -> list[str]:
 def test_probes_hit_real_routes_on_the_ports_the_services_bind(overlay: str) -> None:
     c = cluster(overlay)
     checked = 0
+    probed = set()
     for w, ct, service in tickflow_containers(c):
         if w["kind"] == "Job":
             assert not any(k in ct for k in ("readinessProbe", "livenessProbe")), "Jobs need no probes"
@@ -121,7 +123,9 @@ def test_probes_hit_real_routes_on_the_ports_the_services_bind(overlay: str) -> 
         # Liveness must not depend on Kafka or PostgreSQL: an outage would restart every pod.
         assert ct["livenessProbe"]["httpGet"]["path"] == "/healthz", f"{service}: liveness on /healthz"
         assert ct["readinessProbe"]["httpGet"]["path"] == "/readyz", f"{service}: readiness on /readyz"
-    assert checked >= 9, "ingest, generator and processor each have three HTTP probes"
+        probed.add(service)
+    assert probed == set(PORT_SETTING), f"{overlay}: probed {sorted(probed)}"
+    assert checked == 3 * len(PORT_SETTING) == 12, "ingest, generator, processor and dashboard: three HTTP probes each"
 
 
 def test_route_discovery_can_say_no() -> None:
@@ -130,6 +134,8 @@ def test_route_discovery_can_say_no() -> None:
     assert not serves("ingest", "/ready")
     assert serves("generator", "/") and not serves("generator", "/docs")
     assert serves("processor", "/metrics") and not serves("processor", "/livez")
+    assert serves("dashboard", "/readyz") and serves("dashboard", "/api/bars") and serves("dashboard", "/docs")
+    assert not serves("dashboard", "/ready") and not serves("dashboard", "/ws"), "/ws is a WebSocket, not GET"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -180,11 +186,9 @@ def test_every_needed_setting_is_provided_and_points_at_the_stack(overlay: str) 
     assert seen == set(NEEDS), f"{overlay}: missing Tickflow commands {set(NEEDS) - seen}"
 
 
-# Settings that default to loopback but belong to no deployed container, and why.
-NOT_DEPLOYED = {
-    "reader_database_url": "for people and Airflow's DAGs (k8s/airflow/values.yaml), no service",
-    "dashboard_host": "services/dashboard is not part of the compose/Kubernetes deployment yet",
-}
+# Settings that default to loopback but belong to no deployed container, and why (none now:
+# the dashboard, the last one, is deployed and reads reader_database_url too).
+NOT_DEPLOYED: dict[str, str] = {}
 
 
 def test_every_loopback_default_is_covered_by_the_needs_table() -> None:
@@ -193,6 +197,7 @@ def test_every_loopback_default_is_covered_by_the_needs_table() -> None:
 
     loopback = {name for name, f in Settings.model_fields.items() if "127.0.0.1" in str(f.default)}
     covered = {field for needs in NEEDS.values() for field in needs}
+    assert {"dashboard_host", "reader_database_url"} <= loopback & covered
     assert loopback - covered <= set(NOT_DEPLOYED), (
         f"settings defaulting to loopback without a deploy decision: {loopback - covered - set(NOT_DEPLOYED)}")
     assert set(NOT_DEPLOYED) <= set(Settings.model_fields), "stale NOT_DEPLOYED entries"
@@ -224,15 +229,20 @@ def test_database_passwords_are_the_ones_postgres_is_provisioned_with(overlay: s
     assert set(re.findall(r"ALTER ROLE (\w+) WITH [A-Z ]*PASSWORD", script)) == set(ROLE_PASSWORD_ENV)
     (pg,) = containers(c.get("StatefulSet", "postgres"))
     pg_env = container_env(c, pg)
-    urls = 0
-    for _, ct, _ in tickflow_containers(c):
+    urls = set()
+    for _, ct, service in tickflow_containers(c):
         for name, value in container_env(c, ct).items():
             if value.startswith("postgresql://"):
                 url = urllib.parse.urlsplit(value)
                 assert url.password == pg_env[ROLE_PASSWORD_ENV[url.username]], f"{name}: wrong password"
                 assert re.fullmatch(r"[A-Za-z0-9_-]+", url.password), f"{name}: password is not URL-safe"
-                urls += 1
-    assert urls == 2, "processor and migration connect to PostgreSQL"
+                urls.add((service, name, url.username))
+    assert urls == {
+        ("processor", "TICKFLOW_DATABASE_URL", "tickflow_app"),
+        ("admin migrate", "TICKFLOW_ADMIN_DATABASE_URL", "tickflow"),
+        ("dashboard", "TICKFLOW_DATABASE_URL", "tickflow_app"),
+        ("dashboard", "TICKFLOW_READER_DATABASE_URL", "tickflow_analyst"),
+    }, f"{overlay}: who connects to PostgreSQL as whom"
 
 
 # -- shape of the workloads ----------------------------------------------------------------------
@@ -300,6 +310,10 @@ def test_scaling_rules(overlay: str) -> None:
     generator = c.get("Deployment", "generator")
     assert generator["spec"]["replicas"] == 1 and generator["spec"]["strategy"]["type"] == "Recreate", (
         "one seeded stream: two generators would send the same candles twice")
+    dashboard = c.get("Deployment", "dashboard")
+    assert dashboard["spec"]["replicas"] == 1, "one feed per process; more replicas would also need a PDB"
+    assert dashboard["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}, (
+        "the new dashboard is ready before the old one stops")
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -347,6 +361,15 @@ def test_services_select_pods_and_target_declared_ports(overlay: str) -> None:
     port = lb["spec"]["ports"][0]
     target = {p["name"]: p["containerPort"] for p in ct["ports"]}[port["targetPort"]]
     assert target == settings_from_env(container_env(c, ct)).ingest_port
+    assert not [r for r in c.resources if r["kind"] in ("Ingress", "Gateway", "HTTPRoute")], "only ingest is exposed"
+    dash = c.get("Service", "dashboard")
+    assert dash["spec"].get("type", "ClusterIP") == "ClusterIP", "the dashboard is reached by port-forward only"
+    assert workload_of_service(c, dash) == ["dashboard"]
+    _, ct = by_service(c, "dashboard")
+    (port,) = dash["spec"]["ports"]
+    target = {p["name"]: p["containerPort"] for p in ct["ports"]}[port["targetPort"]]
+    assert port["port"] == target == settings_from_env(container_env(c, ct)).dashboard_port == 8003, (
+        "port-forward svc/dashboard 8003:8003 (docs/deploy.md) reaches the port it binds")
     for sts in c.of_kind("StatefulSet"):
         governing = c.get("Service", sts["spec"]["serviceName"])
         assert governing["spec"].get("clusterIP") == "None", f"{sts['metadata']['name']}: headless Service"
@@ -491,9 +514,14 @@ def test_network_policies_allow_exactly_the_intended_traffic(overlay: str) -> No
     assert sources("kafka", 9092) == {"ingest", "processor", "kafka-topics", "airflow"}
     assert sources("kafka", 9093) == set(), "only brokers talk to controllers"
     assert ingress_allowed(policies, pods["kafka"], pods["kafka"], 9093)
-    assert sources("postgres", 5432) == {"processor", "tickflow-migrate", "airflow"}
-    for dst, port in (("generator", 8001), ("processor", 8002)):
+    assert sources("postgres", 5432) == {"processor", "tickflow-migrate", "dashboard", "airflow"}
+    for dst, port in (("generator", 8001), ("processor", 8002), ("dashboard", 8003)):
         assert sources(dst, port) == everyone - {dst, "other-namespace", "internet"}, f"{dst}: namespace only"
+    # What the dashboard itself may reach: PostgreSQL, plus what every pod of the namespace may
+    # (ingest, the generator's and processor's health/metrics); not Kafka, not Airflow.
+    assert reachable_from(policies, pods["dashboard"], pods, namespaces) == {
+        ("postgres", 5432), ("ingest", 8000), ("generator", 8001), ("processor", 8002)}
+    assert ("postgres", 5432) not in reachable_from(policies, pods["generator"], pods, namespaces), "control"
     assert sources("airflow", 8080) == set(), "Airflow's UI only through kubectl port-forward"
     for name, pod in pods.items():
         if pod.namespace == NAMESPACE:
@@ -530,29 +558,41 @@ def test_airflow_may_read_deployments_and_nothing_more(overlay: str) -> None:
     assert c.get("ServiceAccount", subject["name"])
 
 
-def referenced_secrets(c: Cluster) -> dict[str, set[str]]:
-    refs: dict[str, set[str]] = {}
+def referenced_secrets(c: Cluster) -> dict[str, dict[str, bool]]:
+    """Secret name -> {key: optional?} of every Secret a workload reads."""
+    refs: dict[str, dict[str, bool]] = {}
     for w in c.workloads():
         for ct in containers(w):
             for e in ct.get("env", []):
                 ref = e.get("valueFrom", {}).get("secretKeyRef")
                 if ref:
-                    refs.setdefault(ref["name"], set()).add(ref["key"])
+                    keys = refs.setdefault(ref["name"], {})
+                    keys[ref["key"]] = keys.get(ref["key"], True) and ref.get("optional", False)
             for src in ct.get("envFrom", []):
                 if "secretRef" in src:
-                    refs.setdefault(src["secretRef"]["name"], set())
+                    refs.setdefault(src["secretRef"]["name"], {})
         for v in pod_spec(w).get("volumes", []):
             if "secret" in v:
-                refs.setdefault(v["secret"]["secretName"], set())
+                refs.setdefault(v["secret"]["secretName"], {})
     return refs
+
+
+# The only optional Secret keys, and why: the dashboard runs without webhooks until they are set.
+OPTIONAL_SECRET_KEYS = {("tickflow-webhooks", "urls"), ("tickflow-webhooks", "secret")}
 
 
 def test_local_secrets_are_generated_with_throwaway_values() -> None:
     c = cluster("local")
-    for name, keys in referenced_secrets(c).items():
+    refs = referenced_secrets(c)
+    optional = {(name, key) for name, keys in refs.items() for key, opt in keys.items() if opt}
+    assert optional == OPTIONAL_SECRET_KEYS, "everything else must exist for the pods to start"
+    for name, keys in refs.items():
         data = c.secret(name)
         assert data is not None, f"local overlay must generate Secret {name}"
-        assert keys <= set(data), f"Secret {name} lacks {keys - set(data)}"
+        required = {k for k, opt in keys.items() if not opt}
+        assert required <= set(data), f"Secret {name} lacks {required - set(data)}"
+    # Webhooks: the signing secret is there, the URLs are not (no webhooks until someone adds them).
+    assert set(c.secret("tickflow-webhooks")) == {"secret"}
     for secret in c.of_kind("Secret"):
         for key, value in c.secret(secret["metadata"]["name"]).items():
             shown = base64.urlsafe_b64decode(value).decode() if key == "fernet-key" else value
@@ -565,7 +605,40 @@ def test_production_references_external_secrets_that_are_documented() -> None:
     c = cluster("production")
     assert not c.of_kind("Secret"), "production Secrets are created outside git"
     doc = SECRETS_DOC.read_text()
-    for name, keys in referenced_secrets(c).items():
+    refs = referenced_secrets(c)
+    assert {(n, k) for n, keys in refs.items() for k, opt in keys.items() if opt} == OPTIONAL_SECRET_KEYS
+    for name, keys in refs.items():
         assert f"`{name}`" in doc, f"docs/deploy.md must list Secret {name}"
         for key in keys:
             assert f"`{key}`" in doc, f"docs/deploy.md must list key {key} of Secret {name}"
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_dashboard_gets_both_roles_and_webhooks_stay_off_until_configured(overlay: str) -> None:
+    """Each database URL is built from the tickflow-db key of its role (as the processor's is);
+    the webhook signing secret comes from a Secret, optional, and no URLs are set by default."""
+    c = cluster(overlay)
+    _, ct = by_service(c, "dashboard")
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in ct["env"] if "secretKeyRef" in e.get("valueFrom", {})}
+    assert refs["TICKFLOW_PG_APP_PASSWORD"] == {"name": "tickflow-db", "key": "app-password"}
+    assert refs["TICKFLOW_PG_ANALYST_PASSWORD"] == {"name": "tickflow-db", "key": "analyst-password"}
+    assert refs["TICKFLOW_WEBHOOK_SECRET"] == {"name": "tickflow-webhooks", "key": "secret", "optional": True}
+    assert refs["TICKFLOW_WEBHOOK_URLS"] == {"name": "tickflow-webhooks", "key": "urls", "optional": True}
+    literal = {e["name"] for e in ct["env"] if "value" in e}
+    assert not {"TICKFLOW_WEBHOOK_SECRET", "TICKFLOW_WEBHOOK_URLS"} & literal, "never inline"
+    env = container_env(c, ct)
+    settings = settings_from_env(env)
+    assert settings.webhook_urls == (), f"{overlay}: webhooks are off by default"
+    secret = c.secret("tickflow-webhooks")
+    if secret is None:  # production: created by hand when wanted (docs/deploy.md)
+        assert "TICKFLOW_WEBHOOK_SECRET" not in env and settings.webhook_secret is None
+    else:
+        assert settings.webhook_secret is not None
+        assert settings.webhook_secret.get_secret_value() == secret["secret"]
+    # Once the Secret has URLs, the dashboard gets them as settings it accepts.
+    with mock.patch.object(c, "secret", lambda name: {"urls": "https://hooks.example.com/a,http://receiver:9000/b",
+                                                      "secret": "s3cret"} if name == "tickflow-webhooks"
+                           else Cluster.secret(c, name)):
+        on = settings_from_env(container_env(c, ct))
+    assert on.webhook_urls == ("https://hooks.example.com/a", "http://receiver:9000/b")
+    assert on.webhook_secret is not None and on.webhook_secret.get_secret_value() == "s3cret"
