@@ -18,11 +18,10 @@ from services.config import Settings
 from services.db.connect import ensure_database, make_engine, with_database
 from services.db.migrations import migrate
 from services.kafka_io import delete_topics, ensure_topics
+from services.processor.store import PROCESSOR_TABLES
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DATABASE = "tickflow_bench"
-OUTPUT_TABLES = ("bars", "signals", "late_bars", "dead_letters", "order_book", "news_sentiment", "market_data",
-                 "economic_indicators", "symbol_state", "processor_offsets")
 
 
 def wait_for(check: Callable[[], object], timeout: float, interval: float = 0.05, what: str = "condition") -> None:
@@ -72,7 +71,7 @@ class BenchStack:
 
     def truncate(self) -> None:
         with self.db.begin() as conn:
-            conn.execute(text(f"TRUNCATE {', '.join(OUTPUT_TABLES)}"))
+            conn.execute(text(f"TRUNCATE {', '.join(PROCESSOR_TABLES)}"))
 
     def count(self, table: str = "bars") -> int:
         with self.db.connect() as conn:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Callable, TypeVar
 import httpx
 
 from services.config import Settings
+from services.processor.store import PROCESSOR_TABLES
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -19,9 +20,7 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
 
-# Every table the processor writes: emptied before each test that runs the pipeline.
-DATA_TABLES = ("bars", "signals", "order_book", "news_sentiment", "market_data", "economic_indicators",
-               "late_bars", "dead_letters", "processor_offsets", "symbol_state")
+DATA_TABLES = PROCESSOR_TABLES  # emptied before each test that runs the pipeline
 
 
 def assert_same_indicators(got: "pd.DataFrame", want: "pd.DataFrame") -> None:

@@ -121,6 +121,9 @@ SINKS: tuple[Sink | BarSink, ...] = (
                           ("reason", "text"), ("payload", "bytea")), binary=True),
 )
 
+# Every table the processor writes: what a test or benchmark empties to start from nothing.
+PROCESSOR_TABLES: tuple[str, ...] = (*(sink.table for sink in SINKS), "processor_offsets", "symbol_state")
+
 
 def copy_csv(rows: Iterable[tuple]) -> io.StringIO:
     """Rows as CSV for `COPY ... (FORMAT csv)`: the csv module runs in C and writes floats with
