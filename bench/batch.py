@@ -39,7 +39,7 @@ def fill_bars(stack: BenchStack, total: int, seed: int = 11) -> Window:
     symbols = stack.settings.symbols
     sim = MarketSimulator(symbols, seed, START.timestamp(), 1.0, CANDLES_ONLY)
     sink = BarSink()
-    nulls = (None,) * 10
+    nulls = (None,) * len(INDICATOR_COLUMNS)
     raw = stack.db.raw_connection()
     try:
         conn = raw.driver_connection

@@ -28,6 +28,7 @@ from kafka import TopicPartition
 from bench.report import Measurement, Report
 from bench.stack import BenchStack, free_port, wait_for
 from services.core.simulation import MarketSimulator, RecordMix
+from services.dashboard import feed
 from services.kafka_io import make_consumer, make_producer
 from services.processor.store import copy_csv
 
@@ -151,7 +152,6 @@ def processor_rate(stack: BenchStack, total: int, instances: int = 1) -> Process
     ports = [free_port() for _ in range(instances)]
     procs = [stack.spawn("processor", "--metrics-port", str(port), health=f"http://127.0.0.1:{port}/readyz")
              for port in ports]
-    groups = {"processor": [p.pid for p in procs], "PostgreSQL": pids_named("postgres"), "Kafka": pids_named("java")}
     samples: list[tuple[float, int]] = []
 
     def sample() -> bool:
@@ -159,7 +159,8 @@ def processor_rate(stack: BenchStack, total: int, instances: int = 1) -> Process
         return samples[-1][1] >= total
 
     wait_for(lambda: stack.count() >= total // 10, 300, 0.02, "10% of the stream")
-    groups["PostgreSQL"] = pids_named("postgres")  # now with the processors' backends
+    # Looked up now, so the processors' own PostgreSQL backends are among them.
+    groups = {"processor": [p.pid for p in procs], "PostgreSQL": pids_named("postgres"), "Kafka": pids_named("java")}
     rss_start = rss_mb(procs[0].pid)
     cpu_start = {name: cpu_seconds(pids) for name, pids in groups.items()}
     sample()
@@ -287,9 +288,8 @@ def _watch_commits(dsn: str, count: int, deadline: float) -> list[float]:
     delays: list[float] = []
     try:
         with conn.cursor() as cur:
-            cur.execute("LISTEN tickflow_feed")
-            cur.execute("SELECT coalesce(max(last_id), 0) FROM dashboard_feed")
-            last = cur.fetchone()[0]
+            cur.execute(f"LISTEN {feed.CHANNEL}")
+            last = feed.head_id(cur)
             while len(delays) < count and time.monotonic() < deadline:
                 if not conn.notifies and select.select([conn], [], [], 1.0) == ([], [], []):
                     continue

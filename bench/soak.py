@@ -7,6 +7,7 @@ connection pools, allocator arenas), and what matters is whether RSS keeps risin
 """
 from __future__ import annotations
 
+import statistics
 import time
 
 from pathlib import Path
@@ -31,11 +32,8 @@ def tree_rss_mb(pid: int) -> float:
 
 def _slope_mb_per_min(samples: list[tuple[float, float]]) -> float:
     """Least-squares slope of RSS over time, MB per minute."""
-    n = len(samples)
-    mean_t = sum(t for t, _ in samples) / n
-    mean_r = sum(r for _, r in samples) / n
-    var = sum((t - mean_t) ** 2 for t, _ in samples)
-    return 0.0 if var == 0 else sum((t - mean_t) * (r - mean_r) for t, r in samples) / var * 60
+    times, rss = zip(*samples)
+    return statistics.linear_regression(times, rss).slope * 60
 
 
 def run(report: Report, stack: BenchStack, minutes: float = 10.0, rate: int = 2_000) -> None:

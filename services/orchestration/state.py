@@ -13,11 +13,9 @@ meanwhile wins, and the rebuild reports it instead of overwriting.
 """
 from __future__ import annotations
 
-import io
 import logging
 from dataclasses import asdict
 
-import numpy as np
 import orjson
 from sqlalchemy import Engine
 
@@ -34,16 +32,6 @@ REBUILT = "rebuilt"
 CHANGED_MEANWHILE = "changed meanwhile"  # a processor stored a state while we replayed: left as it is
 
 
-def _closes(cur, symbol: str) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
-    """The symbol's bar times (epoch seconds) and closes, oldest first."""
-    buf = io.StringIO()
-    query = cur.mogrify("SELECT extract(epoch FROM ts)::float8, close FROM bars WHERE symbol = %s ORDER BY ts",
-                        (symbol,)).decode()
-    cur.copy_expert(f"COPY ({query}) TO STDOUT (FORMAT csv)", buf)
-    rows = np.loadtxt(io.StringIO(buf.getvalue()), delimiter=",", ndmin=2) if buf.getvalue() else np.empty((0, 2))
-    return rows[:, 0], rows[:, 1]
-
-
 def rebuild_symbol_state(engine: Engine, symbol: str, params: IndicatorParams = IndicatorParams(),
                          rules: SignalRules = SignalRules()) -> str:
     """Replay `symbol`'s stored bars into a fresh state for `params` unless it has them already."""
@@ -57,30 +45,32 @@ def rebuild_symbol_state(engine: Engine, symbol: str, params: IndicatorParams = 
             if row is not None and row[0] == wanted:
                 conn.rollback()
                 return CURRENT
-            times, closes = _closes(cur, symbol)
-            if not len(times):
+            cur.execute("SELECT extract(epoch FROM ts)::float8, close FROM bars WHERE symbol = %s ORDER BY ts",
+                        (symbol,))
+            bars = cur.fetchall()
+            if not bars:
                 conn.rollback()
                 return NO_BARS
             stream = SymbolStream(symbol, params, rules)
-            for ts, close in zip(times.tolist(), closes.tolist()):
+            for ts, close in bars:
                 stream.apply(StockPrice.model_construct(stock_symbol=symbol, timestamp=ts, closing_price=close))
             if row is not None and row[1].get("last_ts") is not None and round(row[1]["last_ts"], 6) == round(
                     stream.last_ts, 6):
                 # The same last bar: keep the processor's own float for it, so a late duplicate of
                 # that bar still compares equal (PostgreSQL stores microseconds, not the float).
                 stream.last_ts = row[1]["last_ts"]
-            state = orjson.dumps(stream.to_state()).decode()
+            state, params_json = orjson.dumps(stream.to_state()).decode(), orjson.dumps(wanted).decode()
             if row is None:
                 cur.execute("INSERT INTO symbol_state (symbol, last_ts, params, state) "
                             "VALUES (%s, to_timestamp(%s), %s::jsonb, %s::jsonb) ON CONFLICT (symbol) DO NOTHING",
-                            (symbol, stream.last_ts, orjson.dumps(wanted).decode(), state))
+                            (symbol, stream.last_ts, params_json, state))
             else:
                 cur.execute("UPDATE symbol_state SET last_ts = to_timestamp(%s), params = %s::jsonb, "
                             "state = %s::jsonb, updated_at = now() WHERE symbol = %s AND updated_at = %s",
-                            (stream.last_ts, orjson.dumps(wanted).decode(), state, symbol, row[2]))
+                            (stream.last_ts, params_json, state, symbol, row[2]))
             outcome = REBUILT if cur.rowcount == 1 else CHANGED_MEANWHILE
         conn.commit()
     finally:
         raw.close()
-    log.info("%s: indicator state %s from %d stored bars", symbol, outcome, len(times))
+    log.info("%s: indicator state %s from %d stored bars", symbol, outcome, len(bars))
     return outcome
