@@ -7,11 +7,12 @@ brokers of docker compose and Kubernetes.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from functools import cached_property
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import KafkaError, KafkaTimeoutError, RequestTimedOutError, TopicAlreadyExistsError
 
 from services.core.records import RECORD_MODELS
 from services.logs import event
@@ -119,6 +120,31 @@ def make_admin(bootstrap: str) -> KafkaAdminClient:
     return KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000, bootstrap_timeout_ms=10_000)
 
 
+def _existing(admin: KafkaAdminClient, names: list[str]) -> dict[str, int]:
+    """Which of `names` exist, with their partition counts. Asks about these topics only: the
+    metadata of every topic in a busy cluster can take longer than the request timeout."""
+    return {t["name"]: len(t["partitions"]) for t in admin.describe_topics(names) if not t.get("error_code")}
+
+
+def _create(admin: KafkaAdminClient, new_topics: dict[str, dict[str, int]], patience_s: float = 90.0) -> None:
+    """Create topics, waiting out a controller that is still busy: a broker that just started
+    with thousands of partitions on disk answers CreateTopics only once it has loaded them.
+    A timed-out request may still be carried out, so each retry asks only for what is missing."""
+    deadline = time.monotonic() + patience_s
+    while new_topics:
+        try:
+            admin.create_topics(new_topics, timeout_ms=10_000, wait_for_metadata=True)
+            return
+        except TopicAlreadyExistsError:
+            pass  # another process (or an earlier attempt of ours) created some of them
+        except (RequestTimedOutError, KafkaTimeoutError) as exc:
+            if time.monotonic() > deadline:
+                raise
+            event(log, "Kafka controller busy; retrying topic creation", logging.WARNING, error=str(exc))
+        existing = _existing(admin, list(new_topics))
+        new_topics = {name: spec for name, spec in new_topics.items() if name not in existing}
+
+
 def ensure_topics(bootstrap: str, topics: Topics, replication_factor: int = 1) -> dict[str, str]:
     """Create missing topics with explicit partition counts; check existing ones.
 
@@ -127,20 +153,13 @@ def ensure_topics(bootstrap: str, topics: Topics, replication_factor: int = 1) -
     """
     admin = make_admin(bootstrap)
     try:
-        existing = {t["name"]: len(t["partitions"]) for t in admin.describe_topics() if not t.get("error_code")}
-        result: dict[str, str] = {}
         specs = topics.specs
+        existing = _existing(admin, [t.name for t in specs])
+        result: dict[str, str] = {}
         missing = [t for t in specs if t.name not in existing]
         if missing:
-            try:
-                admin.create_topics(
-                    {t.name: {"num_partitions": t.partitions, "replication_factor": replication_factor}
-                     for t in missing},
-                    timeout_ms=10_000,
-                    wait_for_metadata=True,
-                )
-            except TopicAlreadyExistsError:
-                pass  # another process created it between describe and create
+            _create(admin, {t.name: {"num_partitions": t.partitions, "replication_factor": replication_factor}
+                            for t in missing})
         for t in specs:
             if t.name in existing:
                 if existing[t.name] < t.partitions:
@@ -160,8 +179,7 @@ def delete_topics(bootstrap: str, topics: Topics) -> None:
     """Delete a namespace's topics (tests and benchmarks clean up after themselves); best effort."""
     admin = make_admin(bootstrap)
     try:
-        existing = set(admin.list_topics())
-        doomed = [t.name for t in topics.specs if t.name in existing]
+        doomed = list(_existing(admin, [t.name for t in topics.specs]))
         if doomed:
             admin.delete_topics(doomed, timeout_ms=10_000, raise_errors=False)
     except KafkaError as exc:
