@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
-from kafka.errors import KafkaError, KafkaTimeoutError, RequestTimedOutError, TopicAlreadyExistsError
+from kafka.errors import (
+    KafkaConnectionError, KafkaError, KafkaTimeoutError, RequestTimedOutError, TopicAlreadyExistsError,
+)
 
 from services.core.records import RECORD_MODELS
 from services.logs import event
@@ -145,12 +147,28 @@ def _create(admin: KafkaAdminClient, new_topics: dict[str, dict[str, int]], pati
         new_topics = {name: spec for name, spec in new_topics.items() if name not in existing}
 
 
-def ensure_topics(bootstrap: str, topics: Topics, replication_factor: int = 1) -> dict[str, str]:
+def ensure_topics(bootstrap: str, topics: Topics, replication_factor: int = 1,
+                  patience_s: float = 120.0) -> dict[str, str]:
     """Create missing topics with explicit partition counts; check existing ones.
 
     Returns {topic: "created" | "exists"}; raises RuntimeError if an existing topic has
-    fewer partitions than required (Kafka cannot shrink them and keys would move).
+    fewer partitions than required (Kafka cannot shrink them and keys would move). A broker
+    that is unreachable or not answering yet (just started on a busy machine) is retried for
+    `patience_s` seconds before the last error is raised.
     """
+    deadline = time.monotonic() + patience_s
+    while True:
+        try:
+            return _ensure_topics_once(bootstrap, topics, replication_factor)
+        except (KafkaTimeoutError, KafkaConnectionError, RequestTimedOutError) as exc:
+            if time.monotonic() > deadline:
+                raise
+            event(log, "Kafka not answering yet; retrying", logging.WARNING, bootstrap=bootstrap,
+                  error=f"{type(exc).__name__}: {exc}", patience_s=patience_s)
+            time.sleep(1.0)
+
+
+def _ensure_topics_once(bootstrap: str, topics: Topics, replication_factor: int) -> dict[str, str]:
     admin = make_admin(bootstrap)
     try:
         specs = topics.specs
