@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     ingest_workers: int = Field(2, ge=1)
     ingest_max_batch: int = Field(5000, ge=1)
     ingest_max_body_bytes: int = Field(5_000_000, ge=1024)
+    ingest_body_timeout_s: float = Field(
+        30.0, gt=0, description="longest time a client may take to send one request body (slow senders get 408)")
     # Bearer tokens ingest accepts (comma-separated). Empty: no authentication. Never logged.
     ingest_tokens: Annotated[tuple[SecretStr, ...], NoDecode] = ()
 
@@ -57,6 +59,9 @@ class Settings(BaseSettings):
     processor_session_timeout_ms: int = Field(10_000, ge=6_000, description="Kafka group session timeout")
     processor_stall_timeout_s: float = Field(
         20.0, gt=0, description="no records for this long while partitions have unread ones: reconnect")
+    processor_stuck_transaction_s: float = Field(
+        15.0, gt=0, description="PostgreSQL ends a processor transaction idle or one statement busy this long "
+                                "(a frozen processor must not hold the feed's commit-order lock for longer)")
     processor_metrics_host: str = "127.0.0.1"
     processor_metrics_port: int = 8002
 
@@ -77,6 +82,9 @@ class Settings(BaseSettings):
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8003
     dashboard_feed_retention_hours: float = Field(24.0, gt=0, description="dashboard_feed rows kept for resuming")
+    dashboard_ws_max_clients: int = Field(200, ge=1, description="WebSocket clients served at once; more are told to retry")
+    dashboard_ws_send_timeout_s: float = Field(
+        10.0, gt=0, description="a WebSocket client that does not take a message for this long is dropped")
     dashboard_vendor_dir: str = Field("", description="npm's node_modules for the page; empty: services/dashboard/web/node_modules")
     # Webhooks for new signals: comma-separated URLs; each POST is signed with HMAC-SHA256 of the
     # body under webhook_secret (required when URLs are set; never logged).

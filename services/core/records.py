@@ -5,15 +5,29 @@ numbers (no "12.5" strings), integers must be integers, NaN/Infinity are refused
 fields are refused by name, and values a market could not produce are refused with a reason.
 Ingest and the processor both call `validate_record`, so a record means the same thing at
 both ends of Kafka.
+
+What is accepted must also be storable and computable (README "Ingest API"): text carries no
+control characters (PostgreSQL text cannot hold NUL), integers stay exactly representable as a
+float64 and so within PostgreSQL's bigint, prices stay within MAX_PRICE so every indicator (the
+Bollinger bands square them, summed over the window) stays finite, and timestamps fall between
+1970 and year 9999, which timestamptz and Python's datetime both hold.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator
+from pydantic import (
+    AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator,
+)
 
 PRICE_TYPE = "stock_price"
+
+MAX_PRICE = 1e12  # far above any quoted price; its square summed over any window stays finite
+MAX_COUNT = 2**53 - 1  # volumes and quantities: exact in float64 (pandas, JSON readers), < bigint max
+MAX_TIMESTAMP = 253_402_300_799.0  # 9999-12-31T23:59:59Z, the last second Python's datetime holds
+_CONTROL_CHAR = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,11 +57,36 @@ class Rejection:
         return "; ".join(f"{e.field}: {e.message}" for e in self.errors)
 
 
+Symbol = Field(min_length=1, max_length=16, pattern=r"^[A-Z][A-Z0-9.\-]*$")
+Price = Field(gt=0, le=MAX_PRICE)
+
+
+def _no_control_chars(text: str) -> str:
+    found = _CONTROL_CHAR.search(text)
+    if found:
+        raise ValueError(f"contains the control character U+{ord(found.group()):04X} at index {found.start()} "
+                         "(text fields may not hold control characters)")
+    return text
+
+
+Text = Annotated[str, AfterValidator(_no_control_chars)]
+# Epoch seconds, kept to the microsecond that timestamptz stores: two bars apart by less than a
+# microsecond would otherwise both be applied by the stream but stored as one row.
+def _to_microsecond(ts: float) -> float:
+    rounded = round(ts, 6)
+    if rounded <= 0:
+        raise ValueError(f"{ts} is 0 at microsecond precision; the first valid timestamp is 0.000001")
+    return rounded
+
+
+Timestamp = Annotated[float, Field(gt=0, le=MAX_TIMESTAMP), AfterValidator(_to_microsecond)]
+
+
 class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
 
     record_type: ClassVar[str]
-    timestamp: float = Field(gt=0)
+    timestamp: Timestamp
 
     @property
     def key(self) -> str:
@@ -74,19 +113,16 @@ class _Record(BaseModel):
         return self
 
 
-Symbol = Field(min_length=1, max_length=16, pattern=r"^[A-Z][A-Z0-9.\-]*$")
-
-
 class StockPrice(_Record):
     """One candle (bar). Carries no `data_type` on the wire, or `"stock_price"`."""
 
     record_type: ClassVar[str] = PRICE_TYPE
     stock_symbol: str = Symbol
-    opening_price: float = Field(gt=0)
-    closing_price: float = Field(gt=0)
-    high: float = Field(gt=0)
-    low: float = Field(gt=0)
-    volume: int = Field(ge=0)
+    opening_price: float = Price
+    closing_price: float = Price
+    high: float = Price
+    low: float = Price
+    volume: int = Field(ge=0, le=MAX_COUNT)
     data_type: Literal["stock_price"] | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")
@@ -109,8 +145,8 @@ class OrderBook(_Record):
     data_type: Literal["order_book"]
     stock_symbol: str = Symbol
     order_type: Literal["buy", "sell"]
-    price: float = Field(gt=0)
-    quantity: int = Field(gt=0)
+    price: float = Price
+    quantity: int = Field(gt=0, le=MAX_COUNT)
 
 
 class NewsSentiment(_Record):
@@ -132,7 +168,7 @@ class MarketData(_Record):
 class EconomicIndicator(_Record):
     record_type: ClassVar[str] = "economic_indicator"
     data_type: Literal["economic_indicator"]
-    indicator_name: str = Field(min_length=1, max_length=64)
+    indicator_name: Text = Field(min_length=1, max_length=64)
     value: float
 
     @property
@@ -162,8 +198,13 @@ def _field_errors(exc: ValidationError) -> tuple[FieldError, ...]:
             # Our own cross-field rules say "field: reason"; pydantic prefixes "Value error, ".
             text = message.removeprefix("Value error, ")
             loc, _, message = text.partition(": ") if ": " in text else (loc or "record", "", text)
-        errors.append(FieldError(loc or "record", message))
+        errors.append(FieldError(_clip(loc or "record", 100), _clip(message, 300)))
     return tuple(errors)
+
+
+def _clip(text: str, limit: int) -> str:
+    """Error texts echo field names a client chose: bounded, so an answer stays small."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
 
 
 def validate_record(raw: object, ctx: ValidationContext) -> Record | Rejection:
@@ -173,7 +214,7 @@ def validate_record(raw: object, ctx: ValidationContext) -> Record | Rejection:
     kind = record_type_of(raw)
     if kind is None:
         known = ", ".join(sorted(RECORD_MODELS))
-        return Rejection((FieldError("data_type", f"unknown data_type {raw.get('data_type')!r} (known: {known})"),))
+        return Rejection((FieldError("data_type", f"unknown data_type {_clip(repr(raw.get('data_type')), 60)} (known: {known})"),))
     try:
         return RECORD_MODELS[kind].model_validate(raw, context=ctx)  # type: ignore[return-value]
     except ValidationError as exc:

@@ -6,6 +6,7 @@ with the reason. The client hears "accepted" only for records Kafka acknowledged
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from contextlib import asynccontextmanager
@@ -13,13 +14,14 @@ from typing import Any, AsyncIterator
 
 import orjson
 from fastapi import FastAPI, Request
+from pydantic import TypeAdapter
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from services.config import Settings, get_settings
-from services.core.records import ValidationContext
+from services.core.records import Record, ValidationContext
 from services.ingest.auth import TokenCheck
-from services.ingest.batch import judge
+from services.ingest.batch import MAX_DEPTH, judge, nesting_exceeds
 from services.ingest.metrics import IngestMetrics
 from services.ingest.publisher import KafkaUnavailable, Publisher
 from services.kafka_io import make_producer
@@ -32,6 +34,15 @@ RETRY_AFTER_S = "2"
 
 def _problem(status: int, detail: str, **headers: str) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status, headers=headers or None)
+
+
+def request_body_schema() -> tuple[dict[str, Any], dict[str, Any]]:
+    """The OpenAPI request body of POST /ingest (one record or an array), and the record schemas."""
+    schema = TypeAdapter(Record | list[Record]).json_schema(ref_template="#/components/schemas/{model}")
+    records = schema.pop("$defs")
+    body = {"required": True, "content": {"application/json": {"schema": schema}},
+            "description": "One record, or a JSON array of records (each judged on its own)."}
+    return body, records
 
 
 def create_app(settings: Settings | None = None, publisher: Publisher | None = None) -> FastAPI:
@@ -60,19 +71,31 @@ def create_app(settings: Settings | None = None, publisher: Publisher | None = N
         lifespan=lifespan,
     )
     app.state.publisher = publisher
+    body_spec, record_schemas = request_body_schema()
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = FastAPI.openapi(app)
+            spec.setdefault("components", {}).setdefault("schemas", {}).update(record_schemas)
+            app.openapi_schema = spec
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.post(
         "/ingest",
         summary="Submit one record or a JSON array of records",
         responses={
             200: {"description": "At least one record accepted; per-record results"},
-            400: {"description": "Body is not valid JSON"},
+            400: {"description": f"Body is not valid JSON, or nested more than {MAX_DEPTH} levels deep"},
+            408: {"description": "The body did not arrive in time (ingest_body_timeout_s)"},
             413: {"description": "Body or batch too large"},
             401: {"description": "Tokens are configured and the request has no valid bearer token"},
             415: {"description": "Content-Type is not application/json"},
             422: {"description": "No record accepted; per-record reasons (index, field, message)"},
             503: {"description": "Kafka unavailable; retry after the Retry-After header"},
         },
+        openapi_extra={"requestBody": body_spec},
     )
     async def ingest(request: Request) -> Response:
         denied = auth.problem(request.headers.get("authorization"))
@@ -86,15 +109,22 @@ def create_app(settings: Settings | None = None, publisher: Publisher | None = N
         if declared is not None and declared.isdigit() and int(declared) > settings.ingest_max_body_bytes:
             return _problem(413, f"body is {declared} bytes; the limit is {settings.ingest_max_body_bytes}")
         chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > settings.ingest_max_body_bytes:
-                return _problem(413, f"body exceeds the limit of {settings.ingest_max_body_bytes} bytes")
-            chunks.append(chunk)
+        try:
+            async with asyncio.timeout(settings.ingest_body_timeout_s):  # slow senders hold a worker
+                async for chunk in request.stream():
+                    size += len(chunk)
+                    if size > settings.ingest_max_body_bytes:
+                        return _problem(413, f"body exceeds the limit of {settings.ingest_max_body_bytes} bytes")
+                    chunks.append(chunk)
+        except TimeoutError:
+            return _problem(408, f"the body did not arrive within {settings.ingest_body_timeout_s:g} s "
+                                 f"({size} bytes received)", Connection="close")
         try:
             body = orjson.loads(b"".join(chunks))
         except orjson.JSONDecodeError as exc:
             return _problem(400, f"body is not valid JSON: {exc}")
+        if nesting_exceeds(body):
+            return _problem(400, f"body is nested more than {MAX_DEPTH} levels deep; records are flat JSON objects")
         if isinstance(body, list):
             if not body:
                 return _problem(422, "the array is empty: send at least one record")

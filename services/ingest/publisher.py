@@ -13,6 +13,24 @@ from services.core.records import Record, Rejection
 from services.kafka_io import Topics
 
 
+# A rejected record is kept whole on ingest.rejected up to this size, else as an excerpt: a 2 MB
+# record must not turn into a message Kafka refuses (and a 503 the client would retry forever).
+MAX_REJECTED_RECORD_BYTES = 64 * 1024
+
+
+def rejected_message(index: int, raw: Any, rejection: Rejection, received_at: float) -> bytes:
+    """The dead letter of one rejected record, always well under Kafka's message size limit."""
+    record = orjson.dumps(raw)
+    message: dict[str, Any] = {"index": index, "reason": rejection.reason[:2000],
+                               "errors": [e.as_dict() for e in rejection.errors[:20]], "received_at": received_at}
+    if len(record) <= MAX_REJECTED_RECORD_BYTES:
+        message["record"] = orjson.Fragment(record)
+    else:
+        message["record_excerpt"] = record[:MAX_REJECTED_RECORD_BYTES].decode(errors="replace")
+        message["record_bytes"] = len(record)
+    return orjson.dumps(message)
+
+
 class KafkaUnavailable(RuntimeError):
     """Kafka did not acknowledge the batch: the client must retry (HTTP 503)."""
 
@@ -52,17 +70,8 @@ class Publisher:
                 send(by_type[rec.record_type], key=rec.key.encode(), value=orjson.dumps(rec.to_payload()))
                 for _, rec in accepted
             ]
-            futures += [
-                send(
-                    self._topics.rejected,
-                    value=orjson.dumps(
-                        {"index": i, "reason": rej.reason, "errors": [e.as_dict() for e in rej.errors],
-                         "record": raw, "received_at": now},
-                        default=repr,
-                    ),
-                )
-                for i, raw, rej in rejected
-            ]
+            futures += [send(self._topics.rejected, value=rejected_message(i, raw, rej, now))
+                         for i, raw, rej in rejected]
             deadline = time.monotonic() + self._ack_timeout_s
             for future in futures:
                 future.get(timeout=max(0.001, deadline - time.monotonic()))

@@ -100,3 +100,84 @@ def test_symbol_list_is_optional_and_non_objects_are_refused() -> None:
     assert isinstance(validate_record({**CANDLE, "stock_symbol": "NVDA"}, anything), StockPrice)
     assert errors_of([CANDLE]) == [("record", "expected a JSON object, got list")]
     assert errors_of("AAPL")[0][0] == "record"
+
+
+# -- the contract: what ingest accepts, the store can hold and the engine can compute ---------------
+from services.core.records import MAX_COUNT, MAX_PRICE, MAX_TIMESTAMP  # noqa: E402
+
+ECON = GOOD[EconomicIndicator]
+ORDER = GOOD[OrderBook]
+
+
+@pytest.mark.parametrize("name", ["GDP\x00x", "GDP\nx", "tab\there", "\x7f", "bell\x07"])
+def test_text_with_control_characters_is_refused_naming_the_character(name: str) -> None:
+    (field, message), = errors_of({**ECON, "indicator_name": name})
+    assert field == "indicator_name"
+    assert f"U+{ord(next(c for c in name if c < ' ' or c == chr(127))):04X}" in message
+
+
+def test_text_may_hold_any_printable_unicode() -> None:
+    record = validate_record({**ECON, "indicator_name": "Índice de precios ÿ 消费"}, CTX)
+    assert isinstance(record, EconomicIndicator) and record.indicator_name == "Índice de precios ÿ 消费"
+
+
+@pytest.mark.parametrize("raw, field", [
+    ({**CANDLE, "volume": 9223372036854775808}, "volume"),   # beyond bigint: PostgreSQL would refuse it
+    ({**CANDLE, "volume": MAX_COUNT + 1}, "volume"),
+    ({**ORDER, "quantity": 9223372036854775808}, "quantity"),
+])
+def test_integers_beyond_the_exact_float_range_are_refused(raw: dict, field: str) -> None:
+    assert [f for f, _ in errors_of(raw)] == [field]
+
+
+def test_integers_at_the_bound_are_accepted() -> None:
+    assert validate_record({**CANDLE, "volume": MAX_COUNT}, CTX).volume == MAX_COUNT
+    assert validate_record({**ORDER, "quantity": MAX_COUNT}, CTX).quantity == MAX_COUNT
+
+
+@pytest.mark.parametrize("price", [1.4e154, 1e308, MAX_PRICE * 1.0000001])
+def test_prices_whose_squares_could_overflow_an_indicator_are_refused(price: float) -> None:
+    fields = {f for f, _ in errors_of({**CANDLE, "opening_price": price, "closing_price": price, "high": price,
+                                       "low": price})}
+    assert fields == {"opening_price", "closing_price", "high", "low"}
+    assert [f for f, _ in errors_of({**ORDER, "price": price})] == ["price"]
+
+
+def test_the_largest_and_smallest_prices_keep_every_indicator_finite() -> None:
+    import math
+
+    from services.core.bars import SymbolStream
+    from services.core.indicators import INDICATOR_COLUMNS, IndicatorParams
+    from services.core.signals import SignalRules
+
+    stream = SymbolStream("AAPL", IndicatorParams(), SignalRules())
+    for i, price in enumerate([MAX_PRICE, 5e-324, MAX_PRICE] * 20):
+        bar = validate_record({**CANDLE, "opening_price": price, "closing_price": price, "high": price,
+                               "low": price, "timestamp": NOW - 100 + i}, CTX)
+        applied = stream.apply(bar)
+    values = [getattr(applied.values, c) for c in INDICATOR_COLUMNS]
+    assert all(v is None or math.isfinite(v) for v in values), values
+    restored = SymbolStream.from_state("AAPL", stream.to_state(), IndicatorParams(), SignalRules())
+    assert restored.to_state() == stream.to_state()
+
+
+@pytest.mark.parametrize("ts, fragment", [
+    (MAX_TIMESTAMP + 1, "less than or equal to"),
+    (1e-9, "0 at microsecond precision"),
+])
+def test_timestamps_outside_what_timestamptz_and_datetime_hold_are_refused(ts: float, fragment: str) -> None:
+    (field, message), = errors_of({**ECON, "timestamp": ts}, ValidationContext(now=MAX_TIMESTAMP * 2))
+    assert field == "timestamp" and fragment in message
+
+
+def test_timestamps_are_kept_to_the_microsecond_postgresql_stores() -> None:
+    record = validate_record({**CANDLE, "timestamp": NOW - 1 + 0.1234567}, CTX)
+    assert record.timestamp == round(NOW - 1 + 0.1234567, 6)
+    assert validate_record(record.to_payload(), CTX).timestamp == record.timestamp  # stable through Kafka
+
+
+def test_error_texts_echoing_client_input_are_bounded() -> None:
+    errs = errors_of({**CANDLE, "x" * 100_000: 1, "data_type": "stock_price"})
+    assert len(errs) == 1 and len(errs[0][0]) < 200 and "100000 characters" in errs[0][0]
+    (field, message), = errors_of({**CANDLE, "data_type": "y" * 100_000})
+    assert field == "data_type" and len(message) < 300

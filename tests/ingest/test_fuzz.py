@@ -77,9 +77,14 @@ def broken_records(draw: st.DrawFn) -> dict:
     return record
 
 
-def is_int64(value: object) -> bool:
-    """Counts are JSON integers that fit PostgreSQL's bigint."""
-    return isinstance(value, int) and not isinstance(value, bool) and -(2**63) <= value < 2**63
+def is_count(value: object) -> bool:
+    """Counts are JSON integers exact as a float64 (so within PostgreSQL's bigint too)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 2**53 - 1
+
+
+def is_price(value: float) -> bool:
+    """Positive, and small enough that a window of squares stays finite (README: at most 10^12)."""
+    return 0 < value <= 1e12
 
 
 def satisfies_contract(raw: dict) -> bool:
@@ -91,22 +96,22 @@ def satisfies_contract(raw: dict) -> bool:
     numbers = [v for k, v in raw.items() if k not in ("data_type", "stock_symbol", "order_type", "indicator_name")]
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in numbers):
         return False
-    if not 0 < raw["timestamp"] <= time.time() + 300:
+    if not 0 < raw["timestamp"] <= min(time.time() + 300, 253_402_300_799):
         return False
     if kind != "economic_indicator" and raw["stock_symbol"] not in SYMBOLS:
         return False
     if kind == "stock_price":
         o, c, h, lo = raw["opening_price"], raw["closing_price"], raw["high"], raw["low"]
-        return min(o, c, h, lo) > 0 and h >= max(o, c) and lo <= min(o, c) and is_int64(raw["volume"]) \
-            and raw["volume"] >= 0
+        return all(map(is_price, (o, c, h, lo))) and h >= max(o, c) and lo <= min(o, c) and is_count(raw["volume"])
     if kind == "order_book":
-        return raw["order_type"] in ("buy", "sell") and raw["price"] > 0 and is_int64(raw["quantity"]) \
+        return raw["order_type"] in ("buy", "sell") and is_price(raw["price"]) and is_count(raw["quantity"]) \
             and raw["quantity"] > 0
     if kind == "news_sentiment":
         return -1 <= raw["sentiment_score"] <= 1 and 0 <= raw["sentiment_magnitude"] <= 1
     if kind == "market_data":
         return raw["market_cap"] > 0
-    return isinstance(raw["indicator_name"], str) and raw["indicator_name"] != ""
+    name = raw["indicator_name"]
+    return isinstance(name, str) and name != "" and not any(ch < " " or ch == "\x7f" for ch in name)
 
 
 def clean_messages(stack: Settings, expected: int) -> list[dict]:

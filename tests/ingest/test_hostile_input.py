@@ -1,0 +1,110 @@
+"""Hostile input at POST /ingest never gets a 5xx, and answers stay proportional (real local Kafka).
+
+Covers what an attacker found: a body nested 255+ levels deep (a 500 before), a rejected record
+larger than Kafka's message limit (a 503 "retry later" before), a request of invalid records whose
+answer was six times its size, slow request bodies, and an OpenAPI without the request body.
+"""
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+from typing import Iterator
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from services.config import Settings
+from services.ingest.app import create_app
+from services.ingest.batch import MAX_ERRORS_PER_RECORD
+from services.ingest.publisher import MAX_REJECTED_RECORD_BYTES
+from support import ServiceProcess, free_port, service_env
+from test_api import candle, read_topic
+
+
+@pytest.fixture
+def client(stack: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(stack)) as c:
+        yield c
+
+
+def post(client: TestClient, body: bytes):
+    return client.post("/ingest", content=body, headers={"content-type": "application/json"})
+
+
+@pytest.mark.parametrize("depth", [33, 255, 1000])
+def test_deeply_nested_bodies_are_a_400(client: TestClient, depth: int) -> None:
+    for body in (b"[" * depth + b"]" * depth, b'{"a":' * depth + b"1" + b"}" * depth):
+        response = post(client, body)
+        assert response.status_code == 400, response.text
+        assert "nested more than 32 levels" in response.json()["detail"]
+
+
+def test_a_record_nested_inside_a_field_is_still_judged_per_record(client: TestClient) -> None:
+    response = post(client, orjson.dumps([candle(), candle(stock_symbol=[[[["AAPL"]]]])]))
+    assert response.status_code == 200
+    assert response.json()["results"][1]["errors"][0]["field"] == "stock_symbol"
+
+
+def test_a_rejected_record_over_kafkas_message_limit_is_a_422_and_kept_as_an_excerpt(
+    client: TestClient, stack: Settings
+) -> None:
+    huge = "A" * 2_000_000
+    response = post(client, orjson.dumps(candle(stock_symbol=huge)))
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["results"][0]["errors"]
+    assert error["field"] == "stock_symbol" and "at most 16 characters" in error["message"]
+    (dead,) = read_topic(stack, stack.topics.rejected, 1)
+    kept = dead["value"]
+    assert kept["record_bytes"] == len(orjson.dumps(candle(stock_symbol=huge)))
+    assert kept["record_excerpt"].startswith('{"stock_symbol":"AAAA')
+    assert len(kept["record_excerpt"]) == MAX_REJECTED_RECORD_BYTES and "record" not in kept
+
+
+def test_the_answer_to_many_invalid_records_stays_proportional(client: TestClient) -> None:
+    noisy = {**candle(), **{f"unexpected_field_{i:03d}": "x" for i in range(40)}}
+    body = orjson.dumps([noisy] * 2_000)
+    response = post(client, body)
+    assert response.status_code == 422
+    results = response.json()["results"]
+    assert len(results) == 2_000
+    assert all(len(r["errors"]) == MAX_ERRORS_PER_RECORD and r["more_errors"] == 35 for r in results)
+    assert len(response.content) < len(body), (len(response.content), len(body))
+
+
+def test_openapi_documents_the_request_body(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    body = spec["paths"]["/ingest"]["post"]["requestBody"]
+    assert body["required"] is True
+    schema = body["content"]["application/json"]["schema"]
+    refs = orjson.dumps(schema).decode()
+    for model in ("StockPrice", "OrderBook", "NewsSentiment", "MarketData", "EconomicIndicator"):
+        assert f"#/components/schemas/{model}" in refs
+        assert model in spec["components"]["schemas"]
+    price = spec["components"]["schemas"]["StockPrice"]["properties"]
+    assert price["volume"]["maximum"] == 2**53 - 1 and price["closing_price"]["maximum"] == 1e12
+    assert set(spec["components"]["schemas"]["StockPrice"]["required"]) >= {
+        "stock_symbol", "opening_price", "closing_price", "high", "low", "volume", "timestamp"}
+
+
+def test_a_slow_request_body_is_timed_out_with_a_408(stack: Settings, tmp_path: Path) -> None:
+    port = free_port()
+    ingest = ServiceProcess("ingest", ["--port", str(port), "--workers", "2"],
+                            service_env(stack, ingest_body_timeout_s=1.5), tmp_path)
+    ingest.wait_http(f"http://127.0.0.1:{port}/healthz")
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(b"POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 100000\r\n\r\n[{\"stock_symbol\"")
+        sent = time.monotonic()
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+        waited = time.monotonic() - sent
+    assert answer.startswith(b"HTTP/1.1 408"), answer
+    assert b"did not arrive within 1.5 s" in answer
+    assert 1.4 < waited < 20, waited
+    assert ingest.stop() == 0, ingest.log_tail()
