@@ -6,7 +6,7 @@ bar is a duplicate, an older one is late: neither is applied (DESIGN.md §3).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Iterable
 
 from services.core.indicators import IndicatorEngine, IndicatorParams, IndicatorValues
 from services.core.records import StockPrice
@@ -67,4 +67,14 @@ class SymbolStream:
         stream.engine = IndicatorEngine.from_state(state["engine"], params)
         stream.last_ts = state["last_ts"]
         stream.prev = None if state["prev"] is None else IndicatorValues(**state["prev"])
+        return stream
+
+    @classmethod
+    def replay(cls, symbol: str, bars: Iterable[tuple[float, float]], params: IndicatorParams,
+               rules: SignalRules) -> "SymbolStream":
+        """A stream that has applied `bars`, (timestamp, close) oldest first: the state a processor
+        would hold after them, rebuilt from stored bars."""
+        stream = cls(symbol, params, rules)
+        for ts, close in bars:
+            stream.apply(StockPrice.model_construct(stock_symbol=symbol, timestamp=ts, closing_price=close))
         return stream

@@ -21,8 +21,8 @@ from sqlalchemy import Engine
 
 from services.core.bars import SymbolStream
 from services.core.indicators import IndicatorParams
-from services.core.records import StockPrice
 from services.core.signals import SignalRules
+from services.processor.store import STORED_CLOSES_SQL
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +45,12 @@ def rebuild_symbol_state(engine: Engine, symbol: str, params: IndicatorParams = 
             if row is not None and row[0] == wanted:
                 conn.rollback()
                 return CURRENT
-            cur.execute("SELECT extract(epoch FROM ts)::float8, close FROM bars WHERE symbol = %s ORDER BY ts",
-                        (symbol,))
+            cur.execute(STORED_CLOSES_SQL, (symbol,))
             bars = cur.fetchall()
             if not bars:
                 conn.rollback()
                 return NO_BARS
-            stream = SymbolStream(symbol, params, rules)
-            for ts, close in bars:
-                stream.apply(StockPrice.model_construct(stock_symbol=symbol, timestamp=ts, closing_price=close))
+            stream = SymbolStream.replay(symbol, bars, params, rules)
             if row is not None and row[1].get("last_ts") is not None and round(row[1]["last_ts"], 6) == round(
                     stream.last_ts, 6):
                 # The same last bar: keep the processor's own float for it, so a late duplicate of

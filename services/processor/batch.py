@@ -121,3 +121,19 @@ def build_batch(
             getattr(out, table).append(row)
     out.states = {symbol: (stream.last_ts, stream.to_state()) for symbol, stream in touched.items()}
     return out, count
+
+
+def dead_letter_batch(msg: Message, reason: str) -> BatchOutput:
+    """A batch that only moves `msg` to the dead letters (and past it): for a record that passed
+    validation but could not be computed or stored (see Processor._isolate)."""
+    out = BatchOutput()
+    out.next_offsets[(msg.topic, msg.partition)] = msg.offset + 1
+    raw_bytes = msg.value or b""
+    out.dead_letters.append((msg.topic, msg.partition, msg.offset, printable(reason), raw_bytes[:MAX_MESSAGE_BYTES]))
+    return out
+
+
+def printable(text: str, limit: int = 1000) -> str:
+    """`text` fit for a text column and a log line: no NUL or other control characters, bounded."""
+    cleaned = "".join(ch if ch >= " " or ch == "\t" else f"\\x{ord(ch):02x}" for ch in text)
+    return cleaned if len(cleaned) <= limit else cleaned[:limit] + "…"

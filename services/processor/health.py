@@ -13,7 +13,7 @@ STALL_AFTER_S = 60.0
 
 def render_metrics(stats: ProcessorStats) -> str:
     counters = ("batches", "messages", "bars", "signals", "late_bars", "dead_letters", "other_records",
-                "write_failures", "rewinds", "reconnects")
+                "write_failures", "rewinds", "reconnects", "state_rebuilds")
     lines = []
     for name in counters:
         lines += [f"# TYPE tickflow_processor_{name}_total counter",

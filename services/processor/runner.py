@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 import psycopg2
-from kafka import ConsumerRebalanceListener, KafkaProducer, TopicPartition
+from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
@@ -30,14 +30,18 @@ from services.core.records import ValidationContext
 from services.core.signals import SignalRules
 from services.kafka_io import make_consumer, make_producer
 from services.logs import event
-from services.processor.batch import BatchOutput, build_batch
+from services.processor.batch import BatchOutput, build_batch, dead_letter_batch, printable
 from services.processor.store import BatchWriter, OffsetConflict
 
 log = logging.getLogger("services.processor")
 
 DB_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError, OffsetConflict)
-# A batch that cannot be stored is retried from the last committed offsets.
+# Infrastructure: a batch that cannot be stored is retried from the last committed offsets.
 RETRYABLE = (*DB_ERRORS, KafkaError)
+# Data: the batch holds a record that cannot be computed or stored (PostgreSQL refuses a value,
+# the binary encoder overflows, the engine refuses it). Retrying would fail forever, so the
+# offending records are isolated and dead-lettered, and the rest is stored (Processor._isolate).
+DATA_ERRORS = (psycopg2.DataError, psycopg2.IntegrityError, ArithmeticError, ValueError, TypeError)
 
 
 def params_from(settings: Settings) -> IndicatorParams:
@@ -66,12 +70,22 @@ class ProcessorStats:
     other_records: int = 0
     write_failures: int = 0
     rewinds: int = 0
+    state_rebuilds: int = 0
     reconnects: int = 0
     last_batch_ms: float = 0.0
     assigned: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(slots=True)
+class InFlight:
+    """The batch being written on the writer thread, and what it was built from."""
+
+    future: Future[BatchOutput]
+    messages: list[Any]
+    expected: dict[tuple[str, int], int | None]  # stored next offsets the batch started from
 
 
 class Processor(ConsumerRebalanceListener):
@@ -88,14 +102,15 @@ class Processor(ConsumerRebalanceListener):
         self.group = group or settings.processor_group
         self.topics = settings.topics
         self._topic_names = sorted(self.topics.by_record_type.values())
-        self.store = BatchWriter(settings.database_url, self.group, asdict(self.params))
+        self.store = BatchWriter(settings.database_url, self.group, asdict(self.params),
+                                 stuck_after_s=settings.processor_stuck_transaction_s)
         self._consumer_config = dict(
             max_poll_records=settings.processor_batch_max,
             session_timeout_ms=settings.processor_session_timeout_ms,
             heartbeat_interval_ms=settings.processor_session_timeout_ms // 5,
             **(consumer_overrides or {}),
         )
-        self.consumer = make_consumer(settings.kafka_bootstrap, self.group, **self._consumer_config)
+        self.consumer: KafkaConsumer | None = None  # connected by run(): Kafka may be down at start
         self._last_progress = time.monotonic()
         self._producer: KafkaProducer | None = None  # created on the first dead letter
         self.streams: dict[str, SymbolStream] = {}
@@ -104,7 +119,7 @@ class Processor(ConsumerRebalanceListener):
         self.stats = ProcessorStats()
         self.stopping = threading.Event()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="processor-writer")
-        self._in_flight: Future[BatchOutput] | None = None
+        self._in_flight: InFlight | None = None
 
     # -- rebalance listener (called inside poll) -------------------------------------------
     def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
@@ -125,6 +140,8 @@ class Processor(ConsumerRebalanceListener):
         Batch N+1 is built on the in-memory state that batch N left; if N fails, N+1 is
         dropped and the processor rewinds to what PostgreSQL holds.
         """
+        if not self._connect():
+            return  # stopped while waiting for Kafka
         self._wait_for_topics()
         self._subscribe()
         event(log, "processor started", group=self.group, topics=self._topic_names)
@@ -152,6 +169,21 @@ class Processor(ConsumerRebalanceListener):
 
     def stop(self) -> None:
         self.stopping.set()
+
+    def _connect(self) -> bool:
+        """Create the consumer, waiting out an unreachable Kafka with capped backoff (unready, alive)."""
+        delay = 0.5
+        while not self.stopping.is_set():
+            self.stats.last_loop_at = time.monotonic()  # waiting is this process's work: stay live
+            try:
+                self.consumer = make_consumer(self.settings.kafka_bootstrap, self.group, **self._consumer_config)
+                return True
+            except KafkaError as exc:
+                event(log, "Kafka unreachable; retrying", logging.WARNING, bootstrap=self.settings.kafka_bootstrap,
+                      error=f"{type(exc).__name__}: {exc}", retry_in_s=round(delay, 1))
+                self.stopping.wait(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 30.0)
+        return False
 
     def _subscribe(self) -> None:
         self.consumer.subscribe(self._topic_names, listener=self)
@@ -185,13 +217,20 @@ class Processor(ConsumerRebalanceListener):
             self._settle()
             self._failed(exc)
             return
-        ctx = ValidationContext(now=time.time(), max_future_skew=self.settings.max_future_skew_seconds)
-        out, count = build_batch(messages, self._stream_for, ctx, self.topics.record_type_of_topic)
+        try:
+            out, count = build_batch(messages, self._stream_for, self._context(), self.topics.record_type_of_topic)
+        except DATA_ERRORS as exc:
+            if self._settle():  # the streams may be half-updated: isolate from the committed state
+                self._isolate(messages, exc)
+            return
         if not self._settle():
             return  # the previous batch failed: this one was built on state that never committed
         expected = {tp: self.offsets.get(tp) for tp in out.next_offsets}
         self.offsets.update(out.next_offsets)  # what the next batch will expect, if this one commits
-        self._in_flight = self._writer.submit(self._store, out, expected, count, started)
+        self._in_flight = InFlight(self._writer.submit(self._store, out, expected, count, started), messages, expected)
+
+    def _context(self) -> ValidationContext:
+        return ValidationContext(now=time.time(), max_future_skew=self.settings.max_future_skew_seconds)
 
     def _store(self, out: BatchOutput, expected: dict[tuple[str, int], int | None], count: int,
                started: float) -> BatchOutput:
@@ -216,16 +255,66 @@ class Processor(ConsumerRebalanceListener):
 
     def _settle(self) -> bool:
         """Wait for the batch in flight. True if it committed (or there was none)."""
-        future, self._in_flight = self._in_flight, None
-        if future is None:
+        batch, self._in_flight = self._in_flight, None
+        if batch is None:
             return True
         try:
-            out = future.result()
+            out = batch.future.result()
         except RETRYABLE as exc:
             self._failed(exc)
             return False
+        except DATA_ERRORS as exc:
+            self.offsets.update(batch.expected)  # it did not commit
+            self._isolate(batch.messages, exc)
+            return False  # a batch built after it used state that never committed: rebuilt after the rewind
         self._report_lag(out.next_offsets)
         return True
+
+    def _isolate(self, messages: list[Any], exc: BaseException) -> None:
+        """Store `messages` in ever smaller parts, in order, until each record that cannot be stored
+        is alone; that one goes to the dead letters with the error. Every part is its own committed
+        transaction (rows, offsets, states), built from the state PostgreSQL holds, so the outcome is
+        what an undisturbed run without the offending records would have stored, plus dead letters.
+        """
+        event(log, "batch refused for a data reason; isolating the offending records", logging.WARNING,
+              error=printable(f"{type(exc).__name__}: {exc}"), messages=len(messages))
+        self.store.close()
+        self.streams.clear()
+        pending = [messages]
+        try:
+            while pending:
+                part = pending.pop()
+                try:
+                    self._store_now(part)
+                except DATA_ERRORS as part_exc:
+                    self.store.close()
+                    self.streams.clear()
+                    if len(part) > 1:
+                        middle = len(part) // 2
+                        pending += [part[middle:], part[:middle]]  # the first half is stored first
+                    else:
+                        reason = f"not storable: {type(part_exc).__name__}: {part_exc}"
+                        self._store_now(part, dead_letter=reason)
+                        event(log, "record isolated to the dead letters", logging.WARNING, topic=part[0].topic,
+                              partition=part[0].partition, offset=part[0].offset, reason=printable(reason))
+        except RETRYABLE as infra:
+            self._failed(infra)
+            return
+        self.streams.clear()
+        self.needs_rewind = True  # re-fetch whatever followed the isolated messages
+
+    def _store_now(self, messages: list[Any], dead_letter: str | None = None) -> None:
+        """Build and store one batch on this thread (used while isolating)."""
+        started = time.perf_counter()
+        if dead_letter is None:
+            self._load_streams({m.key.decode(errors="replace") for m in messages
+                                if m.topic == self.topics.prices and m.key})
+            out, count = build_batch(messages, self._stream_for, self._context(), self.topics.record_type_of_topic)
+        else:
+            out, count = dead_letter_batch(messages[0], dead_letter), 1
+        expected = {tp: self.offsets.get(tp) for tp in out.next_offsets}
+        self._store(out, expected, count, started)
+        self.offsets.update(out.next_offsets)
 
     def _unstick(self) -> None:
         """Replace the consumer if it receives nothing while its partitions have unread records.
@@ -253,8 +342,8 @@ class Processor(ConsumerRebalanceListener):
             pass
         self.streams.clear()
         self.offsets = {}
-        self.consumer = make_consumer(self.settings.kafka_bootstrap, self.group, **self._consumer_config)
-        self._subscribe()
+        if self._connect():
+            self._subscribe()
 
     def _failed(self, exc: BaseException) -> None:
         """A batch could not be stored: forget everything after the last commit (next loop rewinds)."""
@@ -292,10 +381,22 @@ class Processor(ConsumerRebalanceListener):
         states = self.store.load_states(missing)
         for symbol in missing:
             state = states.get(symbol)
-            self.streams[symbol] = (
-                SymbolStream(symbol, self.params, self.rules) if state is None
-                else SymbolStream.from_state(symbol, state, self.params, self.rules)
-            )
+            if state is None:
+                self.streams[symbol] = SymbolStream(symbol, self.params, self.rules)
+                continue
+            try:
+                self.streams[symbol] = SymbolStream.from_state(symbol, state, self.params, self.rules)
+            except (KeyError, *DATA_ERRORS) as exc:
+                self.streams[symbol] = self._rebuild_stream(symbol, exc)
+
+    def _rebuild_stream(self, symbol: str, exc: BaseException) -> SymbolStream:
+        """A saved state that cannot be restored: replay the symbol's stored bars instead."""
+        bars = self.store.load_closes(symbol)
+        stream = SymbolStream.replay(symbol, bars, self.params, self.rules)
+        self.stats.state_rebuilds += 1
+        event(log, "saved symbol state could not be restored; rebuilt it from the stored bars", logging.WARNING,
+              symbol=symbol, bars=len(bars), error=printable(f"{type(exc).__name__}: {exc}"))
+        return stream
 
     def _stream_for(self, symbol: str) -> SymbolStream:
         if symbol not in self.streams:  # a record whose key is not its symbol: load it alone
@@ -329,6 +430,7 @@ class Processor(ConsumerRebalanceListener):
             self.offsets[key] = stored.get(key)
         self.needs_rewind = False
         self.stats.rewinds += 1
+        self._last_progress = time.monotonic()  # the stall watchdog counts from here, not from before an outage
         event(log, "partitions positioned from PostgreSQL", partitions=len(assignment),
               stored=len(stored))
 
@@ -344,7 +446,8 @@ class Processor(ConsumerRebalanceListener):
     def _shutdown(self) -> None:
         self._writer.shutdown(wait=True)
         try:
-            self.consumer.close(autocommit=False)
+            if self.consumer is not None:
+                self.consumer.close(autocommit=False)
             if self._producer is not None:
                 self._producer.close(timeout=5)
         finally:

@@ -22,6 +22,8 @@ from services.db.binary_copy import BinaryCopy
 from services.processor.batch import BatchOutput
 
 F8 = "double precision"
+# A symbol's stored bars, oldest first: what its streaming state is rebuilt from.
+STORED_CLOSES_SQL = "SELECT extract(epoch FROM ts)::float8, close FROM bars WHERE symbol = %s ORDER BY ts"
 
 
 class OffsetConflict(RuntimeError):
@@ -135,8 +137,13 @@ def copy_csv(rows: Iterable[tuple]) -> io.StringIO:
 
 
 class BatchWriter:
-    def __init__(self, dsn: str, group: str, params: dict[str, Any]) -> None:
+    def __init__(self, dsn: str, group: str, params: dict[str, Any], stuck_after_s: float = 15.0) -> None:
         self._dsn = dsn
+        # A processor frozen mid-transaction (SIGSTOP, a hung host with its TCP connection open) holds
+        # the dashboard feed's commit-order lock, and with it every other writer's commit: PostgreSQL
+        # ends such a session after this long, and the processor rewinds when it wakes.
+        stuck_ms = max(1, round(stuck_after_s * 1000))
+        self._options = f"-c idle_in_transaction_session_timeout={stuck_ms} -c statement_timeout={stuck_ms}"
         self._group = group
         self._params_json = orjson.dumps(params).decode()
         self._params = params
@@ -146,7 +153,8 @@ class BatchWriter:
 
     # -- connections ------------------------------------------------------------------
     def _connect(self, role: str) -> Any:
-        return psycopg2.connect(self._dsn, application_name=f"tickflow-processor-{role}", connect_timeout=5)
+        return psycopg2.connect(self._dsn, application_name=f"tickflow-processor-{role}:{self._group}"[:63],
+                                connect_timeout=5, options=self._options)
 
     def _reader(self) -> Any:
         if self._read_conn is None or self._read_conn.closed:
@@ -185,6 +193,13 @@ class BatchWriter:
                 (self._group, tuple(wanted)),
             )
             return {(t, p): o for t, p, o in cur.fetchall()}
+
+    def load_closes(self, symbol: str) -> list[tuple[float, float]]:
+        """The symbol's stored bars as (epoch seconds, close), oldest first."""
+        conn = self._reader()
+        with conn, conn.cursor() as cur:
+            cur.execute(STORED_CLOSES_SQL, (symbol,))
+            return cur.fetchall()
 
     def load_states(self, symbols: Iterable[str]) -> dict[str, dict[str, Any]]:
         wanted = tuple(symbols)
