@@ -15,7 +15,7 @@ import httpx
 from sqlalchemy import Engine, text
 
 from services.config import Settings
-from services.db.connect import ensure_database, make_engine, with_database
+from services.db.connect import make_engine, require_database, side_database_urls, with_database
 from services.db.migrations import migrate
 from services.kafka_io import delete_topics, ensure_topics
 from services.processor.store import PROCESSOR_TABLES
@@ -48,12 +48,12 @@ class BenchStack:
     @classmethod
     def create(cls, log_dir: Path, database: str = BENCH_DATABASE) -> "BenchStack":
         base = Settings()
-        urls = {name: with_database(getattr(base, name), database)
-                for name in ("database_url", "admin_database_url", "reader_database_url")}
+        urls = side_database_urls({name: getattr(base, name) for name in
+                                   ("database_url", "admin_database_url", "reader_database_url")}, database)
         tag = uuid.uuid4().hex[:6]
         settings = base.model_copy(update={**urls, "kafka_topic_prefix": f"bench-{tag}.",
                                            "processor_group": f"bench-{tag}", "log_format": "json"})
-        ensure_database(settings.admin_database_url)
+        require_database(settings.admin_database_url)
         db = make_engine(settings.admin_database_url)
         migrate(db)
         ensure_topics(settings.kafka_bootstrap, settings.topics)

@@ -33,7 +33,8 @@ Environment (defaults):
   TICKFLOW_PG_APP_PASSWORD      tickflow_app      (role tickflow_app, in tickflow_writer)
   TICKFLOW_PG_ANALYST_PASSWORD  tickflow_analyst  (role tickflow_analyst, in tickflow_reader)
   TICKFLOW_PG_BINDIR            /usr/lib/postgresql/15/bin
-  TICKFLOW_READY_TIMEOUT        60   (seconds to wait for each server)
+  TICKFLOW_READY_TIMEOUT        180  (seconds to wait for each server; generous, because a
+                                     busy 2-core machine can take 20 s to start Kafka)
 EOF
 }
 
@@ -47,7 +48,7 @@ PG_PORT=${TICKFLOW_PG_PORT:-15432}
 KAFKA_PORT=${TICKFLOW_KAFKA_PORT:-19092}
 ZK_PORT=${TICKFLOW_ZK_PORT:-12181}
 PG_BINDIR=${TICKFLOW_PG_BINDIR:-/usr/lib/postgresql/15/bin}
-READY_TIMEOUT=${TICKFLOW_READY_TIMEOUT:-60}
+READY_TIMEOUT=${TICKFLOW_READY_TIMEOUT:-180}
 PG_OWNER_PASSWORD=${TICKFLOW_PG_OWNER_PASSWORD:-tickflow}
 PG_APP_PASSWORD=${TICKFLOW_PG_APP_PASSWORD:-tickflow_app}
 PG_ANALYST_PASSWORD=${TICKFLOW_PG_ANALYST_PASSWORD:-tickflow_analyst}
@@ -113,6 +114,20 @@ show_tail() { # file [label]
         tail -n 20 -- "$1" >&2
         printf -- '---\n' >&2
     fi
+}
+
+# Wait up to READY_TIMEOUT for <check> to pass; on failure say what, how long, and show the log.
+wait_for() { # description log check-command...
+    local what=$1 log=$2 deadline=$((SECONDS + READY_TIMEOUT))
+    shift 2
+    until "$@"; do
+        if ((SECONDS >= deadline)); then
+            printf 'error: %s: not ready within %ss (TICKFLOW_READY_TIMEOUT)\n' "$what" "$READY_TIMEOUT" >&2
+            show_tail "$log"
+            return 1
+        fi
+        sleep 0.5
+    done
 }
 
 validate_settings() {
@@ -372,59 +387,32 @@ EOF
     if $IS_ROOT; then chown postgres:postgres "$PG_DATA/tickflow.conf"; fi
 }
 
-# Roles and database, idempotent (safe on every start). Table grants are done by
-# the project's SQL migrations. Passwords go through the environment (\getenv),
-# never the command line.
+# Roles, databases and privileges, idempotent (safe on every start): the same two files the
+# postgres image runs on first start under compose and Kubernetes (k8s/base/postgres/initdb/), plus
+# the side databases of `make test` and `make bench`, so tests never touch the data of `make run`.
+# Passwords go through the environment (\getenv), never the command line.
+PG_ROLES_DIR=$REPO_ROOT/k8s/base/postgres/initdb
+PG_SIDE_DATABASES=tickflow_test,tickflow_test_airflow,tickflow_bench
 pg_bootstrap() {
-    local out
-    # Airflow's metadata database for `make run` (scripts/platform.sh): role and database `airflow`.
-    out=$(TICKFLOW_PG_OWNER_PASSWORD=$PG_OWNER_PASSWORD \
-        TICKFLOW_PG_APP_PASSWORD=$PG_APP_PASSWORD \
-        TICKFLOW_PG_ANALYST_PASSWORD=$PG_ANALYST_PASSWORD \
-        TICKFLOW_PG_AIRFLOW_PASSWORD=${TICKFLOW_PG_AIRFLOW_PASSWORD:-airflow} \
-        as_pg "$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCK_DIR" -p "$PG_PORT" \
-        -U postgres -d postgres 2>&1 <<'SQL'
-SET client_min_messages = warning;
-\getenv owner_pw TICKFLOW_PG_OWNER_PASSWORD
-\getenv app_pw TICKFLOW_PG_APP_PASSWORD
-\getenv analyst_pw TICKFLOW_PG_ANALYST_PASSWORD
-\getenv airflow_pw TICKFLOW_PG_AIRFLOW_PASSWORD
-SELECT format('CREATE ROLE %I', r)
-  FROM unnest(ARRAY['tickflow', 'tickflow_writer', 'tickflow_reader',
-                    'tickflow_app', 'tickflow_analyst', 'airflow']) AS r
- WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) \gexec
-ALTER ROLE tickflow WITH LOGIN CREATEROLE CREATEDB PASSWORD :'owner_pw';
-ALTER ROLE tickflow_writer WITH NOLOGIN;
-ALTER ROLE tickflow_reader WITH NOLOGIN;
-ALTER ROLE tickflow_app WITH LOGIN PASSWORD :'app_pw';
-ALTER ROLE tickflow_analyst WITH LOGIN PASSWORD :'analyst_pw';
-GRANT tickflow_writer TO tickflow_app;
-GRANT tickflow_reader TO tickflow_analyst;
-ALTER ROLE airflow WITH LOGIN NOCREATEDB NOCREATEROLE PASSWORD :'airflow_pw';
-SELECT 'CREATE DATABASE airflow OWNER airflow'
- WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'airflow') \gexec
-ALTER DATABASE airflow OWNER TO airflow;
-SELECT 'CREATE DATABASE tickflow OWNER tickflow'
- WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'tickflow') \gexec
--- A second database for `make test`, so tests never touch the data of `make run`.
-SELECT 'CREATE DATABASE tickflow_test OWNER tickflow'
- WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'tickflow_test') \gexec
-ALTER DATABASE tickflow OWNER TO tickflow;
-ALTER DATABASE tickflow_test OWNER TO tickflow;
-GRANT CONNECT ON DATABASE tickflow, tickflow_test TO tickflow_writer, tickflow_reader;
-\connect tickflow
-SET client_min_messages = warning;
--- PG15 no longer lets everyone create in public: hand the schema to the owner.
-ALTER SCHEMA public OWNER TO tickflow;
-\connect tickflow_test
-SET client_min_messages = warning;
-ALTER SCHEMA public OWNER TO tickflow;
-SQL
+    local out db
+    out=$(
+        export TICKFLOW_PG_OWNER_PASSWORD=$PG_OWNER_PASSWORD TICKFLOW_PG_APP_PASSWORD=$PG_APP_PASSWORD \
+            TICKFLOW_PG_ANALYST_PASSWORD=$PG_ANALYST_PASSWORD \
+            TICKFLOW_PG_AIRFLOW_PASSWORD=${TICKFLOW_PG_AIRFLOW_PASSWORD:-airflow}
+        as_pg "$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -v side_databases="$PG_SIDE_DATABASES" \
+            -h "$PG_SOCK_DIR" -p "$PG_PORT" -U postgres -d postgres <"$PG_ROLES_DIR/tickflow-roles.psql" 2>&1 &&
+            for db in tickflow ${PG_SIDE_DATABASES//,/ }; do
+                as_pg "$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCK_DIR" -p "$PG_PORT" -U postgres \
+                    -d "$db" <"$PG_ROLES_DIR/tickflow-database.psql" 2>&1 || exit 1
+            done
     ) || {
         printf '%s\n' "$out" >&2
-        die "postgres: creating roles/database tickflow failed (see above); check $(rel "$PG_LOG")"
+        show_tail "$PG_LOG"
+        die "postgres: creating roles/databases failed (see above and the server log)"
     }
 }
+
+pg_accepts() { as_pg "$PG_BINDIR/pg_isready" -q -h "$PG_SOCK_DIR" -p "$PG_PORT" -t 5 >/dev/null 2>&1; }
 
 pg_print_hint() {
     local pw=$PG_ANALYST_PASSWORD
@@ -443,6 +431,8 @@ pg_start() {
         port=$(sed -n 4p "$PG_DATA/postmaster.pid" 2>/dev/null || true)
         [[ $port == "$PG_PORT" ]] ||
             die "postgres: already running (pid $pid) on port ${port:-?}, not $PG_PORT; run '$0 stop postgres' first to change the port"
+        wait_for "postgres (already running, pid $pid) on 127.0.0.1:$PG_PORT" "$PG_LOG" pg_accepts ||
+            die "postgres: running but not accepting connections; run '$0 stop postgres' and start again"
         pg_bootstrap
         say "postgres: already running (pid $pid, 127.0.0.1:$PG_PORT, data $(rel "$PG_DATA"))"
         pg_print_hint
@@ -651,18 +641,22 @@ zk_cmd() { # ZooKeeper four-letter command -> its answer (empty on failure)
     timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf %s "$2" >&3 && cat <&3' _ "$ZK_PORT" "$1" 2>/dev/null || true
 }
 
+kafka_answers() { zk_ready && port_open "$KAFKA_PORT"; }
+
 zk_ready() { [[ $(zk_cmd srvr) == *"Mode: standalone"* ]]; }
 
 # After an unclean broker exit (kill -9, crash, reboot) ZooKeeper keeps the old
 # /brokers/ids/0 until that session expires (6 s); a new broker started earlier
 # dies with NodeExists. Wait for it to go away.
 kafka_wait_stale_registration() {
-    local deadline=$((SECONDS + 30))
+    local deadline=$((SECONDS + READY_TIMEOUT))
     [[ $(zk_cmd dump) == *"/brokers/ids/0"* ]] || return 0
     say "kafka: waiting for the previous broker's ZooKeeper session to expire (unclean shutdown)"
     while [[ $(zk_cmd dump) == *"/brokers/ids/0"* ]]; do
-        ((SECONDS < deadline)) ||
-            die "kafka: ZooKeeper still holds /brokers/ids/0 of an old broker session after 30s; run '$0 stop kafka' then start again"
+        if ((SECONDS >= deadline)); then
+            show_tail "$ZK_LOG"
+            die "kafka: ZooKeeper still holds /brokers/ids/0 of an old broker session after ${READY_TIMEOUT}s (TICKFLOW_READY_TIMEOUT); run '$0 stop kafka' then start again"
+        fi
         sleep 0.5
     done
 }
@@ -726,8 +720,9 @@ kafka_start() {
     if [[ -n $zk_pid && -n $k_pid ]]; then
         write_pidfile zookeeper "$zk_pid"
         write_pidfile kafka "$k_pid"
-        { zk_ready && port_open "$KAFKA_PORT"; } ||
-            die "kafka: already running (pid $k_pid, zookeeper pid $zk_pid) but not on 127.0.0.1:$KAFKA_PORT/$ZK_PORT; run '$0 stop kafka' first to change ports"
+        wait_for "kafka (already running, pid $k_pid; zookeeper pid $zk_pid) on 127.0.0.1:$KAFKA_PORT/$ZK_PORT" \
+            "$KAFKA_LOG" kafka_answers ||
+            die "kafka: running but not answering on 127.0.0.1:$KAFKA_PORT/$ZK_PORT; run '$0 stop kafka' first (or to change ports)"
         say "kafka: already running (pid $k_pid, 127.0.0.1:$KAFKA_PORT; zookeeper pid $zk_pid, 127.0.0.1:$ZK_PORT)"
         return 0
     fi
@@ -738,7 +733,8 @@ kafka_start() {
     kafka_write_configs
     if [[ -n $zk_pid ]]; then
         write_pidfile zookeeper "$zk_pid"
-        zk_ready || die "zookeeper: running (pid $zk_pid) but not answering on 127.0.0.1:$ZK_PORT; run '$0 stop kafka' and start again"
+        wait_for "zookeeper (already running, pid $zk_pid) on 127.0.0.1:$ZK_PORT" "$ZK_LOG" zk_ready ||
+            die "zookeeper: running but not answering; run '$0 stop kafka' and start again"
         zk_note="zookeeper: already running (pid $zk_pid"
     else
         kafka_launch zookeeper

@@ -14,21 +14,21 @@ import pytest
 from sqlalchemy import Engine, text
 
 from services.config import Settings
-from services.db.connect import ensure_database, make_engine, with_database
+from services.db.connect import make_engine, require_database, side_database_urls
 from services.db.migrations import migrate
 from services.kafka_io import delete_topics, ensure_topics
-from support import DATA_TABLES, ServiceProcess
+from support import DATA_TABLES, TEST_DATABASE, ServiceProcess
 
 
 
-TEST_DATABASE = os.environ.get("TICKFLOW_TEST_DATABASE", "tickflow_test")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """Point every database URL at the test database, for this process and the services it starts."""
     settings = Settings()
-    for name in ("database_url", "admin_database_url", "reader_database_url"):
-        os.environ[f"TICKFLOW_{name.upper()}"] = with_database(getattr(settings, name), TEST_DATABASE)
+    names = ("database_url", "admin_database_url", "reader_database_url")
+    for name, url in side_database_urls({n: getattr(settings, n) for n in names}, TEST_DATABASE).items():
+        os.environ[f"TICKFLOW_{name.upper()}"] = url
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +38,7 @@ def base_settings() -> Settings:
 
 @pytest.fixture(scope="session")
 def owner_db(base_settings: Settings) -> Iterator[Engine]:
-    ensure_database(base_settings.admin_database_url)
+    require_database(base_settings.admin_database_url)
     engine = make_engine(base_settings.admin_database_url)
     migrate(engine)
     yield engine

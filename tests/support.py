@@ -21,6 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
 
 DATA_TABLES = PROCESSOR_TABLES  # emptied before each test that runs the pipeline
+# The database tests use (made by scripts/local-services.sh), never the data of `make run`.
+TEST_DATABASE = os.environ.get("TICKFLOW_TEST_DATABASE", "tickflow_test")
 
 
 def assert_same_indicators(got: "pd.DataFrame", want: "pd.DataFrame") -> None:

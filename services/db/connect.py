@@ -22,17 +22,29 @@ def with_database(url: str, database: str) -> str:
     return make_url(url).set(database=database).render_as_string(hide_password=False)
 
 
-def ensure_database(admin_url: str) -> None:
-    """Create the database `admin_url` names if it does not exist (the owner role has CREATEDB).
+# The reader login of side databases (tests, benchmarks): the analyst may connect to `tickflow` only.
+SIDE_READER = "tickflow_test_analyst"
 
-    Used for side databases — tests, benchmarks — so they never touch the data of `make run`.
-    """
+
+def require_database(admin_url: str) -> None:
+    """Fail clearly when the database `admin_url` names does not exist. The owner role may not create
+    databases; scripts/local-services.sh creates the side ones (tickflow_test, tickflow_bench)."""
     name = make_url(sqlalchemy_url(admin_url)).database
-    server = make_engine(with_database(admin_url, "postgres"), isolation_level="AUTOCOMMIT")
+    engine = make_engine(admin_url)
     try:
-        with server.connect() as conn:
-            if not conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": name}).first():
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-                conn.execute(text(f'GRANT CONNECT ON DATABASE "{name}" TO tickflow_writer, tickflow_reader'))
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        raise RuntimeError(f"cannot use database {name!r} ({type(exc).__name__}); `make services` "
+                           "(scripts/local-services.sh start) creates it") from exc
     finally:
-        server.dispose()
+        engine.dispose()
+
+
+def side_database_urls(urls: dict[str, str], database: str) -> dict[str, str]:
+    """Settings' three URLs (by field name) moved to a side database, the reader as its own login."""
+    moved = {name: with_database(url, database) for name, url in urls.items()}
+    if "reader_database_url" in moved:
+        moved["reader_database_url"] = make_url(moved["reader_database_url"]).set(
+            username=SIDE_READER).render_as_string(hide_password=False)
+    return moved

@@ -2,7 +2,8 @@
 
 Airflow reads its configuration when it is first imported, so the environment is set here, at
 collection time, before any test imports it. The metadata database is a PostgreSQL database of
-its own (`<test db>_af_<random>`), migrated once per session and dropped at the end. These
+its own (`<test db>_airflow`, made by scripts/local-services.sh), emptied and migrated once per
+session. These
 tests run last (see `pytest_collection_modifyitems`): importing Airflow configures process-wide
 logging, which must not change what the other tests see.
 
@@ -30,17 +31,18 @@ import pytest
 from sqlalchemy import Engine, make_url, text
 
 from services.config import Settings
-from services.db.connect import make_engine
+from services.db.connect import make_engine, require_database
 from services.kafka_io import delete_topics, ensure_topics
-from support import ROOT, ServiceProcess, free_port, service_env, wait_until
+from support import ROOT, TEST_DATABASE, ServiceProcess, free_port, service_env, wait_until
 from dags_support import Streamed, read_tables, wait_for_topic_metadata
 
 DAGS_DIR = ROOT / "dags"
 _settings = Settings()
 AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="tickflow-airflow-"))
 atexit.register(shutil.rmtree, AIRFLOW_HOME, True)
-AIRFLOW_DB_PREFIX = f"{make_url(_settings.admin_database_url).database}_af_"
-AIRFLOW_DB = f"{AIRFLOW_DB_PREFIX}{os.getpid()}_{uuid.uuid4().hex[:6]}"
+# Made by scripts/local-services.sh beside the test database (the owner role may not create
+# databases); emptied and migrated afresh for each session.
+AIRFLOW_DB = f"{TEST_DATABASE}_airflow"
 AIRFLOW_DB_URL = (make_url(_settings.admin_database_url).set(drivername="postgresql+psycopg2", database=AIRFLOW_DB)
                   .render_as_string(hide_password=False))
 AIRFLOW_ENV = {
@@ -72,28 +74,14 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             item.add_marker(pytest.mark.filterwarnings(IN_PROCESS_API_WARNING))
 
 
-def _server_engine() -> Engine:
-    url = make_url(_settings.admin_database_url).set(database="postgres")
-    return make_engine(url.render_as_string(hide_password=False), isolation_level="AUTOCOMMIT")
-
-
-def _drop_abandoned(conn: Any) -> None:
-    """Metadata databases of earlier sessions on this machine whose process is gone (killed runs)."""
-    names = conn.execute(text("SELECT datname FROM pg_database WHERE datname LIKE :p"),
-                         {"p": AIRFLOW_DB_PREFIX.replace("_", r"\_") + "%"}).scalars().all()
-    for name in names:
-        pid = name[len(AIRFLOW_DB_PREFIX):].split("_")[0]
-        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
 @pytest.fixture(scope="session")
 def airflow_db(owner_db: Engine) -> Iterator[str]:
     """A migrated, empty Airflow metadata database for this session."""
-    server = _server_engine()
-    with server.connect() as conn:
-        _drop_abandoned(conn)
-        conn.execute(text(f'CREATE DATABASE "{AIRFLOW_DB}"'))
+    require_database(AIRFLOW_DB_URL)
+    emptied = make_engine(AIRFLOW_DB_URL, isolation_level="AUTOCOMMIT")
+    with emptied.connect() as conn:  # what an earlier (perhaps killed) session left
+        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public"))
+    emptied.dispose()
     try:
         done = subprocess.run([str(Path(sys.executable).parent / "airflow"), "db", "migrate"], cwd=ROOT,
                               env=os.environ.copy(), capture_output=True, text=True, timeout=180)
@@ -104,11 +92,8 @@ def airflow_db(owner_db: Engine) -> Iterator[str]:
             from airflow import settings as airflow_settings
 
             airflow_settings.dispose_orm()
-        except Exception:  # noqa: BLE001 - best effort: the database is dropped with FORCE anyway
+        except Exception:  # noqa: BLE001 - best effort: the next session empties the database anyway
             pass
-        with server.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{AIRFLOW_DB}" WITH (FORCE)'))
-        server.dispose()
         shutil.rmtree(AIRFLOW_HOME, ignore_errors=True)
 
 

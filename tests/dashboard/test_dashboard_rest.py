@@ -1,16 +1,20 @@
 """The dashboard's read-only REST API on the real PostgreSQL, with prepared bars and signals."""
 from __future__ import annotations
 
+import base64
+
 import math
 from datetime import datetime, timezone
 from typing import Any, Iterator
 
 import psycopg2
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from services.config import Settings
+from services.db.connect import SIDE_READER
 from services.core.indicators import INDICATOR_COLUMNS
 from services.dashboard.app import create_app
 from services.dashboard.summary import summarize
@@ -166,7 +170,7 @@ def test_rest_reads_through_the_read_only_role(client: TestClient, prepared: dic
     engine = client.app.state.reader  # the engine every /api endpoint reads with
     with engine.connect() as conn:
         user, read_only = conn.execute(text("SELECT current_user, current_setting('transaction_read_only')")).one()
-        assert (user, read_only) == ("tickflow_analyst", "on")
+        assert (user, read_only) == (SIDE_READER, "on")  # the reader login of the test database
     raw = engine.raw_connection()
     try:
         with raw.cursor() as cur, pytest.raises(psycopg2.Error) as refused:
@@ -179,7 +183,7 @@ def test_rest_reads_through_the_read_only_role(client: TestClient, prepared: dic
         users = set(conn.execute(text(
             "SELECT usename FROM pg_stat_activity WHERE application_name = 'tickflow-dashboard-api' "
             "AND datname = current_database()")).scalars())
-    assert users == {"tickflow_analyst"}
+    assert users == {SIDE_READER}
 
 
 def test_docs_page_and_library_are_served(client: TestClient) -> None:
@@ -195,3 +199,23 @@ def test_docs_page_and_library_are_served(client: TestClient) -> None:
     assert "LightweightCharts" in library.text and library.headers["content-type"].startswith("text/javascript")
     assert client.get("/static/app.js").status_code == 200
     assert client.get("/static/style.css").status_code == 200
+
+
+@pytest.mark.parametrize("key", [
+    ["2024-01-01T00:00:00+00:00", 5, "rsi"],            # a number where the symbol goes (a 500 before)
+    ["2024-01-01T00:00:00+00:00", "AAPL", ["rsi"]],
+    ["2024-01-01T00:00:00+00:00", "AAPL", "x" * 500],
+])
+def test_a_tampered_cursor_is_a_4xx_naming_the_cursor(client: TestClient, key: list) -> None:
+    forged = base64.urlsafe_b64encode(orjson.dumps(["signals", "asc", *key])).decode().rstrip("=")
+    response = client.get(f"/api/signals?cursor={forged}")
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["query", "cursor"]
+
+
+@pytest.mark.parametrize("query", ["symbol=", "cursor=", "since=", "symbol=" + "A" * 40])
+def test_empty_or_oversized_parameters_are_refused_by_the_schema(client: TestClient, query: str) -> None:
+    assert client.get(f"/api/signals?{query}").status_code == 422
+    spec = client.get("/openapi.json").json()
+    params = {p["name"]: p["schema"] for p in spec["paths"]["/api/signals"]["get"]["parameters"]}
+    assert params["symbol"]["anyOf"][0]["minLength"] == 1 and params["cursor"]["anyOf"][0]["minLength"] == 1

@@ -58,7 +58,8 @@ PORT_SETTING = {"ingest": "ingest_port", "generator": "generator_port", "process
 ROLE_PASSWORD_ENV = {"tickflow": "TICKFLOW_PG_OWNER_PASSWORD", "tickflow_app": "TICKFLOW_PG_APP_PASSWORD",
                      "tickflow_analyst": "TICKFLOW_PG_ANALYST_PASSWORD", "airflow": "TICKFLOW_PG_AIRFLOW_PASSWORD"}
 PG_PASSWORD_VARS = set(ROLE_PASSWORD_ENV.values())
-INIT_SCRIPT = K8S / "base" / "postgres" / "initdb" / "10-tickflow-roles.sh"
+INIT_DIR = K8S / "base" / "postgres" / "initdb"  # the one provisioning of roles: compose, k8s, local
+INIT_SCRIPT = INIT_DIR / "10-tickflow-roles.sh"
 
 
 # -- rendering ---------------------------------------------------------------------------------

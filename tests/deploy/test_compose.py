@@ -19,7 +19,7 @@ from deploy_model import (
     CHECK_URLS,
     COMPOSE_FILE,
     ENV_EXAMPLE,
-    INIT_SCRIPT,
+    INIT_DIR,
     NEEDS,
     PG_PASSWORD_VARS,
     PORT_SETTING,
@@ -229,8 +229,8 @@ def test_database_passwords_are_the_ones_postgres_is_provisioned_with() -> None:
     pg = cfg["services"]["postgres"]
     pg_env = compose_env(pg)
     assert PG_PASSWORD_VARS <= set(pg_env)
-    mount = f"./{INIT_SCRIPT.relative_to(ROOT)}:/docker-entrypoint-initdb.d/{INIT_SCRIPT.name}:ro"
-    assert mount in pg["volumes"], "postgres must run the shared init script"
+    mount = f"./{INIT_DIR.relative_to(ROOT)}:/docker-entrypoint-initdb.d:ro"
+    assert mount in pg["volumes"], "postgres must run the shared provisioning files"
     urls = []
     for name, svc in cfg["services"].items():
         for key, value in compose_env(svc).items():

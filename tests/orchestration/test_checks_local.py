@@ -247,13 +247,15 @@ def test_run_check_turns_surprises_into_failed_results(stack: Settings) -> None:
 
 
 def test_orchestration_tables_follow_the_role_model(orch_db: Engine, base_settings: Settings) -> None:
-    """0003 relies on 0001's default privileges: writer reads/writes, reader only reads."""
+    """Writer: what the DAGs do (sql/0023_least_privilege.sql); reader only reads."""
     with orch_db.connect() as conn:
         grants = set(conn.execute(text(
             "SELECT grantee || ':' || table_name || ':' || privilege_type FROM information_schema.role_table_grants "
             "WHERE table_name IN ('deployment_checks', 'reconciliation_runs', 'reconciliation_mismatches')")).scalars())
-    for table in ("deployment_checks", "reconciliation_runs", "reconciliation_mismatches"):
-        assert {f"tickflow_writer:{table}:{p}" for p in ("SELECT", "INSERT", "UPDATE", "DELETE")} <= grants
+    writer = {"deployment_checks": {"SELECT", "INSERT", "UPDATE"}, "reconciliation_runs": {"SELECT", "INSERT", "UPDATE"},
+              "reconciliation_mismatches": {"SELECT", "INSERT", "DELETE"}}
+    for table, privileges in writer.items():
+        assert {g.rsplit(":", 1)[1] for g in grants if g.startswith(f"tickflow_writer:{table}:")} == privileges
         assert f"tickflow_reader:{table}:SELECT" in grants and f"tickflow_reader:{table}:INSERT" not in grants
     conn = psycopg2.connect(base_settings.reader_database_url)
     try:

@@ -1,0 +1,107 @@
+"""Least privilege in PostgreSQL, as scripts/local-services.sh provisions it (from the same files
+compose and Kubernetes run: k8s/base/postgres/initdb/) plus the migrations. Each privilege that
+should be refused is tried for real, not only looked up."""
+from __future__ import annotations
+
+import psycopg2
+import pytest
+from sqlalchemy import Engine, make_url, text
+
+from services.config import Settings
+from services.db.connect import SIDE_READER
+
+# What the services' group role may do to each table, and nothing more (sql/0023_least_privilege.sql).
+WRITER = {
+    "bars": {"SELECT", "INSERT", "UPDATE"},
+    "signals": {"SELECT", "INSERT", "UPDATE", "DELETE"},
+    "late_bars": {"SELECT", "INSERT"},
+    "dead_letters": {"SELECT", "INSERT"},
+    "order_book": {"SELECT", "INSERT"},
+    "news_sentiment": {"SELECT", "INSERT"},
+    "market_data": {"SELECT", "INSERT"},
+    "economic_indicators": {"SELECT", "INSERT"},
+    "processor_offsets": {"SELECT", "INSERT", "UPDATE"},
+    "symbol_state": {"SELECT", "INSERT", "UPDATE"},
+    "deployment_checks": {"SELECT", "INSERT", "UPDATE"},
+    "reconciliation_runs": {"SELECT", "INSERT", "UPDATE"},
+    "reconciliation_mismatches": {"SELECT", "INSERT", "DELETE"},
+    "market_summaries": {"SELECT", "INSERT", "DELETE"},
+    "market_summary_rules": {"SELECT", "INSERT"},
+    "webhook_cursors": {"SELECT", "INSERT", "UPDATE"},
+    "webhook_deliveries": {"SELECT", "INSERT", "UPDATE"},
+    "webhook_attempts": {"SELECT", "INSERT", "UPDATE"},
+    "dashboard_feed": {"SELECT", "DELETE"},
+    "schema_migrations": {"SELECT"},
+}
+PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
+
+
+def dsn(url: str, user: str | None = None, database: str | None = None) -> str:
+    u = make_url(url)
+    return u.set(username=user or u.username, database=database or u.database).render_as_string(hide_password=False)
+
+
+def connect(url: str, **kw: str):
+    return psycopg2.connect(dsn(url, **kw), connect_timeout=5)
+
+
+def refused(url: str, sql: str, **kw: str) -> str:
+    """Run `sql` and return PostgreSQL's refusal (fails the test if it was allowed)."""
+    conn = connect(url, **kw)
+    conn.autocommit = True  # as a statement of its own (CREATE DATABASE needs that)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET lock_timeout = '2s'")
+            with pytest.raises(psycopg2.Error) as caught:
+                cur.execute(sql)
+        return str(caught.value)
+    finally:
+        conn.close()
+
+
+def test_the_writer_has_exactly_what_the_services_need(owner_db: Engine) -> None:
+    with owner_db.connect() as conn:
+        tables = conn.execute(text(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars().all()
+        actual = {t: {p for p in PRIVILEGES if conn.execute(text(
+            "SELECT has_table_privilege('tickflow_writer', :t, :p)"), {"t": f"public.{t}", "p": p}).scalar()}
+            for t in tables}
+    assert actual == WRITER, "every table needs an explicit entry: grant new tables in their migration"
+
+
+def test_the_writer_cannot_rewrite_history_or_the_migrations(base_settings: Settings) -> None:
+    url = base_settings.database_url
+    assert "permission denied" in refused(url, "DELETE FROM schema_migrations")
+    assert "permission denied" in refused(url, "DELETE FROM bars")
+    assert "permission denied" in refused(url, "TRUNCATE dead_letters")
+    assert "permission denied" in refused(url, "DELETE FROM processor_offsets")
+
+
+@pytest.mark.parametrize("who", ["reader", "writer"])
+def test_only_the_owner_takes_advisory_locks(base_settings: Settings, who: str) -> None:
+    url = base_settings.reader_database_url if who == "reader" else base_settings.database_url
+    for call in ("pg_advisory_lock(8388345093884831076)", "pg_advisory_lock_shared(8388345093884831076)",
+                 "pg_try_advisory_xact_lock(8388345093884831076)", "pg_advisory_lock(1, 2)"):
+        assert "permission denied for function" in refused(url, f"SELECT {call}")
+
+
+def test_the_analyst_connects_to_tickflow_only(base_settings: Settings) -> None:
+    analyst = dsn(Settings.model_fields["reader_database_url"].default)  # the people's login
+    assert make_url(analyst).username == "tickflow_analyst"
+    conn = psycopg2.connect(analyst, connect_timeout=5)
+    conn.close()
+    for database in ("postgres", "airflow", "tickflow_test", "tickflow_bench"):
+        with pytest.raises(psycopg2.OperationalError, match="permission denied for database"):
+            psycopg2.connect(dsn(analyst, database=database), connect_timeout=5)
+    assert make_url(base_settings.reader_database_url).username == SIDE_READER  # tests read as their own login
+
+
+def test_the_owner_owns_the_schema_and_nothing_more(owner_db: Engine) -> None:
+    with owner_db.connect() as conn:
+        flags = conn.execute(text("SELECT rolcreaterole, rolcreatedb, rolsuper FROM pg_roles "
+                                  "WHERE rolname = current_user")).one()
+    assert tuple(flags) == (False, False, False)
+    url = owner_db.url.render_as_string(hide_password=False).replace("+psycopg2", "")
+    assert "must have admin option" in refused(url, "GRANT pg_execute_server_program TO tickflow")
+    assert "permission denied" in refused(url, "CREATE ROLE sneaky")
+    assert "permission denied" in refused(url, "CREATE DATABASE sneaky")
