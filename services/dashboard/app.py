@@ -201,15 +201,32 @@ def next_url(request: Request, cursor: str | None) -> str | None:
     return f"{request.url.path}?{urlencode(params)}"
 
 
+class SlowClient(Exception):
+    """A WebSocket client stopped taking messages; `position` is the last id it surely has."""
+
+    def __init__(self, position: int) -> None:
+        super().__init__(position)
+        self.position = position
+
+
+def close_reason(text: str) -> str:
+    """A WebSocket close reason: at most 123 bytes of UTF-8."""
+    return text.encode()[:123].decode(errors="ignore")
+
+
+MAX_EVENT_ID = 2**63 - 1  # dashboard_feed.id is a bigint
+
+
 def parse_ws_params(params: dict[str, str], known: tuple[str, ...]) -> tuple[int | None, frozenset | None, frozenset | None]:
     unknown = sorted(set(params) - {"after", "symbols", "kinds"})
     if unknown:
         raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; allowed: after, symbols, kinds")
     after = None
     if "after" in params:
-        if not params["after"].isdigit():
-            raise ValueError(f"after must be an event id (an integer >= 0), got {params['after']!r}")
-        after = int(params["after"])
+        text = params["after"]
+        if not (text.isascii() and text.isdigit()) or int(text) > MAX_EVENT_ID:
+            raise ValueError(f"after must be an event id (an integer from 0 to {MAX_EVENT_ID}), got {text[:40]!r}")
+        after = int(text)
     symbols = None
     if params.get("symbols"):
         symbols = frozenset(s.strip().upper() for s in params["symbols"].split(",") if s.strip())
@@ -240,6 +257,7 @@ def vendor_file(settings: Settings) -> Path:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     known = tuple(settings.symbols)
+    ws_refused = {"full": 0, "slow": 0}  # WebSocket clients turned away (cap) or dropped (stopped reading)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -324,12 +342,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
              dependencies=[Depends(only_params("symbol", "from", "to", "order", "limit", "cursor"))])
     def api_bars(
         request: Request,
-        symbol: str = Query(description="ticker, e.g. AAPL"),
-        from_: str | None = Query(None, alias="from", description="bars at or after this time"),
-        to: str | None = Query(None, description="bars before this time"),
+        symbol: str = Query(min_length=1, max_length=32, description="ticker, e.g. AAPL"),
+        from_: str | None = Query(None, alias="from", min_length=1, description="bars at or after this time"),
+        to: str | None = Query(None, min_length=1, description="bars before this time"),
         order: Literal["asc", "desc"] = Query("asc", description="by time; desc = newest first"),
         limit: int = Query(500, ge=1, le=5000),
-        cursor: str | None = Query(None, description="next_cursor of the previous page"),
+        cursor: str | None = Query(None, min_length=1, max_length=512, description="next_cursor of the previous page"),
     ) -> dict[str, Any]:
         sym = parse_symbol(symbol, "symbol", known)
         start, end = parse_when(from_, "from"), parse_when(to, "to")
@@ -345,12 +363,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
              dependencies=[Depends(only_params("symbol", "since", "until", "order", "limit", "cursor"))])
     def api_signals(
         request: Request,
-        symbol: str | None = Query(None, description="ticker; all symbols when absent"),
-        since: str | None = Query(None, description="signals at or after this time"),
-        until: str | None = Query(None, description="signals before this time"),
+        symbol: str | None = Query(None, min_length=1, max_length=32, description="ticker; all symbols when absent"),
+        since: str | None = Query(None, min_length=1, description="signals at or after this time"),
+        until: str | None = Query(None, min_length=1, description="signals before this time"),
         order: Literal["asc", "desc"] = Query("asc", description="by time; desc = newest first"),
         limit: int = Query(100, ge=1, le=1000),
-        cursor: str | None = Query(None, description="next_cursor of the previous page"),
+        cursor: str | None = Query(None, min_length=1, max_length=512, description="next_cursor of the previous page"),
     ) -> dict[str, Any]:
         sym = parse_symbol(symbol, "symbol", known) if symbol is not None else None
         start, end = parse_when(since, "since"), parse_when(until, "until")
@@ -367,7 +385,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def api_summary(
         request: Request,
         period: Literal["1h", "1d"] | None = Query(None, description="1h or 1d; both when absent"),
-        symbol: str | None = Query(None),
+        symbol: str | None = Query(None, min_length=1, max_length=32),
     ) -> dict[str, Any]:
         sym = parse_symbol(symbol, "symbol", known) if symbol is not None else None
         periods = [period] if period else list(PERIODS)
@@ -381,9 +399,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             after, symbols, kinds = parse_ws_params(dict(websocket.query_params), known)
         except ValueError as exc:
             await websocket.send_text(feedmod.dumps({"type": "error", "detail": str(exc)}))
-            await websocket.close(code=1008, reason=str(exc)[:120])
+            await websocket.close(code=1008, reason=close_reason(str(exc)))
             return
         hub: feedmod.Hub = websocket.app.state.hub
+        if len(hub.subscribers) >= settings.dashboard_ws_max_clients:
+            ws_refused["full"] += 1
+            await websocket.close(code=1013, reason=close_reason(
+                f"{settings.dashboard_ws_max_clients} clients connected, the most this server takes; retry later"))
+            return
         try:
             await asyncio.wait_for(hub.ready.wait(), timeout=10)
         except TimeoutError:
@@ -394,20 +417,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await stream(websocket, sub, hub, after)
         except WebSocketDisconnect:
             pass
+        except SlowClient as slow:
+            # Its socket is full: a close frame may never get through, so it gets a bounded try.
+            ws_refused["slow"] += 1
+            event(log, "WebSocket client dropped: it stopped reading", logging.WARNING, resume_after=slow.position)
+            with suppress(Exception):
+                await asyncio.wait_for(websocket.close(code=1013, reason=close_reason(
+                    f"too slow; reconnect with after={slow.position}")), timeout=1.0)
         finally:
             hub.unsubscribe(sub)
+
+    async def send(websocket: WebSocket, message: str, position: int) -> None:
+        """Send, or give up on a client that has not taken anything for the send timeout."""
+        try:
+            await asyncio.wait_for(websocket.send_text(message), timeout=settings.dashboard_ws_send_timeout_s)
+        except TimeoutError:
+            raise SlowClient(position) from None
 
     async def stream(websocket: WebSocket, sub: feedmod.Subscriber, hub: feedmod.Hub, after: int | None) -> None:
         head = hub.head or 0
         pos = head
-        await websocket.send_text(feedmod.dumps({"type": "hello", "head": head, "after": after}))
+        await send(websocket, feedmod.dumps({"type": "hello", "head": head, "after": after}), after or head)
         if after is not None:
             pos = await catch_up(websocket, sub, after, head)
         receiver = asyncio.create_task(drain_client(websocket))
         try:
             while True:
                 if sub.overflowed and sub.queue.empty():
-                    await websocket.send_text(feedmod.dumps({"type": "overflow", "last_id": pos}))
+                    await send(websocket, feedmod.dumps({"type": "overflow", "last_id": pos}), pos)
                     await websocket.close(code=1013, reason=f"too slow; reconnect with after={pos}")
                     return
                 getter = asyncio.ensure_future(sub.queue.get())
@@ -418,15 +455,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     return  # the client went away
                 if getter not in done:
                     getter.cancel()
-                    await websocket.send_text(feedmod.dumps({"type": "heartbeat", "last_id": pos}))
+                    await send(websocket, feedmod.dumps({"type": "heartbeat", "last_id": pos}), pos)
                     continue
-                events, last_id = getter.result()
-                if last_id <= pos:
+                batch = getter.result()
+                sub.taken(batch)
+                if batch.last_id <= pos:
                     continue
-                chosen = [e for e in sub.select(events) if e["id"] > pos]
-                pos = last_id
-                for message in feedmod.event_messages(chosen, pos):
-                    await websocket.send_text(message)
+                for message in sub.messages_after(batch, pos):
+                    await send(websocket, message, pos)
+                pos = batch.last_id
         finally:
             receiver.cancel()
 
@@ -444,14 +481,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 conn.close()
 
         if after > head:
-            await websocket.send_text(feedmod.dumps({
-                "type": "reset", "reason": f"after={after} is beyond the newest event id {head}", "head": head}))
+            await send(websocket, feedmod.dumps({
+                "type": "reset", "reason": f"after={after} is beyond the newest event id {head}", "head": head}), head)
             return head
         first = await run_in_threadpool(oldest)
         if first is not None and after < first - 1:
-            await websocket.send_text(feedmod.dumps({
+            await send(websocket, feedmod.dumps({
                 "type": "reset", "head": head,
-                "reason": f"events after {after} up to {first - 1} were pruned (retention); reload from REST"}))
+                "reason": f"events after {after} up to {first - 1} were pruned (retention); reload from REST"}), head)
             return head
 
         def page(lo: int) -> tuple[list[dict[str, Any]], int]:
@@ -465,9 +502,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         pos = after
         while pos < head:
-            events, pos = await run_in_threadpool(page, pos)
-            for message in feedmod.event_messages(sub.select(events), pos):
-                await websocket.send_text(message)
+            events, last = await run_in_threadpool(page, pos)
+            for message in feedmod.event_messages(sub.select(events), last):
+                await send(websocket, message, pos)
+            pos = last
         return pos
 
     async def drain_client(websocket: WebSocket) -> None:
@@ -516,6 +554,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             f"tickflow_dashboard_feed_events_total {hub.published_events}",
             "# TYPE tickflow_dashboard_feed_notifications_total counter",
             f"tickflow_dashboard_feed_notifications_total {state.listener.notifications}",
+            "# TYPE tickflow_dashboard_ws_refused_total counter",
+            *(f'tickflow_dashboard_ws_refused_total{{reason="{k}"}} {v}' for k, v in sorted(ws_refused.items())),
         ]
         if state.notifier is not None:
             lines.append("# TYPE tickflow_dashboard_webhook_attempts_total counter")

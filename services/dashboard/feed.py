@@ -181,14 +181,51 @@ class FeedListener(threading.Thread):
             self._publish(events, last)
 
 
+# Events a client may have waiting (however they are batched); one that falls further behind gets
+# what is queued and is then told to resume by id. Bounds what a slow client can hold alive.
+QUEUE_EVENTS = 20_000
+
+
+@dataclass(eq=False, slots=True)
+class Published:
+    """One published batch, shared by every subscriber: serialised once for all unfiltered ones."""
+
+    events: list[dict[str, Any]]
+    last_id: int
+    _messages: list[str] | None = None
+
+    @property
+    def messages(self) -> list[str]:
+        if self._messages is None:
+            self._messages = event_messages(self.events, self.last_id)
+        return self._messages
+
+
 @dataclass(eq=False)
 class Subscriber:
-    """One WebSocket client's queue of (events, last_id) batches."""
+    """One WebSocket client's queue of published batches."""
 
     symbols: frozenset[str] | None = None
     kinds: frozenset[str] | None = None
-    queue: asyncio.Queue = field(default_factory=lambda: asyncio.Queue(maxsize=1000))
+    queue: asyncio.Queue = field(default_factory=asyncio.Queue)
+    queued_events: int = 0
     overflowed: bool = False
+
+    def put(self, batch: Published) -> None:
+        if self.queued_events + len(batch.events) > QUEUE_EVENTS:
+            self.overflowed = True  # the client is too slow: it gets what is queued, then is told to resume
+            return
+        self.queued_events += len(batch.events)
+        self.queue.put_nowait(batch)
+
+    def taken(self, batch: Published) -> None:
+        self.queued_events -= len(batch.events)
+
+    def messages_after(self, batch: Published, position: int) -> list[str]:
+        """The messages of `batch` for this client, without events at or before `position`."""
+        if self.symbols is None and self.kinds is None and batch.events and batch.events[0]["id"] > position:
+            return batch.messages
+        return event_messages([e for e in self.select(batch.events) if e["id"] > position], batch.last_id)
 
     def wants(self, ev: dict[str, Any]) -> bool:
         return (self.symbols is None or ev["symbol"] in self.symbols) and (self.kinds is None or ev["type"] in self.kinds)
@@ -217,14 +254,10 @@ class Hub:
             return
         self.published_events += len(events)
         self.published_at = time.time()
+        batch = Published(events, last_id)
         for sub in list(self.subscribers):
-            if sub.overflowed:
-                continue
-            try:
-                sub.queue.put_nowait((events, last_id))
-            except asyncio.QueueFull:
-                # The client is too slow: it gets what is queued, then is told to resume from there.
-                sub.overflowed = True
+            if not sub.overflowed:
+                sub.put(batch)
 
     def subscribe(self, symbols: frozenset[str] | None = None, kinds: frozenset[str] | None = None) -> Subscriber:
         sub = Subscriber(symbols, kinds)

@@ -36,6 +36,8 @@ def decode_cursor(value: str, kind: str, order: str, size: int) -> list[Any]:
         raise CursorError("not a cursor from this API (pass the next_cursor of a previous page unchanged)") from exc
     if got_kind != kind or len(key) != size:
         raise CursorError(f"this cursor belongs to another endpoint, not /api/{kind}")
+    if not all(isinstance(k, str) and len(k) <= 64 for k in key[1:]):  # symbol, rule: text columns
+        raise CursorError("not a cursor from this API (pass the next_cursor of a previous page unchanged)")
     if got_order != order:
         raise CursorError(f"this cursor was made for order={got_order}; pass the same order")
     return key

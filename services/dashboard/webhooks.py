@@ -29,7 +29,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
 import orjson
@@ -57,12 +57,28 @@ def verify(secret: bytes, body: bytes, header: str | None) -> bool:
 
 
 def endpoint_name(url: str) -> str:
-    """The URL as stored and logged: a password in it is masked."""
+    """The URL as stored, logged and shown: scheme and host, and an id instead of the rest.
+
+    Webhook URLs often carry their secret in the path or query (Slack, Teams, Discord) or as a
+    password; the tables are readable by analysts and logs travel far. The id is the first 12 hex
+    digits of the URL's SHA-256: stable, so one endpoint keeps one name, and enough to tell which
+    configured URL it is (the dashboard logs every configured endpoint's name when it starts).
+    """
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    host = parts.hostname or "?"
+    if ":" in host:
+        host = f"[{host}]"
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}/…#{hashlib.sha256(url.encode()).hexdigest()[:12]}"
+
+
+def redact(text: str, url: str) -> str:
+    """`text` (an error message) without the URL or its parts that may hold a secret."""
+    parts = urlsplit(url)
+    for secret in (url, parts.password, parts.path if len(parts.path) > 1 else None, parts.query or None):
+        if secret:
+            text = text.replace(secret, "…")
+    return text
 
 
 def idempotency_key(symbol: str, ts: datetime, rule: str) -> str:
@@ -125,6 +141,7 @@ class WebhookNotifier(threading.Thread):
         self._wake.set()
 
     def run(self) -> None:
+        event(log, "webhook notifier started", endpoints=sorted(self._urls))
         retry = 0.2
         while not self._stopping.is_set():
             try:
@@ -243,11 +260,14 @@ class WebhookNotifier(threading.Thread):
         try:
             response = self._http.post(self._urls[endpoint], content=data, headers=headers)
         except httpx.HTTPError as exc:
-            return None, f"{type(exc).__name__}: {exc}"[:500], (time.perf_counter() - started) * 1000
+            error = redact(f"{type(exc).__name__}: {exc}", self._urls[endpoint])
+            return None, error[:500], (time.perf_counter() - started) * 1000
         ms = (time.perf_counter() - started) * 1000
         if 200 <= response.status_code < 300:
             return response.status_code, None, ms
-        return response.status_code, f"HTTP {response.status_code}: {response.text[:200]}", ms
+        # Not the receiver's body: it may echo the request's URL or other secrets. Its size says enough.
+        return response.status_code, (f"HTTP {response.status_code} {response.reason_phrase} "
+                                      f"(body of {len(response.content)} bytes not stored)"), ms
 
     def _record(self, cur: Any, delivery_id: int, endpoint: str, attempt: int, status: int | None,
                 error: str | None, ms: float) -> None:

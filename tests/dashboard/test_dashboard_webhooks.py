@@ -13,7 +13,7 @@ from sqlalchemy import Engine, text
 
 from services.config import Settings
 from services.dashboard.app import create_app
-from services.dashboard.webhooks import backoff, endpoint_name, idempotency_key, sign, verify
+from services.dashboard.webhooks import backoff, endpoint_name, idempotency_key, redact, sign, verify
 from dashboard_data import WebhookReceiver, candles, insert_rows, stream_rows
 from support import free_port, wait_until
 
@@ -66,7 +66,12 @@ def test_signature_and_helpers() -> None:
     assert not verify(SECRET.encode(), body + b" ", header)
     assert not verify(SECRET.encode(), body, None)
     assert [backoff(n, 1.0, 10.0) for n in range(1, 6)] == [1.0, 2.0, 4.0, 8.0, 10.0]
-    assert endpoint_name("https://user:pw@hooks.example:8443/x?y=1") == "https://user:***@hooks.example:8443/x?y=1"
+    secret_url = "https://user:pw@hooks.example:8443/services/T00/B00/s3cr3t?token=t0k"
+    name = endpoint_name(secret_url)
+    assert name.startswith("https://hooks.example:8443/…#") and len(name.rsplit("#", 1)[1]) == 12
+    assert not any(part in name for part in ("user", "pw", "services", "s3cr3t", "t0k"))
+    assert endpoint_name(secret_url) == name != endpoint_name(secret_url.replace("s3cr3t", "other"))
+    assert redact(f"ConnectError for {secret_url}: refused", secret_url) == "ConnectError for …: refused"
 
 
 def test_webhooks_need_a_secret(dash_db: Settings) -> None:
@@ -127,12 +132,13 @@ def test_a_failing_receiver_gets_the_signal_again_per_retry_and_every_attempt_is
     log = attempts(owner_db)
     for s in signals:
         key = signal_key(s)
-        assert log[(flaky.url, key)] == [(1, "retry", 500), (2, "retry", 500), (3, "delivered", 200)]
-        assert log[(broken.url, key)] == [(1, "retry", 503), (2, "retry", 503), (3, "failed", 503)]
+        assert log[(endpoint_name(flaky.url), key)] == [(1, "retry", 500), (2, "retry", 500), (3, "delivered", 200)]
+        assert log[(endpoint_name(broken.url), key)] == [(1, "retry", 503), (2, "retry", 503), (3, "failed", 503)]
     rows = {(d["endpoint"], d["idempotency_key"]): d for d in deliveries(owner_db)}
-    assert {(d["status"], d["attempts"]) for (e, _), d in rows.items() if e == flaky.url} == {("delivered", 3)}
-    assert {(d["status"], d["attempts"]) for (e, _), d in rows.items() if e == broken.url} == {("failed", 3)}
-    assert all("HTTP 503" in d["last_error"] for (e, _), d in rows.items() if e == broken.url)
+    assert {(d["status"], d["attempts"]) for (e, _), d in rows.items() if e == endpoint_name(flaky.url)} == {("delivered", 3)}
+    assert {(d["status"], d["attempts"]) for (e, _), d in rows.items() if e == endpoint_name(broken.url)} == {("failed", 3)}
+    assert all(d["last_error"] == "HTTP 503 Service Unavailable (body of 2 bytes not stored)"
+               for (e, _), d in rows.items() if e == endpoint_name(broken.url))
     with owner_db.connect() as conn:  # backoff: the next attempt waited at least base * 2^(n-1)
         gaps = conn.execute(text(
             "SELECT a.attempt, extract(epoch FROM a.started_at - lag(a.started_at) OVER w) FROM webhook_attempts a "

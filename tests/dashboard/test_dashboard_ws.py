@@ -154,7 +154,9 @@ def test_filters_errors_and_resets(dash_db: Settings) -> None:
     bars, signals = stream_rows(candles(("AAPL", "MSFT"), 600, seed=29, start=1_700_000_000.0))
     with TestClient(create_app(dash_db)) as client:
         for query, message in (("after=abc", "after must be an event id"), ("symbols=NOPE", "unknown symbol(s) NOPE"),
-                               ("kinds=trade", "unknown kind(s) trade"), ("since=1", "unknown parameter(s) since")):
+                               ("kinds=trade", "unknown kind(s) trade"), ("since=1", "unknown parameter(s) since"),
+                               ("after=" + "9" * 25, "an integer from 0 to 9223372036854775807"),  # beyond bigint
+                               ("after=%D9%A1%D9%A2", "after must be an event id")):  # Arabic-Indic digits
             with client.websocket_connect(f"/ws?{query}") as ws:
                 error = ws.receive_json()
                 assert error["type"] == "error" and message in error["detail"]
