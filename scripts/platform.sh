@@ -128,8 +128,13 @@ start_airflow() {
   else
     mkdir -p "$AIRFLOW_HOME_DIR"
     echo "airflow: starting standalone (first start migrates its database; log $LOGS/airflow.log)..."
+    # The admin password lands in its generated file and in standalone's log: both for our user only
+    # (umask for what standalone creates; chmod for files an older start left readable).
+    touch "$LOGS/airflow.log"
+    chmod 600 "$LOGS/airflow.log"
+    [[ ! -e $(airflow_password_file) ]] || chmod 600 "$(airflow_password_file)"
     # setsid: standalone leads its own process group, so stop reaches its ~40 processes.
-    ( airflow_env; exec setsid "$ROOT/.venv/bin/airflow" standalone >>"$LOGS/airflow.log" 2>&1 </dev/null ) &
+    ( umask 077; airflow_env; exec setsid "$ROOT/.venv/bin/airflow" standalone >>"$LOGS/airflow.log" 2>&1 </dev/null ) &
     echo $! >"$RUN/airflow.pid"
   fi
   local deadline=$((SECONDS + AIRFLOW_TIMEOUT))
