@@ -15,7 +15,7 @@ import httpx
 from sqlalchemy import Engine, text
 
 from services.config import Settings
-from services.db.connect import make_engine, require_database, side_database_urls, with_database
+from services.db.connect import make_engine, require_database, side_database_urls
 from services.db.migrations import migrate
 from services.kafka_io import delete_topics, ensure_topics
 from services.processor.store import PROCESSOR_TABLES

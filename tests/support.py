@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, TypeVar
@@ -118,3 +119,64 @@ class ServiceProcess:
                 self.proc.wait(5)
         self._log.close()
         return self.proc.returncode
+
+
+class TcpProxy:
+    """A TCP forwarder on 127.0.0.1 to `target`. Listening from the start, or from open() when
+    `listening=False` (until then its port refuses connections: a server that is down). cut() drops
+    every connection through it (as a network failure or a server restart would) while new ones work."""
+
+    def __init__(self, target: tuple[str, int], listening: bool = True) -> None:
+        self.target = target
+        self.port = free_port()
+        self.server: socket.socket | None = None
+        self._open: list[socket.socket] = []
+        self._lock = threading.Lock()
+        if listening:
+            self.open()
+
+    def open(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", self.port))
+        threading.Thread(target=self._accept, args=(self.server,), daemon=True).start()
+
+    def _accept(self, server: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            with self._lock:
+                self._open += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.close()
+                except OSError:
+                    pass
+
+    def cut(self) -> int:
+        with self._lock:
+            sockets, self._open = self._open, []
+        for s in sockets:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+                s.close()
+            except OSError:
+                pass
+        return len(sockets) // 2
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        self.cut()

@@ -15,8 +15,8 @@ from services.config import Settings
 from services.dashboard.app import prune
 from services.dashboard.feed import FeedListener
 from services.db.connect import make_engine
-from dashboard_data import CuttableProxy, candles, feed_after, feed_head, insert_rows, stream_rows
-from support import wait_until
+from dashboard_data import candles, feed_after, feed_head, insert_rows, stream_rows
+from support import TcpProxy, wait_until
 
 START = 1_700_000_000.0
 
@@ -205,7 +205,7 @@ def test_the_listener_survives_a_dropped_connection_without_losing_an_event(
         dash_db: Settings, caplog: pytest.LogCaptureFixture) -> None:
     """Commits made while the dashboard's PostgreSQL connection is down are published after it reconnects."""
     url = make_url(dash_db.reader_database_url)
-    proxy = CuttableProxy((url.host, url.port))
+    proxy = TcpProxy((url.host, url.port))
     published: list[dict] = []
     heads: list[int] = []
 

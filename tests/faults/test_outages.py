@@ -39,9 +39,10 @@ def metric(port: int, name: str) -> float:
     raise AssertionError(f"metric {name} not found")
 
 
-def processor(stack: Settings, log_dir: Path, group: str | None = None) -> tuple[ServiceProcess, int]:
+def processor(stack: Settings, log_dir: Path, group: str | None = None, **settings: object) -> tuple[ServiceProcess, int]:
     port = free_port()
-    env = service_env(stack, processor_group=group or stack.processor_group, processor_session_timeout_ms=6000)
+    env = service_env(stack, processor_group=group or stack.processor_group, processor_session_timeout_ms=6000,
+                      **settings)
     proc = ServiceProcess("processor", ["--metrics-port", str(port)], env, log_dir)
     proc.wait_http(f"http://127.0.0.1:{port}/healthz")
     return proc, port
@@ -53,7 +54,8 @@ def test_postgres_outage_mid_stream_recovers_to_identical_tables(
     records = simulated_records(stack, 40_000, seed=99, mix=SPARSE_SIDE_RECORDS)
     feeder = threading.Thread(  # the stream keeps arriving during the outage
         target=lambda: [produce(stack, records[i:i + 2_000]) for i in range(0, len(records), 2_000)])
-    proc, port = processor(stack, tmp_path)
+    # a stall window shorter than the outage: the watchdog must still not count the outage as a stall
+    proc, port = processor(stack, tmp_path, processor_stall_timeout_s=OUTAGE_S / 2)
     feeder.start()
     wait_until(lambda: count_bars(owner_db) >= 5_000, timeout=60, what="5,000 bars before the outage")
 
@@ -70,6 +72,8 @@ def test_postgres_outage_mid_stream_recovers_to_identical_tables(
     up_at = time.monotonic()
     wait_processed(owner_db, stack, timeout=120)
     recovery_s = time.monotonic() - up_at
+    # A database outage is not a Kafka stall: the watchdog must not replace the consumer after it.
+    assert metric(port, "tickflow_processor_reconnects_total") == 0
     assert proc.proc.poll() is None and proc.stop() == 0, proc.log_tail()
     disturbed = snapshot(owner_db)
     truncate_outputs(owner_db)

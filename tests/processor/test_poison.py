@@ -3,24 +3,21 @@ it arrives another way, and every good record of the same batch is stored (real 
 """
 from __future__ import annotations
 
-import socket
-import threading
 import time
 import uuid
 from pathlib import Path
 from typing import Iterator
 
 import httpx
-import orjson
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from services.config import Settings
 from services.ingest.app import create_app
-from services.kafka_io import delete_topics, ensure_topics, make_producer
+from services.kafka_io import delete_topics, ensure_topics
 from streams import COMPARED, SPARSE_SIDE_RECORDS, produce, simulated_records, snapshot, wait_processed
-from support import ServiceProcess, free_port, service_env, wait_until
+from support import ServiceProcess, TcpProxy, free_port, service_env, wait_until
 
 NOW = time.time()
 
@@ -171,53 +168,11 @@ def test_a_saved_state_that_cannot_be_restored_is_rebuilt_from_the_stored_bars(
     assert "tickflow_processor_state_rebuilds_total 2" in log
 
 
-class Gate:
-    """A TCP port that refuses connections until opened, then forwards to Kafka's bootstrap port:
-    "Kafka unreachable" for a processor, without stopping the broker other tests share."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.port = free_port()
-        self._server: socket.socket | None = None
-
-    def open(self) -> None:
-        self._server = socket.create_server(("127.0.0.1", self.port))
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self._server.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(self.target)
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket) -> None:
-        try:
-            while data := src.recv(65536):
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def close(self) -> None:
-        if self._server is not None:
-            self._server.close()
-
-
 def test_a_processor_started_while_kafka_is_unreachable_waits_unready_then_proceeds(
     stack: Settings, owner_db: Engine, tmp_path: Path
 ) -> None:
     host, port = stack.kafka_bootstrap.split(",")[0].rsplit(":", 1)
-    gate = Gate((host, int(port)))
+    gate = TcpProxy((host, int(port)), listening=False)  # Kafka "down" until opened
     metrics_port = free_port()
     env = service_env(stack, kafka_bootstrap=f"127.0.0.1:{gate.port}", processor_session_timeout_ms=6000)
     proc = ServiceProcess("processor", ["--metrics-port", str(metrics_port)], env, tmp_path)
