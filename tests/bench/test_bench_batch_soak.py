@@ -2,20 +2,20 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
 from bench import batch, soak
 from bench.report import Report
 from bench.stack import BenchStack
+from support import TEST_DATABASE
 
 BARS = 20_000
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    stack = BenchStack.create(tmp_path_factory.mktemp("bench"), database="tickflow_bench_test")
+    stack = BenchStack.create(tmp_path_factory.mktemp("bench"), database=f"{TEST_DATABASE}_bench")
     yield stack
     stack.close()
 
