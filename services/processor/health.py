@@ -13,7 +13,7 @@ STALL_AFTER_S = 60.0
 
 def render_metrics(stats: ProcessorStats) -> str:
     counters = ("batches", "messages", "bars", "signals", "late_bars", "dead_letters", "other_records",
-                "write_failures", "rewinds", "reconnects", "state_rebuilds")
+                "write_failures", "rewinds", "reconnects", "state_rebuilds", "stranded_joins")
     lines = []
     for name in counters:
         lines += [f"# TYPE tickflow_processor_{name}_total counter",

@@ -21,14 +21,14 @@ import orjson
 import psycopg2
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
-from kafka.structs import OffsetAndMetadata
+from kafka.structs import MemberState, OffsetAndMetadata
 
 from services.config import Settings
 from services.core.bars import SymbolStream
 from services.core.indicators import IndicatorParams
 from services.core.records import ValidationContext
 from services.core.signals import SignalRules
-from services.kafka_io import make_consumer, make_producer
+from services.kafka_io import finish_stranded_join, make_consumer, make_producer
 from services.logs import event
 from services.processor.batch import BatchOutput, build_batch, dead_letter_batch, printable
 from services.processor.store import BatchWriter, OffsetConflict
@@ -38,6 +38,8 @@ log = logging.getLogger("services.processor")
 DB_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError, OffsetConflict)
 # Infrastructure: a batch that cannot be stored is retried from the last committed offsets.
 RETRYABLE = (*DB_ERRORS, KafkaError)
+JOIN_POLL_MS = 1_000  # poll timeout while the consumer (re)joins its group (see Processor._poll_timeout_ms)
+JOIN_STALL_FACTOR = 3.0  # a join is a stall after this many processor_stall_timeout_s
 # Data: the batch holds a record that cannot be computed or stored (PostgreSQL refuses a value,
 # the binary encoder overflows, the engine refuses it). Retrying would fail forever, so the
 # offending records are isolated and dead-lettered, and the rest is stored (Processor._isolate).
@@ -72,6 +74,7 @@ class ProcessorStats:
     rewinds: int = 0
     state_rebuilds: int = 0
     reconnects: int = 0
+    stranded_joins: int = 0
     last_batch_ms: float = 0.0
     assigned: int = 0
 
@@ -147,11 +150,15 @@ class Processor(ConsumerRebalanceListener):
         event(log, "processor started", group=self.group, topics=self._topic_names)
         try:
             while not self.stopping.is_set():
-                polled = self.consumer.poll(
-                    timeout_ms=self.settings.processor_batch_timeout_ms,
-                    max_records=self.settings.processor_batch_max,
-                )
+                polled = self.consumer.poll(timeout_ms=self._poll_timeout_ms(),
+                                            max_records=self.settings.processor_batch_max)
                 self.stats.last_loop_at = time.monotonic()
+                if self._joining():
+                    # Poll again at once, before other work, so the join completes; what this poll
+                    # fetched is fetched again after the rewind. A join may legitimately wait for
+                    # other members: the watchdog gives it longer.
+                    self._watch_for_stall(JOIN_STALL_FACTOR)
+                    continue
                 if self.needs_rewind:
                     self._settle()
                     self._rewind()  # what this poll fetched may predate the seek: fetch it again
@@ -161,14 +168,32 @@ class Processor(ConsumerRebalanceListener):
                     self._process(polled)
                 else:
                     self._settle()  # idle: make the last batch visible now, not at the next poll
-                    if self.stats.last_loop_at - self._last_progress > self.settings.processor_stall_timeout_s:
-                        self._unstick()
+                    self._watch_for_stall()
         finally:
             self._settle()
             self._shutdown()
 
     def stop(self) -> None:
         self.stopping.set()
+
+    def _joining(self) -> bool:
+        """Is the group (re)joining? If so, make sure the next poll carries the join through."""
+        if self.consumer.group_metadata().state == MemberState.STABLE:
+            return False
+        if finish_stranded_join(self.consumer):
+            self.stats.stranded_joins += 1
+            event(log, "group join left unfinished by the Kafka client; finishing it", logging.WARNING)
+        return True
+
+    def _poll_timeout_ms(self) -> int:
+        """The batch timeout while the group is stable; while it (re)joins, a poll long enough to
+        carry the join through (see kafka_io.finish_stranded_join). Either returns as soon as
+        records arrive."""
+        return JOIN_POLL_MS if self._joining() else self.settings.processor_batch_timeout_ms
+
+    def _watch_for_stall(self, factor: float = 1.0) -> None:
+        if self.stats.last_loop_at - self._last_progress > factor * self.settings.processor_stall_timeout_s:
+            self._unstick()
 
     def _connect(self) -> bool:
         """Create the consumer, waiting out an unreachable Kafka with capped backoff (unready, alive)."""
@@ -187,6 +212,7 @@ class Processor(ConsumerRebalanceListener):
 
     def _subscribe(self) -> None:
         self.consumer.subscribe(self._topic_names, listener=self)
+        self._last_progress = time.monotonic()  # the stall watchdog counts from the subscription
 
     def _wait_for_topics(self) -> None:
         """Join the group only once the consumer sees every topic with its partitions.
