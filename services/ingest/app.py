@@ -14,8 +14,8 @@ from typing import Any, AsyncIterator
 
 import orjson
 from fastapi import FastAPI, Request
-from pydantic import TypeAdapter
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
 from services.config import Settings, get_settings
