@@ -82,6 +82,10 @@ class ProcessorStats:
         return asdict(self)
 
 
+def error_text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".strip()
+
+
 @dataclass(slots=True)
 class InFlight:
     """The batch being written on the writer thread, and what it was built from."""
@@ -205,7 +209,7 @@ class Processor(ConsumerRebalanceListener):
                 return True
             except KafkaError as exc:
                 event(log, "Kafka unreachable; retrying", logging.WARNING, bootstrap=self.settings.kafka_bootstrap,
-                      error=f"{type(exc).__name__}: {exc}", retry_in_s=round(delay, 1))
+                      error=error_text(exc), retry_in_s=round(delay, 1))
                 self.stopping.wait(delay * (0.5 + random.random()))
                 delay = min(delay * 2, 30.0)
         return False
@@ -237,8 +241,7 @@ class Processor(ConsumerRebalanceListener):
         started = time.perf_counter()
         messages = [m for records in polled.values() for m in records]
         try:
-            self._load_streams({m.key.decode(errors="replace") for m in messages
-                                if m.topic == self.topics.prices and m.key})
+            self._load_streams_of(messages)
         except RETRYABLE as exc:
             self._settle()
             self._failed(exc)
@@ -303,26 +306,30 @@ class Processor(ConsumerRebalanceListener):
         what an undisturbed run without the offending records would have stored, plus dead letters.
         """
         event(log, "batch refused for a data reason; isolating the offending records", logging.WARNING,
-              error=printable(f"{type(exc).__name__}: {exc}"), messages=len(messages))
+              error=printable(error_text(exc)), messages=len(messages))
         self.store.close()
         self.streams.clear()
-        pending = [messages]
+        # Parts not yet tried (error None) or known to fail, in order; the whole batch failed already.
+        pending: list[tuple[list[Any], BaseException | None]] = [(messages, exc)]
         try:
             while pending:
-                part = pending.pop()
-                try:
-                    self._store_now(part)
-                except DATA_ERRORS as part_exc:
-                    self.store.close()
-                    self.streams.clear()
-                    if len(part) > 1:
-                        middle = len(part) // 2
-                        pending += [part[middle:], part[:middle]]  # the first half is stored first
-                    else:
-                        reason = f"not storable: {type(part_exc).__name__}: {part_exc}"
-                        self._store_now(part, dead_letter=reason)
-                        event(log, "record isolated to the dead letters", logging.WARNING, topic=part[0].topic,
-                              partition=part[0].partition, offset=part[0].offset, reason=printable(reason))
+                part, error = pending.pop()
+                if error is None:
+                    try:
+                        self._store_now(part)
+                        continue
+                    except DATA_ERRORS as part_exc:
+                        self.store.close()
+                        self.streams.clear()
+                        error = part_exc
+                if len(part) > 1:
+                    middle = len(part) // 2
+                    pending += [(part[middle:], None), (part[:middle], None)]  # the first half is stored first
+                else:
+                    reason = f"not storable: {error_text(error)}"
+                    self._store_now(part, dead_letter=reason)
+                    event(log, "record isolated to the dead letters", logging.WARNING, topic=part[0].topic,
+                          partition=part[0].partition, offset=part[0].offset, reason=printable(reason))
         except RETRYABLE as infra:
             self._failed(infra)
             return
@@ -333,8 +340,7 @@ class Processor(ConsumerRebalanceListener):
         """Build and store one batch on this thread (used while isolating)."""
         started = time.perf_counter()
         if dead_letter is None:
-            self._load_streams({m.key.decode(errors="replace") for m in messages
-                                if m.topic == self.topics.prices and m.key})
+            self._load_streams_of(messages)
             out, count = build_batch(messages, self._stream_for, self._context(), self.topics.record_type_of_topic)
         else:
             out, count = dead_letter_batch(messages[0], dead_letter), 1
@@ -375,7 +381,7 @@ class Processor(ConsumerRebalanceListener):
         """A batch could not be stored: forget everything after the last commit (next loop rewinds)."""
         self.stats.write_failures += 1
         event(log, "batch not stored; rewinding to the last committed batch", logging.WARNING,
-              error=f"{type(exc).__name__}: {exc}".strip())
+              error=error_text(exc))
         self.store.close()
         self.streams.clear()
         self.needs_rewind = True
@@ -400,6 +406,11 @@ class Processor(ConsumerRebalanceListener):
         for future in futures:
             future.get(timeout=10)
 
+    def _load_streams_of(self, messages: list[Any]) -> None:
+        """Load the streams of the symbols these messages' price records are keyed by."""
+        self._load_streams({m.key.decode(errors="replace") for m in messages
+                            if m.topic == self.topics.prices and m.key})
+
     def _load_streams(self, symbols: set[str]) -> None:
         missing = symbols - self.streams.keys()
         if not missing:
@@ -421,7 +432,7 @@ class Processor(ConsumerRebalanceListener):
         stream = SymbolStream.replay(symbol, bars, self.params, self.rules)
         self.stats.state_rebuilds += 1
         event(log, "saved symbol state could not be restored; rebuilt it from the stored bars", logging.WARNING,
-              symbol=symbol, bars=len(bars), error=printable(f"{type(exc).__name__}: {exc}"))
+              symbol=symbol, bars=len(bars), error=printable(error_text(exc)))
         return stream
 
     def _stream_for(self, symbol: str) -> SymbolStream:
