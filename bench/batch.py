@@ -22,7 +22,7 @@ from sqlalchemy import text
 from bench.pipeline import CANDLES_ONLY
 from bench.report import Measurement, Report
 from bench.stack import BenchStack
-from services.core.batch import compute_indicators
+from services.core.reference import compute_indicators
 from services.core.indicators import INDICATOR_COLUMNS
 from services.core.simulation import MarketSimulator
 from services.orchestration.backfill import backfill_symbol
@@ -104,7 +104,7 @@ def run(report: Report, stack: BenchStack, total: int = 1_000_000) -> None:
                            f"{total:,} bars, {len(symbols)} symbols"))
     compute = compute_rate(closes)
     report.add(Measurement("batch", "baseline: pandas + ta compute alone", compute, "rows/s",
-                           "services.core.batch.compute_indicators on the same closes, no I/O"))
+                           "services.core.reference.compute_indicators on the same closes, no I/O"))
 
     started = time.perf_counter()
     results = [backfill_symbol(stack.db, symbol, window) for symbol in symbols]

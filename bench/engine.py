@@ -9,7 +9,7 @@ window filled); every engine is then timed over the same remaining bars.
 * **tickflow** -- ``IndicatorEngine.update`` + ``detect_signals`` per bar, default
   parameters (SMA 20, EMA 12/26, RSI 14, MACD 12/26/9, Bollinger 20/2).
 * **naive** -- what the seed projects did: on every bar, recompute every indicator with
-  pandas + ``ta`` (``services.core.batch.compute_indicators``) over the symbol's trailing
+  pandas + ``ta`` (``services.core.reference.compute_indicators``) over the symbol's trailing
   ``NAIVE_WINDOW`` bars and compare the last two rows.  Too slow for the whole stream,
   so a sample of bars is timed and the cost per bar extrapolated.
 * **talipp** -- talipp 2.7's incremental indicators (BB 20/2, whose central band is the
@@ -234,7 +234,7 @@ def _run_talib(sym_ids: list[int], closes: list[float], warm: int):
 def _run_naive(sym_ids: list[int], closes: list[float], warm: int, sample: int):
     import pandas as pd
 
-    from services.core.batch import compute_indicators
+    from services.core.reference import compute_indicators
 
     windows = [deque(maxlen=NAIVE_WINDOW) for _ in range(SYMBOLS)]
     for k, c in zip(sym_ids[:warm], closes[:warm]):
@@ -369,7 +369,7 @@ def run(report: Report, bars: int = 1_000_000, quick: bool = False) -> None:
                 f"EMA/RSI lose their memory beyond the {NAIVE_WINDOW}-bar window)")
 
     baseline(NAME_NAIVE, "naive pandas+ta",
-             f"services.core.batch.compute_indicators over the trailing {NAIVE_WINDOW} bars on every bar, "
+             f"services.core.reference.compute_indicators over the trailing {NAIVE_WINDOW} bars on every bar, "
              f"{naive_sample:,} bars sampled and extrapolated", naive_check)
     baseline(NAME_TALIPP, "talipp",
              "BB 20/2 (central band = SMA 20), MACD 12/26/9 (its EMAs = EMA 12/26), RSI 14; same signal rules",

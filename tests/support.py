@@ -27,7 +27,7 @@ TEST_DATABASE = os.environ.get("TICKFLOW_TEST_DATABASE", "tickflow_test")
 
 
 def assert_same_indicators(got: "pd.DataFrame", want: "pd.DataFrame") -> None:
-    """Indicator NULLs in the same places; values within DESIGN.md's tolerance, 1e-9·max(1, |v|)."""
+    """Indicator NULLs in the same places; values within the README's indicator tolerance, 1e-9·max(1, |v|)."""
     import numpy as np
 
     from services.core.indicators import INDICATOR_COLUMNS

@@ -4,7 +4,7 @@ Each indicator repeats, operation by operation, the floating-point arithmetic
 pandas performs for the ``ta`` 0.11 implementation (``fillna=False``), so a
 stream of ``IndicatorEngine.update`` calls gives the same numbers -- to the
 last bit -- and the same leading ``None``/NaN positions as
-``services.core.batch.compute_indicators`` on the whole series:
+``services.core.reference.compute_indicators`` on the whole series:
 
 * SMA and the Bollinger middle band, ``rolling(n, min_periods=n).mean()``:
   a running sum with Kahan compensation (separate terms for values entering

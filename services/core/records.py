@@ -1,6 +1,6 @@
 """The five record types Tickflow accepts, and the one validation rule set used everywhere.
 
-Field names are a public contract (DESIGN.md §2). Validation is strict: numbers must be JSON
+Field names are a public contract (README, "Ingest API"). Validation is strict: numbers must be JSON
 numbers (no "12.5" strings), integers must be integers, NaN/Infinity are refused, unknown
 fields are refused by name, and values a market could not produce are refused with a reason.
 Ingest and the processor both call `validate_record`, so a record means the same thing at
@@ -113,7 +113,7 @@ class _Record(BaseModel):
 
 
 class StockPrice(_Record):
-    """One candle (bar). Carries no `data_type` on the wire, or `"stock_price"`."""
+    """One candle: an OHLCV price record. Carries no `data_type` on the wire, or `"stock_price"`."""
 
     record_type: ClassVar[str] = PRICE_TYPE
     stock_symbol: str = Symbol

@@ -33,7 +33,7 @@ from services.dashboard.webhooks import WebhookNotifier
 from services.db.connect import make_engine
 from services.logs import event, setup_logging
 
-log = logging.getLogger("services.dashboard")
+log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"

@@ -26,7 +26,7 @@ import psycopg2.extensions
 from services.core.indicators import INDICATOR_COLUMNS
 from services.logs import event
 
-log = logging.getLogger("services.dashboard.feed")
+log = logging.getLogger(__name__)
 
 CHANNEL = "tickflow_feed"
 BAR_FIELDS = ("open", "high", "low", "close", "volume", *INDICATOR_COLUMNS)

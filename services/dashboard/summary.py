@@ -25,7 +25,7 @@ from typing import Any, Iterable
 from services.core.signals import RULES
 from services.logs import event
 
-log = logging.getLogger("services.dashboard.summary")
+log = logging.getLogger(__name__)
 
 PERIODS: dict[str, timedelta] = {"1h": timedelta(hours=1), "1d": timedelta(days=1)}
 

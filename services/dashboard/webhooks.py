@@ -39,7 +39,7 @@ from services.config import Settings
 from services.dashboard.feed import head_id
 from services.logs import event
 
-log = logging.getLogger("services.dashboard.webhooks")
+log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Tickflow-Signature"
 CLAIM_BATCH = 16

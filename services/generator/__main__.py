@@ -24,7 +24,7 @@ from services.core.simulation import RecordMix
 from services.generator.runner import Plan, Runner
 from services.logs import event, setup_logging
 
-log = logging.getLogger("tickflow.generator")
+log = logging.getLogger(__name__)
 
 
 # -- command line ------------------------------------------------------------------------------

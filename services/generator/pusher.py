@@ -33,7 +33,7 @@ import orjson
 
 from services.logs import event
 
-log = logging.getLogger("tickflow.generator.pusher")
+log = logging.getLogger(__name__)
 
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_LOGGED_REASONS = 3

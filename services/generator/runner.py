@@ -36,7 +36,7 @@ from services.generator.pusher import MAX_LOGGED_REASONS, PushResult, Pusher, Pu
 from services.logs import event
 
 # Same logger as the CLI: the run's log lines keep the name they always had.
-log = logging.getLogger("tickflow.generator")
+log = logging.getLogger(__name__)
 
 
 # -- workers -----------------------------------------------------------------------------------

@@ -21,13 +21,13 @@ from starlette.concurrency import run_in_threadpool
 from services.config import Settings, get_settings
 from services.core.records import Record, ValidationContext
 from services.ingest.auth import TokenCheck
-from services.ingest.batch import MAX_DEPTH, judge, nesting_exceeds
+from services.ingest.judge import MAX_DEPTH, judge, nesting_exceeds
 from services.ingest.metrics import IngestMetrics
 from services.ingest.publisher import KafkaUnavailable, Publisher
 from services.kafka_io import make_producer
 from services.logs import event, setup_logging
 
-log = logging.getLogger("services.ingest")
+log = logging.getLogger(__name__)
 
 RETRY_AFTER_S = "2"
 

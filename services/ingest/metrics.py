@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from services.ingest.batch import BatchVerdict
+from services.ingest.judge import BatchVerdict
 
 
 @dataclass(slots=True)

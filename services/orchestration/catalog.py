@@ -11,7 +11,7 @@ SERVICES = ("ingest", "processor", "generator")
 CHECKS = (*(f"{s}_health" for s in SERVICES), "kafka_topics", "consumer_lag", "data_freshness",
           "postgres_schema", "kubernetes_rollout")
 
-DEFAULT_TOLERANCE = 1e-9  # DESIGN.md §3: |stored - expected| <= 1e-9 * max(1, |expected|)
+DEFAULT_TOLERANCE = 1e-9  # README "Indicator tolerance": |stored - expected| <= 1e-9 * max(1, |expected|)
 BACKFILL_DEFAULT_SPAN = timedelta(days=1)  # manual run without dates or logical date: the last day
 RECONCILIATION_DEFAULT_SPAN = timedelta(hours=1)  # ... the last hour
 

@@ -24,7 +24,7 @@ from typing import Any, Iterator
 import numpy as np
 import pandas as pd
 
-from services.core.batch import compute_indicators, compute_signals
+from services.core.reference import compute_indicators, compute_signals
 from services.core.indicators import INDICATOR_COLUMNS, IndicatorParams
 from services.core.signals import SignalRules
 from services.orchestration.catalog import DEFAULT_TOLERANCE

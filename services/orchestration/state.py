@@ -19,7 +19,7 @@ from dataclasses import asdict
 import orjson
 from sqlalchemy import Engine
 
-from services.core.bars import SymbolStream
+from services.core.stream import SymbolStream
 from services.core.indicators import IndicatorParams
 from services.core.signals import SignalRules
 from services.processor.store import STORED_CLOSES_SQL

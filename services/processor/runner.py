@@ -24,16 +24,16 @@ from kafka.errors import KafkaError
 from kafka.structs import MemberState, OffsetAndMetadata
 
 from services.config import Settings
-from services.core.bars import SymbolStream
+from services.core.stream import SymbolStream
 from services.core.indicators import IndicatorParams
 from services.core.records import ValidationContext
 from services.core.signals import SignalRules
 from services.kafka_io import finish_stranded_join, make_consumer, make_producer
 from services.logs import event
-from services.processor.batch import BatchOutput, build_batch, dead_letter_batch, printable
+from services.processor.transaction import BatchOutput, build_batch, dead_letter_batch, printable
 from services.processor.store import BatchWriter, OffsetConflict
 
-log = logging.getLogger("services.processor")
+log = logging.getLogger(__name__)
 
 DB_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError, OffsetConflict)
 # Infrastructure: a batch that cannot be stored is retried from the last committed offsets.

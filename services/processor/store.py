@@ -19,7 +19,7 @@ import psycopg2.extras
 
 from services.core.indicators import INDICATOR_COLUMNS
 from services.db.binary_copy import BinaryCopy
-from services.processor.batch import BatchOutput
+from services.processor.transaction import BatchOutput
 
 F8 = "double precision"
 # A symbol's stored bars, oldest first: what its streaming state is rebuilt from.

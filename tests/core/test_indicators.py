@@ -1,4 +1,4 @@
-"""Streaming indicators (services.core.indicators) against the pandas + ta reference (services.core.batch)."""
+"""Streaming indicators (services.core.indicators) against the pandas + ta reference (services.core.reference)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import orjson
 import pandas as pd
 import pytest
 
-from services.core.batch import compute_indicators
+from services.core.reference import compute_indicators
 from services.core.indicators import (
     INDICATOR_COLUMNS,
     Bollinger,

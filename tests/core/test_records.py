@@ -1,4 +1,4 @@
-"""Record validation: every rule, good and bad (DESIGN.md §2)."""
+"""Record validation: every rule, good and bad (README, "Ingest API")."""
 from __future__ import annotations
 
 import pytest
@@ -146,7 +146,7 @@ def test_prices_whose_squares_could_overflow_an_indicator_are_refused(price: flo
 def test_the_largest_and_smallest_prices_keep_every_indicator_finite() -> None:
     import math
 
-    from services.core.bars import SymbolStream
+    from services.core.stream import SymbolStream
     from services.core.indicators import INDICATOR_COLUMNS, IndicatorParams
     from services.core.signals import SignalRules
 

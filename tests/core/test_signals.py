@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from services.core.batch import SIGNAL_COLUMNS, compute_indicators, compute_signals
+from services.core.reference import SIGNAL_COLUMNS, compute_indicators, compute_signals
 from services.core.indicators import INDICATOR_COLUMNS, IndicatorEngine, IndicatorValues
 from services.core.signals import DOWN, UP, Signal, SignalRules, crossing, detect_signals
 

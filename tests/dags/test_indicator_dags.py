@@ -17,7 +17,7 @@ NULLS = ", ".join(f"{c} = NULL" for c in INDICATOR_COLUMNS)
 
 
 def assert_bars_match(got: pd.DataFrame, want: pd.DataFrame) -> None:
-    """Same bars; indicators NULL in the same places and within DESIGN.md's tolerance of the stream's."""
+    """Same bars; indicators NULL in the same places and within the README's indicator tolerance of the stream's."""
     assert got[["symbol", "ts", "open", "high", "low", "close", "volume"]].equals(
         want[["symbol", "ts", "open", "high", "low", "close", "volume"]])
     assert_same_indicators(got, want)

@@ -13,7 +13,7 @@ import psycopg2
 import psycopg2.extras
 from websockets.sync.client import ClientConnection, connect
 
-from services.core.bars import AppliedBar, SymbolStream
+from services.core.stream import AppliedBar, SymbolStream
 from services.core.indicators import INDICATOR_COLUMNS, IndicatorParams
 from services.core.records import StockPrice
 from services.core.signals import SignalRules

@@ -256,7 +256,7 @@ def test_422_rejections_are_counted_not_retried(caplog: pytest.LogCaptureFixture
         return 422, {}, {"accepted": 0, "rejected": len(recs), "results": results}
 
     with FakeIngest(default=reject_all) as ingest, fast_pusher(ingest.url) as pusher:
-        with caplog.at_level("WARNING", logger="tickflow.generator.pusher"):
+        with caplog.at_level("WARNING", logger="services.generator.pusher"):
             result = pusher.push(batch)
             second = pusher.push(batch[:2])
     assert (result.accepted, result.rejected, result.undelivered, result.retries) == (0, 5, 0, 0)
@@ -417,7 +417,7 @@ def test_finite_run_with_rejections_exits_1() -> None:
 def test_paced_run_follows_the_rate_and_wall_clock(caplog: pytest.LogCaptureFixture) -> None:
     now = time.time()
     plan = make_plan(rate=100.0, interval=0.05, start=now, count=30, workers=1, batch=1000)
-    with FakeIngest() as ingest, caplog.at_level("INFO", logger="tickflow.generator"):
+    with FakeIngest() as ingest, caplog.at_level("INFO", logger="services.generator"):
         t0 = time.monotonic()
         assert Runner(plan=plan, ingest_url=ingest.url, log_interval=0.05).run() == 0
         elapsed = time.monotonic() - t0

@@ -88,7 +88,7 @@ def is_price(value: float) -> bool:
 
 
 def satisfies_contract(raw: dict) -> bool:
-    """Independent restatement of DESIGN.md §2 (on published payloads, which carry no stock_price type)."""
+    """Independent restatement of the README's record contract ("Ingest API") (on published payloads, which carry no stock_price type)."""
     kind = raw.get("data_type", "stock_price")
     if not isinstance(kind, str) or set(raw) != FIELDS.get(kind, set()) - ({"data_type"} if kind == "stock_price" else set()) | (
             set() if kind == "stock_price" else {"data_type"}):

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from services.config import Settings
 from services.ingest.app import create_app
-from services.ingest.batch import MAX_ERRORS_PER_RECORD
+from services.ingest.judge import MAX_ERRORS_PER_RECORD
 from services.ingest.publisher import MAX_REJECTED_RECORD_BYTES
 from support import ServiceProcess, free_port, service_env
 from test_api import candle, read_topic

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from services.config import Settings
-from services.core.batch import compute_indicators, compute_signals
+from services.core.reference import compute_indicators, compute_signals
 from services.core.indicators import INDICATOR_COLUMNS
 from services.core.simulation import MarketSimulator, is_candle
 from support import ServiceProcess, free_port, service_env, wait_until

@@ -8,7 +8,7 @@ import pandas as pd
 import psycopg2.extras
 from sqlalchemy import Engine, text
 
-from services.core.bars import AppliedBar, SymbolStream
+from services.core.stream import AppliedBar, SymbolStream
 from services.core.indicators import INDICATOR_COLUMNS, IndicatorParams
 from services.core.records import StockPrice
 from services.core.signals import SignalRules

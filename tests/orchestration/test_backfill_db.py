@@ -19,7 +19,7 @@ NULLS = ", ".join(f"{c} = NULL" for c in INDICATOR_COLUMNS)
 
 
 def assert_same_bars(got: pd.DataFrame, want: pd.DataFrame) -> None:
-    """Same rows; indicator NULLs in the same places; values within DESIGN.md's tolerance."""
+    """Same rows; indicator NULLs in the same places; values within the README's indicator tolerance."""
     assert got[["symbol", "ts", "close"]].equals(want[["symbol", "ts", "close"]])
     assert_same_indicators(got, want)
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from services.config import Settings
-from services.core.bars import SymbolStream
+from services.core.stream import SymbolStream
 from services.core.indicators import IndicatorParams
 from services.core.records import StockPrice
 from services.core.signals import SignalRules

@@ -1,7 +1,7 @@
 """One symbol's bar stream: ordering rules, indicators and signals, with restorable state.
 
 Per symbol, bars are applied in arrival order. A bar with the timestamp of the last applied
-bar is a duplicate, an older one is late: neither is applied (DESIGN.md §3).
+bar is a duplicate, an older one is late: neither is applied (README, "Processing guarantees").
 """
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterable, Protocol
 
 import orjson
 
-from services.core.bars import AppliedBar, SymbolStream
+from services.core.stream import AppliedBar, SymbolStream
 from services.core.indicators import INDICATOR_COLUMNS
 from services.core.records import (
     EconomicIndicator,

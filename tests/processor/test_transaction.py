@@ -5,12 +5,12 @@ from dataclasses import dataclass
 
 import orjson
 
-from services.core.bars import SymbolStream
+from services.core.stream import SymbolStream
 from services.core.indicators import IndicatorParams
 from services.core.records import ValidationContext
 from services.core.signals import SignalRules
 from services.kafka_io import Topics
-from services.processor.batch import MAX_MESSAGE_BYTES, build_batch
+from services.processor.transaction import MAX_MESSAGE_BYTES, build_batch
 
 TOPICS = Topics("t.")
 NOW = 1_767_225_600.0

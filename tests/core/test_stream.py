@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import orjson
 
-from services.core.bars import DUPLICATE, LATE, AppliedBar, SkippedBar, SymbolStream
+from services.core.stream import DUPLICATE, LATE, AppliedBar, SkippedBar, SymbolStream
 from services.core.indicators import IndicatorEngine, IndicatorParams
 from services.core.records import StockPrice
 from services.core.signals import SignalRules
