@@ -25,6 +25,7 @@ import psycopg2.extensions
 
 from services.core.indicators import INDICATOR_COLUMNS
 from services.logs import event
+from services.retry import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,7 @@ class FeedListener(threading.Thread):
         os.write(self._wake_w, b"x")
 
     def run(self) -> None:
-        backoff = 0.2
+        backoff = Backoff(0.2, 5.0)
         while not self._stopping.is_set():
             conn = None
             try:
@@ -133,14 +134,14 @@ class FeedListener(threading.Thread):
                         self._publish([], self.last_id)
                 self.connected.set()
                 event(log, "feed listening", last_id=self.last_id)
-                backoff = 0.2
+                backoff.reset()
                 self._loop(conn)
             except Exception as exc:  # noqa: BLE001 - mostly PostgreSQL going away: reconnect and catch up
                 self.connected.clear()
+                delay = backoff.next()
                 event(log, "feed connection lost; reconnecting", logging.WARNING,
-                      error=f"{type(exc).__name__}: {str(exc).strip()}", retry_in_s=backoff)
-                self._stopping.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
+                      error=f"{type(exc).__name__}: {str(exc).strip()}", retry_in_s=round(delay, 2))
+                self._stopping.wait(delay)
             finally:
                 if conn is not None and not conn.closed:
                     conn.close()

@@ -38,6 +38,7 @@ import psycopg2
 from services.config import Settings
 from services.dashboard.feed import head_id
 from services.logs import event
+from services.retry import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +86,6 @@ def idempotency_key(symbol: str, ts: datetime, rule: str) -> str:
     """Names the signal (its natural key), so the same signal always has the same key."""
     micros = round(ts.timestamp() * 1_000_000)
     return f"signal-{symbol}-{micros}-{rule}"
-
-
-def backoff(attempt: int, base: float, cap: float) -> float:
-    """Delay after failed attempt number `attempt` (1-based)."""
-    return min(cap, base * 2 ** (attempt - 1))
 
 
 NEW_SIGNALS_SQL = """
@@ -142,24 +138,24 @@ class WebhookNotifier(threading.Thread):
 
     def run(self) -> None:
         event(log, "webhook notifier started", endpoints=sorted(self._urls))
-        retry = 0.2
+        backoff = Backoff(0.2, 5.0)
         while not self._stopping.is_set():
             try:
                 self._ensure_cursors()
                 self.healthy.set()
+                backoff.reset()
                 while not self._stopping.is_set():
                     self._wake.clear()
                     self.enqueue()
                     self.deliver_due()
                     self._wake.wait(self._next_wait())
-                retry = 0.2
             except Exception as exc:  # noqa: BLE001 - the notifier must outlive errors: log, retry
                 self.healthy.clear()
+                delay = backoff.next()
                 event(log, "webhook notifier: error; retrying", logging.WARNING,
-                      error=f"{type(exc).__name__}: {str(exc).strip()}", retry_in_s=retry)
+                      error=f"{type(exc).__name__}: {str(exc).strip()}", retry_in_s=round(delay, 2))
                 self._close()
-                self._stopping.wait(retry)
-                retry = min(retry * 2, 5.0)
+                self._stopping.wait(delay)
         self._close()
         self._pool.shutdown(wait=True)
         self._http.close()
@@ -282,7 +278,7 @@ class WebhookNotifier(threading.Thread):
                         "WHERE id = %s", (error, delivery_id))
         else:
             outcome = "retry"
-            delay = backoff(attempt, s.webhook_backoff_s, s.webhook_backoff_max_s)
+            delay = Backoff(s.webhook_backoff_s, s.webhook_backoff_max_s, jitter=False).delay(attempt)
             cur.execute("UPDATE webhook_deliveries SET next_attempt_at = now() + make_interval(secs => %s), "
                         "last_error = %s WHERE id = %s", (delay, error, delivery_id))
         cur.execute("UPDATE webhook_attempts SET outcome = %s, http_status = %s, error = %s, duration_ms = %s "

@@ -32,6 +32,7 @@ import httpx
 import orjson
 
 from services.logs import event
+from services.retry import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -77,24 +78,6 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     if seconds != seconds:  # NaN
         return None
     return max(0.0, seconds)
-
-
-def backoff_delay(
-    attempt: int,
-    retry_after: float | None = None,
-    *,
-    base: float = 0.1,
-    cap: float = 5.0,
-    rng: random.Random | None = None,
-) -> float:
-    """Delay before retry number `attempt` (1, 2, ...): "equal jitter" exponential backoff,
-    at least `retry_after` when the server gave one, never more than `cap`."""
-    rng = rng or random
-    ceiling = min(cap, base * (2 ** min(max(attempt, 1) - 1, 30)))
-    delay = ceiling / 2 + rng.uniform(0, ceiling / 2)
-    if retry_after is not None:
-        delay = max(delay, retry_after)
-    return min(cap, delay)
 
 
 @dataclass
@@ -183,10 +166,8 @@ class Pusher:
         self.url = ingest_url.rstrip("/") + "/ingest"
         self.stats = stats if stats is not None else PushStats()
         self.max_retries = max_retries
-        self.backoff_base = backoff_base
-        self.backoff_cap = backoff_cap
+        self.backoff = Backoff(backoff_base, backoff_cap, rng=rng or random.Random())
         self.give_up = give_up if give_up is not None else threading.Event()
-        self.rng = rng or random.Random()
         self.name = name
         headers = {"Content-Type": "application/json"}
         if token:
@@ -255,9 +236,7 @@ class Pusher:
                 )
                 self.stats.add(undelivered=len(records), batches=1)
                 return PushResult(undelivered=len(records), retries=attempt - 1)
-            delay = backoff_delay(
-                attempt, retry_after, base=self.backoff_base, cap=self.backoff_cap, rng=self.rng
-            )
+            delay = self.backoff.delay(attempt, retry_after)
             level = logging.WARNING if attempt in (1, 10) or attempt % 100 == 0 else logging.DEBUG
             event(
                 log, "ingest unavailable, retrying", level, pusher=self.name, status=status,

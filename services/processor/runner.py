@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import random
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -24,14 +23,15 @@ from kafka.errors import KafkaError
 from kafka.structs import MemberState, OffsetAndMetadata
 
 from services.config import Settings
-from services.core.stream import SymbolStream
 from services.core.indicators import IndicatorParams
 from services.core.records import ValidationContext
 from services.core.signals import SignalRules
+from services.core.stream import SymbolStream
 from services.kafka_io import finish_stranded_join, make_consumer, make_producer
 from services.logs import event
 from services.processor.transaction import BatchOutput, build_batch, dead_letter_batch, printable
 from services.processor.store import BatchWriter, OffsetConflict
+from services.retry import Backoff, retry
 
 log = logging.getLogger(__name__)
 
@@ -201,18 +201,17 @@ class Processor(ConsumerRebalanceListener):
 
     def _connect(self) -> bool:
         """Create the consumer, waiting out an unreachable Kafka with capped backoff (unready, alive)."""
-        delay = 0.5
-        while not self.stopping.is_set():
+        def attempt() -> Any:
             self.stats.last_loop_at = time.monotonic()  # waiting is this process's work: stay live
-            try:
-                self.consumer = make_consumer(self.settings.kafka_bootstrap, self.group, **self._consumer_config)
-                return True
-            except KafkaError as exc:
-                event(log, "Kafka unreachable; retrying", logging.WARNING, bootstrap=self.settings.kafka_bootstrap,
-                      error=error_text(exc), retry_in_s=round(delay, 1))
-                self.stopping.wait(delay * (0.5 + random.random()))
-                delay = min(delay * 2, 30.0)
-        return False
+            return make_consumer(self.settings.kafka_bootstrap, self.group, **self._consumer_config)
+
+        def said(exc: BaseException, delay: float) -> None:
+            event(log, "Kafka unreachable; retrying", logging.WARNING, bootstrap=self.settings.kafka_bootstrap,
+                  error=error_text(exc), retry_in_s=round(delay, 1))
+
+        self.consumer = retry(attempt, retry_on=(KafkaError,), backoff=Backoff(0.5, 30.0), stop=self.stopping,
+                              on_retry=said)
+        return self.consumer is not None
 
     def _subscribe(self) -> None:
         self.consumer.subscribe(self._topic_names, listener=self)
@@ -225,7 +224,7 @@ class Processor(ConsumerRebalanceListener):
         when the topic appears later: a processor started together with topic creation (first
         deploy, fresh test topics) would then sit idle.
         """
-        delay, said_at = 0.1, 0.0
+        delays, said_at = Backoff(0.1, 2.0, jitter=False), 0.0
         while not self.stopping.is_set():
             missing = [t for t in self._topic_names if not self.consumer.partitions_for_topic(t)]
             if not missing:
@@ -234,8 +233,7 @@ class Processor(ConsumerRebalanceListener):
                 event(log, "waiting for topics (create them with `python -m services.admin topics`)",
                       logging.WARNING, missing=missing)
                 said_at = time.monotonic()
-            self.stopping.wait(delay)
-            delay = min(delay * 2, 2.0)
+            self.stopping.wait(delays.next())
 
     def _process(self, polled: dict[TopicPartition, list[Any]]) -> None:
         started = time.perf_counter()
@@ -442,19 +440,16 @@ class Processor(ConsumerRebalanceListener):
 
     def _rewind(self) -> None:
         """Seek every assigned partition to its stored offset; forget in-memory state."""
-        delay = 0.2
-        while not self.stopping.is_set():
-            assignment = self.consumer.assignment()
-            try:
-                stored = self.store.load_offsets((tp.topic, tp.partition) for tp in assignment)
-                break
-            except DB_ERRORS as exc:
-                event(log, "PostgreSQL unavailable; retrying", logging.WARNING, error=str(exc).strip(),
-                      retry_in_s=round(delay, 2))
-                self.store.close()
-                self.stopping.wait(delay * (0.5 + random.random()))
-                delay = min(delay * 2, 5.0)
-        else:
+        assignment = self.consumer.assignment()
+
+        def said(exc: BaseException, delay: float) -> None:
+            event(log, "PostgreSQL unavailable; retrying", logging.WARNING, error=str(exc).strip(),
+                  retry_in_s=round(delay, 2))
+            self.store.close()
+
+        stored = retry(lambda: self.store.load_offsets((tp.topic, tp.partition) for tp in assignment),
+                       retry_on=DB_ERRORS, backoff=Backoff(0.2, 5.0), stop=self.stopping, on_retry=said)
+        if stored is None:
             return
         self.streams.clear()
         self.offsets = {}

@@ -13,7 +13,8 @@ from sqlalchemy import Engine, text
 
 from services.config import Settings
 from services.dashboard.app import create_app
-from services.dashboard.webhooks import backoff, endpoint_name, idempotency_key, redact, sign, verify
+from services.dashboard.webhooks import endpoint_name, idempotency_key, redact, sign, verify
+from services.retry import Backoff
 from dashboard_data import WebhookReceiver, candles, insert_rows, stream_rows
 from support import free_port, wait_until
 
@@ -65,7 +66,6 @@ def test_signature_and_helpers() -> None:
     assert not verify(b"another secret", body, header)
     assert not verify(SECRET.encode(), body + b" ", header)
     assert not verify(SECRET.encode(), body, None)
-    assert [backoff(n, 1.0, 10.0) for n in range(1, 6)] == [1.0, 2.0, 4.0, 8.0, 10.0]
     secret_url = "https://user:pw@hooks.example:8443/services/T00/B00/s3cr3t?token=t0k"
     name = endpoint_name(secret_url)
     assert name.startswith("https://hooks.example:8443/…#") and len(name.rsplit("#", 1)[1]) == 12
@@ -143,7 +143,7 @@ def test_a_failing_receiver_gets_the_signal_again_per_retry_and_every_attempt_is
         gaps = conn.execute(text(
             "SELECT a.attempt, extract(epoch FROM a.started_at - lag(a.started_at) OVER w) FROM webhook_attempts a "
             "WINDOW w AS (PARTITION BY a.delivery_id ORDER BY a.attempt)")).all()
-    assert all(gap >= backoff(attempt - 1, 0.05, 0.2) for attempt, gap in gaps if attempt > 1)
+    assert all(gap >= Backoff(0.05, 0.2, jitter=False).delay(attempt - 1) for attempt, gap in gaps if attempt > 1)
 
 
 def test_signals_committed_while_the_dashboard_is_down_or_undelivered_are_sent_after_a_restart(

@@ -28,7 +28,6 @@ from services.generator.pusher import (
     Pusher,
     PushStats,
     Verdict,
-    backoff_delay,
     classify,
     parse_retry_after,
 )
@@ -204,21 +203,6 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after("soon") is None
     now = 1_800_000_000.0
     assert parse_retry_after(email.utils.formatdate(now + 7, usegmt=True), now=now) == pytest.approx(7, abs=1)
-
-
-def test_backoff_delay_grows_with_jitter_is_capped_and_honours_retry_after() -> None:
-    rng = random.Random(1)
-    for attempt in range(1, 12):
-        ceiling = min(5.0, 0.1 * 2 ** (attempt - 1))
-        delays = [backoff_delay(attempt, base=0.1, cap=5.0, rng=rng) for _ in range(200)]
-        assert all(ceiling / 2 <= d <= ceiling for d in delays), attempt
-        assert len(set(delays)) > 100  # jitter
-    assert backoff_delay(1, 2.0, base=0.1, cap=5.0, rng=rng) >= 2.0
-    assert backoff_delay(1, 60.0, base=0.1, cap=5.0, rng=rng) == 5.0
-    assert backoff_delay(1000, None, base=0.1, cap=5.0, rng=rng) <= 5.0
-
-
-# -- against a real local server ---------------------------------------------------------------
 
 
 def test_503_with_retry_after_twice_then_200_delivers_everything_once() -> None:
