@@ -29,7 +29,7 @@ from services.orchestration.backfill import backfill_symbol
 from services.orchestration.params import Window
 from services.orchestration.reconcile import finish_run, reconcile_symbol, start_run
 from services.orchestration.recompute import DEFAULT_TOLERANCE, copy_frame
-from services.processor.store import BarSink
+from services.processor.sinks import BarSink
 
 START = datetime(2025, 1, 1, tzinfo=timezone.utc)
 

@@ -30,7 +30,7 @@ from bench.stack import BenchStack, free_port, wait_for
 from services.core.simulation import MarketSimulator, RecordMix
 from services.dashboard import feed
 from services.kafka_io import make_consumer, make_producer
-from services.processor.store import copy_csv
+from services.processor.sinks import copy_csv
 
 CANDLES_ONLY = RecordMix(order_book=0.0, news=0.0, market_data=0.0, economic=0.0, news_shock=0.0)
 

@@ -18,7 +18,7 @@ from services.config import Settings
 from services.db.connect import make_engine, require_database, side_database_urls
 from services.db.migrations import migrate
 from services.kafka_io import delete_topics, ensure_topics
-from services.processor.store import PROCESSOR_TABLES
+from services.processor.sinks import PROCESSOR_TABLES
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH_DATABASE = "tickflow_bench"

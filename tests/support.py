@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Callable, TypeVar
 import httpx
 
 from services.config import Settings
-from services.processor.store import PROCESSOR_TABLES
+from services.processor.sinks import PROCESSOR_TABLES
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -29,8 +29,9 @@ from services.core.signals import SignalRules
 from services.core.stream import SymbolStream
 from services.kafka_io import finish_stranded_join, make_consumer, make_producer
 from services.logs import event
-from services.processor.transaction import BatchOutput, build_batch, dead_letter_batch, printable
+from services.processor.sinks import SIDE_ROWS, BarRow, DeadLetterRow, LateBarRow, SignalRow
 from services.processor.store import BatchWriter, OffsetConflict
+from services.processor.transaction import BatchOutput, build_batch, dead_letter_batch, printable
 from services.retry import Backoff, retry
 
 log = logging.getLogger(__name__)
@@ -262,22 +263,21 @@ class Processor(ConsumerRebalanceListener):
     def _store(self, out: BatchOutput, expected: dict[tuple[str, int], int | None], count: int,
                started: float) -> BatchOutput:
         """Runs on the writer thread."""
-        if out.dead_letters:
-            self._publish_dead_letters(out.dead_letters)
+        dead = out.rows_of(DeadLetterRow)
+        if dead:
+            self._publish_dead_letters(dead)
         self.store.write(out, expected)
         s = self.stats
         s.batches += 1
         s.messages += count
-        s.bars += len(out.bars)
-        s.signals += len(out.signals)
-        s.late_bars += len(out.late_bars)
-        s.dead_letters += len(out.dead_letters)
-        s.other_records += (len(out.order_book) + len(out.news_sentiment) + len(out.market_data)
-                            + len(out.economic_indicators))
+        s.bars += len(out.rows_of(BarRow))
+        s.signals += len(out.rows_of(SignalRow))
+        s.late_bars += len(out.rows_of(LateBarRow))
+        s.dead_letters += len(dead)
+        s.other_records += sum(len(rows) for row, rows in out.rows.items() if row in SIDE_ROWS.values())
         s.last_batch_ms = (time.perf_counter() - started) * 1000
-        if out.dead_letters:
-            event(log, "dead letters stored", logging.WARNING, count=len(out.dead_letters),
-                  first_reason=out.dead_letters[0][3])
+        if dead:
+            event(log, "dead letters stored", logging.WARNING, count=len(dead), first_reason=dead[0].reason)
         return out
 
     def _settle(self) -> bool:
@@ -384,7 +384,7 @@ class Processor(ConsumerRebalanceListener):
         self.streams.clear()
         self.needs_rewind = True
 
-    def _publish_dead_letters(self, dead: list[tuple]) -> None:
+    def _publish_dead_letters(self, dead: list[DeadLetterRow]) -> None:
         """Announce poison messages on the dead-letter topic before the batch commits.
 
         The `dead_letters` table is written in the batch transaction (exactly once); the topic

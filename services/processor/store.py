@@ -1,4 +1,4 @@
-"""The processor's PostgreSQL sink: one transaction per batch, bulk COPY, fenced offsets.
+"""The processor's PostgreSQL writer: one transaction per batch, bulk COPY, fenced offsets.
 
 Each batch goes in ONE transaction: its rows (COPY into a temporary staging table, then
 INSERT ... SELECT ... ON CONFLICT DO NOTHING), every partition's next offset, and every
@@ -8,132 +8,21 @@ instead of writing twice.
 """
 from __future__ import annotations
 
-import csv
-import io
-from dataclasses import dataclass
 from typing import Any, Iterable
 
 import orjson
 import psycopg2
 import psycopg2.extras
 
-from services.core.indicators import INDICATOR_COLUMNS
-from services.db.binary_copy import BinaryCopy
+from services.processor.sinks import SINKS
 from services.processor.transaction import BatchOutput
 
-F8 = "double precision"
 # A symbol's stored bars, oldest first: what its streaming state is rebuilt from.
 STORED_CLOSES_SQL = "SELECT extract(epoch FROM ts)::float8, close FROM bars WHERE symbol = %s ORDER BY ts"
 
 
 class OffsetConflict(RuntimeError):
     """Another consumer advanced a partition we were about to commit: our view is stale."""
-
-
-@dataclass(frozen=True, slots=True)
-class Sink:
-    """A target table fed through a staging table of the same column order."""
-
-    table: str
-    columns: tuple[tuple[str, str], ...]  # (name, staging type); "ts"-like epoch columns are F8
-    timestamps: tuple[str, ...] = ()  # staged as epoch seconds, stored as timestamptz
-    jsonb: tuple[str, ...] = ()  # staged as text, stored as jsonb
-    binary: bool = False  # has bytes values, sent to COPY in bytea's hex form
-
-    def csv_rows(self, rows: list[tuple]) -> Iterable[tuple]:
-        if not self.binary:
-            return rows
-        return (tuple("\\x" + v.hex() if isinstance(v, (bytes, bytearray)) else v for v in row) for row in rows)
-
-    @property
-    def staging(self) -> str:
-        return f"stage_{self.table}"
-
-    def create_staging_sql(self) -> str:
-        cols = ", ".join(f"{name} {kind}" for name, kind in self.columns)
-        return f"CREATE TEMP TABLE IF NOT EXISTS {self.staging} ({cols}) ON COMMIT DELETE ROWS"
-
-    def write(self, cur: Any, rows: list[tuple]) -> None:
-        cur.copy_expert(f"COPY {self.staging} FROM STDIN (FORMAT csv)", copy_csv(self.csv_rows(rows)))
-        cur.execute(self.insert_sql())
-
-    def insert_sql(self) -> str:
-        names = [name for name, _ in self.columns]
-        exprs = [
-            f"to_timestamp({n})" if n in self.timestamps else f"{n}::jsonb" if n in self.jsonb else n
-            for n in names
-        ]
-        return (
-            f"INSERT INTO {self.table} ({', '.join(names)}) "
-            f"SELECT {', '.join(exprs)} FROM {self.staging} ON CONFLICT DO NOTHING"
-        )
-
-
-class BarSink:
-    """`bars`, the one table written at the stream's full rate, staged through binary COPY.
-
-    A bar row is all numbers but its symbol, so the staging row carries the symbol as an index
-    into the batch's symbol list (passed to the INSERT as an array) and every row has the same
-    width (services.db.binary_copy). Indicators not yet defined travel as NaN and land as NULL.
-    """
-
-    table = "bars"
-    staging = "stage_bars"
-    _numbers = ("ts", "open", "high", "low", "close", "volume", *INDICATOR_COLUMNS)
-
-    def __init__(self) -> None:
-        types = ["smallint", *(("bigint" if n == "volume" else F8) for n in self._numbers)]
-        self._copy = BinaryCopy(types)
-        self._create = (f"CREATE TEMP TABLE IF NOT EXISTS {self.staging} (symbol_ix smallint, "
-                        + ", ".join(f"{n} {t}" for n, t in zip(self._numbers, types[1:])) + ") ON COMMIT DELETE ROWS")
-        values = ["to_timestamp(ts)", "open", "high", "low", "close", "volume",
-                  *(f"nullif({c}, 'NaN')" for c in INDICATOR_COLUMNS)]
-        self._insert = (f"INSERT INTO bars (symbol, {', '.join(self._numbers)}) "
-                        f"SELECT (%s::text[])[symbol_ix], {', '.join(values)} FROM {self.staging} "
-                        "ON CONFLICT DO NOTHING")
-
-    def create_staging_sql(self) -> str:
-        return self._create
-
-    def write(self, cur: Any, rows: list[tuple]) -> None:
-        """`rows` as built by the processor: (symbol, ts, open, high, low, close, volume, *indicators)."""
-        columns = list(zip(*rows))
-        symbols = sorted(set(columns[0]))
-        index = {symbol: i for i, symbol in enumerate(symbols, 1)}  # PostgreSQL arrays count from 1
-        columns[0] = [index[symbol] for symbol in columns[0]]
-        cur.copy_expert(f"COPY {self.staging} FROM STDIN (FORMAT binary)", io.BytesIO(self._copy.encode(columns)))
-        cur.execute(self._insert, (symbols,))
-
-
-SINKS: tuple[Sink | BarSink, ...] = (
-    BarSink(),
-    Sink("signals", (("symbol", "text"), ("ts", F8), ("rule", "text"), ("side", "text"), ("price", F8),
-                     ("value", F8), ("reference", F8)), timestamps=("ts",)),
-    Sink("late_bars", (("topic", "text"), ("kafka_partition", "integer"), ("kafka_offset", "bigint"),
-                       ("symbol", "text"), ("ts", F8), ("reason", "text"), ("last_applied_ts", F8),
-                       ("payload", "text")), timestamps=("ts", "last_applied_ts"), jsonb=("payload",)),
-    Sink("order_book", (("symbol", "text"), ("ts", F8), ("order_type", "text"), ("price", F8),
-                        ("quantity", "bigint")), timestamps=("ts",)),
-    Sink("news_sentiment", (("symbol", "text"), ("ts", F8), ("sentiment_score", F8),
-                            ("sentiment_magnitude", F8)), timestamps=("ts",)),
-    Sink("market_data", (("symbol", "text"), ("ts", F8), ("market_cap", F8), ("pe_ratio", F8)),
-         timestamps=("ts",)),
-    Sink("economic_indicators", (("indicator_name", "text"), ("ts", F8), ("value", F8)), timestamps=("ts",)),
-    Sink("dead_letters", (("topic", "text"), ("kafka_partition", "integer"), ("kafka_offset", "bigint"),
-                          ("reason", "text"), ("payload", "bytea")), binary=True),
-)
-
-# Every table the processor writes: what a test or benchmark empties to start from nothing.
-PROCESSOR_TABLES: tuple[str, ...] = (*(sink.table for sink in SINKS), "processor_offsets", "symbol_state")
-
-
-def copy_csv(rows: Iterable[tuple]) -> io.StringIO:
-    """Rows as CSV for `COPY ... (FORMAT csv)`: the csv module runs in C and writes floats with
-    repr(), which round-trips exactly; None becomes an unquoted empty field, i.e. NULL."""
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows(rows)
-    buf.seek(0)
-    return buf
 
 
 class BatchWriter:
@@ -227,7 +116,7 @@ class BatchWriter:
         try:
             with conn.cursor() as cur:
                 for sink in SINKS:
-                    rows = getattr(out, sink.table)
+                    rows = out.rows_of(sink.row)
                     if rows:
                         sink.write(cur, rows)
                 self._advance_offsets(cur, out.next_offsets, expected)

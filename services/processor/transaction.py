@@ -7,25 +7,15 @@ anywhere leaves either the whole batch or none of it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from operator import attrgetter
 from typing import Any, Callable, Iterable, Protocol
 
 import orjson
 
+from services.core.records import Rejection, StockPrice, ValidationContext, validate_record
 from services.core.stream import AppliedBar, SymbolStream
-from services.core.indicators import INDICATOR_COLUMNS
-from services.core.records import (
-    EconomicIndicator,
-    MarketData,
-    NewsSentiment,
-    OrderBook,
-    Rejection,
-    StockPrice,
-    ValidationContext,
-    validate_record,
-)
+from services.processor.sinks import SIDE_ROWS, BarRow, DeadLetterRow, LateBarRow, SignalRow
+
 MAX_MESSAGE_BYTES = 64 * 1024
-_indicator_tuple = attrgetter(*INDICATOR_COLUMNS)
 
 
 class Message(Protocol):
@@ -37,31 +27,18 @@ class Message(Protocol):
 
 @dataclass(slots=True)
 class BatchOutput:
-    bars: list[tuple] = field(default_factory=list)
-    signals: list[tuple] = field(default_factory=list)
-    late_bars: list[tuple] = field(default_factory=list)
-    order_book: list[tuple] = field(default_factory=list)
-    news_sentiment: list[tuple] = field(default_factory=list)
-    market_data: list[tuple] = field(default_factory=list)
-    economic_indicators: list[tuple] = field(default_factory=list)
-    dead_letters: list[tuple] = field(default_factory=list)
+    # Rows by row type (services/processor/sinks.py), each list in message order.
+    rows: dict[type, list[Any]] = field(default_factory=dict)
     next_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     # Each touched symbol's (last_ts, state) as of the end of this batch: a snapshot, because
     # the live streams move on while the batch is being written.
     states: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
 
+    def add(self, row: tuple) -> None:
+        self.rows.setdefault(type(row), []).append(row)
 
-def _other_record_row(record: Any) -> tuple[str, tuple]:
-    if isinstance(record, OrderBook):
-        return "order_book", (record.stock_symbol, record.timestamp, record.order_type, record.price, record.quantity)
-    if isinstance(record, NewsSentiment):
-        return "news_sentiment", (
-            record.stock_symbol, record.timestamp, record.sentiment_score, record.sentiment_magnitude)
-    if isinstance(record, MarketData):
-        return "market_data", (record.stock_symbol, record.timestamp, record.market_cap, record.pe_ratio)
-    if isinstance(record, EconomicIndicator):
-        return "economic_indicators", (record.indicator_name, record.timestamp, record.value)
-    raise TypeError(f"no table for {type(record).__name__}")
+    def rows_of(self, row_type: type) -> list[Any]:
+        return self.rows.get(row_type, [])
 
 
 def build_batch(
@@ -85,40 +62,35 @@ def build_batch(
         where = (msg.topic, msg.partition, msg.offset)
         raw_bytes = msg.value or b""
         if len(raw_bytes) > MAX_MESSAGE_BYTES:
-            out.dead_letters.append((*where, f"message of {len(raw_bytes)} bytes exceeds {MAX_MESSAGE_BYTES}",
-                                     raw_bytes[:MAX_MESSAGE_BYTES]))
+            out.add(DeadLetterRow(*where, f"message of {len(raw_bytes)} bytes exceeds {MAX_MESSAGE_BYTES}",
+                                  raw_bytes[:MAX_MESSAGE_BYTES]))
             continue
         try:
             raw = orjson.loads(raw_bytes)
         except orjson.JSONDecodeError as exc:
-            out.dead_letters.append((*where, f"not JSON: {exc}", raw_bytes))
+            out.add(DeadLetterRow(*where, f"not JSON: {exc}", raw_bytes))
             continue
         record = validate_record(raw, ctx)
         if isinstance(record, Rejection):
-            out.dead_letters.append((*where, f"invalid record: {record.reason}", raw_bytes))
+            out.add(DeadLetterRow(*where, f"invalid record: {record.reason}", raw_bytes))
             continue
         expected = topic_types.get(msg.topic)
         if record.record_type != expected:
-            out.dead_letters.append((*where, f"a {record.record_type} record on {msg.topic}", raw_bytes))
+            out.add(DeadLetterRow(*where, f"a {record.record_type} record on {msg.topic}", raw_bytes))
             continue
         if isinstance(record, StockPrice):
             stream = stream_for(record.stock_symbol)
             touched[record.stock_symbol] = stream
             result = stream.apply(record)
             if isinstance(result, AppliedBar):
-                out.bars.append((
-                    record.stock_symbol, record.timestamp, record.opening_price, record.high, record.low,
-                    record.closing_price, record.volume, *_indicator_tuple(result.values),
-                ))
+                out.add(BarRow.of(record, result.values))
                 for sig in result.signals:
-                    out.signals.append((record.stock_symbol, record.timestamp, sig.rule, sig.side,
-                                        record.closing_price, sig.value, sig.reference))
+                    out.add(SignalRow.of(record, sig))
             else:
-                out.late_bars.append((*where, record.stock_symbol, record.timestamp, result.reason,
-                                      result.last_applied_ts, raw_bytes.decode()))
+                out.add(LateBarRow(*where, record.stock_symbol, record.timestamp, result.reason,
+                                   result.last_applied_ts, raw_bytes.decode()))
         else:
-            table, row = _other_record_row(record)
-            getattr(out, table).append(row)
+            out.add(SIDE_ROWS[type(record)].of(record))
     out.states = {symbol: (stream.last_ts, stream.to_state()) for symbol, stream in touched.items()}
     return out, count
 
@@ -129,7 +101,7 @@ def dead_letter_batch(msg: Message, reason: str) -> BatchOutput:
     out = BatchOutput()
     out.next_offsets[(msg.topic, msg.partition)] = msg.offset + 1
     raw_bytes = msg.value or b""
-    out.dead_letters.append((msg.topic, msg.partition, msg.offset, printable(reason), raw_bytes[:MAX_MESSAGE_BYTES]))
+    out.add(DeadLetterRow(msg.topic, msg.partition, msg.offset, printable(reason), raw_bytes[:MAX_MESSAGE_BYTES]))
     return out
 
 

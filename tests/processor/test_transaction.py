@@ -10,6 +10,7 @@ from services.core.indicators import IndicatorParams
 from services.core.records import ValidationContext
 from services.core.signals import SignalRules
 from services.kafka_io import Topics
+from services.processor.sinks import BarRow, DeadLetterRow, LateBarRow, NewsSentimentRow
 from services.processor.transaction import MAX_MESSAGE_BYTES, build_batch
 
 TOPICS = Topics("t.")
@@ -50,12 +51,13 @@ def test_routes_records_and_tracks_offsets() -> None:
                                        "sentiment_score": 0.1, "sentiment_magnitude": 0.2})),
     ])
     assert count == 5
-    assert [(r[0], r[1], r[5]) for r in out.bars] == [("AAPL", NOW - 3, 100.0), ("AAPL", NOW - 2, 100.0)]
-    assert [(r[2], r[5]) for r in out.late_bars] == [(42, "duplicate"), (43, "late")]
-    assert out.news_sentiment == [("AAPL", NOW, 0.1, 0.2)]
+    bars = out.rows_of(BarRow)
+    assert [(r.symbol, r.ts, r.close) for r in bars] == [("AAPL", NOW - 3, 100.0), ("AAPL", NOW - 2, 100.0)]
+    assert [(r.kafka_offset, r.reason) for r in out.rows_of(LateBarRow)] == [(42, "duplicate"), (43, "late")]
+    assert out.rows_of(NewsSentimentRow) == [NewsSentimentRow("AAPL", NOW, 0.1, 0.2)]
     assert out.next_offsets == {(p, 2): 44, (news, 0): 8}
     assert list(out.states) == ["AAPL"] and out.states["AAPL"][0] == NOW - 2
-    assert out.dead_letters == []
+    assert out.rows_of(DeadLetterRow) == []
 
 
 def test_poison_messages_become_dead_letters_with_reasons() -> None:
@@ -70,11 +72,27 @@ def test_poison_messages_become_dead_letters_with_reasons() -> None:
         Msg(p, 0, 6, None),
         Msg(p, 0, 7, candle(NOW - 1)),
     ])
-    reasons = [r[3] for r in out.dead_letters]
-    assert [r[2] for r in out.dead_letters] == [1, 2, 3, 4, 5, 6]
+    dead = out.rows_of(DeadLetterRow)
+    reasons = [r.reason for r in dead]
+    assert [r.kafka_offset for r in dead] == [1, 2, 3, 4, 5, 6]
     assert reasons[0].startswith("not JSON")
     assert "opening_price: Field required" in reasons[1]
     assert reasons[2] == f"a economic_indicator record on {p}"
     assert "closing_price" in reasons[3]
-    assert "exceeds" in reasons[4] and len(out.dead_letters[4][4]) == MAX_MESSAGE_BYTES
-    assert len(out.bars) == 1 and out.next_offsets == {(p, 0): 8} and count == 7
+    assert "exceeds" in reasons[4] and len(dead[4].payload) == MAX_MESSAGE_BYTES
+    assert len(out.rows_of(BarRow)) == 1 and out.next_offsets == {(p, 0): 8} and count == 7
+
+
+def test_each_table_is_declared_once_by_its_row_type() -> None:
+    """The sinks' staging tables, COPY and INSERT follow the row types' fields, in order."""
+    from services.core.indicators import INDICATOR_COLUMNS
+    from services.processor.sinks import SINKS, SignalRow
+
+    by_table = {sink.table: sink for sink in SINKS}
+    assert by_table["signals"].row is SignalRow
+    assert by_table["signals"].insert_sql().startswith(
+        "INSERT INTO signals (symbol, ts, rule, side, price, value, reference) SELECT symbol, to_timestamp(ts), ")
+    assert "payload bytea" in by_table["dead_letters"].create_staging_sql()
+    assert BarRow._fields == ("symbol", "ts", "open", "high", "low", "close", "volume", *INDICATOR_COLUMNS)
+    assert "stage_bars (symbol_ix smallint, ts double precision, open double precision" in (
+        by_table["bars"].create_staging_sql())

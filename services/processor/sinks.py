@@ -1,0 +1,234 @@
+"""The processor's tables: for each, the shape of its rows, declared once, and the sink that stores them.
+
+A row type is a NamedTuple whose fields are the table's columns, in order: the batch builder
+makes rows by name (`BarRow.of(candle, values)`), and the sink derives its staging table, COPY
+and INSERT from the same fields. Adding a column means adding a field here (and a migration).
+Every sink stages its rows through a temporary table and inserts them with ON CONFLICT DO
+NOTHING, so a batch written twice stores each row once.
+"""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from operator import attrgetter
+from typing import Any, Iterable, NamedTuple, get_type_hints
+
+from services.core.indicators import INDICATOR_COLUMNS, IndicatorValues
+from services.core.records import EconomicIndicator, MarketData, NewsSentiment, OrderBook, StockPrice
+from services.core.signals import Signal
+from services.db.binary_copy import BinaryCopy
+
+F8 = "double precision"
+# Epoch seconds are staged as float8 and stored as timestamptz (to_timestamp keeps the microseconds).
+_STAGING_TYPES = {str: "text", float: F8, int: "bigint", bytes: "bytea"}
+_indicators = attrgetter(*INDICATOR_COLUMNS)
+
+
+# -- rows ----------------------------------------------------------------------------------------
+
+_BarColumns = NamedTuple("_BarColumns", [
+    ("symbol", str), ("ts", float), ("open", float), ("high", float), ("low", float), ("close", float),
+    ("volume", int), *((name, float) for name in INDICATOR_COLUMNS)])
+
+
+class BarRow(_BarColumns):
+    """A candle as applied, with the indicators after it (None: not defined yet)."""
+
+    __slots__ = ()
+
+    @classmethod
+    def of(cls, candle: StockPrice, values: IndicatorValues) -> "BarRow":
+        return cls(candle.stock_symbol, candle.timestamp, candle.opening_price, candle.high, candle.low,
+                   candle.closing_price, candle.volume, *_indicators(values))
+
+
+class SignalRow(NamedTuple):
+    symbol: str
+    ts: float
+    rule: str
+    side: str
+    price: float  # the close of the bar the signal fired on
+    value: float
+    reference: float
+
+    @classmethod
+    def of(cls, candle: StockPrice, signal: Signal) -> "SignalRow":
+        return cls(candle.stock_symbol, candle.timestamp, signal.rule, signal.side, candle.closing_price,
+                   signal.value, signal.reference)
+
+
+class LateBarRow(NamedTuple):
+    """A candle not applied: a duplicate of, or older than, the symbol's last applied bar."""
+
+    topic: str
+    kafka_partition: int
+    kafka_offset: int
+    symbol: str
+    ts: float
+    reason: str
+    last_applied_ts: float
+    payload: str  # the message as received (JSON)
+
+
+class OrderBookRow(NamedTuple):
+    symbol: str
+    ts: float
+    order_type: str
+    price: float
+    quantity: int
+
+    @classmethod
+    def of(cls, record: OrderBook) -> "OrderBookRow":
+        return cls(record.stock_symbol, record.timestamp, record.order_type, record.price, record.quantity)
+
+
+class NewsSentimentRow(NamedTuple):
+    symbol: str
+    ts: float
+    sentiment_score: float
+    sentiment_magnitude: float
+
+    @classmethod
+    def of(cls, record: NewsSentiment) -> "NewsSentimentRow":
+        return cls(record.stock_symbol, record.timestamp, record.sentiment_score, record.sentiment_magnitude)
+
+
+class MarketDataRow(NamedTuple):
+    symbol: str
+    ts: float
+    market_cap: float
+    pe_ratio: float
+
+    @classmethod
+    def of(cls, record: MarketData) -> "MarketDataRow":
+        return cls(record.stock_symbol, record.timestamp, record.market_cap, record.pe_ratio)
+
+
+class EconomicIndicatorRow(NamedTuple):
+    indicator_name: str
+    ts: float
+    value: float
+
+    @classmethod
+    def of(cls, record: EconomicIndicator) -> "EconomicIndicatorRow":
+        return cls(record.indicator_name, record.timestamp, record.value)
+
+
+class DeadLetterRow(NamedTuple):
+    topic: str
+    kafka_partition: int
+    kafka_offset: int
+    reason: str
+    payload: bytes  # the message as received, at most the processor's MAX_MESSAGE_BYTES
+
+
+# The row type each record type other than a candle becomes (made by its `of(record)`).
+SIDE_ROWS: dict[type, Any] = {OrderBook: OrderBookRow, NewsSentiment: NewsSentimentRow,
+                              MarketData: MarketDataRow, EconomicIndicator: EconomicIndicatorRow}
+
+
+# -- sinks ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Sink:
+    """A table fed by COPY (csv) into a staging table with the row type's columns."""
+
+    table: str
+    row: type  # a NamedTuple of the table's columns
+    timestamps: tuple[str, ...] = ()  # staged as epoch seconds, stored as timestamptz
+    jsonb: tuple[str, ...] = ()  # staged as text, stored as jsonb
+
+    @property
+    def columns(self) -> tuple[tuple[str, str], ...]:
+        hints = get_type_hints(self.row)
+        return tuple((name, _STAGING_TYPES[hints[name]]) for name in self.row._fields)
+
+    @property
+    def staging(self) -> str:
+        return f"stage_{self.table}"
+
+    def create_staging_sql(self) -> str:
+        cols = ", ".join(f"{name} {kind}" for name, kind in self.columns)
+        return f"CREATE TEMP TABLE IF NOT EXISTS {self.staging} ({cols}) ON COMMIT DELETE ROWS"
+
+    def write(self, cur: Any, rows: list[tuple]) -> None:
+        cur.copy_expert(f"COPY {self.staging} FROM STDIN (FORMAT csv)", copy_csv(self._csv_rows(rows)))
+        cur.execute(self.insert_sql())
+
+    def _csv_rows(self, rows: list[tuple]) -> Iterable[tuple]:
+        if not any(kind == "bytea" for _, kind in self.columns):
+            return rows
+        return (tuple("\\x" + v.hex() if isinstance(v, (bytes, bytearray)) else v for v in row) for row in rows)
+
+    def insert_sql(self) -> str:
+        names = self.row._fields
+        exprs = [
+            f"to_timestamp({n})" if n in self.timestamps else f"{n}::jsonb" if n in self.jsonb else n
+            for n in names
+        ]
+        return (
+            f"INSERT INTO {self.table} ({', '.join(names)}) "
+            f"SELECT {', '.join(exprs)} FROM {self.staging} ON CONFLICT DO NOTHING"
+        )
+
+
+class BarSink:
+    """`bars`, the one table written at the stream's full rate, staged through binary COPY.
+
+    A bar row is all numbers but its symbol, so the staging row carries the symbol as an index
+    into the batch's symbol list (passed to the INSERT as an array) and every row has the same
+    width (services.db.binary_copy). Indicators not yet defined travel as NaN and land as NULL.
+    """
+
+    table = "bars"
+    row = BarRow
+    staging = "stage_bars"
+
+    def __init__(self) -> None:
+        hints = get_type_hints(BarRow)
+        numbers = BarRow._fields[1:]
+        types = ["smallint", *(_STAGING_TYPES[hints[n]] for n in numbers)]
+        self._copy = BinaryCopy(types)
+        self._create = (f"CREATE TEMP TABLE IF NOT EXISTS {self.staging} (symbol_ix smallint, "
+                        + ", ".join(f"{n} {t}" for n, t in zip(numbers, types[1:])) + ") ON COMMIT DELETE ROWS")
+        values = ["to_timestamp(ts)" if n == "ts" else f"nullif({n}, 'NaN')" if n in INDICATOR_COLUMNS else n
+                  for n in numbers]
+        self._insert = (f"INSERT INTO bars (symbol, {', '.join(numbers)}) "
+                        f"SELECT (%s::text[])[symbol_ix], {', '.join(values)} FROM {self.staging} "
+                        "ON CONFLICT DO NOTHING")
+
+    def create_staging_sql(self) -> str:
+        return self._create
+
+    def write(self, cur: Any, rows: list[BarRow]) -> None:
+        columns = list(zip(*rows))
+        symbols = sorted(set(columns[0]))
+        index = {symbol: i for i, symbol in enumerate(symbols, 1)}  # PostgreSQL arrays count from 1
+        columns[0] = [index[symbol] for symbol in columns[0]]
+        cur.copy_expert(f"COPY {self.staging} FROM STDIN (FORMAT binary)", io.BytesIO(self._copy.encode(columns)))
+        cur.execute(self._insert, (symbols,))
+
+
+SINKS: tuple[Sink | BarSink, ...] = (
+    BarSink(),
+    Sink("signals", SignalRow, timestamps=("ts",)),
+    Sink("late_bars", LateBarRow, timestamps=("ts", "last_applied_ts"), jsonb=("payload",)),
+    Sink("order_book", OrderBookRow, timestamps=("ts",)),
+    Sink("news_sentiment", NewsSentimentRow, timestamps=("ts",)),
+    Sink("market_data", MarketDataRow, timestamps=("ts",)),
+    Sink("economic_indicators", EconomicIndicatorRow, timestamps=("ts",)),
+    Sink("dead_letters", DeadLetterRow),
+)
+
+# Every table the processor writes: what a test or benchmark empties to start from nothing.
+PROCESSOR_TABLES: tuple[str, ...] = (*(sink.table for sink in SINKS), "processor_offsets", "symbol_state")
+
+
+def copy_csv(rows: Iterable[tuple]) -> io.StringIO:
+    """Rows as CSV for `COPY ... (FORMAT csv)`: the csv module runs in C and writes floats with
+    repr(), which round-trips exactly; None becomes an unquoted empty field, i.e. NULL."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    buf.seek(0)
+    return buf
