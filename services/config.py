@@ -6,12 +6,20 @@ override the matching field for one run.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from services.core.indicators import IndicatorParams
+from services.core.signals import SignalRules
+from services.core.simulation import RecordMix
+
+if TYPE_CHECKING:
+    from services.kafka_io import Topics
+
 DEFAULT_SYMBOLS = ("AAPL", "GOOGL", "AMZN", "MSFT", "TSLA")
+_PARAMS, _RULES, _MIX = IndicatorParams(), SignalRules(), RecordMix()  # the core's defaults
 
 
 class Settings(BaseSettings):
@@ -24,16 +32,16 @@ class Settings(BaseSettings):
     database_url: str = "postgresql://tickflow_app:tickflow_app@127.0.0.1:15432/tickflow"
     admin_database_url: str = "postgresql://tickflow:tickflow@127.0.0.1:15432/tickflow"
     reader_database_url: str = "postgresql://tickflow_analyst:tickflow_analyst@127.0.0.1:15432/tickflow"
-    ingest_url: str = "http://127.0.0.1:8000"
+    ingest_url: str = Field("http://127.0.0.1:8000", description="ingest base URL; records go to URL/ingest")
 
     # What the market looks like.
-    symbols: Annotated[tuple[str, ...], NoDecode] = DEFAULT_SYMBOLS
+    symbols: Annotated[tuple[str, ...], NoDecode] = Field(DEFAULT_SYMBOLS, description="comma-separated symbols")
     max_future_skew_seconds: float = Field(300.0, gt=0)
 
     # Ingest.
-    ingest_host: str = "127.0.0.1"
-    ingest_port: int = 8000
-    ingest_workers: int = Field(2, ge=1)
+    ingest_host: str = Field("127.0.0.1", description="bind address")
+    ingest_port: int = Field(8000, ge=0, le=65535, description="port")
+    ingest_workers: int = Field(2, ge=1, description="worker processes, each with its own Kafka producer")
     ingest_max_batch: int = Field(5000, ge=1)
     ingest_max_body_bytes: int = Field(5_000_000, ge=1024)
     ingest_body_timeout_s: float = Field(
@@ -42,41 +50,62 @@ class Settings(BaseSettings):
     ingest_tokens: Annotated[tuple[SecretStr, ...], NoDecode] = ()
 
     # Generator.
-    generator_host: str = "127.0.0.1"
-    generator_port: int = 8001
+    generator_host: str = Field("127.0.0.1", description="HTTP server host")
+    generator_port: int = Field(8001, ge=0, le=65535, description="HTTP server port")
     generator_rate: float = Field(50.0, gt=0, description="candles per second, all symbols together")
-    generator_workers: int = Field(1, ge=1)
-    generator_batch: int = Field(100, ge=1)
-    generator_seed: int = 42
+    generator_workers: int = Field(1, ge=1, description="worker threads; symbols are partitioned over them")
+    generator_batch: int = Field(100, ge=1, description="max records per POST")
+    generator_seed: int = Field(42, description="random seed")
+    generator_flush_ms: float = Field(
+        200.0, gt=0, description="send a partial batch once its oldest record waited this long (ms)")
+    generator_max_retries: int | None = Field(
+        None, ge=0, description="retries per batch before counting it undelivered (none: retry forever)")
+    generator_timeout_s: float = Field(10.0, gt=0, description="HTTP request timeout in seconds")
+    generator_shutdown_timeout_s: float = Field(
+        10.0, gt=0, description="on SIGTERM/SIGINT, seconds to keep retrying buffered batches")
+    generator_log_interval_s: float = Field(5.0, gt=0, description="seconds between progress log lines")
+    # Side records per candle (probabilities); the defaults are the simulation's own.
+    generator_order_book: float = Field(
+        _MIX.order_book, ge=0, le=1, description="chance of an order-book quote, one buy + one sell entry")
+    generator_news: float = Field(_MIX.news, ge=0, le=1, description="chance of a news_sentiment record")
+    generator_market_data: float = Field(
+        _MIX.market_data, ge=0, le=1, description="chance of a market_data record")
+    generator_economic: float = Field(
+        _MIX.economic, ge=0, le=1,
+        description="chance of an economic_indicator release per round over all symbols")
     # TICKFLOW_INGEST_TOKEN: bearer token the generator sends to ingest; never logged
     # (SecretStr masks it in repr() and str(); read it with get_secret_value()).
     ingest_token: SecretStr | None = None
 
     # Processor.
-    processor_group: str = "tickflow-processor"
-    processor_batch_max: int = Field(5000, ge=1)
-    processor_batch_timeout_ms: int = Field(50, ge=1)
+    processor_group: str = Field("tickflow-processor", description="Kafka consumer group")
+    processor_batch_max: int = Field(5000, ge=1, description="most records per batch/transaction")
+    processor_batch_timeout_ms: int = Field(50, ge=1, description="longest wait for a batch to fill (ms)")
     processor_session_timeout_ms: int = Field(10_000, ge=6_000, description="Kafka group session timeout")
     processor_stall_timeout_s: float = Field(
         20.0, gt=0, description="no records for this long while partitions have unread ones: reconnect")
     processor_stuck_transaction_s: float = Field(
         15.0, gt=0, description="PostgreSQL ends a processor transaction idle or one statement busy this long "
                                 "(a frozen processor must not hold the feed's commit-order lock for longer)")
+    processor_liveness_timeout_s: float = Field(
+        60.0, gt=0, description="/healthz fails once the poll loop has not run for this long")
     processor_metrics_host: str = "127.0.0.1"
-    processor_metrics_port: int = 8002
+    processor_metrics_port: int = Field(
+        8002, ge=0, le=65535, description="port for /healthz, /readyz, /metrics; 0 disables")
 
-    # Indicators and signal rules.
-    sma_period: int = Field(20, ge=1)
-    ema_fast_period: int = Field(12, ge=1)
-    ema_slow_period: int = Field(26, ge=1)
-    rsi_period: int = Field(14, ge=1)
-    macd_fast: int = Field(12, ge=1)
-    macd_slow: int = Field(26, ge=1)
-    macd_signal: int = Field(9, ge=1)
-    bollinger_period: int = Field(20, ge=1)
-    bollinger_k: float = Field(2.0, gt=0)
-    rsi_oversold: float = 30.0
-    rsi_overbought: float = 70.0
+    # Indicators and signal rules: validated by IndicatorParams and SignalRules (services/core),
+    # which the stream and the batch reference are built from.
+    sma_period: int = _PARAMS.sma_period
+    ema_fast_period: int = _PARAMS.ema_fast_period
+    ema_slow_period: int = _PARAMS.ema_slow_period
+    rsi_period: int = _PARAMS.rsi_period
+    macd_fast: int = _PARAMS.macd_fast
+    macd_slow: int = _PARAMS.macd_slow
+    macd_signal: int = _PARAMS.macd_signal
+    bollinger_period: int = _PARAMS.bollinger_period
+    bollinger_k: float = _PARAMS.bollinger_k
+    rsi_oversold: float = _RULES.rsi_oversold
+    rsi_overbought: float = _RULES.rsi_overbought
 
     # Dashboard (services/dashboard): page, read-only REST, WebSocket feed, webhooks.
     dashboard_host: str = "127.0.0.1"
@@ -123,7 +152,22 @@ class Settings(BaseSettings):
     def _split_symbols(cls, value: object) -> object:
         if isinstance(value, str):
             value = [s.strip().upper() for s in value.split(",") if s.strip()]
-        return tuple(value)  # type: ignore[arg-type]
+        symbols = tuple(dict.fromkeys(value))  # type: ignore[arg-type]
+        if not symbols:
+            raise ValueError("at least one symbol is required")
+        return symbols
+
+    @model_validator(mode="after")
+    def _indicators_and_rules_are_valid(self) -> "Settings":
+        self.indicator_params()
+        self.signal_rules()
+        return self
+
+    def indicator_params(self) -> IndicatorParams:
+        return IndicatorParams(**{name: getattr(self, name) for name in IndicatorParams.__dataclass_fields__})
+
+    def signal_rules(self) -> SignalRules:
+        return SignalRules(**{name: getattr(self, name) for name in SignalRules.__dataclass_fields__})
 
     @property
     def topics(self) -> "Topics":

@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Sequence
 
+from services.cli import add_setting_flags, settings_with_flags
 from services.config import Settings, get_settings
 from services.core.simulation import RecordMix
 from services.generator.runner import Plan, Runner
@@ -42,20 +43,6 @@ def _rate(value: str) -> float | None:
     return rate
 
 
-def _symbols(value: str) -> tuple[str, ...]:
-    symbols = tuple(dict.fromkeys(s.strip().upper() for s in value.split(",") if s.strip()))
-    if not symbols:
-        raise argparse.ArgumentTypeError("at least one symbol is required")
-    return symbols
-
-
-def _positive_int(value: str) -> int:
-    n = int(value)
-    if n < 1:
-        raise argparse.ArgumentTypeError("must be >= 1")
-    return n
-
-
 def _non_negative_int(value: str) -> int:
     n = int(value)
     if n < 0:
@@ -70,15 +57,20 @@ def _positive_float(value: str) -> float:
     return x
 
 
-def _probability(value: str) -> float:
-    x = float(value)
-    if not (0.0 <= x <= 1.0):
-        raise argparse.ArgumentTypeError("must be within [0, 1]")
-    return x
+# Flags that set a knob of the settings (help, default and validation come from services/config.py).
+FLAGS = {"--symbols": "symbols", "--workers": "generator_workers", "--seed": "generator_seed",
+         "--batch": "generator_batch", "--flush-ms": "generator_flush_ms", "--ingest-url": "ingest_url",
+         "--max-retries": "generator_max_retries", "--timeout": "generator_timeout_s",
+         "--shutdown-timeout": "generator_shutdown_timeout_s", "--host": "generator_host",
+         "--port": "generator_port", "--log-interval": "generator_log_interval_s"}
+MIX_FLAGS = {"--order-book": "generator_order_book", "--news": "generator_news",
+             "--market-data": "generator_market_data", "--economic": "generator_economic"}
+METAVARS = {"--symbols": "A,B,...", "--ingest-url": "URL", "--max-retries": "N", "--flush-ms": "MS",
+            "--timeout": "SECONDS", "--shutdown-timeout": "SECONDS", "--log-interval": "SECONDS",
+            **{flag: "P" for flag in MIX_FLAGS}}
 
 
 def build_parser(settings: Settings) -> argparse.ArgumentParser:
-    mix = RecordMix()
     p = argparse.ArgumentParser(
         prog="python -m services.generator",
         description=(
@@ -96,57 +88,26 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
             "Set TICKFLOW_INGEST_TOKEN to send 'Authorization: Bearer <token>'."
         ),
     )
+    rate = Settings.model_fields["generator_rate"]
     p.add_argument("--rate", type=_rate, default=settings.generator_rate, metavar="R|max",
-                   help="candles per second over all symbols (side records ride along); 'max' = "
-                        "as fast as possible (default: %(default)s)")
-    p.add_argument("--symbols", type=_symbols, default=tuple(settings.symbols), metavar="A,B,...",
-                   help="comma-separated symbols (default: %s)" % ",".join(settings.symbols))
-    p.add_argument("--workers", type=_positive_int, default=settings.generator_workers,
-                   help="worker threads; symbols are partitioned over them (default: %(default)s)")
-    p.add_argument("--seed", type=int, default=settings.generator_seed,
-                   help="random seed (default: %(default)s)")
+                   help=f"{rate.description}; side records ride along; 'max' = as fast as possible "
+                        "(env TICKFLOW_GENERATOR_RATE; default: %(default)s)")
+    add_setting_flags(p, settings, FLAGS, METAVARS)
     p.add_argument("--start", type=float, default=None, metavar="EPOCH",
                    help="timestamp of the first candle of every symbol, epoch seconds (default: now; "
                         "with --rate max and --count: chosen so the last candle is at about now)")
     p.add_argument("--interval", type=_positive_float, default=None, metavar="SECONDS",
                    help="seconds between two candles of one symbol (default: len(symbols)/rate; "
                         "with --rate max: len(symbols)/TICKFLOW_GENERATOR_RATE)")
-    p.add_argument("--batch", type=_positive_int, default=settings.generator_batch,
-                   help="max records per POST (default: %(default)s)")
-    p.add_argument("--flush-ms", type=_positive_float, default=200.0,
-                   help="send a partial batch once its oldest record waited this long (default: %(default)s)")
     p.add_argument("--count", type=_non_negative_int, default=None,
                    help="total candles to send, then wait for acknowledgements and exit; the first "
                         "COUNT candles of the round robin over symbols (the first COUNT %% len(symbols) "
                         "symbols get one extra when not divisible) plus their side records "
                         "(default: run until stopped)")
-    p.add_argument("--ingest-url", default=settings.ingest_url,
-                   help="ingest base URL; records go to URL/ingest (default: %(default)s)")
-    p.add_argument("--max-retries", type=_non_negative_int, default=None,
-                   help="retries per batch before counting it undelivered (default: retry forever)")
-    p.add_argument("--timeout", type=_positive_float, default=10.0,
-                   help="HTTP request timeout in seconds (default: %(default)s)")
-    p.add_argument("--shutdown-timeout", type=_positive_float, default=10.0,
-                   help="on SIGTERM/SIGINT, seconds to keep retrying buffered batches (default: %(default)s)")
-    p.add_argument("--host", default=settings.generator_host,
-                   help="HTTP server host (default: %(default)s)")
-    p.add_argument("--port", type=int, default=settings.generator_port,
-                   help="HTTP server port (default: %(default)s)")
     p.add_argument("--no-server", action="store_true", help="do not start the HTTP server")
-    p.add_argument("--log-interval", type=_positive_float, default=5.0,
-                   help="seconds between progress log lines (default: %(default)s)")
     p.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
                    help="tqdm progress bar on stderr for finite runs (auto = when stderr is a TTY)")
-    g = p.add_argument_group("record mix (probabilities per candle)")
-    g.add_argument("--order-book", type=_probability, default=mix.order_book,
-                   help="chance of an order-book quote, one buy + one sell entry (default: %(default)s)")
-    g.add_argument("--news", type=_probability, default=mix.news,
-                   help="chance of a news_sentiment record (default: %(default)s)")
-    g.add_argument("--market-data", type=_probability, default=mix.market_data,
-                   help="chance of a market_data record (default: %(default)s)")
-    g.add_argument("--economic", type=_probability, default=mix.economic,
-                   help="chance of an economic_indicator release per round over all symbols "
-                        "(default: %(default)s)")
+    add_setting_flags(p.add_argument_group("record mix (probabilities per candle)"), settings, MIX_FLAGS, METAVARS)
     return p
 
 
@@ -154,7 +115,8 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
 
 
 def make_plan(args: argparse.Namespace, settings: Settings, now: float) -> Plan:
-    symbols = tuple(args.symbols)
+    """The run's plan: per-run flags from `args`, knobs from `settings` (flags already applied)."""
+    symbols = settings.symbols
     rate = args.rate
     interval = args.interval
     if interval is None:
@@ -168,16 +130,16 @@ def make_plan(args: argparse.Namespace, settings: Settings, now: float) -> Plan:
         start = round(start, 3)
     return Plan(
         symbols=symbols,
-        seed=args.seed,
+        seed=settings.generator_seed,
         start=start,
         interval=interval,
         rate=rate,
-        workers=min(args.workers, len(symbols)),
-        batch=args.batch,
+        workers=min(settings.generator_workers, len(symbols)),
+        batch=settings.generator_batch,
         count=args.count,
-        mix=RecordMix(order_book=args.order_book, news=args.news, market_data=args.market_data,
-                      economic=args.economic),
-        flush_interval=args.flush_ms / 1000.0,
+        mix=RecordMix(order_book=settings.generator_order_book, news=settings.generator_news,
+                      market_data=settings.generator_market_data, economic=settings.generator_economic),
+        flush_interval=settings.generator_flush_ms / 1000.0,
         max_ahead=settings.max_future_skew_seconds / 2,
     )
 
@@ -193,6 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = get_settings()
     parser = build_parser(settings)
     args = parser.parse_args(argv)
+    settings = settings_with_flags(parser, args, settings, {**FLAGS, **MIX_FLAGS})
     setup_logging(settings.log_level, settings.log_format)
     for noisy in ("httpx", "httpcore"):  # one INFO line per request otherwise
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
@@ -200,17 +163,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         plan = make_plan(args, settings, time.time())
         runner = Runner(
             plan=plan,
-            ingest_url=args.ingest_url,
+            ingest_url=settings.ingest_url,
             token=ingest_token(settings),
-            max_retries=args.max_retries,
-            timeout=args.timeout,
-            shutdown_timeout=args.shutdown_timeout,
-            log_interval=args.log_interval,
+            max_retries=settings.generator_max_retries,
+            timeout=settings.generator_timeout_s,
+            shutdown_timeout=settings.generator_shutdown_timeout_s,
+            log_interval=settings.generator_log_interval_s,
             progress=args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty()),
         )
     except ValueError as exc:
         parser.error(str(exc))
-    if args.workers > len(plan.symbols):
+    if settings.generator_workers > len(plan.symbols):
         event(log, "more workers than symbols; using one per symbol", logging.WARNING,
               workers=len(plan.symbols))
 
@@ -220,12 +183,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         app = create_app(runner.sample, runner.stats, lambda: runner.ready, runner.extra_metrics)
         try:
-            server = BackgroundServer(app, args.host, args.port).start()
+            server = BackgroundServer(app, settings.generator_host, settings.generator_port).start()
         except (OSError, RuntimeError) as exc:
-            event(log, "cannot start HTTP server", logging.ERROR, host=args.host, port=args.port,
+            event(log, "cannot start HTTP server", logging.ERROR, host=settings.generator_host,
+                  port=settings.generator_port,
                   error=str(exc))
             return 2
-        event(log, "HTTP server listening", host=args.host, port=server.port)
+        event(log, "HTTP server listening", host=settings.generator_host, port=server.port)
 
     def on_signal(signum: int, frame: object) -> None:
         event(log, "signal received", signal=signal.Signals(signum).name)

@@ -7,7 +7,10 @@ import sys
 
 import uvicorn
 
+from services.cli import add_setting_flags, settings_with_flags
 from services.config import get_settings
+
+FLAGS = {"--host": "ingest_host", "--port": "ingest_port", "--workers": "ingest_workers"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,19 +23,16 @@ def main(argv: list[str] | None = None) -> int:
             "Settings come from TICKFLOW_* environment variables; flags override them."
         ),
     )
-    parser.add_argument("--host", default=settings.ingest_host, help="bind address (default %(default)s)")
-    parser.add_argument("--port", type=int, default=settings.ingest_port, help="port (default %(default)s)")
-    parser.add_argument("--workers", type=int, default=settings.ingest_workers,
-                        help="worker processes, each with its own Kafka producer (default %(default)s)")
-    args = parser.parse_args(argv)
+    add_setting_flags(parser, settings, FLAGS)
+    settings = settings_with_flags(parser, parser.parse_args(argv), settings, FLAGS)
     # Workers are separate processes that build their own settings: pass overrides by environment.
-    os.environ["TICKFLOW_INGEST_PORT"] = str(args.port)
+    os.environ["TICKFLOW_INGEST_PORT"] = str(settings.ingest_port)
     uvicorn.run(
         "services.ingest.app:create_app",
         factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
+        host=settings.ingest_host,
+        port=settings.ingest_port,
+        workers=settings.ingest_workers,
         log_level="warning",
         access_log=False,
     )

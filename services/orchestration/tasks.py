@@ -110,11 +110,10 @@ def backfill_job(job: Mapping[str, Any]) -> dict[str, Any]:
     from services.orchestration.backfill import backfill_symbol
     from services.orchestration.runtime import engine_for, load_settings
     from services.orchestration.state import rebuild_symbol_state
-    from services.processor.runner import params_from, rules_from
 
     settings = load_settings()
     engine = engine_for(settings)
-    params, rules = params_from(settings), rules_from(settings)
+    params, rules = settings.indicator_params(), settings.signal_rules()
     try:
         result = backfill_symbol(engine, job["symbol"], Window.from_dict(job["window"]), params, rules,
                                  tolerance=DEFAULT_TOLERANCE)
@@ -170,14 +169,13 @@ def plan_reconciliation(params: Mapping[str, Any], run_id: str, *, data_interval
 def reconciliation_job(job: Mapping[str, Any]) -> dict[str, Any]:
     from services.orchestration import reconcile
     from services.orchestration.runtime import engine_for, load_settings
-    from services.processor.runner import params_from, rules_from
 
     settings = load_settings()
     engine = engine_for(settings)
     try:
         result = reconcile.reconcile_symbol(
-            engine, job["run_id"], job["symbol"], Window.from_dict(job["window"]), params_from(settings),
-            rules_from(settings), tolerance=float(job["tolerance"]), repair=bool(job["repair"]))
+            engine, job["run_id"], job["symbol"], Window.from_dict(job["window"]), settings.indicator_params(),
+            settings.signal_rules(), tolerance=float(job["tolerance"]), repair=bool(job["repair"]))
     finally:
         engine.dispose()
     return result.as_dict()

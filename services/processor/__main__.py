@@ -6,8 +6,12 @@ import faulthandler
 import signal
 import sys
 
+from services.cli import add_setting_flags, settings_with_flags
 from services.config import get_settings
 from services.logs import setup_logging
+
+FLAGS = {"--group": "processor_group", "--batch-max": "processor_batch_max",
+         "--batch-timeout-ms": "processor_batch_timeout_ms", "--metrics-port": "processor_metrics_port"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -16,24 +20,14 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m services.processor",
         description=(
             "Tickflow processor: consumes market records from Kafka "
-            f"({settings.kafka_bootstrap}) as a member of consumer group {settings.processor_group!r}, "
+            f"({settings.kafka_bootstrap}) as a member of a consumer group, "
             "computes indicators and signals per symbol, and stores each batch with its offsets in ONE "
             "PostgreSQL transaction. Run several for scale-out (at most one per price partition). "
             "Settings come from TICKFLOW_* environment variables; flags override them."
         ),
     )
-    parser.add_argument("--group", default=settings.processor_group, help="consumer group (default %(default)s)")
-    parser.add_argument("--batch-max", type=int, default=settings.processor_batch_max,
-                        help="most records per batch/transaction (default %(default)s)")
-    parser.add_argument("--batch-timeout-ms", type=int, default=settings.processor_batch_timeout_ms,
-                        help="longest wait for a batch to fill (default %(default)s)")
-    parser.add_argument("--metrics-port", type=int, default=settings.processor_metrics_port,
-                        help="port for /healthz, /readyz, /metrics (host: TICKFLOW_PROCESSOR_METRICS_HOST); 0 disables (default %(default)s)")
-    args = parser.parse_args(argv)
-    settings = settings.model_copy(update={
-        "processor_group": args.group, "processor_batch_max": args.batch_max,
-        "processor_batch_timeout_ms": args.batch_timeout_ms,
-    })
+    add_setting_flags(parser, settings, FLAGS, metavars={"--group": "NAME", "--metrics-port": "PORT"})
+    settings = settings_with_flags(parser, parser.parse_args(argv), settings, FLAGS)
     setup_logging(settings.log_level, settings.log_format)
 
     from services.processor.health import serve_health
@@ -43,7 +37,10 @@ def main(argv: list[str] | None = None) -> int:
     processor = Processor(settings)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: processor.stop())
-    server = serve_health(settings.processor_metrics_host, args.metrics_port, processor.stats) if args.metrics_port else None
+    server = None
+    if settings.processor_metrics_port:
+        server = serve_health(settings.processor_metrics_host, settings.processor_metrics_port, processor.stats,
+                              settings.processor_liveness_timeout_s)
     try:
         processor.run()
     finally:

@@ -6,9 +6,9 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
-from services.processor.runner import ProcessorStats
+import orjson
 
-STALL_AFTER_S = 60.0
+from services.processor.runner import ProcessorStats
 
 
 def render_metrics(stats: ProcessorStats) -> str:
@@ -23,14 +23,19 @@ def render_metrics(stats: ProcessorStats) -> str:
     return "\n".join(lines) + "\n"
 
 
-def serve_health(host: str, port: int, stats: ProcessorStats) -> ThreadingHTTPServer:
-    """Start the side door in a daemon thread and return the server (call .shutdown() to stop)."""
+def serve_health(host: str, port: int, stats: ProcessorStats, liveness_timeout_s: float) -> ThreadingHTTPServer:
+    """Start the side door in a daemon thread and return the server (call .shutdown() to stop).
+
+    /healthz fails once the poll loop has not run for `liveness_timeout_s` seconds.
+    """
+    stalled = orjson.dumps({"status": "stalled",
+                            "detail": f"the poll loop has not run for {liveness_timeout_s:g} s"}).decode()
 
     routes: dict[str, Callable[[], tuple[int, str, str]]] = {
         "/healthz": lambda: (
             (200, "application/json", '{"status":"ok"}')
-            if time.monotonic() - stats.last_loop_at < STALL_AFTER_S
-            else (503, "application/json", '{"status":"stalled","detail":"the poll loop has not run for 60 s"}')
+            if time.monotonic() - stats.last_loop_at < liveness_timeout_s
+            else (503, "application/json", stalled)
         ),
         "/readyz": lambda: (
             (200, "application/json", '{"status":"ready"}') if stats.assigned

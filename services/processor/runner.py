@@ -23,9 +23,7 @@ from kafka.errors import KafkaError
 from kafka.structs import MemberState, OffsetAndMetadata
 
 from services.config import Settings
-from services.core.indicators import IndicatorParams
 from services.core.records import ValidationContext
-from services.core.signals import SignalRules
 from services.core.stream import SymbolStream
 from services.kafka_io import finish_stranded_join, make_consumer, make_producer
 from services.logs import event
@@ -45,19 +43,6 @@ JOIN_STALL_FACTOR = 3.0  # a join is a stall after this many processor_stall_tim
 # the binary encoder overflows, the engine refuses it). Retrying would fail forever, so the
 # offending records are isolated and dead-lettered, and the rest is stored (Processor._isolate).
 DATA_ERRORS = (psycopg2.DataError, psycopg2.IntegrityError, ArithmeticError, ValueError, TypeError)
-
-
-def params_from(settings: Settings) -> IndicatorParams:
-    return IndicatorParams(
-        sma_period=settings.sma_period, ema_fast_period=settings.ema_fast_period,
-        ema_slow_period=settings.ema_slow_period, rsi_period=settings.rsi_period,
-        macd_fast=settings.macd_fast, macd_slow=settings.macd_slow, macd_signal=settings.macd_signal,
-        bollinger_period=settings.bollinger_period, bollinger_k=settings.bollinger_k,
-    )
-
-
-def rules_from(settings: Settings) -> SignalRules:
-    return SignalRules(rsi_oversold=settings.rsi_oversold, rsi_overbought=settings.rsi_overbought)
 
 
 @dataclass(slots=True)
@@ -105,8 +90,8 @@ class Processor(ConsumerRebalanceListener):
         consumer_overrides: dict[str, Any] | None = None,
     ) -> None:
         self.settings = settings
-        self.params = params_from(settings)
-        self.rules = rules_from(settings)
+        self.params = settings.indicator_params()
+        self.rules = settings.signal_rules()
         self.group = group or settings.processor_group
         self.topics = settings.topics
         self._topic_names = sorted(self.topics.by_record_type.values())

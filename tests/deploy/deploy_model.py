@@ -432,7 +432,7 @@ def _processor_health_port() -> int:
     from services.processor.health import serve_health
     from services.processor.runner import ProcessorStats
 
-    server = serve_health("127.0.0.1", 0, ProcessorStats())  # serves from a daemon thread
+    server = serve_health("127.0.0.1", 0, ProcessorStats(), liveness_timeout_s=60.0)  # serves from a daemon thread
     atexit.register(server.server_close)
     return server.server_address[1]
 
