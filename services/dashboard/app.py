@@ -42,7 +42,6 @@ CHARTS_FILE = Path("lightweight-charts") / "dist" / "lightweight-charts.standalo
 SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9.\-]{0,14}$")
 CATCH_UP_PAGE = 2000
 HEARTBEAT_S = 15.0
-PRUNE_EVERY_S = 60.0
 
 
 # -- response models (for /docs) ---------------------------------------------------------------
@@ -284,7 +283,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         listener.start()
         if notifier is not None:
             notifier.start()
-        pruner = asyncio.create_task(prune_forever(app.state.writer, settings.dashboard_feed_retention_hours))
+        pruner = asyncio.create_task(feedmod.prune_forever(app.state.writer, settings.dashboard_feed_retention_hours))
         if not vendor_file(settings).is_file():
             event(log, "charting library missing: the page cannot draw charts; run `make install` "
                        "(npm ci in services/dashboard/web)", logging.WARNING, expected=str(vendor_file(settings)))
@@ -565,39 +564,3 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     return app
 
-
-PRUNE_SQL = """
-DELETE FROM dashboard_feed
-WHERE last_id <= (SELECT max(last_id) FROM dashboard_feed WHERE created_at < now() - make_interval(secs => %(seconds)s))
-  AND last_id < (SELECT max(last_id) FROM dashboard_feed)
-RETURNING cardinality(symbols)
-"""
-
-
-def prune(engine: Engine, retention_hours: float) -> int:
-    """Delete the feed's batches older than the retention, as one prefix of ids (the newest batch
-    stays); return how many events went.
-
-    Deleting a prefix keeps the feed a contiguous range of ids, so its oldest id tells a resuming
-    client exactly whether something it needs was pruned.
-    """
-    conn = engine.raw_connection()
-    try:
-        with conn.cursor() as cur:
-            cur.execute(PRUNE_SQL, {"seconds": retention_hours * 3600})
-            deleted = sum(n for (n,) in cur.fetchall())
-        conn.commit()
-        return deleted
-    finally:
-        conn.close()
-
-
-async def prune_forever(engine: Engine, retention_hours: float) -> None:
-    while True:
-        try:
-            deleted = await run_in_threadpool(prune, engine, retention_hours)
-            if deleted:
-                event(log, "feed pruned", events=deleted, retention_hours=retention_hours)
-        except Exception as exc:  # noqa: BLE001 - retried next round
-            event(log, "feed prune failed", logging.WARNING, error=str(exc).strip())
-        await asyncio.sleep(PRUNE_EVERY_S)
