@@ -13,8 +13,8 @@ from urllib.parse import urlencode
 
 from fastapi import HTTPException, Request
 
+from services.core.times import parse_time
 from services.dashboard import queries
-from services.dashboard.summary import parse_time
 
 SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9.\-]{0,14}$")
 

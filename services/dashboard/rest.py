@@ -6,7 +6,7 @@ parameters are checked in `query_params`, bodies shaped by `schemas`.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, get_args
 
 from fastapi import APIRouter, Depends, Query, Request
 
@@ -14,7 +14,6 @@ from services.config import Settings
 from services.dashboard import queries
 from services.dashboard.query_params import check_range, next_url, only_params, parse_cursor, parse_symbol, parse_when
 from services.dashboard.schemas import BarPage, Order, Period, SignalPage, SummaryList, SymbolList
-from services.dashboard.summary import PERIODS
 
 
 def read(request: Request, fn: Callable[..., Any], *args: Any) -> Any:
@@ -89,7 +88,7 @@ def rest_router(settings: Settings) -> APIRouter:
         symbol: str | None = Query(None, min_length=1, max_length=32),
     ) -> dict[str, Any]:
         sym = parse_symbol(symbol, "symbol", known) if symbol is not None else None
-        periods = [period] if period else list(PERIODS)
+        periods = [period] if period else list(get_args(Period))
         return {"items": read(request, queries.summaries, periods, sym)}
 
     return router
