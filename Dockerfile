@@ -32,7 +32,7 @@ FROM ${NODE_IMAGE} AS web
 ENV NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=false
 WORKDIR /web
 COPY services/dashboard/web/package.json services/dashboard/web/package-lock.json ./
-# Fails the build if the file the dashboard serves is not where services/dashboard/app.py expects it.
+# Fails the build if the file the dashboard serves is not where services/dashboard/page.py expects it.
 RUN npm ci --omit=dev --ignore-scripts \
  && test -f node_modules/lightweight-charts/dist/lightweight-charts.standalone.production.js
 

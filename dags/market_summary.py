@@ -2,7 +2,7 @@
 ### market_summary
 
 Every hour, per-symbol summaries of the last hour (`1h`) and the last day (`1d`) before the
-end of the run's data interval (logic: `services/dashboard/summary.py`), stored in
+end of the run's data interval (logic: `services/orchestration/market_summary.py`), stored in
 `market_summaries` and `market_summary_rules` and shown by the dashboard:
 
 - OHLC, return (close / open - 1), volatility (sample std dev of log returns between bars),
@@ -22,6 +22,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
+
+from services.orchestration import tasks
 
 
 @dag(
@@ -45,9 +47,7 @@ def market_summary() -> None:
     @task
     def summarize(params: dict | None = None, data_interval_end: datetime | None = None,
                   run_id: str | None = None) -> dict:
-        from services.dashboard.summary import market_summary_task
-
-        return market_summary_task(params or {}, data_interval_end, run_id)
+        return tasks.market_summary(params or {}, data_interval_end, run_id)
 
     summarize()
 

@@ -36,7 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "summarize":
-        from services.dashboard.summary import resolve_end, summarize as run_summary
+        # The market_summary DAG's logic, run by hand (`make run` fills the summary cards at once).
+        # Imported only for this command: serving the dashboard never loads services.orchestration
+        # (tests/test_dependencies.py).
+        from services.orchestration.market_summary import resolve_end, summarize as run_summary
 
         setup_logging(settings.log_level, settings.log_format)
         if args.horizon_bars < 1:

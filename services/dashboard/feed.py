@@ -7,6 +7,9 @@ published, joins them back to bars/signals and hands them to `Hub`, which fans t
 WebSocket subscribers on the event loop. Feed ids are commit-ordered (see the migration), so
 "every id above the last one seen" is exactly what is new: nothing is skipped, nothing repeats.
 A lost notification costs at most `poll_s` of latency: the listener also polls.
+
+The feed only grows from the triggers; `prune_forever` (run by the dashboard's lifespan) deletes
+batches older than TICKFLOW_DASHBOARD_FEED_RETENTION_HOURS, as a prefix of ids.
 """
 from __future__ import annotations
 
@@ -22,6 +25,8 @@ from typing import Any, Callable, Iterable
 import orjson
 import psycopg2
 import psycopg2.extensions
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
 
 from services.core.indicators import INDICATOR_COLUMNS
 from services.logs import event
@@ -288,3 +293,43 @@ def event_messages(events: list[dict[str, Any]], last_id: int) -> list[str]:
         final = start + MESSAGE_EVENTS >= len(events)
         messages.append(dumps({"type": "events", "events": part, "last_id": last_id if final else part[-1]["id"]}))
     return messages
+
+
+# -- retention -----------------------------------------------------------------------------------
+PRUNE_EVERY_S = 60.0
+PRUNE_SQL = """
+DELETE FROM dashboard_feed
+WHERE last_id <= (SELECT max(last_id) FROM dashboard_feed WHERE created_at < now() - make_interval(secs => %(seconds)s))
+  AND last_id < (SELECT max(last_id) FROM dashboard_feed)
+RETURNING cardinality(symbols)
+"""
+
+
+def prune(engine: Engine, retention_hours: float) -> int:
+    """Delete the feed's batches older than the retention, as one prefix of ids (the newest batch
+    stays); return how many events went.
+
+    Deleting a prefix keeps the feed a contiguous range of ids, so its oldest id tells a resuming
+    client exactly whether something it needs was pruned.
+    """
+    conn = engine.raw_connection()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(PRUNE_SQL, {"seconds": retention_hours * 3600})
+            deleted = sum(n for (n,) in cur.fetchall())
+        conn.commit()
+        return deleted
+    finally:
+        conn.close()
+
+
+async def prune_forever(engine: Engine, retention_hours: float) -> None:
+    """Prune every PRUNE_EVERY_S for as long as the dashboard runs (cancelled on shutdown)."""
+    while True:
+        try:
+            deleted = await run_in_threadpool(prune, engine, retention_hours)
+            if deleted:
+                event(log, "feed pruned", events=deleted, retention_hours=retention_hours)
+        except Exception as exc:  # noqa: BLE001 - retried next round
+            event(log, "feed prune failed", logging.WARNING, error=str(exc).strip())
+        await asyncio.sleep(PRUNE_EVERY_S)

@@ -198,3 +198,29 @@ def reconciliation_summary(run_id: str) -> dict[str, Any]:
     log.info("reconciliation %s: %s", summary.status, summary.message)
     return {"status": summary.status, "message": summary.message, "bars": summary.bars, "values": summary.values,
             "mismatches": summary.mismatches, "repaired_bars": summary.repaired_bars, "remaining": summary.remaining}
+
+
+# -- market_summary --------------------------------------------------------------------------------
+
+def market_summary(params: Mapping[str, Any], data_interval_end: datetime | None, run_id: str | None) -> dict:
+    """Settings from TICKFLOW_*, the database from the Airflow connection `tickflow_db` if defined."""
+    from services.config import Settings
+    from services.orchestration.market_summary import resolve_end, summarize
+
+    settings = Settings()
+    dsn = settings.database_url
+    try:
+        import airflow.sdk  # noqa: F401
+    except ImportError:  # called outside Airflow: the settings alone
+        pass
+    else:  # the same connection id, and URL rules, as the other Tickflow DAGs
+        from services.orchestration.runtime import DB_CONN_ID, database_url_of, optional_connection
+
+        conn = optional_connection(DB_CONN_ID)
+        if conn is not None:
+            dsn = database_url_of(conn)
+    horizon = int(params.get("horizon_bars") or settings.summary_horizon_bars)
+    if horizon < 1:
+        raise ValueError(f"horizon_bars must be >= 1, got {horizon}")
+    end = resolve_end(params.get("end"), data_interval_end)
+    return summarize(dsn, end, horizon, run_id)

@@ -32,6 +32,11 @@ EXPECTED = {
         "tasks": {"plan", "reconcile", "summary"},
         "params": {"symbols": [], "start": None, "end": None, "tolerance": 1e-9, "max_mismatches": 0, "repair": False},
     },
+    "market_summary": {
+        "file": "market_summary.py",
+        "tasks": {"summarize"},
+        "params": {"end": None, "horizon_bars": None},
+    },
 }
 
 
@@ -73,6 +78,8 @@ def test_schedules(dag_bag: dict[str, Any]) -> None:
     assert isinstance(backfill, CronDataIntervalTimetable) and backfill.expression == "0 0 * * *"
     reconciliation = dag_bag["indicator_reconciliation"].timetable
     assert isinstance(reconciliation, CronDataIntervalTimetable) and reconciliation.expression == "0 * * * *"
+    summary = dag_bag["market_summary"].timetable
+    assert isinstance(summary, CronDataIntervalTimetable) and summary.expression == "0 * * * *"
 
 
 def test_task_wiring(dag_bag: dict[str, Any]) -> None:

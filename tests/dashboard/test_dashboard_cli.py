@@ -4,13 +4,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
 
-import pytest
 from sqlalchemy import Engine, text
 
 from services.config import Settings
-from services.dashboard.summary import parse_time, resolve_end
 from dashboard_data import candles, insert_rows, stream_rows
 from support import ROOT
 
@@ -51,20 +48,3 @@ def test_summarize_stores_the_summaries_of_the_window_before_end(dash_db: Settin
     assert rows[0] == ("AAPL", "1d", 150, aapl[0][2], aapl[-1][5], 2, "manual")
     assert [(r[0], r[1], r[2]) for r in rows] == [("AAPL", "1d", 150), ("AAPL", "1h", 150),
                                                    ("MSFT", "1d", 150), ("MSFT", "1h", 150)]
-
-
-def test_time_parameters() -> None:
-    utc = timezone.utc
-    assert parse_time("2024-05-01T12:00:00Z") == datetime(2024, 5, 1, 12, tzinfo=utc)
-    assert parse_time("2024-05-01T14:00:00+02:00") == datetime(2024, 5, 1, 12, tzinfo=utc)
-    assert parse_time("2024-05-01 12:00") == datetime(2024, 5, 1, 12, tzinfo=utc)  # no offset: UTC
-    assert parse_time("1714564800") == parse_time(1714564800) == datetime(2024, 5, 1, 12, tzinfo=utc)
-    for bad in ("soon", "2024-13-01", "nan", ""):
-        with pytest.raises((ValueError, OverflowError)):
-            parse_time(bad)
-    interval_end = datetime(2024, 5, 1, 13, tzinfo=utc)
-    assert resolve_end("2024-05-01T12:30:00Z", interval_end) == datetime(2024, 5, 1, 12, 30, tzinfo=utc)
-    assert resolve_end(None, interval_end) == interval_end
-    now = datetime(2024, 5, 2, tzinfo=utc)
-    assert resolve_end(None, None, now=now) == now and resolve_end("", None, now=now) == now
-    assert resolve_end(None, interval_end - timedelta(hours=1)) == datetime(2024, 5, 1, 12, tzinfo=utc)

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine, make_url, text
 
 from services.config import Settings
-from services.dashboard.app import prune
+from services.dashboard.feed import prune
 from services.dashboard.feed import FeedListener
 from services.db.connect import make_engine
 from dashboard_data import candles, feed_after, feed_head, insert_rows, stream_rows

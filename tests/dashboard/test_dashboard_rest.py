@@ -5,7 +5,7 @@ import base64
 
 import math
 from datetime import datetime, timezone
-from typing import Any, Iterator
+from typing import Any, Iterator, get_args
 
 import psycopg2
 import orjson
@@ -17,8 +17,10 @@ from services.config import Settings
 from services.db.connect import SIDE_READER
 from services.core.indicators import INDICATOR_COLUMNS
 from services.dashboard.app import create_app
-from services.dashboard.summary import summarize
+from services.dashboard.schemas import Period
+from services.orchestration.market_summary import PERIODS, summarize
 from dashboard_data import candles, insert_rows, stream_rows
+from support import ROOT
 
 START = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 BAR_FIELDS = ("ts", "open", "high", "low", "close", "volume", *INDICATOR_COLUMNS)
@@ -129,6 +131,13 @@ def test_summary_returns_the_newest_stored_summaries(client: TestClient, prepare
     assert [r["rule"] for r in aapl["rules"]] == ["ema_cross", "macd_cross", "rsi"]
     assert len(client.get("/api/summary").json()["items"]) == 4
     assert [s["symbol"] for s in client.get("/api/summary?symbol=MSFT").json()["items"]] == ["MSFT", "MSFT"]
+
+
+def test_the_api_serves_the_periods_the_dag_computes_and_the_table_allows() -> None:
+    # The dashboard spells the periods out itself (it does not import the DAG side): keep them in step.
+    assert get_args(Period) == tuple(PERIODS)
+    allowed = f"CHECK (period IN ({', '.join(repr(p) for p in PERIODS)}))"
+    assert allowed in (ROOT / "sql" / "0022_market_summary.sql").read_text()
 
 
 @pytest.mark.parametrize("url, status, message", [

@@ -19,7 +19,7 @@ from deploy_model import (
 )
 from packaging.requirements import Requirement
 
-from services.dashboard import app as dashboard_app
+from services.dashboard import page as dashboard_page
 from services.db import migrations
 
 DOCKERFILE = ROOT / "Dockerfile"
@@ -161,7 +161,7 @@ def test_service_image_installs_the_dashboards_npm_packages_from_the_lock() -> N
     assert re.search(r"\bnpm ci\b", runs) and "--omit=dev" in runs, "install exactly the lock, without dev packages"
     assert "npm install" not in runs and "npm i " not in runs, "npm install may move versions: npm ci only"
     assert "--ignore-scripts" in runs, "no package runs install scripts in the build"
-    charts = dashboard_app.CHARTS_FILE.as_posix()
+    charts = dashboard_page.CHARTS_FILE.as_posix()
     assert f"test -f node_modules/{charts}" in runs, "the build fails when the served file is missing"
 
     _, _, final = all_stages[-1]
@@ -172,7 +172,7 @@ def test_service_image_installs_the_dashboards_npm_packages_from_the_lock() -> N
     env = env_of(final)
     assert env["TICKFLOW_DASHBOARD_VENDOR_DIR"] == target
     settings = settings_from_env({"TICKFLOW_DASHBOARD_VENDOR_DIR": env["TICKFLOW_DASHBOARD_VENDOR_DIR"]})
-    assert dashboard_app.vendor_file(settings) == Path(target) / dashboard_app.CHARTS_FILE
+    assert dashboard_page.vendor_file(settings) == Path(target) / dashboard_page.CHARTS_FILE
     assert not Path(target).is_relative_to("/app"), "kept apart from the source tree COPY services/ brings"
 
 
@@ -195,8 +195,8 @@ def test_npm_lock_pins_the_served_library_and_keeps_dev_packages_out() -> None:
     installed = WEB / "node_modules"
     version = json.loads((installed / "lightweight-charts" / "package.json").read_text())["version"]
     assert version == runtime["lightweight-charts"]["version"], "node_modules is not the lock's: run make install"
-    assert (installed / dashboard_app.CHARTS_FILE).is_file(), (
-        f"lightweight-charts {version} has no {dashboard_app.CHARTS_FILE}")
+    assert (installed / dashboard_page.CHARTS_FILE).is_file(), (
+        f"lightweight-charts {version} has no {dashboard_page.CHARTS_FILE}")
 
 
 def test_service_image_installs_exactly_the_locked_versions() -> None:

@@ -14,7 +14,9 @@ For a window [start, end) and each symbol with bars in it:
 
 Everything is computed in one SQL statement per window (the day window can hold millions of
 bars) and stored in `market_summaries` / `market_summary_rules` (sql/0022), replacing the rows
-of the same (period, window_end): re-running a window is harmless.
+of the same (period, window_end): re-running a window is harmless. The DAG's task body is
+`tasks.market_summary`; `python -m services.dashboard summarize` runs `summarize` once by hand,
+and the dashboard only reads the tables (/api/summary).
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
 from services.core.signals import RULES
+from services.core.times import parse_time
 from services.logs import event
 
 log = logging.getLogger(__name__)
@@ -149,21 +152,6 @@ def summarize(dsn: str, end: datetime, horizon: int, run_id: str | None = None,
     return report
 
 
-def parse_time(value: str | float | int | datetime) -> datetime:
-    """ISO 8601 (UTC when no offset) or epoch seconds, as an aware UTC datetime."""
-    if isinstance(value, datetime):
-        dt = value
-    elif isinstance(value, (int, float)):
-        dt = datetime.fromtimestamp(float(value), timezone.utc)
-    else:
-        text = value.strip()
-        try:
-            dt = datetime.fromtimestamp(float(text), timezone.utc)
-        except ValueError:
-            dt = datetime.fromisoformat(text)
-    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
-
-
 def resolve_end(param: str | None, data_interval_end: datetime | None, now: datetime | None = None) -> datetime:
     """The window end for a DAG run: the `end` param, else the run's data interval end, else now."""
     if param:
@@ -172,25 +160,3 @@ def resolve_end(param: str | None, data_interval_end: datetime | None, now: date
         return parse_time(data_interval_end)
     return (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
 
-
-def market_summary_task(params: dict[str, Any], data_interval_end: datetime | None, run_id: str | None) -> dict:
-    """The DAG task: settings from TICKFLOW_*, the database from the Airflow connection `tickflow_db` if defined."""
-    from services.config import Settings
-
-    settings = Settings()
-    dsn = settings.database_url
-    try:
-        import airflow.sdk  # noqa: F401
-    except ImportError:  # called outside Airflow: the settings alone
-        pass
-    else:  # the same connection id, and URL rules, as the other Tickflow DAGs
-        from services.orchestration.runtime import DB_CONN_ID, database_url_of, optional_connection
-
-        conn = optional_connection(DB_CONN_ID)
-        if conn is not None:
-            dsn = database_url_of(conn)
-    horizon = int(params.get("horizon_bars") or settings.summary_horizon_bars)
-    if horizon < 1:
-        raise ValueError(f"horizon_bars must be >= 1, got {horizon}")
-    end = resolve_end(params.get("end"), data_interval_end)
-    return summarize(dsn, end, horizon, run_id)

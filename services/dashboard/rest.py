@@ -1,0 +1,94 @@
+"""The read-only REST API, /api/*: symbols, bars, signals and market summaries.
+
+Every request reads on a pooled connection of the reader role (`app.state.reader`, made in
+`app.reader_engine`) in a read-only transaction. Lists are keyset-paginated (see `queries`);
+parameters are checked in `query_params`, bodies shaped by `schemas`.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, get_args
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from services.config import Settings
+from services.dashboard import queries
+from services.dashboard.query_params import check_range, next_url, only_params, parse_cursor, parse_symbol, parse_when
+from services.dashboard.schemas import BarPage, Order, Period, SignalPage, SummaryList, SymbolList
+
+
+def read(request: Request, fn: Callable[..., Any], *args: Any) -> Any:
+    """Run `fn(cursor, *args)` on a pooled reader connection (in a read-only transaction)."""
+    conn = request.app.state.reader.raw_connection()
+    try:
+        with conn.cursor() as cur:
+            return fn(cur, *args)
+    finally:
+        conn.rollback()
+        conn.close()
+
+
+def rest_router(settings: Settings) -> APIRouter:
+    """The /api/* routes; symbols outside `settings.symbols` are unknown (404)."""
+    known = tuple(settings.symbols)
+    router = APIRouter()
+
+    @router.get("/api/symbols", response_model=SymbolList, summary="Symbols with their first and last bar",
+                dependencies=[Depends(only_params())])
+    def api_symbols(request: Request) -> dict[str, Any]:
+        return {"items": read(request, queries.symbols, known)}
+
+    @router.get("/api/bars", response_model=BarPage, summary="A symbol's bars with indicators",
+                responses={404: {"description": "unknown symbol"}, 422: {"description": "bad parameter"}},
+                dependencies=[Depends(only_params("symbol", "from", "to", "order", "limit", "cursor"))])
+    def api_bars(
+        request: Request,
+        symbol: str = Query(min_length=1, max_length=32, description="ticker, e.g. AAPL"),
+        from_: str | None = Query(None, alias="from", min_length=1, description="bars at or after this time"),
+        to: str | None = Query(None, min_length=1, description="bars before this time"),
+        order: Order = Query("asc", description="by time; desc = newest first"),
+        limit: int = Query(500, ge=1, le=5000),
+        cursor: str | None = Query(None, min_length=1, max_length=512, description="next_cursor of the previous page"),
+    ) -> dict[str, Any]:
+        sym = parse_symbol(symbol, "symbol", known)
+        start, end = parse_when(from_, "from"), parse_when(to, "to")
+        check_range(start, end, ("from", "to"))
+        key = parse_cursor(cursor, "bars", order, 1)
+        items, next_key = read(request, queries.bars, sym, start, end, order, limit, key)
+        nxt = queries.encode_cursor("bars", order, next_key) if next_key else None
+        return {"symbol": sym, "order": order, "count": len(items), "items": items, "next_cursor": nxt,
+                "next": next_url(request, nxt)}
+
+    @router.get("/api/signals", response_model=SignalPage, summary="Signals, for one symbol or all",
+                responses={404: {"description": "unknown symbol"}, 422: {"description": "bad parameter"}},
+                dependencies=[Depends(only_params("symbol", "since", "until", "order", "limit", "cursor"))])
+    def api_signals(
+        request: Request,
+        symbol: str | None = Query(None, min_length=1, max_length=32, description="ticker; all symbols when absent"),
+        since: str | None = Query(None, min_length=1, description="signals at or after this time"),
+        until: str | None = Query(None, min_length=1, description="signals before this time"),
+        order: Order = Query("asc", description="by time; desc = newest first"),
+        limit: int = Query(100, ge=1, le=1000),
+        cursor: str | None = Query(None, min_length=1, max_length=512, description="next_cursor of the previous page"),
+    ) -> dict[str, Any]:
+        sym = parse_symbol(symbol, "symbol", known) if symbol is not None else None
+        start, end = parse_when(since, "since"), parse_when(until, "until")
+        check_range(start, end, ("since", "until"))
+        key = parse_cursor(cursor, "signals", order, 3)
+        items, next_key = read(request, queries.signals, sym, start, end, order, limit, key)
+        nxt = queries.encode_cursor("signals", order, next_key) if next_key else None
+        return {"order": order, "count": len(items), "items": items, "next_cursor": nxt, "next": next_url(request, nxt)}
+
+    @router.get("/api/summary", response_model=SummaryList, response_model_by_alias=True,
+                summary="Newest per-symbol summaries of the market_summary DAG (last hour / day)",
+                responses={404: {"description": "unknown symbol"}, 422: {"description": "bad parameter"}},
+                dependencies=[Depends(only_params("period", "symbol"))])
+    def api_summary(
+        request: Request,
+        period: Period | None = Query(None, description="1h or 1d; both when absent"),
+        symbol: str | None = Query(None, min_length=1, max_length=32),
+    ) -> dict[str, Any]:
+        sym = parse_symbol(symbol, "symbol", known) if symbol is not None else None
+        periods = [period] if period else list(get_args(Period))
+        return {"items": read(request, queries.summaries, periods, sym)}
+
+    return router
