@@ -192,7 +192,7 @@ start() {
     sleep 1
   done
   # The market_summary DAG summarises completed hours; one summary now fills the page's cards at once.
-  "$PY" -m services.dashboard summarize >>"$LOGS/dashboard.log" 2>&1 || echo "dashboard: first summary failed (see $LOGS/dashboard.log)"
+  "$PY" -m services.orchestration summarize >>"$LOGS/dashboard.log" 2>&1 || echo "dashboard: first summary failed (see $LOGS/dashboard.log)"
   local waited=$((SECONDS - t0)) airflow_lines=""
   if [[ $AIRFLOW != 0 ]] && start_airflow; then
     airflow_lines="  Airflow UI         $AIRFLOW_URL  (login: admin / $("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["admin"])' "$(airflow_password_file)"))

@@ -47,7 +47,7 @@ def settings_with_flags(parser: argparse.ArgumentParser, args: argparse.Namespac
     if not given:
         return settings
     try:
-        return Settings.model_validate({**settings.model_dump(), **given})
+        return settings.with_updates(**given)
     except ValidationError as exc:
         flag_of = {name: flag for flag, name in flags.items()}
         problems = [f"{flag_of.get(str(e['loc'][0]), e['loc'][0]) if e['loc'] else 'settings'}: {e['msg']}"

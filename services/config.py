@@ -108,8 +108,8 @@ class Settings(BaseSettings):
     rsi_overbought: float = _RULES.rsi_overbought
 
     # Dashboard (services/dashboard): page, read-only REST, WebSocket feed, webhooks.
-    dashboard_host: str = "127.0.0.1"
-    dashboard_port: int = 8003
+    dashboard_host: str = Field("127.0.0.1", description="bind address")
+    dashboard_port: int = Field(8003, ge=0, le=65535, description="port")
     dashboard_feed_retention_hours: float = Field(24.0, gt=0, description="dashboard_feed rows kept for resuming")
     dashboard_ws_max_clients: int = Field(200, ge=1, description="WebSocket clients served at once; more are told to retry")
     dashboard_ws_send_timeout_s: float = Field(
@@ -124,7 +124,8 @@ class Settings(BaseSettings):
     webhook_backoff_max_s: float = Field(300.0, gt=0)
     webhook_timeout_s: float = Field(5.0, gt=0)
     # market_summary DAG: a signal "hits" when the close N bars later moved in its direction.
-    summary_horizon_bars: int = Field(5, ge=1)
+    summary_horizon_bars: int = Field(
+        5, ge=1, description="bars after a signal that decide whether it was a hit (market summaries)")
 
     log_level: str = "INFO"
     log_format: str = Field("json", pattern="^(json|text)$")
@@ -162,6 +163,10 @@ class Settings(BaseSettings):
         self.indicator_params()
         self.signal_rules()
         return self
+
+    def with_updates(self, **updates: object) -> "Settings":
+        """A copy with `updates` applied and validated by the same fields as the environment."""
+        return type(self).model_validate({**self.model_dump(), **updates})
 
     def indicator_params(self) -> IndicatorParams:
         return IndicatorParams(**{name: getattr(self, name) for name in IndicatorParams.__dataclass_fields__})

@@ -18,11 +18,13 @@ def cli(module: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]
 
 
 def test_every_flag_names_a_documented_setting() -> None:
+    from services.dashboard.__main__ import FLAGS as DASHBOARD
     from services.generator.__main__ import FLAGS as GENERATOR, MIX_FLAGS
     from services.ingest.__main__ import FLAGS as INGEST
+    from services.orchestration.__main__ import SUMMARIZE_FLAGS
     from services.processor.__main__ import FLAGS as PROCESSOR
 
-    for table in (GENERATOR, MIX_FLAGS, INGEST, PROCESSOR):
+    for table in (GENERATOR, MIX_FLAGS, INGEST, PROCESSOR, DASHBOARD, SUMMARIZE_FLAGS):
         for flag, name in table.items():
             assert name in Settings.model_fields, flag
             assert Settings.model_fields[name].description, f"{flag} ({name}) has no description for --help"

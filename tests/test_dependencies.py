@@ -16,9 +16,6 @@ from support import ROOT
 
 DASHBOARD = ROOT / "services" / "dashboard"
 FORBIDDEN = "services.orchestration"
-# `python -m services.dashboard summarize` runs the market_summary DAG's logic once by hand. It may
-# import it inside that command, never at module level, so that serving never loads it.
-INSIDE_FUNCTIONS_ONLY = {"services.dashboard.__main__"}
 
 
 def module_of(path: Path) -> str:
@@ -60,8 +57,8 @@ def test_the_dashboard_does_not_import_orchestration() -> None:
     offenders = []
     for path in paths:
         module = module_of(path)
-        for target, line, in_function in imports(path.read_text(), module, path.name == "__init__.py"):
-            if forbidden(target) and not (in_function and module in INSIDE_FUNCTIONS_ONLY):
+        for target, line, _ in imports(path.read_text(), module, path.name == "__init__.py"):
+            if forbidden(target):
                 offenders.append(f"{path.relative_to(ROOT)}:{line} imports {target}")
     assert offenders == []
 

@@ -2,7 +2,7 @@
 
 One reading for every place Tickflow takes a time from outside: the dashboard's REST parameters
 (`from`, `to`, `since`, `until`), and the market summary's window end (the market_summary DAG's
-`end` param, `python -m services.dashboard summarize --end`). docs/dashboard.md describes them.
+`end` param, `python -m services.orchestration summarize --end`). docs/dashboard.md describes them.
 """
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ For a window [start, end) and each symbol with bars in it:
 Everything is computed in one SQL statement per window (the day window can hold millions of
 bars) and stored in `market_summaries` / `market_summary_rules` (sql/0022), replacing the rows
 of the same (period, window_end): re-running a window is harmless. The DAG's task body is
-`tasks.market_summary`; `python -m services.dashboard summarize` runs `summarize` once by hand,
+`tasks.market_summary`; `python -m services.orchestration summarize` runs `summarize` once by hand,
 and the dashboard only reads the tables (/api/summary).
 """
 from __future__ import annotations

@@ -204,23 +204,11 @@ def reconciliation_summary(run_id: str) -> dict[str, Any]:
 
 def market_summary(params: Mapping[str, Any], data_interval_end: datetime | None, run_id: str | None) -> dict:
     """Settings from TICKFLOW_*, the database from the Airflow connection `tickflow_db` if defined."""
-    from services.config import Settings
     from services.orchestration.market_summary import resolve_end, summarize
+    from services.orchestration.runtime import load_settings
 
-    settings = Settings()
-    dsn = settings.database_url
-    try:
-        import airflow.sdk  # noqa: F401
-    except ImportError:  # called outside Airflow: the settings alone
-        pass
-    else:  # the same connection id, and URL rules, as the other Tickflow DAGs
-        from services.orchestration.runtime import DB_CONN_ID, database_url_of, optional_connection
-
-        conn = optional_connection(DB_CONN_ID)
-        if conn is not None:
-            dsn = database_url_of(conn)
-    horizon = int(params.get("horizon_bars") or settings.summary_horizon_bars)
-    if horizon < 1:
-        raise ValueError(f"horizon_bars must be >= 1, got {horizon}")
+    settings = load_settings()
+    if params.get("horizon_bars") is not None:
+        settings = settings.with_updates(summary_horizon_bars=params["horizon_bars"])
     end = resolve_end(params.get("end"), data_interval_end)
-    return summarize(dsn, end, horizon, run_id)
+    return summarize(settings.database_url, end, settings.summary_horizon_bars, run_id)
