@@ -1,0 +1,81 @@
+"""Roll-ups: for any base-bar sequence, the closed candles equal pandas' resample on the UTC epoch."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from services.core.timeframes import Candle, Rollup, Timeframe, parse_timeframes
+
+T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
+
+
+def test_parse_names_and_rejects() -> None:
+    assert [(tf.name, tf.seconds) for tf in parse_timeframes("1d, 5M,1m,1h,60s")] == [
+        ("1m", 60), ("5m", 300), ("1h", 3600), ("1d", 86400)]  # 60s is 1m
+    assert [Timeframe.parse(t).name for t in ("90s", "120m", "48h", "7D")] == ["90s", "2h", "2d", "7d"]
+    assert parse_timeframes("") == ()
+    for bad in ("0m", "1w", "m", "1.5h", "-1m", "1 m", "raw"):
+        with pytest.raises(ValueError, match="expected a whole number"):
+            Timeframe.parse(bad)
+
+
+def test_windows_are_aligned_to_the_utc_epoch() -> None:
+    day, minute = Timeframe.parse("1d"), Timeframe.parse("1m")
+    assert day.window_start(T0) == 1_699_920_000.0  # 2023-11-14 00:00 UTC
+    assert minute.window_start(1_700_000_040.0) == 1_700_000_040.0  # on the boundary: opens the window
+    assert minute.window_start(1_700_000_039.999999) == 1_699_999_980.0
+
+
+def test_a_window_closes_on_the_first_bar_of_a_later_one() -> None:
+    roll = Rollup(Timeframe.parse("1m"))
+    assert roll.add(T0 + 40, 10, 12, 9, 11, 5) is None  # window [T0-20+60k...]: 22:13:00
+    assert roll.add(T0 + 41, 11, 15, 10, 14, 7) is None  # 22:14:00 window opens at T0+40
+    closed = roll.add(T0 + 200, 14, 14, 13, 13, 1)
+    assert closed == Candle(T0 + 40, 10, 15, 9, 14, 12, 2)
+    assert roll.forming == Candle(T0 + 160, 14, 14, 13, 13, 1, 1)
+    with pytest.raises(ValueError, match="late bars must be refused"):
+        roll.add(T0 + 100, 1, 1, 1, 1, 1)
+
+
+def resample(bars: list[tuple], tf: Timeframe) -> list[Candle]:
+    frame = pd.DataFrame(bars, columns=["ts", "open", "high", "low", "close", "volume"])
+    frame.index = pd.to_datetime(frame["ts"], unit="s", utc=True)
+    out = frame.resample(f"{tf.seconds}s", origin="epoch", closed="left", label="left").agg(
+        {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum", "ts": "count"})
+    out = out[out["ts"] > 0]
+    return [Candle(start.timestamp(), r.open, r.high, r.low, r.close, int(r.volume), int(r.ts))
+            for start, r in out.iterrows()]
+
+
+prices = st.floats(min_value=0.01, max_value=1e6, allow_nan=False, allow_infinity=False)
+gaps = st.one_of(st.integers(1, 90), st.integers(1, 10_000), st.integers(1, 60_000))
+
+
+@st.composite
+def base_bars(draw: st.DrawFn) -> list[tuple]:
+    n = draw(st.integers(1, 120))
+    ts, bars = T0 + draw(st.integers(0, 86_400)) + draw(st.sampled_from([0.0, 0.25, 0.000001])), []
+    for _ in range(n):
+        low, high = sorted((draw(prices), draw(prices)))
+        bars.append((ts, draw(st.floats(low, high)), high, low, draw(st.floats(low, high)), draw(st.integers(0, 10**9))))
+        ts += draw(gaps) + draw(st.sampled_from([0.0, 0.5, 0.000001]))
+    return bars
+
+
+@settings(max_examples=150, deadline=None)
+@given(bars=base_bars(), timeframe=st.sampled_from(["30s", "1m", "5m", "1h", "1d", "7m"]), data=st.data())
+def test_closed_candles_equal_pandas_resample_whatever_the_restarts(bars: list[tuple], timeframe: str,
+                                                                    data: st.DataObject) -> None:
+    tf = Timeframe.parse(timeframe)
+    restarts = set(data.draw(st.lists(st.integers(0, len(bars)), max_size=5)))
+    roll, closed = Rollup(tf), []
+    for i, bar in enumerate(bars):
+        if i in restarts:  # a saved state taken here and restored continues identically
+            roll = Rollup(tf, None if roll.forming is None else Candle.from_state(roll.forming.to_state()))
+        candle = roll.add(*bar)
+        if candle is not None:
+            closed.append(candle)
+    expected = resample(bars, tf)
+    assert closed == expected[:-1]  # the last window is still forming
+    assert roll.forming == expected[-1]
