@@ -201,8 +201,10 @@ def test_rule_table_names_real_fields_and_gives_the_rule_order():
         ({"rsi_overbought": math.inf}, "rsi_overbought must be a finite number, got inf"),
         ({"rsi_oversold": "30"}, "rsi_oversold must be a finite number, got '30'"),
         ({"rsi_overbought": True}, "rsi_overbought must be a finite number, got True"),
-        ({"rsi_oversold": 70.0, "rsi_overbought": 30.0}, r"rsi_oversold \(70.0\) must be below rsi_overbought \(30.0\)"),
-        ({"rsi_oversold": 50.0, "rsi_overbought": 50.0}, r"rsi_oversold \(50.0\) must be below rsi_overbought \(50.0\)"),
+        ({"rsi_oversold": 70.0, "rsi_overbought": 30.0},
+         r"rsi_oversold \(70.0\) must be below rsi_overbought \(30.0\)"),
+        ({"rsi_oversold": 50.0, "rsi_overbought": 50.0},
+         r"rsi_oversold \(50.0\) must be below rsi_overbought \(50.0\)"),
     ],
 )
 def test_invalid_rsi_levels_are_refused_naming_the_field(kwargs, message):
