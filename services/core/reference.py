@@ -4,7 +4,8 @@ This is the specification the streaming engine (``services.core.indicators``)
 is tested against, and what backfill / reconciliation jobs use to recompute a
 whole series at once.  Indicators come straight from the ``ta`` library with
 ``fillna=False``; signals are the vectorised form of
-``services.core.signals.detect_signals``.
+``services.core.signals.detect_signals``: both evaluate
+``services.core.signals.RULE_TABLE``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from ta.trend import MACD, ema_indicator, sma_indicator
 from ta.volatility import BollingerBands
 
 from services.core.indicators import INDICATOR_COLUMNS, IndicatorParams
-from services.core.signals import BUY, SELL, SignalRules
+from services.core.signals import RULE_TABLE, SignalRules
 
 __all__ = ["SIGNAL_COLUMNS", "compute_indicators", "compute_signals"]
 
@@ -86,7 +87,7 @@ def compute_signals(frame: pd.DataFrame, rules: SignalRules = SignalRules()) -> 
     consecutive rows.  Returns one row per signal with columns ``position``
     (0-based row position in ``frame``), ``rule``, ``side``, ``value``,
     ``reference``, ordered by position, then in ``detect_signals`` order
-    (rsi, ema_cross, macd_cross); RangeIndex.  Map positions back to labels
+    (rsi, ema_cross, macd_cross: ``RULE_TABLE``); RangeIndex.  Map positions back to labels
     with ``frame.index[result["position"]]``.
     """
     n = len(frame)
@@ -94,25 +95,20 @@ def compute_signals(frame: pd.DataFrame, rules: SignalRules = SignalRules()) -> 
     def column(name: str) -> np.ndarray:
         return frame[name].to_numpy(dtype=np.float64, na_value=np.nan)
 
-    rsi = column("rsi")
-    oversold = np.full(n, float(rules.rsi_oversold))
-    overbought = np.full(n, float(rules.rsi_overbought))
-    _, rsi_below = _crossings(rsi, oversold)
-    rsi_above, _ = _crossings(rsi, overbought)
-    ema_fast, ema_slow = column("ema_fast"), column("ema_slow")
-    ema_up, ema_down = _crossings(ema_fast, ema_slow)
-    macd, macd_signal = column("macd"), column("macd_signal")
-    macd_up, macd_down = _crossings(macd, macd_signal)
-
-    # (rule, side, fired, value, reference) in detect_signals' order of appending
-    specs = (
-        ("rsi", BUY, rsi_below, rsi, oversold),
-        ("rsi", SELL, rsi_above, rsi, overbought),
-        ("ema_cross", BUY, ema_up, ema_fast, ema_slow),
-        ("ema_cross", SELL, ema_down, ema_fast, ema_slow),
-        ("macd_cross", BUY, macd_up, macd, macd_signal),
-        ("macd_cross", SELL, macd_down, macd, macd_signal),
-    )
+    # (rule, side, fired, value, reference): each table rule's upward side, then its downward
+    # side, in table order -- the order in which detect_signals appends them
+    specs = []
+    for rule in RULE_TABLE:
+        value = column(rule.value)
+        if rule.line is None:
+            reference = np.full(n, float(getattr(rules, rule.threshold)))
+        else:
+            reference = column(rule.line)
+        up, down = _crossings(value, reference)
+        if rule.up is not None:
+            specs.append((rule.rule, rule.up, up, value, reference))
+        if rule.down is not None:
+            specs.append((rule.rule, rule.down, down, value, reference))
     picks = [np.flatnonzero(fired) for _, _, fired, _, _ in specs]
     position = np.concatenate(picks).astype(np.int64)
     order = np.concatenate([np.full(len(p), i, dtype=np.int64) for i, p in enumerate(picks)])

@@ -1,4 +1,8 @@
-"""Signal rules evaluated on consecutive bars' indicator values.
+"""Signal rules: one table, evaluated per bar here and over whole frames in ``reference``.
+
+Every rule is a crossing (``RULE_TABLE``): an indicator value crossing
+another indicator (a line) or a threshold of ``SignalRules``, with the side a
+crossing upwards and a crossing downwards signal.
 
 * ``rsi``: the RSI crosses below the oversold level -> BUY (prev >= level and
   cur < level); it crosses above the overbought level -> SELL (prev <= level
@@ -10,20 +14,24 @@
   ``value`` is the MACD, ``reference`` the signal line.
 
 A rule fires only if all values it needs are present (not ``None``) on both
-bars.  Signals are returned in rule order: rsi, ema_cross, macd_cross.
+bars.  Signals are returned in table order: rsi, ema_cross, macd_cross.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from services.core.indicators import IndicatorValues
+from services.core.indicators import INDICATOR_COLUMNS, IndicatorValues
+from services.core.validation import finite_number
 
-__all__ = ["BUY", "DOWN", "RULES", "SELL", "UP", "Signal", "SignalRules", "crossing", "detect_signals"]
+__all__ = [
+    "BUY", "DOWN", "RULES", "RULE_TABLE", "SELL", "UP",
+    "CrossingRule", "Signal", "SignalRules", "crossing", "detect_signals",
+]  # fmt: skip
 
 BUY = "BUY"
 SELL = "SELL"
-RULES: tuple[str, ...] = ("rsi", "ema_cross", "macd_cross")
 
 UP = 1
 DOWN = -1
@@ -31,8 +39,45 @@ DOWN = -1
 
 @dataclass(frozen=True, slots=True)
 class SignalRules:
+    """The RSI levels: 0 <= ``rsi_oversold`` < ``rsi_overbought`` <= 100, finite numbers.
+
+    This is the one place these rules live (``ValueError`` naming the field);
+    the levels are stored as plain floats, the ``reference`` of RSI signals.
+    """
+
     rsi_oversold: float = 30.0
     rsi_overbought: float = 70.0
+
+    def __post_init__(self) -> None:
+        for name in ("rsi_oversold", "rsi_overbought"):
+            level = finite_number(name, getattr(self, name))
+            if not 0.0 <= level <= 100.0:  # an RSI is in [0, 100]: a level outside never fires
+                raise ValueError(f"{name} must be between 0 and 100, got {getattr(self, name)!r}")
+            object.__setattr__(self, name, level)
+        if not self.rsi_oversold < self.rsi_overbought:
+            raise ValueError(
+                f"rsi_oversold ({self.rsi_oversold}) must be below rsi_overbought ({self.rsi_overbought})"
+            )
+
+
+class CrossingRule(NamedTuple):
+    """``value`` crossing ``line`` (another IndicatorValues field) or ``threshold`` (a SignalRules field)."""
+
+    rule: str  # the name signals carry
+    value: str  # IndicatorValues field
+    line: str | None  # IndicatorValues field, or None when crossing a threshold
+    threshold: str | None  # SignalRules field, or None when crossing a line
+    up: str | None  # side of a crossing upwards, None: no signal
+    down: str | None  # side of a crossing downwards, None: no signal
+
+
+RULE_TABLE: tuple[CrossingRule, ...] = (
+    CrossingRule("rsi", "rsi", line=None, threshold="rsi_oversold", up=None, down=BUY),
+    CrossingRule("rsi", "rsi", line=None, threshold="rsi_overbought", up=SELL, down=None),
+    CrossingRule("ema_cross", "ema_fast", line="ema_slow", threshold=None, up=BUY, down=SELL),
+    CrossingRule("macd_cross", "macd", line="macd_signal", threshold=None, up=BUY, down=SELL),
+)
+RULES: tuple[str, ...] = tuple(dict.fromkeys(r.rule for r in RULE_TABLE))  # ("rsi", "ema_cross", "macd_cross")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,32 +105,47 @@ def crossing(prev_value, prev_reference, cur_value, cur_reference) -> int:
     return 0
 
 
+# RULE_TABLE with field names turned into tuple positions, for the per-bar loop (IndicatorValues
+# is a tuple: indexing is cheaper than looking attributes up by name).
+_CHECKS = tuple(
+    (
+        r.rule,
+        INDICATOR_COLUMNS.index(r.value),
+        None if r.line is None else INDICATOR_COLUMNS.index(r.line),
+        r.threshold,
+        r.up,
+        r.down,
+    )
+    for r in RULE_TABLE
+)
+
+
 def detect_signals(
     prev: IndicatorValues | None, cur: IndicatorValues, rules: SignalRules = SignalRules()
 ) -> list[Signal]:
-    """Signals fired on bar ``cur`` given the previous bar's values ``prev``."""
+    """Signals fired on bar ``cur`` given the previous bar's values ``prev``: ``crossing`` per rule."""
     if prev is None:
         return []
     out: list[Signal] = []
-    rsi = cur.rsi
-    if rsi is not None:
-        prev_rsi = prev.rsi
-        level = rules.rsi_oversold
-        if crossing(prev_rsi, level, rsi, level) == DOWN:
-            out.append(Signal("rsi", BUY, rsi, float(level)))
-        level = rules.rsi_overbought
-        if crossing(prev_rsi, level, rsi, level) == UP:
-            out.append(Signal("rsi", SELL, rsi, float(level)))
-    fast = cur.ema_fast
-    slow = cur.ema_slow
-    if fast is not None and slow is not None:
-        direction = crossing(prev.ema_fast, prev.ema_slow, fast, slow)
-        if direction:
-            out.append(Signal("ema_cross", BUY if direction == UP else SELL, fast, slow))
-    macd = cur.macd
-    signal = cur.macd_signal
-    if macd is not None and signal is not None:
-        direction = crossing(prev.macd, prev.macd_signal, macd, signal)
-        if direction:
-            out.append(Signal("macd_cross", BUY if direction == UP else SELL, macd, signal))
+    for rule, value_at, line_at, threshold, up, down in _CHECKS:
+        value = cur[value_at]
+        if value is None:
+            continue
+        if line_at is None:
+            reference = prev_reference = getattr(rules, threshold)
+        else:
+            reference = cur[line_at]
+            prev_reference = prev[line_at]
+        # crossing(), inlined: a call per rule and bar would cost more than the rest of the loop
+        if reference is None or prev_reference is None:
+            continue
+        prev_value = prev[value_at]
+        if prev_value is None:
+            continue
+        if value > reference:
+            if up is not None and prev_value <= prev_reference:
+                out.append(Signal(rule, up, value, reference))
+        elif value < reference:
+            if down is not None and prev_value >= prev_reference:
+                out.append(Signal(rule, down, value, reference))
     return out

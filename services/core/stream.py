@@ -5,7 +5,7 @@ bar is a duplicate, an older one is late: neither is applied (README, "Processin
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Iterable
 
 from services.core.indicators import IndicatorEngine, IndicatorParams, IndicatorValues
@@ -56,7 +56,7 @@ class SymbolStream:
         return {
             "engine": self.engine.to_state(),
             "last_ts": self.last_ts,
-            "prev": None if self.prev is None else asdict(self.prev),
+            "prev": None if self.prev is None else self.prev._asdict(),
         }
 
     @classmethod

@@ -1,6 +1,6 @@
 """Recompute a symbol's indicators and signals from its stored bars with pandas + ta.
 
-The stream (services/core/indicators.py) computes every indicator from the symbol's very first
+The stream (services/core/indicators/) computes every indicator from the symbol's very first
 bar. EMA, RSI and MACD are recursive, so a value depends on all earlier closes — but the
 influence of the start fades geometrically. `warmup_bars(params)` is the number of bars before
 a window after which the start's weight is below 1e-18, i.e. far under double precision; with

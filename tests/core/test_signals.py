@@ -10,7 +10,7 @@ import pytest
 
 from services.core.reference import SIGNAL_COLUMNS, compute_indicators, compute_signals
 from services.core.indicators import INDICATOR_COLUMNS, IndicatorEngine, IndicatorValues
-from services.core.signals import DOWN, UP, Signal, SignalRules, crossing, detect_signals
+from services.core.signals import DOWN, RULE_TABLE, RULES, UP, Signal, SignalRules, crossing, detect_signals
 
 
 def values(**fields) -> IndicatorValues:
@@ -177,3 +177,43 @@ def test_compute_signals_on_an_empty_frame():
     result = compute_signals(compute_indicators(pd.Series([], dtype=np.float64)))
     assert list(result.columns) == list(SIGNAL_COLUMNS)
     assert len(result) == 0
+
+
+# --------------------------------------------------------------------------- the rule table and the rules' levels
+
+
+def test_rule_table_names_real_fields_and_gives_the_rule_order():
+    assert RULES == ("rsi", "ema_cross", "macd_cross")
+    levels = set(SignalRules.__dataclass_fields__)
+    for rule in RULE_TABLE:
+        assert rule.value in INDICATOR_COLUMNS
+        assert (rule.line is None) != (rule.threshold is None), rule
+        assert rule.line in INDICATOR_COLUMNS if rule.line else rule.threshold in levels
+        assert {rule.up, rule.down} <= {"BUY", "SELL", None} and (rule.up or rule.down)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"rsi_oversold": -0.5}, "rsi_oversold must be between 0 and 100, got -0.5"),
+        ({"rsi_overbought": 100.5}, "rsi_overbought must be between 0 and 100, got 100.5"),
+        ({"rsi_oversold": math.nan}, "rsi_oversold must be a finite number, got nan"),
+        ({"rsi_overbought": math.inf}, "rsi_overbought must be a finite number, got inf"),
+        ({"rsi_oversold": "30"}, "rsi_oversold must be a finite number, got '30'"),
+        ({"rsi_overbought": True}, "rsi_overbought must be a finite number, got True"),
+        ({"rsi_oversold": 70.0, "rsi_overbought": 30.0},
+         r"rsi_oversold \(70.0\) must be below rsi_overbought \(30.0\)"),
+        ({"rsi_oversold": 50.0, "rsi_overbought": 50.0},
+         r"rsi_oversold \(50.0\) must be below rsi_overbought \(50.0\)"),
+    ],
+)
+def test_invalid_rsi_levels_are_refused_naming_the_field(kwargs, message):
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        SignalRules(**kwargs)
+
+
+def test_rsi_levels_are_stored_as_plain_floats():
+    rules = SignalRules(rsi_oversold=np.int64(0), rsi_overbought=100)
+    assert (rules.rsi_oversold, rules.rsi_overbought) == (0.0, 100.0)
+    assert type(rules.rsi_oversold) is float and type(rules.rsi_overbought) is float
+    assert SignalRules(rsi_oversold=20, rsi_overbought=80) == SignalRules(rsi_oversold=20.0, rsi_overbought=80.0)

@@ -1,6 +1,9 @@
 """SymbolStream: ordering rules (duplicate / late), indicators and signals, restorable state."""
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import orjson
 
 from services.core.stream import DUPLICATE, LATE, AppliedBar, SkippedBar, SymbolStream
@@ -43,3 +46,18 @@ def test_state_round_trip_continues_identically() -> None:
     got += [second.apply(bar(i, c)) for i, c in enumerate(series[150:], start=150)]
     assert [(g.values, g.signals) for g in got] == [(e.values, e.signals) for e in expected]
     assert sum(len(e.signals) for e in expected) > 0
+
+
+def test_a_state_saved_before_indicator_values_were_a_named_tuple_continues() -> None:
+    # SymbolStream state written by the dataclass-based IndicatorValues (prev as a field -> value
+    # dict), captured with that code together with the bars and signals that followed it
+    fixture = json.loads((Path(__file__).parent / "indicators" / "saved_state_v1.json").read_text())
+    saved, series = fixture["stream"], fixture["closes"]
+    stream = SymbolStream.from_state(saved["symbol"], saved["state"], PARAMS, RULES)
+    assert stream.to_state() == saved["state"]
+    for i, close in enumerate(series[saved["saved_after"]:], start=saved["saved_after"]):
+        applied = stream.apply(StockPrice.model_construct(
+            stock_symbol=saved["symbol"], timestamp=saved["first_ts"] + saved["ts_step"] * i, closing_price=close))
+        expected = saved["continuation"][i - saved["saved_after"]]
+        assert list(applied.values) == expected["values"]
+        assert [[s.rule, s.side, s.value, s.reference] for s in applied.signals] == expected["signals"]
