@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from operator import attrgetter
 from typing import Any, Iterable, NamedTuple, get_type_hints
 
 from services.core.indicators import INDICATOR_COLUMNS, IndicatorValues
@@ -22,7 +21,6 @@ from services.db.binary_copy import BinaryCopy
 F8 = "double precision"
 # Epoch seconds are staged as float8 and stored as timestamptz (to_timestamp keeps the microseconds).
 _STAGING_TYPES = {str: "text", float: F8, int: "bigint", bytes: "bytea"}
-_indicators = attrgetter(*INDICATOR_COLUMNS)
 
 
 # -- rows ----------------------------------------------------------------------------------------
@@ -40,7 +38,7 @@ class BarRow(_BarColumns):
     @classmethod
     def of(cls, candle: StockPrice, values: IndicatorValues) -> "BarRow":
         return cls(candle.stock_symbol, candle.timestamp, candle.opening_price, candle.high, candle.low,
-                   candle.closing_price, candle.volume, *_indicators(values))
+                   candle.closing_price, candle.volume, *values)
 
 
 class SignalRow(NamedTuple):
