@@ -2,6 +2,9 @@
 
 Per symbol, bars are applied in arrival order. A bar with the timestamp of the last applied
 bar is a duplicate, an older one is late: neither is applied (README, "Processing guarantees").
+Each applied base bar also goes into the symbol's roll-up of every configured timeframe; a
+candle it closes gets the same indicators and signal rules, on its own (symbol, timeframe)
+stream (services/core/timeframes.py).
 """
 from __future__ import annotations
 
@@ -11,9 +14,24 @@ from typing import Any, Iterable
 from services.core.indicators import IndicatorEngine, IndicatorParams, IndicatorValues
 from services.core.records import StockPrice
 from services.core.signals import Signal, SignalRules, detect_signals
+from services.core.timeframes import Candle, Rollup, Timeframe
 
 DUPLICATE = "duplicate"
 LATE = "late"
+
+
+class StateMismatch(ValueError):
+    """A saved state that cannot continue under the current settings (e.g. other timeframes)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RolledBar:
+    """A candle of a timeframe, closed by the base bar just applied, with its indicators and signals."""
+
+    timeframe: str
+    candle: Candle
+    values: IndicatorValues
+    signals: list[Signal]
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +39,7 @@ class AppliedBar:
     bar: StockPrice
     values: IndicatorValues
     signals: list[Signal]
+    rolled: list[RolledBar]  # shortest timeframe first; empty when the bar closed no window
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,16 +49,52 @@ class SkippedBar:
     last_applied_ts: float
 
 
-class SymbolStream:
-    __slots__ = ("symbol", "params", "rules", "engine", "last_ts", "prev")
+class TimeframeStream:
+    """One symbol's stream of one timeframe: its forming candle, indicators and last values."""
 
-    def __init__(self, symbol: str, params: IndicatorParams, rules: SignalRules) -> None:
+    __slots__ = ("timeframe", "rollup", "engine", "prev")
+
+    def __init__(self, timeframe: Timeframe, params: IndicatorParams) -> None:
+        self.timeframe = timeframe
+        self.rollup = Rollup(timeframe)
+        self.engine = IndicatorEngine(params)
+        self.prev: IndicatorValues | None = None
+
+    def add(self, bar: StockPrice, rules: SignalRules) -> RolledBar | None:
+        candle = self.rollup.add(bar.timestamp, bar.opening_price, bar.high, bar.low, bar.closing_price, bar.volume)
+        if candle is None:
+            return None
+        values = self.engine.update(candle.close)
+        signals = detect_signals(self.prev, values, rules)
+        self.prev = values
+        return RolledBar(self.timeframe.name, candle, values, signals)
+
+    def to_state(self) -> dict[str, Any]:
+        forming = self.rollup.forming
+        return {"forming": None if forming is None else forming.to_state(), "engine": self.engine.to_state(),
+                "prev": None if self.prev is None else self.prev._asdict()}
+
+    @classmethod
+    def from_state(cls, timeframe: Timeframe, state: dict[str, Any], params: IndicatorParams) -> "TimeframeStream":
+        stream = cls(timeframe, params)
+        stream.rollup.forming = None if state["forming"] is None else Candle.from_state(state["forming"])
+        stream.engine = IndicatorEngine.from_state(state["engine"], params)
+        stream.prev = None if state["prev"] is None else IndicatorValues(**state["prev"])
+        return stream
+
+
+class SymbolStream:
+    __slots__ = ("symbol", "params", "rules", "engine", "last_ts", "prev", "timeframes")
+
+    def __init__(self, symbol: str, params: IndicatorParams, rules: SignalRules,
+                 timeframes: tuple[Timeframe, ...] = ()) -> None:
         self.symbol = symbol
         self.params = params
         self.rules = rules
         self.engine = IndicatorEngine(params)
         self.last_ts: float | None = None
         self.prev: IndicatorValues | None = None
+        self.timeframes = [TimeframeStream(tf, params) for tf in timeframes]
 
     def apply(self, bar: StockPrice) -> AppliedBar | SkippedBar:
         last = self.last_ts
@@ -49,32 +104,49 @@ class SymbolStream:
         signals = detect_signals(self.prev, values, self.rules)
         self.prev = values
         self.last_ts = bar.timestamp
-        return AppliedBar(bar, values, signals)
+        rolled = []
+        for stream in self.timeframes:
+            closed = stream.add(bar, self.rules)
+            if closed is not None:
+                rolled.append(closed)
+        return AppliedBar(bar, values, signals, rolled)
 
     def to_state(self) -> dict[str, Any]:
         """JSON-serialisable; `from_state` of it continues bit-identically."""
-        return {
+        state = {
             "engine": self.engine.to_state(),
             "last_ts": self.last_ts,
             "prev": None if self.prev is None else self.prev._asdict(),
         }
+        if self.timeframes:
+            state["timeframes"] = {tf.timeframe.name: tf.to_state() for tf in self.timeframes}
+        return state
 
     @classmethod
     def from_state(
-        cls, symbol: str, state: dict[str, Any], params: IndicatorParams, rules: SignalRules
+        cls, symbol: str, state: dict[str, Any], params: IndicatorParams, rules: SignalRules,
+        timeframes: tuple[Timeframe, ...] = (),
     ) -> "SymbolStream":
+        """The stream saved in `state`. A state saved with other timeframes than `timeframes` raises
+        StateMismatch: the caller rebuilds the stream from the stored base bars (`replay`)."""
+        saved = state.get("timeframes", {})
+        if sorted(saved) != sorted(tf.name for tf in timeframes):
+            raise StateMismatch(f"{symbol}: state saved for timeframes {sorted(saved) or 'none'}, "
+                                f"configured: {[tf.name for tf in timeframes] or 'none'}")
         stream = cls(symbol, params, rules)
         stream.engine = IndicatorEngine.from_state(state["engine"], params)
         stream.last_ts = state["last_ts"]
         stream.prev = None if state["prev"] is None else IndicatorValues(**state["prev"])
+        stream.timeframes = [TimeframeStream.from_state(tf, saved[tf.name], params) for tf in timeframes]
         return stream
 
     @classmethod
-    def replay(cls, symbol: str, bars: Iterable[tuple[float, float]], params: IndicatorParams,
-               rules: SignalRules) -> "SymbolStream":
-        """A stream that has applied `bars`, (timestamp, close) oldest first: the state a processor
-        would hold after them, rebuilt from stored bars."""
-        stream = cls(symbol, params, rules)
-        for ts, close in bars:
-            stream.apply(StockPrice.model_construct(stock_symbol=symbol, timestamp=ts, closing_price=close))
+    def replay(cls, symbol: str, bars: Iterable[tuple[float, float, float, float, float, int]],
+               params: IndicatorParams, rules: SignalRules, timeframes: tuple[Timeframe, ...] = ()) -> "SymbolStream":
+        """A stream that has applied `bars`, (timestamp, open, high, low, close, volume) oldest first:
+        the state a processor would hold after them, rebuilt from stored base bars."""
+        stream = cls(symbol, params, rules, timeframes)
+        for ts, open_, high, low, close, volume in bars:
+            stream.apply(StockPrice.model_construct(stock_symbol=symbol, timestamp=ts, opening_price=open_,
+                                                    high=high, low=low, closing_price=close, volume=volume))
         return stream
