@@ -9,25 +9,17 @@ from __future__ import annotations
 import socket
 import time
 from pathlib import Path
-from typing import Iterator
 
 import orjson
 import pytest
 from fastapi.testclient import TestClient
 
 from services.config import Settings
-from services.ingest.app import create_app
 from services.ingest.judge import MAX_ERRORS_PER_RECORD
 from services.ingest.publisher import MAX_REJECTED_RECORD_BYTES
 from running_services import start_ingest
 from support import service_env
 from test_api import candle, read_topic
-
-
-@pytest.fixture
-def client(stack: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(stack)) as c:
-        yield c
 
 
 def post(client: TestClient, body: bytes):
