@@ -10,7 +10,6 @@ late_bars, by the rules); every other record is stored under its natural key.
 from __future__ import annotations
 
 import math
-import threading
 import time
 
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -19,8 +18,8 @@ from sqlalchemy import Engine, text
 from services.config import Settings
 from services.core.indicators import INDICATOR_COLUMNS
 from services.core.records import MAX_COUNT, MAX_PRICE, Rejection, ValidationContext, validate_record
-from services.processor.runner import Processor
 from namespaces import namespaced, own_topics
+from processor_thread import processor_thread
 from streams import produce, truncate_outputs, wait_processed
 
 NOW = time.time()
@@ -94,15 +93,9 @@ def test_every_accepted_record_is_stored(stack: Settings, owner_db: Engine, draw
     example = namespaced(stack, processor_session_timeout_ms=6000)
     truncate_outputs(owner_db)
     with own_topics(example):
-        processor = Processor(example)
-        runner = threading.Thread(target=processor.run, name="processor")
-        try:
-            produce(example, batch)
-            runner.start()
+        produce(example, batch)
+        with processor_thread(example) as (_, runner):
             wait_processed(owner_db, example, timeout=120)
-        finally:
-            processor.stop()
-            runner.join(timeout=30)
     assert not runner.is_alive()
 
     with owner_db.connect() as conn:
