@@ -6,18 +6,18 @@ own topic prefix, so `make test` never disturbs the data of a running `make run`
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 from typing import Iterator
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from services.config import Settings
 from services.db.connect import make_engine, require_database, side_database_urls
 from services.db.migrations import migrate
-from services.kafka_io import delete_topics, ensure_topics
-from support import DATA_TABLES, TEST_DATABASE, ServiceProcess
+from namespaces import namespaced, own_topics
+from streams import truncate_outputs
+from support import TEST_DATABASE, ServiceProcess
 
 
 
@@ -51,15 +51,9 @@ def stack(base_settings: Settings, owner_db: Engine, tmp_path: Path) -> Iterator
 
     The topics are deleted afterwards: thousands of leftover partitions slow every broker restart.
     """
-    tag = uuid.uuid4().hex[:8]
-    settings = base_settings.model_copy(update={
-        "kafka_topic_prefix": f"test-{tag}.", "processor_group": f"test-{tag}",
-    })
-    ensure_topics(settings.kafka_bootstrap, settings.topics)
-    with owner_db.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(DATA_TABLES)}"))
-    yield settings
-    delete_topics(settings.kafka_bootstrap, settings.topics)
+    with own_topics(namespaced(base_settings)) as settings:
+        truncate_outputs(owner_db)
+        yield settings
 
 
 

@@ -22,7 +22,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -32,8 +31,10 @@ from sqlalchemy import Engine, make_url, text
 
 from services.config import Settings
 from services.db.connect import make_engine, require_database
-from services.kafka_io import delete_topics, ensure_topics
-from support import ROOT, TEST_DATABASE, ServiceProcess, free_port, service_env, wait_until
+from namespaces import namespaced, own_topics
+from running_services import ingest_and_processor, send_simulated_stream
+from streams import count_bars, truncate_outputs
+from support import ROOT, TEST_DATABASE, wait_until
 from dags_support import Streamed, read_tables, wait_for_topic_metadata
 
 DAGS_DIR = ROOT / "dags"
@@ -115,40 +116,16 @@ def dag_bag(airflow_db: str) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def streamed(base_settings: Settings, owner_db: Engine, tmp_path_factory: pytest.TempPathFactory) -> Streamed:
     """Run generator → ingest → Kafka → processor once; keep the bars and signals the processor wrote."""
-    tag = uuid.uuid4().hex[:8]
-    stack = base_settings.model_copy(update={"kafka_topic_prefix": f"test-dags-{tag}.",
-                                             "processor_group": f"test-dags-{tag}"})
-    ensure_topics(stack.kafka_bootstrap, stack.topics)
-    wait_for_topic_metadata(stack)
-    with owner_db.begin() as conn:
-        conn.execute(text("TRUNCATE bars, signals, order_book, news_sentiment, market_data, economic_indicators, "
-                          "late_bars, dead_letters, processor_offsets, symbol_state"))
     # one hour after midnight two days ago: inside one UTC day, so a daily data interval holds it all
     start = math.floor(time.time() / 86_400) * 86_400 - 2 * 86_400 + 3_600
     logs = tmp_path_factory.mktemp("streamed")
-    env = service_env(stack)
-    ingest_port, metrics_port = free_port(), free_port()
-    ingest = ServiceProcess("ingest", ["--port", str(ingest_port), "--workers", "2"], env, logs)
-    processor = ServiceProcess("processor", ["--metrics-port", str(metrics_port)], env, logs)
-    try:
-        ingest.wait_http(f"http://127.0.0.1:{ingest_port}/readyz")
-        processor.wait_http(f"http://127.0.0.1:{metrics_port}/readyz")
-        generator = ServiceProcess("generator", [
-            "--rate", "max", "--count", str(CANDLES), "--seed", str(SEED), "--start", str(start),
-            "--interval", str(INTERVAL), "--batch", "500", "--no-server", "--progress", "never",
-            "--ingest-url", f"http://127.0.0.1:{ingest_port}"], env, logs)
-        assert generator.proc.wait(timeout=180) == 0, generator.log_tail()
-        generator.stop()
-
-        def stored() -> int:
-            with owner_db.connect() as conn:
-                return conn.execute(text("SELECT count(*) FROM bars")).scalar_one()
-
-        wait_until(lambda: stored() == CANDLES, timeout=120, interval=0.3, what=f"{CANDLES} bars from the processor")
-    finally:
-        assert processor.stop() == 0, processor.log_tail()
-        assert ingest.stop() == 0, ingest.log_tail()
-        delete_topics(stack.kafka_bootstrap, stack.topics)
+    with own_topics(namespaced(base_settings, "test-dags")) as stack:
+        wait_for_topic_metadata(stack)
+        truncate_outputs(owner_db)
+        with ingest_and_processor(stack, logs) as pipeline:
+            send_simulated_stream(pipeline, logs, count=CANDLES, seed=SEED, start=start, interval=INTERVAL)
+            wait_until(lambda: count_bars(owner_db) == CANDLES, timeout=120, interval=0.3,
+                       what=f"{CANDLES} bars from the processor")
     bars, signals = read_tables(owner_db)
     assert len(signals) > 100 and bars["rsi"].notna().sum() > 9_000
     return Streamed(bars, signals, float(start))

@@ -1,7 +1,6 @@
 """deployment_check with dag.test() against live local services: passes, then fails precisely."""
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -9,9 +8,10 @@ import pytest
 from sqlalchemy import Engine, text
 
 from services.config import Settings
-from services.kafka_io import delete_topics, ensure_topics
 from services.orchestration.catalog import CHECKS
-from support import ServiceProcess, free_port, service_env, wait_until
+from namespaces import namespaced, own_topics
+from running_services import ingest_and_processor
+from support import ServiceProcess, free_port, wait_until
 from dags_support import task_states, wait_for_topic_metadata, xcom
 
 LIVE = ("AAPL", "GOOGL", "AMZN", "MSFT")  # the generator's symbols; TSLA's feed is "stuck" 10 minutes ago
@@ -22,42 +22,35 @@ class Live:
         self.stack, self.ports, self.processes = stack, ports, processes
 
 
+def every_live_symbol_is_fresh(db: Engine) -> bool:
+    with db.connect() as conn:
+        fresh = conn.execute(text("SELECT count(DISTINCT symbol) FROM bars WHERE ts > now() - interval '2 s'"))
+        return fresh.scalar_one() == len(LIVE)
+
+
 @pytest.fixture
 def live(base_settings: Settings, owner_db: Engine, tmp_path: Path) -> Iterator[Live]:
-    tag = uuid.uuid4().hex[:8]
-    stack = base_settings.model_copy(update={"kafka_topic_prefix": f"test-live-{tag}.", "processor_group": f"test-live-{tag}"})
-    ensure_topics(stack.kafka_bootstrap, stack.topics)
-    wait_for_topic_metadata(stack)
-    with owner_db.begin() as conn:
-        conn.execute(text("TRUNCATE bars, signals, processor_offsets, symbol_state, deployment_checks"))
-        conn.execute(text("INSERT INTO bars (symbol, ts, open, high, low, close, volume) "
-                          "VALUES ('TSLA', now() - interval '10 minutes', 1, 1, 1, 1, 1)"))
-    ports = {"ingest": free_port(), "processor": free_port(), "generator": free_port()}
-    env = service_env(stack)
-    processes = {
-        "ingest": ServiceProcess("ingest", ["--port", str(ports["ingest"]), "--workers", "2"], env, tmp_path),
-        "processor": ServiceProcess("processor", ["--metrics-port", str(ports["processor"])], env, tmp_path),
-    }
-    try:
-        processes["ingest"].wait_http(f"http://127.0.0.1:{ports['ingest']}/readyz")
-        processes["processor"].wait_http(f"http://127.0.0.1:{ports['processor']}/readyz")
-        processes["generator"] = ServiceProcess("generator", [
-            "--rate", "100", "--symbols", ",".join(LIVE), "--port", str(ports["generator"]),
-            "--ingest-url", f"http://127.0.0.1:{ports['ingest']}"], env, tmp_path)
-        processes["generator"].wait_http(f"http://127.0.0.1:{ports['generator']}/healthz")
-
-        def flowing() -> bool:
-            with owner_db.connect() as conn:
-                fresh = conn.execute(text("SELECT count(DISTINCT symbol) FROM bars WHERE ts > now() - interval '2 s'"))
-                return fresh.scalar_one() == len(LIVE)
-
-        wait_until(flowing, timeout=60, interval=0.3, what="fresh bars of every live symbol")
-        yield Live(stack, ports, processes)
-    finally:
-        for name in ("generator", "processor", "ingest"):
-            if name in processes:
-                assert processes[name].stop() == 0, processes[name].log_tail()
-        delete_topics(stack.kafka_bootstrap, stack.topics)
+    with own_topics(namespaced(base_settings, "test-live")) as stack:
+        wait_for_topic_metadata(stack)
+        with owner_db.begin() as conn:
+            conn.execute(text("TRUNCATE bars, signals, processor_offsets, symbol_state, deployment_checks"))
+            conn.execute(text("INSERT INTO bars (symbol, ts, open, high, low, close, volume) "
+                              "VALUES ('TSLA', now() - interval '10 minutes', 1, 1, 1, 1, 1)"))
+        with ingest_and_processor(stack, tmp_path) as pipeline:
+            generator_port = free_port()
+            generator = ServiceProcess("generator", [
+                "--rate", "100", "--symbols", ",".join(LIVE), "--port", str(generator_port),
+                "--ingest-url", pipeline.ingest_url], pipeline.env, tmp_path)
+            try:
+                generator.wait_http(f"http://127.0.0.1:{generator_port}/healthz")
+                wait_until(lambda: every_live_symbol_is_fresh(owner_db), timeout=60, interval=0.3,
+                           what="fresh bars of every live symbol")
+                ports = {"ingest": pipeline.ingest_port, "processor": pipeline.metrics_port,
+                         "generator": generator_port}
+                processes = {"ingest": pipeline.ingest, "processor": pipeline.processor, "generator": generator}
+                yield Live(stack, ports, processes)
+            finally:
+                assert generator.stop() == 0, generator.log_tail()
 
 
 def check_rows(engine: Engine, run_id: str) -> dict[str, tuple[str, str]]:

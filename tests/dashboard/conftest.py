@@ -10,7 +10,8 @@ from sqlalchemy import Engine, text
 
 from services.config import Settings
 from dashboard_data import DASHBOARD_TABLES
-from support import ServiceProcess, free_port, service_env
+from running_services import ingest_and_processor
+from support import ServiceProcess, free_port
 
 
 @pytest.fixture
@@ -32,17 +33,8 @@ def dash_stack(stack: Settings, owner_db: Engine) -> Settings:
 @pytest.fixture
 def pipeline(dash_stack: Settings, tmp_path: Path) -> Iterator[str]:
     """ingest + processor on the real Kafka and PostgreSQL; yields ingest's URL."""
-    ingest_port, metrics_port = free_port(), free_port()
-    env = service_env(dash_stack)
-    ingest = ServiceProcess("ingest", ["--port", str(ingest_port), "--workers", "2"], env, tmp_path)
-    processor = ServiceProcess("processor", ["--metrics-port", str(metrics_port)], env, tmp_path)
-    try:
-        ingest.wait_http(f"http://127.0.0.1:{ingest_port}/readyz")
-        processor.wait_http(f"http://127.0.0.1:{metrics_port}/readyz")
-        yield f"http://127.0.0.1:{ingest_port}"
-    finally:
-        assert processor.stop() == 0, processor.log_tail()
-        assert ingest.stop() == 0, ingest.log_tail()
+    with ingest_and_processor(dash_stack, tmp_path) as running:
+        yield running.ingest_url
 
 
 @pytest.fixture

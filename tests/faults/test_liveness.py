@@ -9,16 +9,16 @@ from __future__ import annotations
 import os
 import signal
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, text
 
 from services.config import Settings
-from services.kafka_io import delete_topics, ensure_topics
+from namespaces import namespaced, own_topics
+from running_services import start_processor
 from streams import CANDLES_ONLY, count_bars, produce, simulated_records, wait_processed
-from support import ServiceProcess, free_port, service_env, wait_until
+from support import service_env, wait_until
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(600)]
 STUCK_S = 4.0
@@ -37,15 +37,11 @@ def feed_lock_holder(db: Engine, group: str) -> int | None:
 def test_a_processor_frozen_holding_the_feed_lock_stalls_others_for_a_bounded_time(
     stack: Settings, owner_db: Engine, tmp_path: Path
 ) -> None:
-    tag = uuid.uuid4().hex[:8]
     # its own topics, group and symbols (a symbol's stream state belongs to one processor group)
-    other = stack.model_copy(update={"kafka_topic_prefix": f"test-{tag}.", "processor_group": f"test-{tag}",
-                                     "symbols": ("XLIVA", "XLIVB")})
-    ensure_topics(other.kafka_bootstrap, other.topics)
-    try:
+    with own_topics(namespaced(stack, symbols=("XLIVA", "XLIVB"))) as other:
         # The frozen one has a long backlog, so it is inside a batch transaction most of the time.
         produce(stack, simulated_records(stack, 60_000, seed=31, mix=CANDLES_ONLY))
-        frozen = ServiceProcess("processor", ["--metrics-port", str(free_port())], service_env(
+        frozen, _ = start_processor(service_env(
             stack, processor_stuck_transaction_s=STUCK_S, processor_session_timeout_ms=6000), tmp_path)
         wait_until(lambda: count_bars(owner_db) >= 2_000, timeout=120, what="the first processor to write")
 
@@ -62,7 +58,7 @@ def test_a_processor_frozen_holding_the_feed_lock_stalls_others_for_a_bounded_ti
             # Another processor (its own topics and group, the same tables) must still commit.
             later = simulated_records(other, 2_000, seed=32, mix=CANDLES_ONLY, interval=0.5)
             produce(other, later)
-            runner = ServiceProcess("processor", ["--metrics-port", str(free_port())], service_env(
+            runner, _ = start_processor(service_env(
                 other, processor_stuck_transaction_s=STUCK_S, processor_session_timeout_ms=6000), tmp_path)
             wait_processed(owner_db, other, timeout=FROZEN_S - 2)
             committed_after = time.monotonic() - stopped_at
@@ -79,5 +75,3 @@ def test_a_processor_frozen_holding_the_feed_lock_stalls_others_for_a_bounded_ti
         assert frozen.stop() == 0, frozen.log_tail()
         assert count_bars(owner_db) == 62_000
         assert '"batch not stored; rewinding to the last committed batch"' in frozen.log_path.read_text()
-    finally:
-        delete_topics(other.kafka_bootstrap, other.topics)

@@ -20,6 +20,7 @@ from streams import (
     CANDLES_ONLY, SPARSE_SIDE_RECORDS, count_bars, produce, simulated_records, snapshot, truncate_outputs,
     wait_processed,
 )
+from running_services import ingest_and_processor, start_processor
 from support import ROOT, ServiceProcess, free_port, service_env, wait_until
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(900)]
@@ -40,10 +41,9 @@ def metric(port: int, name: str) -> float:
 
 
 def processor(stack: Settings, log_dir: Path, group: str | None = None, **settings: object) -> tuple[ServiceProcess, int]:
-    port = free_port()
     env = service_env(stack, processor_group=group or stack.processor_group, processor_session_timeout_ms=6000,
                       **settings)
-    proc = ServiceProcess("processor", ["--metrics-port", str(port)], env, log_dir)
+    proc, port = start_processor(env, log_dir)
     proc.wait_http(f"http://127.0.0.1:{port}/healthz")
     return proc, port
 
@@ -99,63 +99,59 @@ def test_kafka_outage_ingest_refuses_and_nothing_is_lost_or_doubled(
 ) -> None:
     """The generator runs unbounded until the test stops it, so the outage always hits it mid-stream,
     however fast or slow the machine is (a --count run could finish before Kafka went down)."""
-    ingest_port, generator_port = free_port(), free_port()
-    env = service_env(stack)
-    ingest = ServiceProcess("ingest", ["--port", str(ingest_port), "--workers", "2"], env, tmp_path)
-    ingest.wait_http(f"http://127.0.0.1:{ingest_port}/readyz")
-    proc, _ = processor(stack, tmp_path)
-    interval, start = 1.0, math.floor(time.time()) - 86_400
-    generator = ServiceProcess("generator", [
-        "--rate", "2000", "--seed", "3", "--start", str(start), "--interval", str(interval),
-        "--batch", "200", "--port", str(generator_port), "--ingest-url", f"http://127.0.0.1:{ingest_port}",
-        "--progress", "never"], env, tmp_path)
-    generator.wait_http(f"http://127.0.0.1:{generator_port}/healthz")
-    wait_until(lambda: count_bars(owner_db) >= 3_000, timeout=120, what="3,000 bars before the outage")
+    generator_port = free_port()
+    with ingest_and_processor(stack, tmp_path, processor_settings={"processor_session_timeout_ms": 6000}) as pipeline:
+        ingest_port, env = pipeline.ingest_port, pipeline.env
+        interval, start = 1.0, math.floor(time.time()) - 86_400
+        generator = ServiceProcess("generator", [
+            "--rate", "2000", "--seed", "3", "--start", str(start), "--interval", str(interval),
+            "--batch", "200", "--port", str(generator_port), "--ingest-url", f"http://127.0.0.1:{ingest_port}",
+            "--progress", "never"], env, tmp_path)
+        generator.wait_http(f"http://127.0.0.1:{generator_port}/healthz")
+        wait_until(lambda: count_bars(owner_db) >= 3_000, timeout=120, what="3,000 bars before the outage")
 
-    local_services("stop", "kafka")
-    try:
-        probe = httpx.post(f"http://127.0.0.1:{ingest_port}/ingest", timeout=15, json={
-            "stock_symbol": "AAPL", "opening_price": 1.0, "closing_price": 1.0, "high": 1.0, "low": 1.0,
-            "volume": 1, "timestamp": time.time()})
-        assert probe.status_code == 503 and probe.headers["retry-after"]
-        assert httpx.get(f"http://127.0.0.1:{ingest_port}/readyz", timeout=5).status_code == 503
-        wait_until(lambda: metric(generator_port, "tickflow_generator_retries_total") >= 1, timeout=60,
-                   what="the generator to back off and retry")
-        stalled_at = count_bars(owner_db)
-        time.sleep(OUTAGE_S / 2)
-        assert count_bars(owner_db) == stalled_at, "nothing can arrive while Kafka is down"
-    finally:
-        local_services("start", "kafka")
-    back = time.monotonic()
-    accepted_at_restart = metric(generator_port, "tickflow_generator_records_accepted_total")
-    wait_until(lambda: metric(generator_port, "tickflow_generator_records_accepted_total")
-               >= accepted_at_restart + 2_000, timeout=180, what="the generator to deliver again after the outage")
-    assert generator.stop(signal.SIGTERM, timeout=60) == 0, generator.log_tail()
-    sent = generator_summary(generator)
-    assert sent["undelivered"] == 0 and sent["rejected"] == 0 and sent["accepted"] == sent["sent"], sent
+        local_services("stop", "kafka")
+        try:
+            probe = httpx.post(f"http://127.0.0.1:{ingest_port}/ingest", timeout=15, json={
+                "stock_symbol": "AAPL", "opening_price": 1.0, "closing_price": 1.0, "high": 1.0, "low": 1.0,
+                "volume": 1, "timestamp": time.time()})
+            assert probe.status_code == 503 and probe.headers["retry-after"]
+            assert httpx.get(f"http://127.0.0.1:{ingest_port}/readyz", timeout=5).status_code == 503
+            wait_until(lambda: metric(generator_port, "tickflow_generator_retries_total") >= 1, timeout=60,
+                       what="the generator to back off and retry")
+            stalled_at = count_bars(owner_db)
+            time.sleep(OUTAGE_S / 2)
+            assert count_bars(owner_db) == stalled_at, "nothing can arrive while Kafka is down"
+        finally:
+            local_services("start", "kafka")
+        back = time.monotonic()
+        accepted_at_restart = metric(generator_port, "tickflow_generator_records_accepted_total")
+        wait_until(lambda: metric(generator_port, "tickflow_generator_records_accepted_total")
+                   >= accepted_at_restart + 2_000, timeout=180, what="the generator to deliver again after the outage")
+        assert generator.stop(signal.SIGTERM, timeout=60) == 0, generator.log_tail()
+        sent = generator_summary(generator)
+        assert sent["undelivered"] == 0 and sent["rejected"] == 0 and sent["accepted"] == sent["sent"], sent
 
-    tables = ("bars", "order_book", "news_sentiment", "market_data", "economic_indicators")
+        tables = ("bars", "order_book", "news_sentiment", "market_data", "economic_indicators")
 
-    def stored() -> int:
+        def stored() -> int:
+            with owner_db.connect() as conn:
+                return sum(conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in tables)
+
+        wait_until(lambda: stored() >= sent["accepted"], timeout=120, interval=0.5,
+                   what=f"all {sent['accepted']} accepted records stored")
+        wait_processed(owner_db, stack, timeout=120)
+        assert stored() == sent["accepted"], "every accepted record is stored exactly once"
         with owner_db.connect() as conn:
-            return sum(conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in tables)
-
-    wait_until(lambda: stored() >= sent["accepted"], timeout=120, interval=0.5,
-               what=f"all {sent['accepted']} accepted records stored")
-    wait_processed(owner_db, stack, timeout=120)
-    assert stored() == sent["accepted"], "every accepted record is stored exactly once"
-    with owner_db.connect() as conn:
-        per_symbol = conn.execute(text(
-            "SELECT symbol, count(*), count(DISTINCT ts), extract(epoch FROM min(ts)), extract(epoch FROM max(ts)) "
-            "FROM bars GROUP BY 1")).all()
-    assert {s for s, *_ in per_symbol} == set(stack.symbols)
-    for symbol, n, distinct, first, last in per_symbol:  # each symbol: its first n candles, none twice
-        assert n == distinct and float(first) == start and float(last) == start + (n - 1) * interval, symbol
-    assert sum(n for _, n, *_ in per_symbol) == sent["candles"]
-    print(f"kafka outage: all {sent['candles']} candles ({sent['accepted']} records) stored once, "
-          f"{time.monotonic() - back:.1f} s after restart")
-    assert proc.stop() == 0, proc.log_tail()
-    assert ingest.stop() == 0, ingest.log_tail()
+            per_symbol = conn.execute(text(
+                "SELECT symbol, count(*), count(DISTINCT ts), extract(epoch FROM min(ts)), extract(epoch FROM max(ts)) "
+                "FROM bars GROUP BY 1")).all()
+        assert {s for s, *_ in per_symbol} == set(stack.symbols)
+        for symbol, n, distinct, first, last in per_symbol:  # each symbol: its first n candles, none twice
+            assert n == distinct and float(first) == start and float(last) == start + (n - 1) * interval, symbol
+        assert sum(n for _, n, *_ in per_symbol) == sent["candles"]
+        print(f"kafka outage: all {sent['candles']} candles ({sent['accepted']} records) stored once, "
+              f"{time.monotonic() - back:.1f} s after restart")
 
 
 def test_poison_messages_go_to_the_dead_letter_topic_and_good_ones_are_processed(

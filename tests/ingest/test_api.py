@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import time
-from typing import Iterator
 
 import orjson
 import pytest
@@ -27,12 +26,6 @@ def candle(symbol: str = "AAPL", ts: float = NOW - 60, **over: object) -> dict:
 def published(record: dict) -> dict:
     """A record as ingest publishes it: its timestamp kept to the microsecond PostgreSQL stores."""
     return {**record, "timestamp": round(record["timestamp"], 6)}
-
-
-@pytest.fixture
-def client(stack: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(stack)) as c:
-        yield c
 
 
 def read_topic(settings: Settings, topic: str, expected: int) -> list[dict]:

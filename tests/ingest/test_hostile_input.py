@@ -9,24 +9,17 @@ from __future__ import annotations
 import socket
 import time
 from pathlib import Path
-from typing import Iterator
 
 import orjson
 import pytest
 from fastapi.testclient import TestClient
 
 from services.config import Settings
-from services.ingest.app import create_app
 from services.ingest.judge import MAX_ERRORS_PER_RECORD
 from services.ingest.publisher import MAX_REJECTED_RECORD_BYTES
-from support import ServiceProcess, free_port, service_env
+from running_services import start_ingest
+from support import service_env
 from test_api import candle, read_topic
-
-
-@pytest.fixture
-def client(stack: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(stack)) as c:
-        yield c
 
 
 def post(client: TestClient, body: bytes):
@@ -89,9 +82,7 @@ def test_openapi_documents_the_request_body(client: TestClient) -> None:
 
 
 def test_a_slow_request_body_is_timed_out_with_a_408(stack: Settings, tmp_path: Path) -> None:
-    port = free_port()
-    ingest = ServiceProcess("ingest", ["--port", str(port), "--workers", "2"],
-                            service_env(stack, ingest_body_timeout_s=1.5), tmp_path)
+    ingest, port = start_ingest(service_env(stack, ingest_body_timeout_s=1.5), tmp_path)
     ingest.wait_http(f"http://127.0.0.1:{port}/healthz")
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
         sock.sendall(b"POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"

@@ -5,6 +5,7 @@ import math
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Iterator
 
 import httpx
 import numpy as np
@@ -16,7 +17,8 @@ from services.config import Settings
 from services.core.reference import compute_indicators, compute_signals
 from services.core.indicators import INDICATOR_COLUMNS
 from services.core.simulation import MarketSimulator, is_candle
-from support import ServiceProcess, free_port, service_env, wait_until
+from running_services import RunningPipeline, ingest_and_processor, send_simulated_stream
+from support import wait_until
 
 SEED, COUNT, INTERVAL = 7, 10_000, 1.0
 TABLE_OF_TYPE = {"order_book": "order_book", "news_sentiment": "news_sentiment", "market_data": "market_data",
@@ -38,34 +40,18 @@ def table_counts(db: Engine) -> Counter[str]:
 
 
 @pytest.fixture
-def running_services(stack: Settings, tmp_path: Path):  # type: ignore[no-untyped-def]
-    ingest_port, metrics_port = free_port(), free_port()
-    env = service_env(stack)
-    ingest = ServiceProcess("ingest", ["--port", str(ingest_port), "--workers", "2"], env, tmp_path)
-    processor = ServiceProcess("processor", ["--metrics-port", str(metrics_port)], env, tmp_path)
-    try:
-        ingest.wait_http(f"http://127.0.0.1:{ingest_port}/readyz")
-        processor.wait_http(f"http://127.0.0.1:{metrics_port}/readyz")
-        yield f"http://127.0.0.1:{ingest_port}", env, tmp_path
-    finally:
-        assert processor.stop() == 0, processor.log_tail()
-        assert ingest.stop() == 0, ingest.log_tail()
+def pipeline(stack: Settings, tmp_path: Path) -> Iterator[RunningPipeline]:
+    with ingest_and_processor(stack, tmp_path) as running:
+        yield running
 
 
 def test_every_accepted_record_is_stored_once_with_exact_indicators(
-    running_services, stack: Settings, owner_db: Engine  # type: ignore[no-untyped-def]
+    pipeline: RunningPipeline, stack: Settings, owner_db: Engine, tmp_path: Path
 ) -> None:
-    ingest_url, env, log_dir = running_services
     start = math.floor(time.time()) - 2 * 86_400  # two days ago: well inside the timestamp rules
     expected = expected_counts(stack.symbols, start)
 
-    generator = ServiceProcess("generator", [
-        "--rate", "max", "--count", str(COUNT), "--seed", str(SEED), "--start", str(start),
-        "--interval", str(INTERVAL), "--batch", "500", "--no-server", "--ingest-url", ingest_url,
-        "--progress", "never",
-    ], env, log_dir)
-    assert generator.proc.wait(timeout=180) == 0, generator.log_tail()
-    generator.stop()
+    send_simulated_stream(pipeline, tmp_path, count=COUNT, seed=SEED, start=start, interval=INTERVAL)
 
     wait_until(lambda: table_counts(owner_db) == expected, timeout=120, interval=0.5,
                what=f"stored counts {dict(expected)}")
@@ -100,9 +86,9 @@ def test_every_accepted_record_is_stored_once_with_exact_indicators(
     assert sides["BUY"] >= 1 and sides["SELL"] >= 1, sides
 
 
-def test_a_resent_batch_is_stored_once(running_services, stack: Settings, owner_db: Engine) -> None:  # type: ignore[no-untyped-def]
+def test_a_resent_batch_is_stored_once(pipeline: RunningPipeline, stack: Settings, owner_db: Engine) -> None:
     """A lost response makes the generator send the same records again: nothing is doubled."""
-    ingest_url, _, _ = running_services
+    ingest_url = pipeline.ingest_url
     start = math.floor(time.time()) - 3_600
     records = [r for tick in MarketSimulator(stack.symbols, 5, start, 1.0).stream(500) for r in tick]
     for _ in range(2):

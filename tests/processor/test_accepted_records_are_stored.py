@@ -10,9 +10,7 @@ late_bars, by the rules); every other record is stored under its natural key.
 from __future__ import annotations
 
 import math
-import threading
 import time
-import uuid
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 from sqlalchemy import Engine, text
@@ -20,10 +18,9 @@ from sqlalchemy import Engine, text
 from services.config import Settings
 from services.core.indicators import INDICATOR_COLUMNS
 from services.core.records import MAX_COUNT, MAX_PRICE, Rejection, ValidationContext, validate_record
-from services.kafka_io import delete_topics, ensure_topics
-from services.processor.runner import Processor
-from streams import produce, wait_processed
-from support import DATA_TABLES
+from namespaces import namespaced, own_topics
+from processor_thread import processor_thread
+from streams import produce, truncate_outputs, wait_processed
 
 NOW = time.time()
 TINY = 5e-324
@@ -93,22 +90,12 @@ def test_every_accepted_record_is_stored(stack: Settings, owner_db: Engine, draw
     batch = sorted(drawn, key=lambda r: r["timestamp"] if "data_type" not in r else 0.0)
     ctx = ValidationContext(now=time.time())
     assert not [r for r in batch if isinstance(validate_record(r, ctx), Rejection)], "the strategy drew a bad record"
-    tag = uuid.uuid4().hex[:8]
-    example = stack.model_copy(update={"kafka_topic_prefix": f"test-{tag}.", "processor_group": f"test-{tag}",
-                                       "processor_session_timeout_ms": 6000})
-    with owner_db.begin() as conn:
-        conn.execute(text(f"TRUNCATE {', '.join(DATA_TABLES)}"))
-    ensure_topics(example.kafka_bootstrap, example.topics)
-    processor = Processor(example)
-    runner = threading.Thread(target=processor.run, name="processor")
-    try:
+    example = namespaced(stack, processor_session_timeout_ms=6000)
+    truncate_outputs(owner_db)
+    with own_topics(example):
         produce(example, batch)
-        runner.start()
-        wait_processed(owner_db, example, timeout=120)
-    finally:
-        processor.stop()
-        runner.join(timeout=30)
-        delete_topics(example.kafka_bootstrap, example.topics)
+        with processor_thread(example) as (_, runner):
+            wait_processed(owner_db, example, timeout=120)
     assert not runner.is_alive()
 
     with owner_db.connect() as conn:

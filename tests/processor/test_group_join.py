@@ -11,33 +11,25 @@ race cannot be produced on demand, so the fresh starts are repeated).
 """
 from __future__ import annotations
 
-import threading
-import uuid
-
 from kafka.structs import MemberState
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from services.config import Settings
-from services.kafka_io import delete_topics, ensure_topics
 from services.processor.runner import JOIN_POLL_MS, Processor
-from streams import CANDLES_ONLY, produce, simulated_records, wait_processed
-from support import DATA_TABLES, wait_until
+from namespaces import namespaced, own_topics
+from processor_thread import processor_thread
+from streams import CANDLES_ONLY, produce, simulated_records, truncate_outputs, wait_processed
+from support import wait_until
 
 FRESH_STARTS = 8
 
 
 def test_polls_are_long_while_joining_and_short_once_stable(stack: Settings) -> None:
-    processor = Processor(stack.model_copy(update={"processor_session_timeout_ms": 6000}))
-    runner = threading.Thread(target=processor.run, name="processor")
-    runner.start()
-    try:
+    with processor_thread(stack.model_copy(update={"processor_session_timeout_ms": 6000})) as (processor, runner):
         wait_until(lambda: processor.consumer is not None, timeout=30, what="the consumer")
         wait_until(lambda: processor.consumer.group_metadata().state == MemberState.STABLE, timeout=60,
                    what="the group to be stable")
         assert processor._poll_timeout_ms() == stack.processor_batch_timeout_ms
-    finally:
-        processor.stop()
-        runner.join(timeout=30)
     assert not runner.is_alive()
     fresh = Processor(stack)
     fresh._connect()
@@ -53,23 +45,11 @@ def test_polls_are_long_while_joining_and_short_once_stable(stack: Settings) -> 
 def test_fresh_starts_never_need_the_stall_watchdog(stack: Settings, owner_db: Engine) -> None:
     reconnects = []
     for n in range(FRESH_STARTS):
-        tag = uuid.uuid4().hex[:8]
-        fresh = stack.model_copy(update={"kafka_topic_prefix": f"test-{tag}.", "processor_group": f"test-{tag}",
-                                         "processor_session_timeout_ms": 6000, "processor_stall_timeout_s": 5.0})
-        with owner_db.begin() as conn:
-            conn.execute(text(f"TRUNCATE {', '.join(DATA_TABLES)}"))
-        ensure_topics(fresh.kafka_bootstrap, fresh.topics)  # just created, as on a first deploy
-        try:
+        fresh = namespaced(stack, processor_session_timeout_ms=6000, processor_stall_timeout_s=5.0)
+        truncate_outputs(owner_db)
+        with own_topics(fresh):  # just created, as on a first deploy
             produce(fresh, simulated_records(fresh, 2_000, seed=60 + n, mix=CANDLES_ONLY))
-            processor = Processor(fresh)
-            runner = threading.Thread(target=processor.run, name=f"processor-{n}")
-            runner.start()
-            try:
+            with processor_thread(fresh, name=f"processor-{n}") as (processor, _):
                 wait_processed(owner_db, fresh, timeout=60)
-            finally:
-                processor.stop()
-                runner.join(timeout=30)
             reconnects.append(processor.stats.reconnects)
-        finally:
-            delete_topics(fresh.kafka_bootstrap, fresh.topics)
     assert reconnects == [0] * FRESH_STARTS

@@ -4,7 +4,6 @@ it arrives another way, and every good record of the same batch is stored (real 
 from __future__ import annotations
 
 import time
-import uuid
 from pathlib import Path
 from typing import Iterator
 
@@ -15,9 +14,10 @@ from sqlalchemy import Engine, text
 
 from services.config import Settings
 from services.ingest.app import create_app
-from services.kafka_io import delete_topics, ensure_topics
+from namespaces import namespaced, own_topics
+from running_services import start_processor
 from streams import COMPARED, SPARSE_SIDE_RECORDS, produce, simulated_records, snapshot, wait_processed
-from support import ServiceProcess, TcpProxy, free_port, service_env, wait_until
+from support import TcpProxy, service_env, wait_until
 
 NOW = time.time()
 
@@ -40,9 +40,7 @@ SAME_OUTPUT = [t for t in COMPARED if t not in ("dead_letters", "late_bars")]
 
 def run_processor(stack: Settings, db: Engine, log_dir: Path) -> str:
     """Start a processor, let it consume everything produced so far, stop it; return its log."""
-    port = free_port()
-    proc = ServiceProcess("processor", ["--metrics-port", str(port)],
-                          service_env(stack, processor_session_timeout_ms=6000), log_dir)
+    proc, port = start_processor(service_env(stack, processor_session_timeout_ms=6000), log_dir)
     proc.wait_http(f"http://127.0.0.1:{port}/healthz")
     wait_processed(db, stack, timeout=120)
     assert proc.proc.poll() is None, proc.log_tail()
@@ -54,23 +52,20 @@ def run_processor(stack: Settings, db: Engine, log_dir: Path) -> str:
 @pytest.fixture
 def reference(stack: Settings, owner_db: Engine, tmp_path: Path) -> Iterator:
     """Runs the same good records on a namespace of their own and returns the tables they give."""
-    tag = uuid.uuid4().hex[:8]
-    other = stack.model_copy(update={"kafka_topic_prefix": f"test-{tag}.", "processor_group": f"test-{tag}"})
-    ensure_topics(other.kafka_bootstrap, other.topics)
+    with own_topics(namespaced(stack)) as other:
 
-    def tables_of(records: list[dict]) -> dict:
-        with owner_db.begin() as conn:
-            saved = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in SAME_OUTPUT}
-        assert not any(saved.values()), "take the reference before the run under test"
-        produce(other, records)
-        run_processor(other, owner_db, tmp_path)
-        result = snapshot(owner_db)
-        with owner_db.begin() as conn:
-            conn.execute(text(f"TRUNCATE {', '.join(SAME_OUTPUT)}, processor_offsets"))
-        return {t: result[t] for t in SAME_OUTPUT}
+        def tables_of(records: list[dict]) -> dict:
+            with owner_db.begin() as conn:
+                saved = {t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one() for t in SAME_OUTPUT}
+            assert not any(saved.values()), "take the reference before the run under test"
+            produce(other, records)
+            run_processor(other, owner_db, tmp_path)
+            result = snapshot(owner_db)
+            with owner_db.begin() as conn:
+                conn.execute(text(f"TRUNCATE {', '.join(SAME_OUTPUT)}, processor_offsets"))
+            return {t: result[t] for t in SAME_OUTPUT}
 
-    yield tables_of
-    delete_topics(other.kafka_bootstrap, other.topics)
+        yield tables_of
 
 
 def produce_with_poison(stack: Settings, good: list[dict], poison: list[dict]) -> None:
@@ -173,9 +168,8 @@ def test_a_processor_started_while_kafka_is_unreachable_waits_unready_then_proce
 ) -> None:
     host, port = stack.kafka_bootstrap.split(",")[0].rsplit(":", 1)
     gate = TcpProxy((host, int(port)), listening=False)  # Kafka "down" until opened
-    metrics_port = free_port()
     env = service_env(stack, kafka_bootstrap=f"127.0.0.1:{gate.port}", processor_session_timeout_ms=6000)
-    proc = ServiceProcess("processor", ["--metrics-port", str(metrics_port)], env, tmp_path)
+    proc, metrics_port = start_processor(env, tmp_path)
     try:
         proc.wait_http(f"http://127.0.0.1:{metrics_port}/healthz")
         wait_until(lambda: proc.log_path.read_text().count("Kafka unreachable; retrying") >= 2, timeout=90,

@@ -6,30 +6,23 @@ imitated here by a poll that returns nothing; Kafka and PostgreSQL are the real 
 """
 from __future__ import annotations
 
-import threading
-
 from sqlalchemy import Engine
 
 from services.config import Settings
-from services.processor.runner import Processor
+from processor_thread import processor_thread
 from streams import CANDLES_ONLY, count_bars, produce, simulated_records, wait_processed
 from support import wait_until
 
 
 def test_a_consumer_that_stops_fetching_is_replaced(stack: Settings, owner_db: Engine) -> None:
-    processor = Processor(stack.model_copy(update={"processor_stall_timeout_s": 1.0}))
-    runner = threading.Thread(target=processor.run, name="processor")
-    runner.start()
-    try:
+    watched = stack.model_copy(update={"processor_stall_timeout_s": 1.0})
+    with processor_thread(watched, join_timeout=15) as (processor, runner):
         wait_until(lambda: processor.stats.assigned > 0 and not processor.needs_rewind, timeout=30,
                    what="the processor to join and position its partitions")
         stuck = processor.consumer
         stuck.poll = lambda *args, **kwargs: {}  # joined, but never delivers again
         produce(stack, simulated_records(stack, 2_000, mix=CANDLES_ONLY))
         wait_processed(owner_db, stack, timeout=60)
-    finally:
-        processor.stop()
-        runner.join(timeout=15)
     assert not runner.is_alive()
     assert processor.stats.reconnects == 1 and processor.consumer is not stuck
     assert count_bars(owner_db) == 2_000

@@ -1,0 +1,17 @@
+"""Fixtures for the ingest tests."""
+from __future__ import annotations
+
+from typing import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from services.config import Settings
+from services.ingest.app import create_app
+
+
+@pytest.fixture
+def client(stack: Settings) -> Iterator[TestClient]:
+    """The ingest app in this process, publishing to the test's own topics."""
+    with TestClient(create_app(stack)) as c:
+        yield c
