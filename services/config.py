@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from services.core.indicators import IndicatorParams
 from services.core.signals import SignalRules
 from services.core.simulation import RecordMix
+from services.core.timeframes import Timeframe, parse_timeframes
 
 if TYPE_CHECKING:
     from services.kafka_io import Topics
@@ -106,6 +107,9 @@ class Settings(BaseSettings):
     bollinger_k: float = _PARAMS.bollinger_k
     rsi_oversold: float = _RULES.rsi_oversold
     rsi_overbought: float = _RULES.rsi_overbought
+    # Candles the processor rolls the base bars up into (README, "Timeframes"); empty: none.
+    timeframes: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="comma-separated timeframes the processor rolls base bars up into, e.g. 1m,5m,1h,1d")
 
     # Dashboard (services/dashboard): page, read-only REST, WebSocket feed, webhooks.
     dashboard_host: str = Field("127.0.0.1", description="bind address")
@@ -148,6 +152,12 @@ class Settings(BaseSettings):
             raise ValueError(f"webhook URLs must start with http:// or https://: {bad}")
         return urls
 
+    @field_validator("timeframes", mode="before")
+    @classmethod
+    def _parse_timeframes(cls, value: object) -> object:
+        text = value if isinstance(value, str) else ",".join(value)  # type: ignore[arg-type]
+        return tuple(tf.name for tf in parse_timeframes(text))
+
     @field_validator("symbols", mode="before")
     @classmethod
     def _split_symbols(cls, value: object) -> object:
@@ -170,6 +180,9 @@ class Settings(BaseSettings):
 
     def indicator_params(self) -> IndicatorParams:
         return IndicatorParams(**{name: getattr(self, name) for name in IndicatorParams.__dataclass_fields__})
+
+    def timeframe_specs(self) -> tuple[Timeframe, ...]:
+        return tuple(Timeframe.parse(name) for name in self.timeframes)
 
     def signal_rules(self) -> SignalRules:
         return SignalRules(**{name: getattr(self, name) for name in SignalRules.__dataclass_fields__})

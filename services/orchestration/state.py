@@ -22,7 +22,8 @@ from sqlalchemy import Engine
 from services.core.stream import SymbolStream
 from services.core.indicators import IndicatorParams
 from services.core.signals import SignalRules
-from services.processor.store import STORED_CLOSES_SQL
+from services.core.timeframes import Timeframe
+from services.processor.store import STORED_BASE_BARS_SQL
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +34,9 @@ CHANGED_MEANWHILE = "changed meanwhile"  # a processor stored a state while we r
 
 
 def rebuild_symbol_state(engine: Engine, symbol: str, params: IndicatorParams = IndicatorParams(),
-                         rules: SignalRules = SignalRules()) -> str:
-    """Replay `symbol`'s stored bars into a fresh state for `params` unless it has them already."""
+                         rules: SignalRules = SignalRules(), timeframes: tuple[Timeframe, ...] = ()) -> str:
+    """Replay `symbol`'s stored base bars into a fresh state for `params` and `timeframes` unless
+    it has them already."""
     wanted = asdict(params)
     raw = engine.raw_connection()
     try:
@@ -42,15 +44,16 @@ def rebuild_symbol_state(engine: Engine, symbol: str, params: IndicatorParams = 
         with conn.cursor() as cur:
             cur.execute("SELECT params, state, updated_at FROM symbol_state WHERE symbol = %s", (symbol,))
             row = cur.fetchone()
-            if row is not None and row[0] == wanted:
+            if row is not None and row[0] == wanted and sorted(row[1].get("timeframes", {})) == sorted(
+                    tf.name for tf in timeframes):
                 conn.rollback()
                 return CURRENT
-            cur.execute(STORED_CLOSES_SQL, (symbol,))
+            cur.execute(STORED_BASE_BARS_SQL, (symbol,))
             bars = cur.fetchall()
             if not bars:
                 conn.rollback()
                 return NO_BARS
-            stream = SymbolStream.replay(symbol, bars, params, rules)
+            stream = SymbolStream.replay(symbol, bars, params, rules, timeframes)
             if row is not None and row[1].get("last_ts") is not None and round(row[1]["last_ts"], 6) == round(
                     stream.last_ts, 6):
                 # The same last bar: keep the processor's own float for it, so a late duplicate of

@@ -118,7 +118,7 @@ def backfill_job(job: Mapping[str, Any]) -> dict[str, Any]:
         result = backfill_symbol(engine, job["symbol"], Window.from_dict(job["window"]), params, rules,
                                  tolerance=DEFAULT_TOLERANCE)
         # After an indicator-settings change the processor waits for this: a state it may continue from.
-        state = rebuild_symbol_state(engine, job["symbol"], params, rules)
+        state = rebuild_symbol_state(engine, job["symbol"], params, rules, settings.timeframe_specs())
     finally:
         engine.dispose()
     return {**result.as_dict(), "state": state}

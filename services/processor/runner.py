@@ -92,6 +92,7 @@ class Processor(ConsumerRebalanceListener):
         self.settings = settings
         self.params = settings.indicator_params()
         self.rules = settings.signal_rules()
+        self.timeframes = settings.timeframe_specs()
         self.group = group or settings.processor_group
         self.topics = settings.topics
         self._topic_names = sorted(self.topics.by_record_type.values())
@@ -402,17 +403,18 @@ class Processor(ConsumerRebalanceListener):
         for symbol in missing:
             state = states.get(symbol)
             if state is None:
-                self.streams[symbol] = SymbolStream(symbol, self.params, self.rules)
+                self.streams[symbol] = SymbolStream(symbol, self.params, self.rules, self.timeframes)
                 continue
             try:
-                self.streams[symbol] = SymbolStream.from_state(symbol, state, self.params, self.rules)
+                self.streams[symbol] = SymbolStream.from_state(symbol, state, self.params, self.rules,
+                                                               self.timeframes)
             except (KeyError, *DATA_ERRORS) as exc:
                 self.streams[symbol] = self._rebuild_stream(symbol, exc)
 
     def _rebuild_stream(self, symbol: str, exc: BaseException) -> SymbolStream:
         """A saved state that cannot be restored: replay the symbol's stored bars instead."""
-        bars = self.store.load_closes(symbol)
-        stream = SymbolStream.replay(symbol, bars, self.params, self.rules)
+        bars = self.store.load_base_bars(symbol)
+        stream = SymbolStream.replay(symbol, bars, self.params, self.rules, self.timeframes)
         self.stats.state_rebuilds += 1
         event(log, "saved symbol state could not be restored; rebuilt it from the stored bars", logging.WARNING,
               symbol=symbol, bars=len(bars), error=printable(error_text(exc)))

@@ -17,8 +17,9 @@ import psycopg2.extras
 from services.processor.sinks import SINKS
 from services.processor.transaction import BatchOutput
 
-# A symbol's stored bars, oldest first: what its streaming state is rebuilt from.
-STORED_CLOSES_SQL = "SELECT extract(epoch FROM ts)::float8, close FROM bars WHERE symbol = %s ORDER BY ts"
+# A symbol's stored base bars, oldest first: what its streaming state is rebuilt from.
+STORED_BASE_BARS_SQL = ("SELECT extract(epoch FROM ts)::float8, open, high, low, close, volume FROM bars "
+                        "WHERE symbol = %s ORDER BY ts")
 
 
 class OffsetConflict(RuntimeError):
@@ -83,11 +84,11 @@ class BatchWriter:
             )
             return {(t, p): o for t, p, o in cur.fetchall()}
 
-    def load_closes(self, symbol: str) -> list[tuple[float, float]]:
-        """The symbol's stored bars as (epoch seconds, close), oldest first."""
+    def load_base_bars(self, symbol: str) -> list[tuple[float, float, float, float, float, int]]:
+        """The symbol's stored base bars as (epoch seconds, open, high, low, close, volume), oldest first."""
         conn = self._reader()
         with conn, conn.cursor() as cur:
-            cur.execute(STORED_CLOSES_SQL, (symbol,))
+            cur.execute(STORED_BASE_BARS_SQL, (symbol,))
             return cur.fetchall()
 
     def load_states(self, symbols: Iterable[str]) -> dict[str, dict[str, Any]]:
