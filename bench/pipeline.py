@@ -35,6 +35,9 @@ from services.processor.sinks import copy_csv
 CANDLES_ONLY = RecordMix(order_book=0.0, news=0.0, market_data=0.0, economic=0.0, news_shock=0.0)
 
 
+ROLLUP = "1m,5m,1h,1d"
+
+
 def candles(stack: BenchStack, count: int, seed: int = 1) -> list[dict]:
     start = math.floor(time.time()) - 90 * 86_400
     sim = MarketSimulator(stack.settings.symbols, seed, start, 1.0, CANDLES_ONLY)
@@ -145,13 +148,13 @@ class ProcessorRun:
     cpu_us_per_bar: dict[str, float]  # CPU time per bar stored: processor, PostgreSQL, Kafka
 
 
-def processor_rate(stack: BenchStack, total: int, instances: int = 1) -> ProcessorRun:
-    """Sustained bars/s of the real processor, its RSS, and where the machine's CPU went.
-    Several instances share the partitions as one consumer group."""
+def processor_rate(stack: BenchStack, total: int, instances: int = 1, timeframes: str = "") -> ProcessorRun:
+    """Sustained base bars/s of the real processor, its RSS, and where the machine's CPU went.
+    Several instances share the partitions as one consumer group; `timeframes` rolls up too."""
     # Ready means partitions assigned: once the last instance is ready, the group has rebalanced.
     ports = [free_port() for _ in range(instances)]
-    procs = [stack.spawn("processor", "--metrics-port", str(port), health=f"http://127.0.0.1:{port}/readyz")
-             for port in ports]
+    procs = [stack.spawn("processor", "--metrics-port", str(port), health=f"http://127.0.0.1:{port}/readyz",
+                         timeframes=timeframes) for port in ports]
     samples: list[tuple[float, int]] = []
 
     def sample() -> bool:
@@ -199,6 +202,12 @@ def run_processor(report: Report, stack: BenchStack, total: int = 500_000) -> No
                                f"{os.cpu_count() * 1e6 / one.rate:.1f} µs of machine per bar at this rate"))
     report.add(Measurement("processor", "processor RSS at 10% → 100% of the stream", one.rss_end - one.rss_start,
                            "MB", f"{one.rss_start:.0f} MB → {one.rss_end:.0f} MB"))
+    stack.truncate()
+    rolled = processor_rate(stack, total, timeframes=ROLLUP)
+    report.add(Measurement("processor", f"tickflow processor, rolling up to {ROLLUP}", rolled.rate, "bars/s",
+                           f"base bars/s, sustained over {rolled.seconds:.1f} s; each base bar also updates 4 "
+                           "forming candles, closed candles get indicators and signals", rolled.rate / one.rate,
+                           "of the processor without roll-up"))
     stack.truncate()
     two = processor_rate(stack, total, instances=2)
     report.add(Measurement("processor", "tickflow processor, 2 instances (one consumer group)", two.rate, "bars/s",

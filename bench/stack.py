@@ -74,8 +74,10 @@ class BenchStack:
             conn.execute(text(f"TRUNCATE {', '.join(PROCESSOR_TABLES)}"))
 
     def count(self, table: str = "bars") -> int:
+        """Rows of `table`; of `bars`, the base bars only (rolled-up candles come on top of them)."""
+        where = " WHERE timeframe = 'raw'" if table == "bars" else ""
         with self.db.connect() as conn:
-            return conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+            return conn.execute(text(f"SELECT count(*) FROM {table}{where}")).scalar_one()
 
     def env(self, **extra: object) -> dict[str, str]:
         env = dict(os.environ)

@@ -18,8 +18,9 @@ from ta.volatility import BollingerBands
 
 from services.core.indicators import INDICATOR_COLUMNS, IndicatorParams
 from services.core.signals import RULE_TABLE, SignalRules
+from services.core.timeframes import Timeframe, stored_volume
 
-__all__ = ["SIGNAL_COLUMNS", "compute_indicators", "compute_signals"]
+__all__ = ["SIGNAL_COLUMNS", "compute_indicators", "compute_signals", "roll_up"]
 
 SIGNAL_COLUMNS: tuple[str, ...] = ("position", "rule", "side", "value", "reference")
 
@@ -124,3 +125,24 @@ def compute_signals(frame: pd.DataFrame, rules: SignalRules = SignalRules()) -> 
         },
         columns=list(SIGNAL_COLUMNS),
     )
+
+
+def roll_up(base: pd.DataFrame, timeframe: Timeframe) -> pd.DataFrame:
+    """The candles of `timeframe` the stream has closed after the base bars `base`.
+
+    `base`: one symbol's base bars oldest first, columns ``ts`` (epoch seconds), ``open``,
+    ``high``, ``low``, ``close``, ``volume``. pandas resamples them into windows aligned to the
+    UTC epoch (label = window start); empty windows are dropped, and so is the last window, which
+    is still forming until a base bar of a later window arrives. Columns: ``ts`` (window start,
+    epoch seconds), ``open``, ``high``, ``low``, ``close``, ``volume``, ``base_bars``.
+    """
+    micros = np.round(base["ts"].to_numpy(dtype=float) * 1e6).astype("int64")
+    frame = base[["open", "high", "low", "close", "volume"]].set_axis(pd.to_datetime(micros, unit="us", utc=True))
+    frame = frame.assign(base_bars=1, volume=frame["volume"].astype(object))  # Python ints: exact sums
+    candles = frame.resample(f"{timeframe.seconds}s", origin="epoch", closed="left", label="left").agg(
+        {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum", "base_bars": "sum"})
+    candles = candles[candles["base_bars"] > 0].iloc[:-1]
+    candles = candles.assign(volume=[stored_volume(int(v)) for v in candles["volume"]])
+    starts = candles.index.as_unit("us").asi8 / 1e6
+    return candles.reset_index(drop=True).assign(ts=starts)[["ts", "open", "high", "low", "close", "volume",
+                                                              "base_bars"]]

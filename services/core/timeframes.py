@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from services.core.records import MAX_COUNT
+
 RAW = "raw"  # the base bars themselves, one per price record
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _PATTERN = re.compile(r"^([1-9][0-9]{0,5})([smhd])$")
@@ -48,6 +50,13 @@ def parse_timeframes(text: str) -> tuple[Timeframe, ...]:
     """`"1m,5m,1h,1d"` -> timeframes, shortest first, without repeats; empty text: none."""
     found = {tf.seconds: tf for tf in (Timeframe.parse(part) for part in text.split(",") if part.strip())}
     return tuple(found[s] for s in sorted(found))
+
+
+def stored_volume(volume: int) -> int:
+    """A candle's volume as stored: the exact sum, saturated at the largest count a record may carry
+    (2^53 - 1), which only a window of absurd volumes reaches; `bars.volume` (bigint) then never
+    overflows and no base bar is refused for the candle it falls in."""
+    return volume if volume <= MAX_COUNT else MAX_COUNT
 
 
 @dataclass(slots=True)

@@ -52,8 +52,9 @@ SELECT ev.id, ev.kind, ev.symbol, extract(epoch FROM ev.ts)::float8, ev.rule,
        {', '.join(f'b.{c}' for c in BAR_FIELDS)},
        {', '.join(f's.{c}' for c in SIGNAL_FIELDS)}
 FROM ev
-LEFT JOIN bars b ON ev.kind = 'bar' AND b.symbol = ev.symbol AND b.ts = ev.ts
-LEFT JOIN signals s ON ev.kind = 'signal' AND s.symbol = ev.symbol AND s.ts = ev.ts AND s.rule = ev.rule
+LEFT JOIN bars b ON ev.kind = 'bar' AND b.symbol = ev.symbol AND b.timeframe = 'raw' AND b.ts = ev.ts
+LEFT JOIN signals s ON ev.kind = 'signal' AND s.symbol = ev.symbol AND s.timeframe = 'raw' AND s.ts = ev.ts
+    AND s.rule = ev.rule
 WHERE ev.id > %(after)s AND ev.id <= %(upto)s
 ORDER BY ev.id
 LIMIT %(limit)s

@@ -35,7 +35,9 @@ def decode_cursor(value: str, kind: str, order: str, size: int) -> list[Any]:
     except (ValueError, TypeError, IndexError, orjson.JSONDecodeError) as exc:
         raise CursorError("not a cursor from this API (pass the next_cursor of a previous page unchanged)") from exc
     if got_kind != kind or len(key) != size:
-        raise CursorError(f"this cursor belongs to another endpoint, not /api/{kind}")
+        endpoint, _, timeframe = kind.partition(":")
+        raise CursorError(f"this cursor belongs to another endpoint or timeframe, not /api/{endpoint} "
+                          f"with timeframe={timeframe}")
     if not all(isinstance(k, str) and len(k) <= 64 for k in key[1:]):  # symbol, rule: text columns
         raise CursorError("not a cursor from this API (pass the next_cursor of a previous page unchanged)")
     if got_order != order:
@@ -48,9 +50,10 @@ def _epoch(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def bars(cur: Any, symbol: str, start: datetime | None, end: datetime | None, order: str, limit: int,
-         after_key: list[Any] | None) -> tuple[list[dict[str, Any]], list[Any] | None]:
-    where, params = ["symbol = %(symbol)s"], {"symbol": symbol, "limit": limit + 1}
+def bars(cur: Any, symbol: str, timeframe: str, start: datetime | None, end: datetime | None, order: str,
+         limit: int, after_key: list[Any] | None) -> tuple[list[dict[str, Any]], list[Any] | None]:
+    where = ["symbol = %(symbol)s", "timeframe = %(timeframe)s"]
+    params = {"symbol": symbol, "timeframe": timeframe, "limit": limit + 1}
     if start is not None:
         where.append("ts >= %(start)s")
         params["start"] = start
@@ -67,9 +70,9 @@ def bars(cur: Any, symbol: str, start: datetime | None, end: datetime | None, or
     return [_epoch(r) for r in rows[:limit]], next_key
 
 
-def signals(cur: Any, symbol: str | None, since: datetime | None, until: datetime | None, order: str, limit: int,
-            after_key: list[Any] | None) -> tuple[list[dict[str, Any]], list[Any] | None]:
-    where, params = ["true"], {"limit": limit + 1}
+def signals(cur: Any, symbol: str | None, timeframe: str, since: datetime | None, until: datetime | None,
+            order: str, limit: int, after_key: list[Any] | None) -> tuple[list[dict[str, Any]], list[Any] | None]:
+    where, params = ["timeframe = %(timeframe)s"], {"timeframe": timeframe, "limit": limit + 1}
     if symbol is not None:
         where.append("symbol = %(symbol)s")
         params["symbol"] = symbol
@@ -103,8 +106,8 @@ WITH RECURSIVE s(symbol) AS (
 )
 SELECT s.symbol, f.ts, l.ts, l.close
 FROM s
-CROSS JOIN LATERAL (SELECT ts FROM bars WHERE symbol = s.symbol ORDER BY ts LIMIT 1) f
-CROSS JOIN LATERAL (SELECT ts, close FROM bars WHERE symbol = s.symbol ORDER BY ts DESC LIMIT 1) l
+CROSS JOIN LATERAL (SELECT ts FROM bars WHERE symbol = s.symbol AND timeframe = 'raw' ORDER BY ts LIMIT 1) f
+CROSS JOIN LATERAL (SELECT ts, close FROM bars WHERE symbol = s.symbol AND timeframe = 'raw' ORDER BY ts DESC LIMIT 1) l
 WHERE s.symbol IS NOT NULL
 """
 

@@ -15,6 +15,7 @@ from fastapi import HTTPException, Request
 
 from services.core.times import parse_time
 from services.dashboard import queries
+from services.core.timeframes import RAW, Timeframe
 
 SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9.\-]{0,14}$")
 
@@ -42,6 +43,16 @@ def parse_symbol(value: str, name: str, known: tuple[str, ...]) -> str:
     if symbol not in known:
         raise bad_param(name, f"unknown symbol {symbol!r}; known: {', '.join(known)}", status=404)
     return symbol
+
+
+def parse_timeframe(value: str, name: str) -> str:
+    """`raw` (the base bars) or a rolled-up timeframe, in its canonical spelling (`60s` is `1m`)."""
+    if value.strip().lower() == RAW:
+        return RAW
+    try:
+        return Timeframe.parse(value).name
+    except ValueError as exc:
+        raise bad_param(name, f"{exc}, or raw") from None
 
 
 def parse_when(value: str | None, name: str) -> datetime | None:

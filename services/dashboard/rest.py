@@ -11,9 +11,15 @@ from typing import Any, Callable, get_args
 from fastapi import APIRouter, Depends, Query, Request
 
 from services.config import Settings
+from services.core.timeframes import RAW
 from services.dashboard import queries
-from services.dashboard.query_params import check_range, next_url, only_params, parse_cursor, parse_symbol, parse_when
+from services.dashboard.query_params import (
+    check_range, next_url, only_params, parse_cursor, parse_symbol, parse_timeframe, parse_when)
 from services.dashboard.schemas import BarPage, Order, Period, SignalPage, SummaryList, SymbolList
+
+
+TIMEFRAME_HELP = ("raw: the base bars, one per price record (default); or rolled-up candles of a configured "
+                  "timeframe such as 1m, 5m, 1h, 1d (README, \"Timeframes\")")
 
 
 def read(request: Request, fn: Callable[..., Any], *args: Any) -> Any:
@@ -39,10 +45,11 @@ def rest_router(settings: Settings) -> APIRouter:
 
     @router.get("/api/bars", response_model=BarPage, summary="A symbol's bars with indicators",
                 responses={404: {"description": "unknown symbol"}, 422: {"description": "bad parameter"}},
-                dependencies=[Depends(only_params("symbol", "from", "to", "order", "limit", "cursor"))])
+                dependencies=[Depends(only_params("symbol", "timeframe", "from", "to", "order", "limit", "cursor"))])
     def api_bars(
         request: Request,
         symbol: str = Query(min_length=1, max_length=32, description="ticker, e.g. AAPL"),
+        timeframe: str = Query(RAW, min_length=1, max_length=8, description=TIMEFRAME_HELP),
         from_: str | None = Query(None, alias="from", min_length=1, description="bars at or after this time"),
         to: str | None = Query(None, min_length=1, description="bars before this time"),
         order: Order = Query("asc", description="by time; desc = newest first"),
@@ -52,18 +59,20 @@ def rest_router(settings: Settings) -> APIRouter:
         sym = parse_symbol(symbol, "symbol", known)
         start, end = parse_when(from_, "from"), parse_when(to, "to")
         check_range(start, end, ("from", "to"))
-        key = parse_cursor(cursor, "bars", order, 1)
-        items, next_key = read(request, queries.bars, sym, start, end, order, limit, key)
-        nxt = queries.encode_cursor("bars", order, next_key) if next_key else None
+        tf = parse_timeframe(timeframe, "timeframe")
+        key = parse_cursor(cursor, f"bars:{tf}", order, 1)
+        items, next_key = read(request, queries.bars, sym, tf, start, end, order, limit, key)
+        nxt = queries.encode_cursor(f"bars:{tf}", order, next_key) if next_key else None
         return {"symbol": sym, "order": order, "count": len(items), "items": items, "next_cursor": nxt,
                 "next": next_url(request, nxt)}
 
     @router.get("/api/signals", response_model=SignalPage, summary="Signals, for one symbol or all",
                 responses={404: {"description": "unknown symbol"}, 422: {"description": "bad parameter"}},
-                dependencies=[Depends(only_params("symbol", "since", "until", "order", "limit", "cursor"))])
+                dependencies=[Depends(only_params("symbol", "timeframe", "since", "until", "order", "limit", "cursor"))])
     def api_signals(
         request: Request,
         symbol: str | None = Query(None, min_length=1, max_length=32, description="ticker; all symbols when absent"),
+        timeframe: str = Query(RAW, min_length=1, max_length=8, description=TIMEFRAME_HELP),
         since: str | None = Query(None, min_length=1, description="signals at or after this time"),
         until: str | None = Query(None, min_length=1, description="signals before this time"),
         order: Order = Query("asc", description="by time; desc = newest first"),
@@ -73,9 +82,10 @@ def rest_router(settings: Settings) -> APIRouter:
         sym = parse_symbol(symbol, "symbol", known) if symbol is not None else None
         start, end = parse_when(since, "since"), parse_when(until, "until")
         check_range(start, end, ("since", "until"))
-        key = parse_cursor(cursor, "signals", order, 3)
-        items, next_key = read(request, queries.signals, sym, start, end, order, limit, key)
-        nxt = queries.encode_cursor("signals", order, next_key) if next_key else None
+        tf = parse_timeframe(timeframe, "timeframe")
+        key = parse_cursor(cursor, f"signals:{tf}", order, 3)
+        items, next_key = read(request, queries.signals, sym, tf, start, end, order, limit, key)
+        nxt = queries.encode_cursor(f"signals:{tf}", order, next_key) if next_key else None
         return {"order": order, "count": len(items), "items": items, "next_cursor": nxt, "next": next_url(request, nxt)}
 
     @router.get("/api/summary", response_model=SummaryList, response_model_by_alias=True,

@@ -97,7 +97,7 @@ WITH ev AS (
 )
 SELECT ev.id, s.symbol, s.ts, extract(epoch FROM s.ts)::float8, s.rule, s.side, s.price, s.value, s.reference
 FROM ev
-JOIN signals s ON s.symbol = ev.symbol AND s.ts = ev.ts AND s.rule = ev.rule
+JOIN signals s ON s.symbol = ev.symbol AND s.timeframe = 'raw' AND s.ts = ev.ts AND s.rule = ev.rule
 WHERE ev.id > %(after)s AND ev.id <= %(upto)s
 ORDER BY ev.id
 LIMIT %(limit)s

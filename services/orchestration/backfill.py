@@ -86,7 +86,7 @@ def write_chunk(cur: Any, chunk: Chunk, tolerance: float, result: BackfillResult
                         io.BytesIO(_VALUES_COPY.encode([micros, *values.T])))
         assignments = ", ".join(f"{c} = nullif(v.{c}, 'NaN')" for c in INDICATOR_COLUMNS)
         cur.execute(f"UPDATE bars b SET {assignments} FROM {_VALUES_TABLE} v "
-                    f"WHERE b.symbol = %s AND b.ts = {_FROM_MICROS}",
+                    f"WHERE b.symbol = %s AND b.timeframe = 'raw' AND b.ts = {_FROM_MICROS}",
                     (chunk.symbol,))
         result.bars_written += cur.rowcount
         result.values_written += int(wrong.sum())
@@ -103,7 +103,7 @@ def write_chunk(cur: Any, chunk: Chunk, tolerance: float, result: BackfillResult
 def _write_signals(cur: Any, chunk: Chunk, tolerance: float, result: BackfillResult) -> None:
     lo, hi = chunk.signal_range
     cur.execute("SELECT ts::text, rule, side, price, value, reference FROM signals "
-                "WHERE symbol = %s AND ts >= %s AND ts <= %s", (chunk.symbol, lo, hi))
+                "WHERE symbol = %s AND timeframe = 'raw' AND ts >= %s AND ts <= %s", (chunk.symbol, lo, hi))
     stored = {(ts, rule): (side, price, value, reference) for ts, rule, side, price, value, reference in cur.fetchall()}
     expected: dict[tuple[str, str], ExpectedSignal] = {(s.ts, s.rule): s for s in chunk.signals}
 
@@ -124,7 +124,7 @@ def _write_signals(cur: Any, chunk: Chunk, tolerance: float, result: BackfillRes
         psycopg2.extras.execute_values(
             cur,
             "INSERT INTO signals (symbol, ts, rule, side, price, value, reference) VALUES %s "
-            "ON CONFLICT (symbol, ts, rule) DO UPDATE SET side = EXCLUDED.side, price = EXCLUDED.price, "
+            "ON CONFLICT (symbol, timeframe, ts, rule) DO UPDATE SET side = EXCLUDED.side, price = EXCLUDED.price, "
             "value = EXCLUDED.value, reference = EXCLUDED.reference",
             upserts, template="(%s, %s::timestamptz, %s, %s, %s, %s, %s)",
         )
@@ -132,7 +132,7 @@ def _write_signals(cur: Any, chunk: Chunk, tolerance: float, result: BackfillRes
     if extra:
         psycopg2.extras.execute_values(
             cur, "DELETE FROM signals s USING (VALUES %s) AS x(symbol, ts, rule) "
-                 "WHERE s.symbol = x.symbol AND s.ts = x.ts::timestamptz AND s.rule = x.rule",
+                 "WHERE s.symbol = x.symbol AND s.timeframe = 'raw' AND s.ts = x.ts::timestamptz AND s.rule = x.rule",
             extra,
         )
         result.signals_deleted += len(extra)

@@ -175,7 +175,7 @@ def check_data_freshness(engine: Engine, symbols: Iterable[str], max_age_s: floa
     symbols = list(symbols)
     with engine.connect() as conn:
         rows = conn.execute(text(
-            "SELECT s.symbol, (SELECT max(ts) FROM bars b WHERE b.symbol = s.symbol) AS latest, now() AS now "
+            "SELECT s.symbol, (SELECT max(ts) FROM bars b WHERE b.symbol = s.symbol AND b.timeframe = 'raw') AS latest, now() AS now "
             "FROM unnest(CAST(:symbols AS text[])) AS s(symbol)"), {"symbols": symbols}).all()
     ages: dict[str, float | None] = {}
     latest: dict[str, str | None] = {}

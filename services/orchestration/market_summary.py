@@ -39,7 +39,7 @@ WITH b AS (
            ln(close / lag(close) OVER w) AS log_return,
            lead(close, %(horizon)s) OVER w AS close_after
     FROM bars
-    WHERE ts >= %(start)s AND ts < %(end)s
+    WHERE timeframe = 'raw' AND ts >= %(start)s AND ts < %(end)s
     WINDOW w AS (PARTITION BY symbol ORDER BY ts)
 ), per_symbol AS (
     SELECT symbol, count(*) AS bars, min(ts) AS first_ts, max(ts) AS last_ts, max(high) AS high,
@@ -51,7 +51,7 @@ WITH b AS (
            coalesce(CASE s.side WHEN 'BUY' THEN b.close_after > b.close ELSE b.close_after < b.close END, false) AS hit
     FROM signals s
     LEFT JOIN b ON b.symbol = s.symbol AND b.ts = s.ts
-    WHERE s.ts >= %(start)s AND s.ts < %(end)s
+    WHERE s.timeframe = 'raw' AND s.ts >= %(start)s AND s.ts < %(end)s
 ), sig_counts AS (
     SELECT symbol, rule,
            count(*) FILTER (WHERE side = 'BUY') AS buy_signals,
@@ -64,8 +64,8 @@ SELECT p.symbol, p.bars, p.first_ts, p.last_ts, o.open, p.high, p.low, c.close, 
        c2.rule, coalesce(c2.buy_signals, 0), coalesce(c2.sell_signals, 0), coalesce(c2.evaluated, 0),
        coalesce(c2.hits, 0)
 FROM per_symbol p
-CROSS JOIN LATERAL (SELECT open FROM bars WHERE symbol = p.symbol AND ts = p.first_ts) o
-CROSS JOIN LATERAL (SELECT close FROM bars WHERE symbol = p.symbol AND ts = p.last_ts) c
+CROSS JOIN LATERAL (SELECT open FROM bars WHERE symbol = p.symbol AND timeframe = 'raw' AND ts = p.first_ts) o
+CROSS JOIN LATERAL (SELECT close FROM bars WHERE symbol = p.symbol AND timeframe = 'raw' AND ts = p.last_ts) c
 LEFT JOIN sig_counts c2 ON c2.symbol = p.symbol
 ORDER BY p.symbol, c2.rule NULLS FIRST
 """

@@ -115,7 +115,7 @@ def _select(cur: Any, symbol: str, where: str, order: str, limit: int, args: tup
     cols = ", ".join(_BAR_COLUMNS)
     cur.execute("SET LOCAL TIME ZONE 'UTC'")  # timestamps as text in UTC, for the rest of the transaction
     query = cur.mogrify(
-        f"SELECT {cols} FROM bars WHERE symbol = %s AND {where} ORDER BY ts {order} LIMIT %s",
+        f"SELECT {cols} FROM bars WHERE symbol = %s AND timeframe = 'raw' AND {where} ORDER BY ts {order} LIMIT %s",
         (symbol, *args, limit),
     ).decode()
     frame = copy_frame(cur, query)

@@ -15,7 +15,9 @@ from typing import Any, Iterable, NamedTuple, get_type_hints
 
 from services.core.indicators import INDICATOR_COLUMNS, IndicatorValues
 from services.core.records import EconomicIndicator, MarketData, NewsSentiment, OrderBook, StockPrice
+from services.core.timeframes import RAW, stored_volume
 from services.core.signals import Signal
+from services.core.stream import RolledBar
 from services.db.binary_copy import BinaryCopy
 
 F8 = "double precision"
@@ -26,23 +28,30 @@ _STAGING_TYPES = {str: "text", float: F8, int: "bigint", bytes: "bytea"}
 # -- rows ----------------------------------------------------------------------------------------
 
 _BarColumns = NamedTuple("_BarColumns", [
-    ("symbol", str), ("ts", float), ("open", float), ("high", float), ("low", float), ("close", float),
-    ("volume", int), *((name, float) for name in INDICATOR_COLUMNS)])
+    ("symbol", str), ("timeframe", str), ("ts", float), ("open", float), ("high", float), ("low", float),
+    ("close", float), ("volume", int), ("base_bars", int), *((name, float) for name in INDICATOR_COLUMNS)])
 
 
 class BarRow(_BarColumns):
-    """A candle as applied, with the indicators after it (None: not defined yet)."""
+    """A base bar or a rolled-up candle, with the indicators after it (None: not defined yet)."""
 
     __slots__ = ()
 
     @classmethod
     def of(cls, candle: StockPrice, values: IndicatorValues) -> "BarRow":
-        return cls(candle.stock_symbol, candle.timestamp, candle.opening_price, candle.high, candle.low,
-                   candle.closing_price, candle.volume, *values)
+        return cls(candle.stock_symbol, RAW, candle.timestamp, candle.opening_price, candle.high, candle.low,
+                   candle.closing_price, candle.volume, 1, *values)
+
+    @classmethod
+    def rolled(cls, symbol: str, bar: RolledBar) -> "BarRow":
+        c = bar.candle
+        return cls(symbol, bar.timeframe, c.start, c.open, c.high, c.low, c.close, stored_volume(c.volume), c.bars,
+                   *bar.values)
 
 
 class SignalRow(NamedTuple):
     symbol: str
+    timeframe: str
     ts: float
     rule: str
     side: str
@@ -52,7 +61,12 @@ class SignalRow(NamedTuple):
 
     @classmethod
     def of(cls, candle: StockPrice, signal: Signal) -> "SignalRow":
-        return cls(candle.stock_symbol, candle.timestamp, signal.rule, signal.side, candle.closing_price,
+        return cls(candle.stock_symbol, RAW, candle.timestamp, signal.rule, signal.side, candle.closing_price,
+                   signal.value, signal.reference)
+
+    @classmethod
+    def rolled(cls, symbol: str, bar: RolledBar, signal: Signal) -> "SignalRow":
+        return cls(symbol, bar.timeframe, bar.candle.start, signal.rule, signal.side, bar.candle.close,
                    signal.value, signal.reference)
 
 
@@ -174,38 +188,45 @@ class Sink:
 class BarSink:
     """`bars`, the one table written at the stream's full rate, staged through binary COPY.
 
-    A bar row is all numbers but its symbol, so the staging row carries the symbol as an index
-    into the batch's symbol list (passed to the INSERT as an array) and every row has the same
-    width (services.db.binary_copy). Indicators not yet defined travel as NaN and land as NULL.
+    A bar row is all numbers but its symbol and timeframe, so the staging row carries each of
+    those as an index into the batch's list of them (passed to the INSERT as arrays) and every
+    row has the same width (services.db.binary_copy). Indicators not yet defined travel as NaN
+    and land as NULL.
     """
 
     table = "bars"
     row = BarRow
     staging = "stage_bars"
+    _texts = ("symbol", "timeframe")  # the first fields of BarRow
 
     def __init__(self) -> None:
+        assert BarRow._fields[:len(self._texts)] == self._texts
         hints = get_type_hints(BarRow)
-        numbers = BarRow._fields[1:]
-        types = ["smallint", *(_STAGING_TYPES[hints[n]] for n in numbers)]
+        numbers = BarRow._fields[len(self._texts):]
+        types = [*("smallint" for _ in self._texts), *(_STAGING_TYPES[hints[n]] for n in numbers)]
         self._copy = BinaryCopy(types)
-        self._create = (f"CREATE TEMP TABLE IF NOT EXISTS {self.staging} (symbol_ix smallint, "
-                        + ", ".join(f"{n} {t}" for n, t in zip(numbers, types[1:])) + ") ON COMMIT DELETE ROWS")
-        values = ["to_timestamp(ts)" if n == "ts" else f"nullif({n}, 'NaN')" if n in INDICATOR_COLUMNS else n
-                  for n in numbers]
-        self._insert = (f"INSERT INTO bars (symbol, {', '.join(numbers)}) "
-                        f"SELECT (%s::text[])[symbol_ix], {', '.join(values)} FROM {self.staging} "
-                        "ON CONFLICT DO NOTHING")
+        staged = [*(f"{t}_ix" for t in self._texts), *numbers]
+        self._create = (f"CREATE TEMP TABLE IF NOT EXISTS {self.staging} ("
+                        + ", ".join(f"{n} {t}" for n, t in zip(staged, types)) + ") ON COMMIT DELETE ROWS")
+        values = [*(f"(%s::text[])[{t}_ix]" for t in self._texts),
+                  *("to_timestamp(ts)" if n == "ts" else f"nullif({n}, 'NaN')" if n in INDICATOR_COLUMNS else n
+                    for n in numbers)]
+        self._insert = (f"INSERT INTO bars ({', '.join(BarRow._fields)}) "
+                        f"SELECT {', '.join(values)} FROM {self.staging} ON CONFLICT DO NOTHING")
 
     def create_staging_sql(self) -> str:
         return self._create
 
     def write(self, cur: Any, rows: list[BarRow]) -> None:
         columns = list(zip(*rows))
-        symbols = sorted(set(columns[0]))
-        index = {symbol: i for i, symbol in enumerate(symbols, 1)}  # PostgreSQL arrays count from 1
-        columns[0] = [index[symbol] for symbol in columns[0]]
+        lists = []
+        for i in range(len(self._texts)):
+            names = sorted(set(columns[i]))
+            index = {name: n for n, name in enumerate(names, 1)}  # PostgreSQL arrays count from 1
+            columns[i] = [index[name] for name in columns[i]]
+            lists.append(names)
         cur.copy_expert(f"COPY {self.staging} FROM STDIN (FORMAT binary)", io.BytesIO(self._copy.encode(columns)))
-        cur.execute(self._insert, (symbols,))
+        cur.execute(self._insert, lists)
 
 
 SINKS: tuple[Sink | BarSink, ...] = (

@@ -19,7 +19,7 @@ from services.processor.transaction import BatchOutput
 
 # A symbol's stored base bars, oldest first: what its streaming state is rebuilt from.
 STORED_BASE_BARS_SQL = ("SELECT extract(epoch FROM ts)::float8, open, high, low, close, volume FROM bars "
-                        "WHERE symbol = %s ORDER BY ts")
+                        "WHERE symbol = %s AND timeframe = 'raw' ORDER BY ts")
 
 
 class OffsetConflict(RuntimeError):

@@ -86,6 +86,10 @@ def build_batch(
                 out.add(BarRow.of(record, result.values))
                 for sig in result.signals:
                     out.add(SignalRow.of(record, sig))
+                for rolled in result.rolled:
+                    out.add(BarRow.rolled(record.stock_symbol, rolled))
+                    for sig in rolled.signals:
+                        out.add(SignalRow.rolled(record.stock_symbol, rolled, sig))
             else:
                 out.add(LateBarRow(*where, record.stock_symbol, record.timestamp, result.reason,
                                    result.last_applied_ts, raw_bytes.decode()))

@@ -1,13 +1,21 @@
 """Roll-ups: for any base-bar sequence, the closed candles equal pandas' resample on the UTC epoch."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from services.core.timeframes import Candle, Rollup, Timeframe, parse_timeframes
+from services.core.indicators import INDICATOR_COLUMNS, IndicatorParams
+from services.core.reference import compute_indicators, compute_signals, roll_up
+from services.core.signals import SignalRules
+from services.core.stream import SymbolStream
+from services.core.records import MAX_COUNT, StockPrice
+from services.core.timeframes import Candle, Rollup, Timeframe, parse_timeframes, stored_volume
 
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
+SHORT = IndicatorParams(sma_period=3, ema_fast_period=2, ema_slow_period=4, rsi_period=3, macd_fast=2, macd_slow=4,
+                        macd_signal=2, bollinger_period=3)
 
 
 def test_parse_names_and_rejects() -> None:
@@ -44,11 +52,12 @@ def resample(bars: list[tuple], tf: Timeframe) -> list[Candle]:
     out = frame.resample(f"{tf.seconds}s", origin="epoch", closed="left", label="left").agg(
         {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum", "ts": "count"})
     out = out[out["ts"] > 0]
-    return [Candle(start.timestamp(), r.open, r.high, r.low, r.close, int(r.volume), int(r.ts))
-            for start, r in out.iterrows()]
+    return [Candle(r.Index.timestamp(), r.open, r.high, r.low, r.close, int(r.volume), int(r.ts))
+            for r in out.itertuples()]  # not iterrows(): a row as one Series would turn volumes into floats
 
 
 prices = st.floats(min_value=0.01, max_value=1e6, allow_nan=False, allow_infinity=False)
+volumes = st.one_of(st.integers(0, 10**9), st.just(MAX_COUNT))  # the largest a record may carry, summed
 gaps = st.one_of(st.integers(1, 90), st.integers(1, 10_000), st.integers(1, 60_000))
 
 
@@ -58,7 +67,7 @@ def base_bars(draw: st.DrawFn) -> list[tuple]:
     ts, bars = T0 + draw(st.integers(0, 86_400)) + draw(st.sampled_from([0.0, 0.25, 0.000001])), []
     for _ in range(n):
         low, high = sorted((draw(prices), draw(prices)))
-        bars.append((ts, draw(st.floats(low, high)), high, low, draw(st.floats(low, high)), draw(st.integers(0, 10**9))))
+        bars.append((ts, draw(st.floats(low, high)), high, low, draw(st.floats(low, high)), draw(volumes)))
         ts += draw(gaps) + draw(st.sampled_from([0.0, 0.5, 0.000001]))
     return bars
 
@@ -79,3 +88,34 @@ def test_closed_candles_equal_pandas_resample_whatever_the_restarts(bars: list[t
     expected = resample(bars, tf)
     assert closed == expected[:-1]  # the last window is still forming
     assert roll.forming == expected[-1]
+
+
+@settings(max_examples=60, deadline=None)
+@given(bars=base_bars(), timeframe=st.sampled_from(["30s", "1m", "5m", "1h", "1d"]))
+def test_the_stream_equals_the_batch_reference_to_the_bit(bars: list[tuple], timeframe: str) -> None:
+    """Rolled-up candles, their indicators and signals: SymbolStream against roll_up + pandas + ta
+    (short periods, so that the few candles of an example reach every indicator)."""
+    rules, tf = SignalRules(), Timeframe.parse(timeframe)
+    stream = SymbolStream("AAPL", SHORT, rules, (tf,))
+    rolled = []
+    for ts, o, h, lo, c, v in bars:
+        applied = stream.apply(StockPrice.model_construct(stock_symbol="AAPL", timestamp=ts, opening_price=o,
+                                                          high=h, low=lo, closing_price=c, volume=v))
+        rolled.extend(applied.rolled)
+    base = pd.DataFrame(bars, columns=["ts", "open", "high", "low", "close", "volume"])
+    want = roll_up(base, tf)
+    assert [(r.candle.start, r.candle.open, r.candle.high, r.candle.low, r.candle.close,
+             stored_volume(r.candle.volume), r.candle.bars) for r in rolled] == list(want.itertuples(index=False, name=None))
+    expected = compute_indicators(want["close"], SHORT)
+    got = np.array([[np.nan if v is None else v for v in r.values] for r in rolled]).reshape(-1, len(INDICATOR_COLUMNS))
+    assert np.array_equal(got, expected[list(INDICATOR_COLUMNS)].to_numpy(dtype=float), equal_nan=True)
+    want_signals = [(int(s.position), s.rule, s.side) for s in compute_signals(expected, rules).itertuples()]
+    assert [(i, s.rule, s.side) for i, r in enumerate(rolled) for s in r.signals] == want_signals
+
+
+def test_a_candle_of_absurd_volumes_is_stored_saturated_not_refused() -> None:
+    roll = Rollup(Timeframe.parse("1m"))
+    for i in range(1100):  # 1,100 x (2^53 - 1) would overflow bigint
+        roll.add(T0 + 40 + i * 0.01, 1.0, 1.0, 1.0, 1.0, MAX_COUNT)
+    closed = roll.add(T0 + 100, 1.0, 1.0, 1.0, 1.0, 1)
+    assert closed.volume == 1100 * MAX_COUNT and stored_volume(closed.volume) == MAX_COUNT
