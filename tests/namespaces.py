@@ -10,9 +10,10 @@ from services.kafka_io import delete_topics, ensure_topics
 
 
 def namespaced(base: Settings, prefix: str = "test", **settings: object) -> Settings:
-    """`base` with a topic prefix and consumer group no other test uses (`<prefix>-<tag>`), and `settings`."""
+    """`base` with a topic prefix and consumer group no other test uses (`<prefix>-<tag>`), and `settings`
+    (validated as the environment is)."""
     tag = uuid.uuid4().hex[:8]
-    return base.model_copy(update={"kafka_topic_prefix": f"{prefix}-{tag}.", "processor_group": f"{prefix}-{tag}",
+    return base.with_updates(**{"kafka_topic_prefix": f"{prefix}-{tag}.", "processor_group": f"{prefix}-{tag}",
                                    **settings})
 
 

@@ -65,3 +65,22 @@ def test_rolled_candles_equal_the_reference_to_the_bit(stack: Settings, owner_db
                 index=False, name=None)) == sorted(want_signals, key=lambda s: (s[0], s[1])), (timeframe.name, symbol)
     day, _ = stored(owner_db, "1d")
     assert day.groupby("symbol").size().min() >= 2  # several closed days per symbol
+
+
+def test_a_late_base_bar_inside_a_closed_window_changes_nothing(stack: Settings, owner_db: Engine) -> None:
+    settings = namespaced(stack, timeframes=TIMEFRAMES)
+    truncate_outputs(owner_db)
+    records = simulated_records(settings, candles=5 * 400, interval=INTERVAL)
+    late = dict(records[5 * 100], timestamp=records[5 * 100]["timestamp"] + 1.0)  # between two applied bars
+    with own_topics(settings):
+        produce(settings, records)
+        with processor_thread(settings):
+            wait_processed(owner_db, settings, timeout=120)
+            before = {tf: stored(owner_db, tf) for tf in ("raw", *settings.timeframes)}
+            produce(settings, [late])
+            wait_processed(owner_db, settings, timeout=60)
+    after = {tf: stored(owner_db, tf) for tf in ("raw", *settings.timeframes)}
+    for tf in before:
+        assert before[tf][0].equals(after[tf][0]) and before[tf][1].equals(after[tf][1]), tf
+    with owner_db.connect() as conn:
+        assert conn.execute(text("SELECT symbol, reason FROM late_bars")).all() == [(late["stock_symbol"], "late")]

@@ -91,8 +91,10 @@ def test_each_table_is_declared_once_by_its_row_type() -> None:
     by_table = {sink.table: sink for sink in SINKS}
     assert by_table["signals"].row is SignalRow
     assert by_table["signals"].insert_sql().startswith(
-        "INSERT INTO signals (symbol, ts, rule, side, price, value, reference) SELECT symbol, to_timestamp(ts), ")
+        "INSERT INTO signals (symbol, timeframe, ts, rule, side, price, value, reference) "
+        "SELECT symbol, timeframe, to_timestamp(ts), ")
     assert "payload bytea" in by_table["dead_letters"].create_staging_sql()
-    assert BarRow._fields == ("symbol", "ts", "open", "high", "low", "close", "volume", *INDICATOR_COLUMNS)
-    assert "stage_bars (symbol_ix smallint, ts double precision, open double precision" in (
+    assert BarRow._fields == ("symbol", "timeframe", "ts", "open", "high", "low", "close", "volume", "base_bars",
+                              *INDICATOR_COLUMNS)
+    assert "stage_bars (symbol_ix smallint, timeframe_ix smallint, ts double precision, open double precision" in (
         by_table["bars"].create_staging_sql())
