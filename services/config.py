@@ -109,7 +109,7 @@ class Settings(BaseSettings):
     rsi_overbought: float = _RULES.rsi_overbought
     # Candles the processor rolls the base bars up into (README, "Timeframes"); empty: none.
     timeframes: Annotated[tuple[str, ...], NoDecode] = Field(
-        (), description="comma-separated timeframes the processor rolls base bars up into, e.g. 1m,5m,1h,1d")
+        ("1m", "5m", "1h", "1d"), description="comma-separated timeframes the processor rolls base bars up into, e.g. 1m,5m,1h,1d")
 
     # Dashboard (services/dashboard): page, read-only REST, WebSocket feed, webhooks.
     dashboard_host: str = Field("127.0.0.1", description="bind address")

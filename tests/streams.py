@@ -20,8 +20,9 @@ SPARSE_SIDE_RECORDS = RecordMix(order_book=0.05, news=0.02, market_data=0.01, ec
 
 # What "the same result" means: every output table, without columns that record wall-clock time.
 COMPARED = {
-    "bars": "SELECT * FROM bars ORDER BY symbol, ts",
-    "signals": "SELECT symbol, ts, rule, side, price, value, reference FROM signals ORDER BY symbol, ts, rule",
+    "bars": "SELECT * FROM bars ORDER BY symbol, timeframe, ts",
+    "signals": ("SELECT symbol, timeframe, ts, rule, side, price, value, reference FROM signals "
+                "ORDER BY symbol, timeframe, ts, rule"),
     "late_bars": "SELECT topic, kafka_partition, kafka_offset, symbol, ts, reason FROM late_bars ORDER BY 1, 2, 3",
     "dead_letters": "SELECT topic, kafka_partition, kafka_offset, reason FROM dead_letters ORDER BY 1, 2, 3",
     "order_book": "SELECT * FROM order_book ORDER BY 1, 2, 3",
@@ -85,8 +86,9 @@ def snapshot(db: Engine) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def count_bars(db: Engine) -> int:
+    """Stored base bars (rolled-up candles not counted)."""
     with db.connect() as conn:
-        return conn.execute(text("SELECT count(*) FROM bars")).scalar_one()
+        return conn.execute(text("SELECT count(*) FROM bars WHERE timeframe = 'raw'")).scalar_one()
 
 
 def truncate_outputs(db: Engine) -> None:

@@ -29,9 +29,9 @@ def test_backfill_fills_a_deleted_range_with_the_stream_s_values(
     times = stream_tables.times("AAPL")
     start, end = times[1200], times[1500]  # 1,200 bars of history before: the warm-up path
     with owner_db.begin() as conn:
-        wiped = conn.execute(text(f"UPDATE bars SET {NULLS} WHERE symbol IN ('AAPL', 'MSFT') AND ts >= :s AND ts < :e"),
+        wiped = conn.execute(text(f"UPDATE bars SET {NULLS} WHERE timeframe = 'raw' AND symbol IN ('AAPL', 'MSFT') AND ts >= :s AND ts < :e"),
                              {"s": start, "e": end}).rowcount
-        deleted = conn.execute(text("DELETE FROM signals WHERE symbol IN ('AAPL', 'MSFT') AND ts >= :s AND ts < :e"),
+        deleted = conn.execute(text("DELETE FROM signals WHERE timeframe = 'raw' AND symbol IN ('AAPL', 'MSFT') AND ts >= :s AND ts < :e"),
                                {"s": start, "e": end}).rowcount
     assert wiped == 600 and deleted > 0
 
@@ -62,7 +62,7 @@ def test_backfill_uses_the_data_interval_when_no_dates_are_given(
     """What Airflow's own backfill does: one run per data interval (a UTC day), params empty."""
     day_start = pd.Timestamp(stream_tables.start, unit="s", tz="UTC").floor("D")
     with owner_db.begin() as conn:
-        conn.execute(text(f"UPDATE bars SET {NULLS} WHERE symbol = 'TSLA' AND ts >= :t"),
+        conn.execute(text(f"UPDATE bars SET {NULLS} WHERE timeframe = 'raw' AND symbol = 'TSLA' AND ts >= :t"),
                      {"t": stream_tables.times("TSLA")[1900]})
     # the daily timetable's data interval for this logical date is the whole day of the data
     run = dag_bag["indicator_backfill"].test(logical_date=(day_start + timedelta(days=1)).to_pydatetime())
@@ -107,7 +107,7 @@ def test_reconciliation_passes_on_clean_data_then_catches_and_repairs_a_corrupte
     t = stream_tables.times("GOOGL")[1234]
     true_macd = float(stream_tables.bars.set_index(["symbol", "ts"]).loc[("GOOGL", t), "macd"])
     with owner_db.begin() as conn:
-        conn.execute(text("UPDATE bars SET macd = 42.5 WHERE symbol = 'GOOGL' AND ts = :t"), {"t": t})
+        conn.execute(text("UPDATE bars SET macd = 42.5 WHERE timeframe = 'raw' AND symbol = 'GOOGL' AND ts = :t"), {"t": t})
 
     caught = dag.test(run_conf=window)
     assert caught.state == "failed"

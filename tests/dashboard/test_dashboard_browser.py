@@ -29,7 +29,7 @@ def test_page_shows_live_candles_markers_and_signals(dashboard: str, pipeline: s
     try:
         def signals_for_aapl() -> int:
             with owner_db.connect() as conn:
-                return conn.execute(text("SELECT count(*) FROM signals WHERE symbol = 'AAPL'")).scalar_one()
+                return conn.execute(text("SELECT count(*) FROM signals WHERE symbol = 'AAPL' AND timeframe = 'raw'")).scalar_one()
 
         wait_until(lambda: signals_for_aapl() > 0, timeout=60, interval=0.3, what="a first AAPL signal")
         shot = tmp_path / "dashboard.png"

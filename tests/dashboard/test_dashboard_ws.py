@@ -38,7 +38,7 @@ def post(ingest: str, records: list[dict], chunk: int) -> None:
 
 def bar_count(db: Engine) -> int:
     with db.connect() as conn:
-        return conn.execute(text("SELECT count(*) FROM bars")).scalar_one()
+        return conn.execute(text("SELECT count(*) FROM bars WHERE timeframe = 'raw'")).scalar_one()
 
 
 def feed_keys(rows: Iterable[tuple]) -> list[tuple]:
@@ -53,9 +53,9 @@ def stored_values(dsn: str) -> tuple[dict, dict]:
     conn = psycopg2.connect(dsn)
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT symbol, round(extract(epoch FROM ts)::numeric, 6)::float8, close, rsi, macd FROM bars")
+            cur.execute("SELECT symbol, round(extract(epoch FROM ts)::numeric, 6)::float8, close, rsi, macd FROM bars WHERE timeframe = 'raw'")
             bars = {(s, t): (c, r, m) for s, t, c, r, m in cur.fetchall()}
-            cur.execute("SELECT symbol, round(extract(epoch FROM ts)::numeric, 6)::float8, rule, side, price FROM signals")
+            cur.execute("SELECT symbol, round(extract(epoch FROM ts)::numeric, 6)::float8, rule, side, price FROM signals WHERE timeframe = 'raw'")
             signals = {(s, t, r): (side, p) for s, t, r, side, p in cur.fetchall()}
         return bars, signals
     finally:

@@ -35,7 +35,8 @@ def expected_counts(symbols: tuple[str, ...], start: float) -> Counter[str]:
 
 def table_counts(db: Engine) -> Counter[str]:
     with db.connect() as conn:
-        return Counter({t: conn.execute(text(f"SELECT count(*) FROM {t}")).scalar_one()
+        base = " WHERE timeframe = 'raw'"  # the base bars: one per candle sent
+        return Counter({t: conn.execute(text(f"SELECT count(*) FROM {t}{base if t == 'bars' else ''}")).scalar_one()
                         for t in ("bars", *TABLE_OF_TYPE.values())})
 
 
@@ -57,8 +58,8 @@ def test_every_accepted_record_is_stored_once_with_exact_indicators(
                what=f"stored counts {dict(expected)}")
 
     with owner_db.connect() as conn:
-        bars = pd.read_sql_query(text("SELECT * FROM bars ORDER BY symbol, ts"), conn)
-        signals = pd.read_sql_query(text("SELECT symbol, ts, rule, side, price, value, reference FROM signals"), conn)
+        bars = pd.read_sql_query(text("SELECT * FROM bars WHERE timeframe = 'raw' ORDER BY symbol, ts"), conn)
+        signals = pd.read_sql_query(text("SELECT symbol, ts, rule, side, price, value, reference FROM signals WHERE timeframe = 'raw'"), conn)
         assert conn.execute(text("SELECT count(*) FROM late_bars")).scalar_one() == 0
         assert conn.execute(text("SELECT count(*) FROM dead_letters")).scalar_one() == 0
         assert conn.execute(text("SELECT count(*) FROM symbol_state")).scalar_one() == len(stack.symbols)

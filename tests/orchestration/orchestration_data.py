@@ -66,7 +66,8 @@ def insert_stream_data(engine: Engine, bars: list[tuple], signals: list[tuple]) 
 
 def read_stream_data(engine: Engine) -> StreamData:
     with engine.connect() as conn:
-        bars = pd.read_sql_query(text("SELECT * FROM bars ORDER BY symbol, ts"), conn)
+        bars = pd.read_sql_query(text("SELECT * FROM bars WHERE timeframe = 'raw' ORDER BY symbol, ts"), conn)
         signals = pd.read_sql_query(text(
-            "SELECT symbol, ts, rule, side, price, value, reference FROM signals ORDER BY symbol, ts, rule"), conn)
+            "SELECT symbol, ts, rule, side, price, value, reference FROM signals WHERE timeframe = 'raw' "
+            "ORDER BY symbol, ts, rule"), conn)
     return StreamData(bars, signals)

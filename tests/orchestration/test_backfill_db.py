@@ -32,9 +32,9 @@ def test_backfill_restores_a_deleted_range_and_a_second_run_writes_nothing(
     assert warmup_bars() < 1000  # the window below starts after a full warm-up: the sliced path
     start, end = times[1000], times[1300]
     with orch_db.begin() as conn:
-        conn.execute(text(f"UPDATE bars SET {NULLS} WHERE symbol = 'AAPL' AND ts >= :s AND ts <= :e"),
+        conn.execute(text(f"UPDATE bars SET {NULLS} WHERE timeframe = 'raw' AND symbol = 'AAPL' AND ts >= :s AND ts <= :e"),
                      {"s": start, "e": end})  # one bar past the window too: it must stay NULL
-        deleted = conn.execute(text("DELETE FROM signals WHERE symbol = 'AAPL' AND ts >= :s AND ts < :e"),
+        deleted = conn.execute(text("DELETE FROM signals WHERE symbol = 'AAPL' AND timeframe = 'raw' AND ts >= :s AND ts < :e"),
                                {"s": start, "e": end}).rowcount
         # a stray signal inside the window (must go) and one outside (must stay)
         conn.execute(text("INSERT INTO signals (symbol, ts, rule, side, price, value, reference) VALUES "
@@ -77,8 +77,8 @@ def test_backfill_from_the_first_bar_restores_the_early_nulls_exactly(
     original = stream_data(("GOOGL",), 200)
     times = original.times("GOOGL")
     with orch_db.begin() as conn:
-        conn.execute(text(f"UPDATE bars SET sma = 1.0, rsi = 50.0, macd_signal = 0.5 WHERE ts < :e"), {"e": times[60]})
-        conn.execute(text("DELETE FROM signals"))
+        conn.execute(text(f"UPDATE bars SET sma = 1.0, rsi = 50.0, macd_signal = 0.5 WHERE timeframe = 'raw' AND ts < :e"), {"e": times[60]})
+        conn.execute(text("DELETE FROM signals WHERE timeframe = 'raw'"))
     window = Window(times[0].to_pydatetime() - timedelta(days=1), times[60].to_pydatetime(), "params")
     result = backfill_symbol(orch_db, "GOOGL", window)
     # sma has no value before bar 19, rsi before 13, macd_signal before 33: those become NULL again
@@ -95,7 +95,7 @@ def test_intact_data_is_not_rewritten_and_other_symbols_are_untouched(
     original = stream_data(("AAPL", "MSFT"), 1200)
     times = original.times("MSFT")
     with orch_db.begin() as conn:
-        conn.execute(text("UPDATE bars SET rsi = rsi + 0.5 WHERE symbol = 'AAPL'"))
+        conn.execute(text("UPDATE bars SET rsi = rsi + 0.5 WHERE timeframe = 'raw' AND symbol = 'AAPL'"))
     result = backfill_symbol(orch_db, "MSFT", Window(times[0].to_pydatetime(), times.iloc[-1].to_pydatetime()
                                                      + timedelta(seconds=1), "params"), chunk_bars=500)
     assert result.bars == 1200 and result.rows_written == 0

@@ -53,8 +53,8 @@ def test_corruption_is_reported_with_symbol_time_indicator_and_both_values(
     t_rsi, t_sma = data.times("MSFT")[1000], data.times("MSFT")[1100]
     true_rsi, true_sma = float(bars.loc[("MSFT", t_rsi), "rsi"]), float(bars.loc[("MSFT", t_sma), "sma"])
     with orch_db.begin() as conn:
-        conn.execute(text("UPDATE bars SET rsi = 99.0 WHERE symbol = 'MSFT' AND ts = :t"), {"t": t_rsi})
-        conn.execute(text("UPDATE bars SET sma = NULL WHERE symbol = 'MSFT' AND ts = :t"), {"t": t_sma})
+        conn.execute(text("UPDATE bars SET rsi = 99.0 WHERE timeframe = 'raw' AND symbol = 'MSFT' AND ts = :t"), {"t": t_rsi})
+        conn.execute(text("UPDATE bars SET sma = NULL WHERE timeframe = 'raw' AND symbol = 'MSFT' AND ts = :t"), {"t": t_sma})
 
     results, summary = run(orch_db, "corrupt", whole(data), ("AAPL", "MSFT"))
     assert [r.mismatches for r in results] == [0, 2]
@@ -88,7 +88,7 @@ def test_tolerance_is_relative_and_configurable(stream_data: Callable[..., Strea
     data = stream_data(("TSLA",), 300)
     t = data.times("TSLA")[250]
     with orch_db.begin() as conn:
-        conn.execute(text("UPDATE bars SET ema_slow = ema_slow * (1 + 1e-11) WHERE ts = :t"), {"t": t})
+        conn.execute(text("UPDATE bars SET ema_slow = ema_slow * (1 + 1e-11) WHERE timeframe = 'raw' AND ts = :t"), {"t": t})
     assert run(orch_db, "loose", whole(data), ("TSLA",))[1].mismatches == 0
     assert run(orch_db, "tight", whole(data), ("TSLA",), tolerance=1e-13)[1].mismatches == 1
 

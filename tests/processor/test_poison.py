@@ -185,4 +185,4 @@ def test_a_processor_started_while_kafka_is_unreachable_waits_unready_then_proce
     finally:
         gate.close()
     with owner_db.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM bars")).scalar_one() == 500
+        assert conn.execute(text("SELECT count(*) FROM bars WHERE timeframe = 'raw'")).scalar_one() == 500
