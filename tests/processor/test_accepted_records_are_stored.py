@@ -108,7 +108,7 @@ def test_every_accepted_record_is_stored(stack: Settings, owner_db: Engine, draw
             "SELECT symbol, round(extract(epoch FROM ts)::numeric, 6)::float8 FROM bars WHERE timeframe = 'raw'")).all()))
         assert bars == applied
         assert conn.execute(text("SELECT count(*) FROM late_bars")).scalar_one() == skipped
-        values = conn.execute(text(f"SELECT {', '.join(INDICATOR_COLUMNS)} FROM bars")  # rolled-up candles too).all()
+        values = conn.execute(text(f"SELECT {', '.join(INDICATOR_COLUMNS)} FROM bars")).all()  # rolled ones too
         assert all(v is None or math.isfinite(v) for row in values for v in row)
         for table, (kind, stored_key, fields) in NATURAL_KEYS.items():
             stored = set(map(tuple, conn.execute(text(f"SELECT {stored_key} FROM {table}")).all()))
