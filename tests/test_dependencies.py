@@ -97,3 +97,15 @@ def test_serving_the_dashboard_loads_no_orchestration_module() -> None:
     loaded = ast.literal_eval(done.stdout)
     assert "services.dashboard.__main__" in loaded and "services.dashboard.ws" in loaded
     assert [m for m in loaded if forbidden(m)] == []
+
+
+def test_the_core_imports_no_adapter() -> None:
+    """services/core is the pure domain: it may import itself, never config, Kafka, the database or a service."""
+    core = ROOT / "services" / "core"
+    offenders = []
+    for path in sorted(core.rglob("*.py")):
+        module = module_of(path)
+        for target, line, _ in imports(path.read_text(), module, path.name == "__init__.py"):
+            if target.startswith("services") and not (target == "services" or target.startswith("services.core")):
+                offenders.append(f"{path.relative_to(ROOT)}:{line} imports {target}")
+    assert offenders == []
