@@ -22,14 +22,15 @@ from sqlalchemy import text
 from bench.pipeline import CANDLES_ONLY
 from bench.report import Measurement, Report
 from bench.stack import BenchStack
-from services.core.reference import compute_indicators
 from services.core.indicators import INDICATOR_COLUMNS
+from services.core.reference import compute_indicators
 from services.core.simulation import MarketSimulator
+from services.core.timeframes import RAW
 from services.orchestration.backfill import backfill_symbol
 from services.orchestration.params import Window
 from services.orchestration.reconcile import finish_run, reconcile_symbol, start_run
 from services.orchestration.recompute import DEFAULT_TOLERANCE, copy_frame
-from services.processor.sinks import BarSink
+from services.processor.sinks import BarRow, BarSink
 
 START = datetime(2025, 1, 1, tzinfo=timezone.utc)
 
@@ -48,8 +49,8 @@ def fill_bars(stack: BenchStack, total: int, seed: int = 11) -> Window:
             rows: list[tuple] = []
             for tick in sim.stream(total):
                 r = tick[0]
-                rows.append((r["stock_symbol"], r["timestamp"], r["opening_price"], r["high"], r["low"],
-                             r["closing_price"], r["volume"], *nulls))
+                rows.append(BarRow(r["stock_symbol"], RAW, r["timestamp"], r["opening_price"], r["high"], r["low"],
+                                   r["closing_price"], r["volume"], 1, *nulls))
                 if len(rows) == 100_000:
                     sink.write(cur, rows)
                     rows = []
