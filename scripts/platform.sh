@@ -14,6 +14,7 @@ PROCESSOR_PORT="${TICKFLOW_PROCESSOR_METRICS_PORT:-8002}"
 DASHBOARD_PORT="${TICKFLOW_DASHBOARD_PORT:-8003}"
 PG_PORT="${TICKFLOW_PG_PORT:-15432}"
 RATE="${TICKFLOW_GENERATOR_RATE:-50}"
+HISTORY_S="${TICKFLOW_GENERATOR_HISTORY_S:-172800}"
 APPS=(ingest processor dashboard generator)
 # Airflow standalone (docs/airflow.md): TICKFLOW_AIRFLOW=0 leaves it out.
 AIRFLOW="${TICKFLOW_AIRFLOW:-1}"
@@ -180,9 +181,15 @@ start() {
   launch ingest "http://127.0.0.1:$INGEST_PORT/readyz" "$PY" -m services.ingest --port "$INGEST_PORT"
   launch processor "http://127.0.0.1:$PROCESSOR_PORT/healthz" "$PY" -m services.processor --metrics-port "$PROCESSOR_PORT"
   launch dashboard "http://127.0.0.1:$DASHBOARD_PORT/readyz" "$PY" -m services.dashboard --port "$DASHBOARD_PORT"
+  local reader="postgresql://tickflow_analyst:tickflow_analyst@127.0.0.1:$PG_PORT/tickflow" history=()
+  # On an empty database the generator first sends two days of history (a candle per symbol every
+  # 10 s, in about 15 s), so 1m/5m/1h candles and their indicators are warm at once; a later
+  # `make run` goes on from the stored data instead (history again would only be late bars).
+  if [[ $(psql "$reader" -Atc "SELECT NOT EXISTS (SELECT 1 FROM bars)" 2>/dev/null) == t ]]; then
+    history=(--history "$HISTORY_S")
+  fi
   launch generator "http://127.0.0.1:$GENERATOR_PORT/healthz" "$PY" -m services.generator --port "$GENERATOR_PORT" --rate "$RATE" \
-    --ingest-url "http://127.0.0.1:$INGEST_PORT"
-  local reader="postgresql://tickflow_analyst:tickflow_analyst@127.0.0.1:$PG_PORT/tickflow"
+    --ingest-url "http://127.0.0.1:$INGEST_PORT" "${history[@]}"
   echo "waiting for the first signal in PostgreSQL..."
   local t0=$SECONDS n=0 since
   since=$(psql "$reader" -Atc "SELECT now()")

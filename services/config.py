@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     generator_shutdown_timeout_s: float = Field(
         10.0, gt=0, description="on SIGTERM/SIGINT, seconds to keep retrying buffered batches")
     generator_log_interval_s: float = Field(5.0, gt=0, description="seconds between progress log lines")
+    generator_history_s: float = Field(
+        0.0, ge=0, le=90 * 86400,
+        description="first send this many seconds of recent history, as fast as ingest takes it, then go on live")
+    generator_history_interval_s: float = Field(
+        10.0, ge=0.001, description="seconds between a symbol's candles in the history")
     # Side records per candle (probabilities); the defaults are the simulation's own.
     generator_order_book: float = Field(
         _MIX.order_book, ge=0, le=1, description="chance of an order-book quote, one buy + one sell entry")

@@ -158,6 +158,10 @@ class _SymbolState:
     price: float  # unrounded GBM state = next candle's open
     close: float  # rounded last close (== next open)
     n: int = 0
+    # Candle n has timestamp t0 + (n - origin_n) * interval (retime() moves t0 and interval).
+    t0: float = 0.0
+    origin_n: int = 0
+    interval: float = 1.0
     sentiment: float = 0.0
     drift_step: float = 0.0
     vol_step: float = 0.0
@@ -228,6 +232,8 @@ class MarketSimulator:
                 side_rng=_rng("side", seed, s),
                 price=p.price,
                 close=round(p.price, PRICE_DECIMALS),
+                t0=self.start,
+                interval=self.interval,
             )
             st.drift_step = (p.mu - 0.5 * p.sigma * p.sigma) * bar_years
             st.vol_step = p.sigma * math.sqrt(bar_years)
@@ -265,10 +271,22 @@ class MarketSimulator:
         return self._states[symbol].n
 
     def timestamp(self, symbol: str, n: int | None = None) -> float:
-        """Timestamp of candle `n` of `symbol` (default: the next one)."""
+        """Timestamp of candle `n` of `symbol` (default: the next one; not before the last retime)."""
+        st = self._states[symbol]
         if n is None:
-            n = self._states[symbol].n
-        return round(self.start + n * self.interval, TIMESTAMP_DECIMALS)
+            n = st.n
+        return round(st.t0 + (n - st.origin_n) * st.interval, TIMESTAMP_DECIMALS)
+
+    def retime(self, symbol: str, start: float, interval: float) -> None:
+        """From the next candle of `symbol` on, timestamps are `start + k * interval` (k = 0, 1, ...):
+        the same price path goes on, e.g. from a compressed history into real time. `start` must be
+        after the symbol's last candle."""
+        st = self._states[symbol]
+        if st.n and start <= self.timestamp(symbol, st.n - 1):
+            raise ValueError(f"{symbol}: retime to {start} is not after its last candle")
+        if not (math.isfinite(interval) and interval >= MIN_INTERVAL):
+            raise ValueError(f"interval must be >= {MIN_INTERVAL} s")
+        st.t0, st.origin_n, st.interval = float(start), st.n, float(interval)
 
     def price(self, symbol: str) -> float:
         """Current (last close) price of `symbol`."""
@@ -277,7 +295,7 @@ class MarketSimulator:
     def tick(self, symbol: str) -> list[dict]:
         """Advance `symbol` by one candle; return [candle, *side records]."""
         st = self._states[symbol]
-        ts = round(self.start + st.n * self.interval, TIMESTAMP_DECIMALS)
+        ts = self.timestamp(symbol)
         candle = self._candle(st, ts, st.price_rng, advance=True)
         out = [candle]
         self._side_records(st, ts, out)

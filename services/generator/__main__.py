@@ -62,10 +62,11 @@ FLAGS = {"--symbols": "symbols", "--workers": "generator_workers", "--seed": "ge
          "--batch": "generator_batch", "--flush-ms": "generator_flush_ms", "--ingest-url": "ingest_url",
          "--max-retries": "generator_max_retries", "--timeout": "generator_timeout_s",
          "--shutdown-timeout": "generator_shutdown_timeout_s", "--host": "generator_host",
-         "--port": "generator_port", "--log-interval": "generator_log_interval_s"}
+         "--port": "generator_port", "--log-interval": "generator_log_interval_s",
+         "--history": "generator_history_s", "--history-interval": "generator_history_interval_s"}
 MIX_FLAGS = {"--order-book": "generator_order_book", "--news": "generator_news",
              "--market-data": "generator_market_data", "--economic": "generator_economic"}
-METAVARS = {"--symbols": "A,B,...", "--ingest-url": "URL", "--max-retries": "N", "--flush-ms": "MS",
+METAVARS = {"--history": "SECONDS", "--history-interval": "SECONDS", "--symbols": "A,B,...", "--ingest-url": "URL", "--max-retries": "N", "--flush-ms": "MS",
             "--timeout": "SECONDS", "--shutdown-timeout": "SECONDS", "--log-interval": "SECONDS",
             **{flag: "P" for flag in MIX_FLAGS}}
 
@@ -80,7 +81,11 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
         ),
         epilog=(
             "Timing: candle n of a symbol has timestamp START + n*INTERVAL. By default START is now "
-            "and INTERVAL = len(symbols)/RATE, so timestamps track the wall clock. "
+            "and INTERVAL = len(symbols)/RATE, so timestamps track the wall clock. With --history H, "
+            "H/HISTORY_INTERVAL candles per symbol HISTORY_INTERVAL apart and ending before START come "
+            "first, as fast as ingest takes them (so 1m...1d candles and their indicators are warm at "
+            "once); the same price path then goes on from START (from the moment the history is sent "
+            "when --start is not given), and --count counts only those later candles. "
             "Reproducible runs: fix --seed, --start, --interval and --count; the same flags give "
             "the same records whatever --workers and --batch are. "
             "Exit status: 0 on success or after SIGTERM/SIGINT; 1 if a finite run (--count) had "
@@ -141,6 +146,9 @@ def make_plan(args: argparse.Namespace, settings: Settings, now: float) -> Plan:
                       market_data=settings.generator_market_data, economic=settings.generator_economic),
         flush_interval=settings.generator_flush_ms / 1000.0,
         max_ahead=settings.max_future_skew_seconds / 2,
+        history=int(settings.generator_history_s // settings.generator_history_interval_s),
+        history_interval=settings.generator_history_interval_s,
+        start_fixed=args.start is not None,
     )
 
 

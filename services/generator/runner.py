@@ -57,6 +57,20 @@ class Plan:
     mix: RecordMix
     flush_interval: float = 0.2
     max_ahead: float = 150.0  # never send candles further than this into the future
+    # A compressed recent history first: `history` candles per symbol, `history_interval` apart and
+    # ending before `start`, sent as fast as ingest takes them; then the run goes on from `start`
+    # (or from the wall clock when the history is done, unless `start_fixed`), on the same price path.
+    history: int = 0
+    history_interval: float = 10.0
+    start_fixed: bool = True
+
+    @property
+    def first_timestamp(self) -> float:
+        return self.start - self.history * self.history_interval if self.history else self.start
+
+    @property
+    def first_interval(self) -> float:
+        return self.history_interval if self.history else self.interval
 
     def quota(self, symbol: str) -> int | None:
         """Candles of `symbol` in a finite run (first `count` of the global round robin)."""
@@ -112,33 +126,56 @@ class Worker(threading.Thread):
 
     def _produce(self) -> None:
         sim, plan = self.sim, self.plan
-        quotas = {s: plan.quota(s) for s in sim.symbols}
-        t0 = time.monotonic()
+        if plan.history and not self._produce_history():
+            return
+        quotas = {s: plan.quota(s) for s in sim.symbols}  # live candles; the history comes on top
+        done_before = {s: sim.ticks_done(s) for s in sim.symbols}
+        t0, live = time.monotonic(), 0
         while not self.stop.is_set():
             progressed = False
             for symbol in sim.symbols:
                 quota = quotas[symbol]
-                if quota is not None and sim.ticks_done(symbol) >= quota:
+                if quota is not None and sim.ticks_done(symbol) - done_before[symbol] >= quota:
                     continue
                 if self.rate is not None:
-                    if not self._wait_until(t0 + self.candles / self.rate):
+                    if not self._wait_until(t0 + live / self.rate):
                         return
                 if not self._wait_for_wall_clock(sim.timestamp(symbol)):
                     return
-                records = sim.tick(symbol)
-                self.candles += 1
+                self._emit(sim.tick(symbol))
+                live += 1
                 progressed = True
-                if not self._buf:
-                    self._buf_since = time.monotonic()
-                self._buf.extend(records)
-                while len(self._buf) >= plan.batch:
-                    self._send(plan.batch)
-                if self._buf and time.monotonic() - self._buf_since >= plan.flush_interval:
-                    self._send(len(self._buf))
                 if self.stop.is_set():
                     return
             if not progressed:
                 return
+
+    def _produce_history(self) -> bool:
+        """The plan's history as fast as ingest takes it, then retime every symbol to go on live."""
+        sim, plan = self.sim, self.plan
+        for _ in range(plan.history):
+            for symbol in sim.symbols:
+                self._emit(sim.tick(symbol))
+                if self.stop.is_set():
+                    return False
+        start = plan.start if plan.start_fixed else max(plan.start, round(time.time(), 3))
+        for symbol in sim.symbols:
+            sim.retime(symbol, start, plan.interval)
+        event(log, "history sent; going on live", worker=self.index, candles=plan.history * len(sim.symbols),
+              live_from=start)
+        return True
+
+    def _emit(self, records: list[dict]) -> None:
+        """Buffer one candle's records; send full batches, and a partial one that waited too long."""
+        plan = self.plan
+        self.candles += 1
+        if not self._buf:
+            self._buf_since = time.monotonic()
+        self._buf.extend(records)
+        while len(self._buf) >= plan.batch:
+            self._send(plan.batch)
+        if self._buf and time.monotonic() - self._buf_since >= plan.flush_interval:
+            self._send(len(self._buf))
 
     def _wait_until(self, due: float) -> bool:
         """Wait until monotonic `due`, flushing aged buffers meanwhile; False if stopped."""
@@ -203,7 +240,7 @@ class Runner:
 
     def __post_init__(self) -> None:
         p = self.plan
-        self.sims = MarketSimulator.partitioned(p.symbols, p.workers, p.seed, p.start, p.interval, p.mix)
+        self.sims = MarketSimulator.partitioned(p.symbols, p.workers, p.seed, p.first_timestamp, p.first_interval, p.mix)
         self.workers: list[Worker] = []
         self.ready = False
         self.interrupted = False
@@ -258,7 +295,7 @@ class Runner:
         if self.progress and p.count:
             from tqdm import tqdm
 
-            self._bar = tqdm(total=p.count, unit="candle", file=sys.stderr, dynamic_ncols=True)
+            self._bar = tqdm(total=p.count + p.history * len(p.symbols), unit="candle", file=sys.stderr, dynamic_ncols=True)
         event(
             log, "generator starting", symbols=",".join(p.symbols), workers=len(self.sims),
             rate=p.rate if p.rate is not None else "max", seed=p.seed, start=p.start,
