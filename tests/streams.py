@@ -20,7 +20,7 @@ SPARSE_SIDE_RECORDS = RecordMix(order_book=0.05, news=0.02, market_data=0.01, ec
 
 # What "the same result" means: every output table, without columns that record wall-clock time.
 COMPARED = {
-    "bars": "SELECT * FROM bars ORDER BY symbol, timeframe, ts",
+    "bars": "SELECT timeframe, * FROM bars ORDER BY symbol, timeframe, ts",  # base bars and rolled candles
     "signals": ("SELECT symbol, timeframe, ts, rule, side, price, value, reference FROM signals "
                 "ORDER BY symbol, timeframe, ts, rule"),
     "late_bars": "SELECT topic, kafka_partition, kafka_offset, symbol, ts, reason FROM late_bars ORDER BY 1, 2, 3",
@@ -83,6 +83,11 @@ def wait_processed(db: Engine, settings: Settings, group: str | None = None, tim
 def snapshot(db: Engine) -> dict[str, list[tuple[Any, ...]]]:
     with db.connect() as conn:
         return {table: [tuple(r) for r in conn.execute(text(sql)).all()] for table, sql in COMPARED.items()}
+
+
+def base_bars(tables: dict[str, list[tuple[Any, ...]]]) -> int:
+    """Base bars in a `snapshot` (its bars hold the rolled-up candles too)."""
+    return sum(1 for row in tables["bars"] if row[0] == "raw")
 
 
 def count_bars(db: Engine) -> int:
