@@ -199,7 +199,8 @@ def test_docs_page_and_library_are_served(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     assert {"/api/symbols", "/api/bars", "/api/signals", "/api/summary"} <= set(spec["paths"])
     assert {p["name"] for p in spec["paths"]["/api/bars"]["get"]["parameters"]} == {
-        "symbol", "from", "to", "order", "limit", "cursor"}
+        "symbol", "timeframe", "from", "to", "order", "limit", "cursor"}
+    assert {"/api/timeframes", "/api/bars/forming"} <= set(spec["paths"])
     assert client.get("/docs").status_code == 200
     page = client.get("/")
     assert page.status_code == 200 and '<script src="/vendor/lightweight-charts.js">' in page.text
