@@ -34,7 +34,7 @@
     symbols: [],
     timeframe: TF.RAW,
     seconds: null,         // window length of the timeframe; null for raw
-    timeframes: [TF.RAW],
+    timeframes: [],        // from /api/timeframes: {timeframe, seconds}
     view: 0,               // bumped on every symbol or timeframe switch: late answers of an older view are dropped
     forming: null,         // rolled timeframe: the forming candle (not stored), or null
     seenTs: -Infinity,     // rolled timeframe: newest base bar already counted in a candle on the chart
