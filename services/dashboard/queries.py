@@ -35,14 +35,21 @@ def decode_cursor(value: str, kind: str, order: str, size: int) -> list[Any]:
     except (ValueError, TypeError, IndexError, orjson.JSONDecodeError) as exc:
         raise CursorError("not a cursor from this API (pass the next_cursor of a previous page unchanged)") from exc
     if got_kind != kind or len(key) != size:
-        endpoint, _, timeframe = kind.partition(":")
-        raise CursorError(f"this cursor belongs to another endpoint or timeframe, not /api/{endpoint} "
-                          f"with timeframe={timeframe}")
+        raise CursorError(f"this cursor belongs to another endpoint or timeframe ({_listing(got_kind)}), "
+                          f"not {_listing(kind)}")
     if not all(isinstance(k, str) and len(k) <= 64 for k in key[1:]):  # symbol, rule: text columns
         raise CursorError("not a cursor from this API (pass the next_cursor of a previous page unchanged)")
     if got_order != order:
         raise CursorError(f"this cursor was made for order={got_order}; pass the same order")
     return key
+
+
+def _listing(kind: Any) -> str:
+    """'bars:1m' -> '/api/bars with timeframe=1m' (a forged kind is not echoed back)."""
+    endpoint, _, timeframe = str(kind).partition(":")
+    if endpoint not in ("bars", "signals") or not 0 < len(timeframe) <= 8 or not timeframe.isalnum():
+        return "unknown"
+    return f"/api/{endpoint} with timeframe={timeframe}"
 
 
 def _epoch(row: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The read-only REST API, /api/*: symbols, bars, signals and market summaries.
+"""The read-only REST API, /api/*: symbols, timeframes, bars (and the forming candle), signals and
+market summaries.
 
 Every request reads on a pooled connection of the reader role (`app.state.reader`, made in
 `app.reader_engine`) in a read-only transaction. Lists are keyset-paginated (see `queries`);
@@ -11,11 +12,13 @@ from typing import Any, Callable, get_args
 from fastapi import APIRouter, Depends, Query, Request
 
 from services.config import Settings
-from services.core.timeframes import RAW
+from services.core.timeframes import RAW, Timeframe
 from services.dashboard import queries
+from services.dashboard.forming import forming
 from services.dashboard.query_params import (
-    check_range, next_url, only_params, parse_cursor, parse_symbol, parse_timeframe, parse_when)
-from services.dashboard.schemas import BarPage, Order, Period, SignalPage, SummaryList, SymbolList
+    bad_param, check_range, next_url, only_params, parse_cursor, parse_symbol, parse_timeframe, parse_when)
+from services.dashboard.schemas import (
+    BarPage, Forming, Order, Period, SignalPage, SummaryList, SymbolList, TimeframeList)
 
 
 TIMEFRAME_HELP = ("raw: the base bars, one per price record (default); or rolled-up candles of a configured "
@@ -43,6 +46,17 @@ def rest_router(settings: Settings) -> APIRouter:
     def api_symbols(request: Request) -> dict[str, Any]:
         return {"items": read(request, queries.symbols, known)}
 
+    # The processor and the dashboard read the same TICKFLOW_TIMEFRAMES: what the page offers is what
+    # the processor rolls up. Any other valid timeframe is still accepted by /api/bars (stored rows of
+    # a timeframe configured earlier stay readable).
+    timeframes = [{"timeframe": RAW, "seconds": None}] + [
+        {"timeframe": tf.name, "seconds": tf.seconds} for tf in settings.timeframe_specs()]
+
+    @router.get("/api/timeframes", response_model=TimeframeList, summary="raw and the configured timeframes",
+                dependencies=[Depends(only_params())])
+    def api_timeframes() -> dict[str, Any]:
+        return {"items": timeframes}
+
     @router.get("/api/bars", response_model=BarPage, summary="A symbol's bars with indicators",
                 responses={404: {"description": "unknown symbol"}, 422: {"description": "bad parameter"}},
                 dependencies=[Depends(only_params("symbol", "timeframe", "from", "to", "order", "limit", "cursor"))])
@@ -65,6 +79,22 @@ def rest_router(settings: Settings) -> APIRouter:
         nxt = queries.encode_cursor(f"bars:{tf}", order, next_key) if next_key else None
         return {"symbol": sym, "order": order, "count": len(items), "items": items, "next_cursor": nxt,
                 "next": next_url(request, nxt)}
+
+    @router.get("/api/bars/forming", response_model=Forming,
+                summary="A symbol's forming (not yet closed, so not stored) candle of a timeframe",
+                responses={404: {"description": "unknown symbol"}, 422: {"description": "bad parameter"}},
+                dependencies=[Depends(only_params("symbol", "timeframe"))])
+    def api_forming(
+        request: Request,
+        symbol: str = Query(min_length=1, max_length=32, description="ticker, e.g. AAPL"),
+        timeframe: str = Query(min_length=1, max_length=8, description="a rolled-up timeframe such as 1m, 5m, 1h, 1d"),
+    ) -> dict[str, Any]:
+        sym = parse_symbol(symbol, "symbol", known)
+        tf = parse_timeframe(timeframe, "timeframe")
+        if tf == RAW:
+            raise bad_param("timeframe", "raw bars are stored as they come; only a rolled-up timeframe has a "
+                                         "forming candle")
+        return {"symbol": sym, "timeframe": tf, "item": read(request, forming, sym, Timeframe.parse(tf))}
 
     @router.get("/api/signals", response_model=SignalPage, summary="Signals, for one symbol or all",
                 responses={404: {"description": "unknown symbol"}, 422: {"description": "bad parameter"}},

@@ -74,6 +74,32 @@ class SymbolList(BaseModel):
     items: list[SymbolInfo]
 
 
+class TimeframeInfo(BaseModel):
+    timeframe: str = Field(description="raw (the base bars) or a rolled-up timeframe's canonical name, e.g. 1m")
+    seconds: int | None = Field(description="window length; null for raw")
+
+
+class TimeframeList(BaseModel):
+    items: list[TimeframeInfo] = Field(description="raw first, then the configured timeframes, shortest first")
+
+
+class FormingCandle(BaseModel):
+    ts: float = Field(description="window start, epoch seconds (UTC epoch aligned)")
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: int
+    base_bars: int = Field(description="how many base bars it holds so far")
+    last_ts: float = Field(description="time of the newest base bar it holds; add the feed's later base bars")
+
+
+class Forming(BaseModel):
+    symbol: str
+    timeframe: str
+    item: FormingCandle | None = Field(description="null when the symbol has no base bars")
+
+
 class RuleSummary(BaseModel):
     rule: str
     buy_signals: int

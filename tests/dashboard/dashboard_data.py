@@ -18,6 +18,7 @@ from services.core.indicators import INDICATOR_COLUMNS, IndicatorParams
 from services.core.records import StockPrice
 from services.core.signals import SignalRules
 from services.core.simulation import MarketSimulator, is_candle
+from services.core.timeframes import Timeframe
 from services.dashboard.webhooks import SIGNATURE_HEADER, verify
 
 DASHBOARD_TABLES = ("dashboard_feed", "webhook_attempts", "webhook_deliveries", "webhook_cursors",
@@ -27,6 +28,12 @@ BAR_INSERT = (f"INSERT INTO bars (symbol, ts, open, high, low, close, volume, {'
 BAR_TEMPLATE = "(%s, to_timestamp(%s), " + ", ".join(["%s"] * (5 + len(INDICATOR_COLUMNS))) + ")"
 SIGNAL_INSERT = "INSERT INTO signals (symbol, ts, rule, side, price, value, reference) VALUES %s"
 SIGNAL_TEMPLATE = "(%s, to_timestamp(%s), %s, %s, %s, %s, %s)"
+# Rolled-up rows say their timeframe (and a candle how many base bars it holds).
+ROLLED_BAR_INSERT = (f"INSERT INTO bars (symbol, timeframe, ts, open, high, low, close, volume, base_bars, "
+                     f"{', '.join(INDICATOR_COLUMNS)}) VALUES %s")
+ROLLED_BAR_TEMPLATE = "(%s, %s, to_timestamp(%s), " + ", ".join(["%s"] * (6 + len(INDICATOR_COLUMNS))) + ")"
+ROLLED_SIGNAL_INSERT = "INSERT INTO signals (symbol, timeframe, ts, rule, side, price, value, reference) VALUES %s"
+ROLLED_SIGNAL_TEMPLATE = "(%s, %s, to_timestamp(%s), %s, %s, %s, %s, %s)"
 
 
 def candles(symbols: Sequence[str], count: int, seed: int, start: float, interval: float = 1.0) -> list[dict]:
@@ -48,6 +55,44 @@ def stream_rows(records: Iterable[dict]) -> tuple[list[tuple], list[tuple]]:
         signals += [(bar.stock_symbol, bar.timestamp, s.rule, s.side, bar.closing_price, s.value, s.reference)
                     for s in applied.signals]
     return bars, signals
+
+
+def rolled_rows(records: Iterable[dict], timeframes: str) -> tuple[list[tuple], list[tuple]]:
+    """The closed candles of `timeframes` (e.g. "1m,5m") with indicators, and their signals, exactly as
+    the processor stores them from `records`: (symbol, timeframe, ts, open, high, low, close, volume,
+    base_bars, *indicators) and (symbol, timeframe, ts, rule, side, price, value, reference)."""
+    specs = tuple(sorted((Timeframe.parse(t) for t in timeframes.split(",")), key=lambda t: t.seconds))
+    streams: dict[str, SymbolStream] = {}
+    bars, signals = [], []
+    for candle in records:
+        bar = StockPrice(**candle)
+        stream = streams.setdefault(bar.stock_symbol, SymbolStream(bar.stock_symbol, IndicatorParams(), SignalRules(),
+                                                                   specs))
+        applied = stream.apply(bar)
+        assert isinstance(applied, AppliedBar)
+        for rolled in applied.rolled:
+            c = rolled.candle
+            bars.append((bar.stock_symbol, rolled.timeframe, c.start, c.open, c.high, c.low, c.close, c.volume,
+                         c.bars, *[getattr(rolled.values, col) for col in INDICATOR_COLUMNS]))
+            signals += [(bar.stock_symbol, rolled.timeframe, c.start, s.rule, s.side, c.close, s.value, s.reference)
+                        for s in rolled.signals]
+    return bars, signals
+
+
+def insert_rolled(dsn: str, bars: list[tuple], signals: list[tuple]) -> None:
+    """Insert rows of `rolled_rows` in one transaction (the feed's triggers ignore them: not base bars)."""
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            if bars:
+                psycopg2.extras.execute_values(cur, ROLLED_BAR_INSERT, bars, template=ROLLED_BAR_TEMPLATE,
+                                               page_size=5000)
+            if signals:
+                psycopg2.extras.execute_values(cur, ROLLED_SIGNAL_INSERT, signals, template=ROLLED_SIGNAL_TEMPLATE,
+                                               page_size=5000)
+        conn.commit()
+    finally:
+        conn.close()
 
 
 def insert_rows(dsn: str, bars: list[tuple], signals: list[tuple]) -> float:

@@ -1,10 +1,14 @@
 """The page in headless Chromium (Debian's chromium, driven by playwright-core from the page's npm
-folder) while the pipeline runs: the chart gets bars and signal markers, the live list grows."""
+folder) while the pipeline runs: the chart gets bars and signal markers, the live list grows; in the
+1m timeframe the chart shows stored minute candles with markers and a forming candle that follows
+the base bars and is replaced by the stored candle when its window closes."""
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 from sqlalchemy import Engine, text
@@ -14,6 +18,14 @@ from support import ROOT, ServiceProcess, service_env, wait_until
 
 WEB_DIR = ROOT / "services" / "dashboard" / "web"
 CHROMIUM = "/usr/bin/chromium"
+# Event time runs faster than the clock, so that minute windows close every few seconds: each
+# symbol's base bars are INTERVAL seconds apart. First a history burst (as fast as possible), then
+# live at 50 candles a second over 5 symbols: 10 base bars a second per symbol, 15 s of event time
+# a second, a 1m window closes every 4 s. The live part starts far enough back to stay within
+# ingest's 300 s future-timestamp limit for the whole test.
+INTERVAL = 1.5
+HISTORY_PER_SYMBOL = 4_800   # 2 h of base bars: 120 minute candles per symbol, enough for 1m signals
+LIVE_LEAD_S = 2_400          # live event time starts this long before now
 
 
 def test_page_shows_live_candles_markers_and_signals(dashboard: str, pipeline: str, dash_stack: Settings,
@@ -23,18 +35,30 @@ def test_page_shows_live_candles_markers_and_signals(dashboard: str, pipeline: s
     node = shutil.which("node")
     assert node, "node is needed to drive the browser"
 
-    generator = ServiceProcess("generator", [
-        "--rate", "50", "--no-server", "--ingest-url", pipeline, "--seed", "5", "--flush-ms", "100",
+    symbols = len(dash_stack.symbols)
+    live_start = math.floor(time.time()) - LIVE_LEAD_S
+    history_start = live_start - HISTORY_PER_SYMBOL * INTERVAL
+    burst = ServiceProcess("generator", [
+        "--rate", "max", "--count", str(symbols * HISTORY_PER_SYMBOL), "--start", str(history_start),
+        "--interval", str(INTERVAL), "--batch", "500", "--no-server", "--ingest-url", pipeline, "--seed", "5",
         "--progress", "never"], service_env(dash_stack), tmp_path)
+    assert burst.proc.wait(timeout=120) == 0, burst.log_tail()
+    burst.stop()
+    generator = ServiceProcess("generator", [
+        "--rate", "50", "--start", str(live_start), "--interval", str(INTERVAL), "--no-server", "--ingest-url",
+        pipeline, "--seed", "6", "--flush-ms", "100", "--progress", "never"], service_env(dash_stack), tmp_path)
     try:
-        def signals_for_aapl() -> int:
+        def count(sql: str) -> int:
             with owner_db.connect() as conn:
-                return conn.execute(text("SELECT count(*) FROM signals WHERE symbol = 'AAPL' AND timeframe = 'raw'")).scalar_one()
+                return conn.execute(text(sql)).scalar_one()
 
-        wait_until(lambda: signals_for_aapl() > 0, timeout=60, interval=0.3, what="a first AAPL signal")
+        wait_until(lambda: count("SELECT count(*) FROM bars WHERE symbol = 'AAPL' AND timeframe = 'raw' "
+                                 f"AND ts >= to_timestamp({live_start})") > 0,
+                   timeout=120, interval=0.3, what="the history processed and the first live AAPL bar")
+        assert count("SELECT count(*) FROM signals WHERE symbol = 'AAPL' AND timeframe = '1m'") > 0
         shot = tmp_path / "dashboard.png"
         done = subprocess.run([node, str(Path(__file__).with_name("browser_check.mjs")), f"{dashboard}/#AAPL",
-                               str(shot), str(WEB_DIR), "45000"], capture_output=True, text=True, timeout=120,
+                               str(shot), str(WEB_DIR), "45000"], capture_output=True, text=True, timeout=180,
                               env={"CHROMIUM": CHROMIUM, "PATH": "/usr/bin:/bin"})
     finally:
         generator.stop()
@@ -47,4 +71,37 @@ def test_page_shows_live_candles_markers_and_signals(dashboard: str, pipeline: s
     assert second["bars"] > first["bars"] and second["lastId"] > first["lastId"]
     assert first["cards"] == len(dash_stack.symbols) and second["status"].startswith("live")
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
-    print(f"\nscreenshot: {shot}; page showed {second}")
+    check_minute_view(shown)
+    print(f"\nscreenshots: {shot}, {shown['minuteScreenshot']}; page showed {second}")
+
+
+def check_minute_view(shown: dict) -> None:
+    minute, grown, after = shown["minute"], shown["grown"], shown["closedAfter"]
+    assert (minute["timeframe"], minute["hash"], minute["chartTimeframe"]) == ("1m", "#AAPL/1m", "1m")
+    # Minute candles: window starts, one per window, the stored ones and then the forming one.
+    times, closed, forming = minute["candleTimes"], minute["closed"], minute["forming"]
+    assert len(closed) >= 100 and times == [b["ts"] for b in closed] + [forming["ts"]]
+    assert all(t % 60 == 0 for t in times) and all(b > a for a, b in zip(times, times[1:]))
+    assert forming["ts"] <= forming["last_ts"] < forming["ts"] + 60 and forming["base_bars"] >= 1
+    # No indicators for the forming candle: the overlays end at the last stored candle.
+    assert minute["indicatorsEnd"] == closed[-1]["ts"] < forming["ts"]
+    assert minute["markers"] > 0 and minute["feedTimeframe"] == "1m" and minute["feedItems"] > 0
+    assert "forming" in minute["formingNote"] and "UTC" in minute["formingNote"]
+    # The forming candle changes as base bars arrive...
+    g = grown["forming"]
+    assert g["last_ts"] > forming["last_ts"]
+    if g["ts"] == forming["ts"]:
+        assert g["base_bars"] > forming["base_bars"] and g["open"] == forming["open"]
+        assert g["high"] >= forming["high"] and g["low"] <= forming["low"]
+    # ...its window closes, and the stored candle (with its indicators) takes its place.
+    stored = shown["stored"]
+    assert stored["ts"] == forming["ts"] and stored["sma"] is not None
+    mine = next(b for b in after["closed"] if b["ts"] == forming["ts"])
+    assert {k: mine[k] for k in ("open", "high", "low", "close", "volume")} == {
+        k: stored[k] for k in ("open", "high", "low", "close", "volume")}
+    assert after["forming"]["ts"] > forming["ts"] and after["candleTimes"][-1] == after["forming"]["ts"]
+    assert after["indicatorsEnd"] >= forming["ts"]
+    # The page's forming candle, built from the feed's base bars, equals the server's at the same bar.
+    pair = shown["formingPair"]
+    assert pair is not None, "the page and /api/bars/forming never stood at the same base bar"
+    assert pair["page"] == pair["rest"]

@@ -200,6 +200,7 @@ def test_docs_page_and_library_are_served(client: TestClient) -> None:
     assert {"/api/symbols", "/api/bars", "/api/signals", "/api/summary"} <= set(spec["paths"])
     assert {p["name"] for p in spec["paths"]["/api/bars"]["get"]["parameters"]} == {
         "symbol", "timeframe", "from", "to", "order", "limit", "cursor"}
+    assert {"/api/timeframes", "/api/bars/forming"} <= set(spec["paths"])
     assert client.get("/docs").status_code == 200
     page = client.get("/")
     assert page.status_code == 200 and '<script src="/vendor/lightweight-charts.js">' in page.text
@@ -207,6 +208,7 @@ def test_docs_page_and_library_are_served(client: TestClient) -> None:
     assert library.status_code == 200, "run `npm ci` in services/dashboard/web (make install does)"
     assert "LightweightCharts" in library.text and library.headers["content-type"].startswith("text/javascript")
     assert client.get("/static/app.js").status_code == 200
+    assert '<script src="/static/timeframes.js">' in page.text and client.get("/static/timeframes.js").status_code == 200
     assert client.get("/static/style.css").status_code == 200
 
 

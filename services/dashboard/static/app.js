@@ -3,15 +3,24 @@
 // processor commits afterwards from the WebSocket /ws. The WebSocket is opened first, and events
 // for the chart are held back while its history loads, so nothing falls between the two.
 // Charts: lightweight-charts (npm, served from node_modules at /vendor/lightweight-charts.js).
+//
+// Timeframes: `raw` shows the base bars, and the feed's bars and signals go straight onto the
+// chart. A rolled-up timeframe (1m, 5m, ...) shows its stored (closed) candles with their
+// indicators and signals from REST, plus the forming candle, which is not stored: the page gets it
+// from /api/bars/forming and grows it with the feed's base bars (timeframes.js). When a base bar
+// of a later window arrives, the forming window has closed and its candle is stored in the same
+// transaction as that bar, so the page then fetches the newest stored candles and signals.
 
 (() => {
   const LWC = window.LightweightCharts;
+  const TF = window.TickflowTimeframes;
   const CHART_BARS = 1500;     // history loaded per symbol
   const MAX_BARS = 4000;       // trimmed back to CHART_BARS beyond this
   const FEED_MAX = 100;        // signals kept in the live list
   const COLORS = {
     buy: "#26a69a", sell: "#ef5350", sma: "#f5a623", emaFast: "#4fc3f7", emaSlow: "#ba68c8",
     bb: "#78909c", rsi: "#e0e0e0", text: "#d8dee9", grid: "#1c2430", bg: "#0f1419",
+    formingUp: "rgba(38,166,154,0.4)", formingDown: "rgba(239,83,80,0.4)",
   };
   const $ = (id) => document.getElementById(id);
   if (!LWC) {
@@ -23,6 +32,16 @@
   const state = {
     symbol: null,
     symbols: [],
+    timeframe: TF.RAW,
+    seconds: null,         // window length of the timeframe; null for raw
+    timeframes: [],        // from /api/timeframes: {timeframe, seconds}
+    view: 0,               // bumped on every symbol or timeframe switch: late answers of an older view are dropped
+    forming: null,         // rolled timeframe: the forming candle (not stored), or null
+    seenTs: -Infinity,     // rolled timeframe: newest base bar already counted in a candle on the chart
+    refreshing: false,     // rolled timeframe: fetching the newest stored candles and signals
+    refreshAgain: false,
+    windowOf: {},          // rolled timeframe: each symbol's newest base-bar window (a later one = a candle closed)
+    feedTimer: null,
     lastId: null,          // last event id seen: where a reconnect resumes
     bars: [],              // bars on the chart, oldest first
     markers: [],
@@ -39,11 +58,7 @@
   };
 
   // ---------------------------------------------------------------- formatting
-  const pad = (n, w = 2) => String(n).padStart(w, "0");
-  function clock(ts) {
-    const d = new Date(ts * 1000);
-    return `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${Math.floor(d.getMilliseconds() / 100)}`;
-  }
+  const timeLabel = (ts) => TF.label(ts, state.seconds);  // UTC, 24 h, as precise as the timeframe needs
   const num = (v, digits = 2) => (v == null ? "—" : Number(v).toFixed(digits));
   const pct = (v) => (v == null ? "—" : `${(v * 100).toFixed(2)}%`);
   const compact = (v) => (v == null ? "—" : Intl.NumberFormat("en", { notation: "compact" }).format(v));
@@ -54,7 +69,7 @@
     layout: { background: { color: COLORS.bg }, textColor: COLORS.text, panes: { separatorColor: "#263040" } },
     grid: { vertLines: { color: COLORS.grid }, horzLines: { color: COLORS.grid } },
     timeScale: { timeVisible: true, secondsVisible: true, rightOffset: 4 },
-    localization: { timeFormatter: clock },
+    localization: { timeFormatter: timeLabel },
     crosshair: { mode: LWC.CrosshairMode.Normal },
   });
   const candles = chart.addSeries(LWC.CandlestickSeries, {
@@ -110,6 +125,66 @@
     }
   }
 
+  // The forming candle, drawn paler than the stored ones: it has no indicators (none are stored for
+  // it), so the overlays and panes end at the last closed candle.
+  function drawForming() {
+    const f = state.forming;
+    if (!f) return;
+    const color = f.close >= f.open ? COLORS.formingUp : COLORS.formingDown;
+    candles.update({ time: f.ts, open: f.open, high: f.high, low: f.low, close: f.close, color, wickColor: color });
+    $("forming-note").textContent = `forming ${timeLabel(f.ts)} UTC · ${f.base_bars} base bar${f.base_bars === 1 ? "" : "s"}`
+      + " · indicators when it closes";
+  }
+
+  // Rolled timeframe: one base bar of the selected symbol, from the feed.
+  function addBaseBar(b) {
+    if (b.ts <= state.seenTs) return;                // already in the forming (or a stored) candle
+    state.seenTs = b.ts;
+    const last = state.bars[state.bars.length - 1];
+    if (last && TF.windowStart(b.ts, state.seconds) <= last.ts) return;  // its window is closed and on the chart
+    const before = state.forming;
+    state.forming = TF.addBase(before, b, state.seconds);
+    drawForming();
+    if (before && state.forming.ts !== before.ts) refreshClosed();   // `before` has closed: it is stored now
+  }
+
+  // Rolled timeframe: the stored candles and signals after the last closed candle on the chart.
+  async function refreshClosed() {
+    if (state.refreshing) { state.refreshAgain = true; return; }
+    const view = state.view;
+    state.refreshing = true;
+    try {
+      do {
+        state.refreshAgain = false;
+        const last = state.bars[state.bars.length - 1];
+        const q = `symbol=${state.symbol}&timeframe=${state.timeframe}`;
+        const [bars, signals] = await Promise.all(last
+          ? [api(`/api/bars?${q}&from=${last.ts}&limit=5000`), api(`/api/signals?${q}&since=${last.ts}&limit=1000`)]
+          : [api(`/api/bars?${q}&order=desc&limit=${CHART_BARS}`), api(`/api/signals?${q}&order=desc&limit=1000`)]);
+        if (view !== state.view) return;
+        const items = last ? bars.items : bars.items.reverse();
+        const fresh = items.filter((b) => !last || b.ts > last.ts);
+        if (fresh.length) {
+          let all = state.bars.concat(fresh);
+          if (all.length > MAX_BARS) all = all.slice(-CHART_BARS);
+          setChartData(all);    // the stored candles replace what the page drew of them while forming
+          const newest = all[all.length - 1].ts;
+          if (state.forming && state.forming.ts <= newest) state.forming = null;
+          drawForming();
+        }
+        const first = state.bars.length ? state.bars[0].ts : Infinity;
+        const added = signals.items.filter((s) => s.ts >= first && !state.markerKeys.has(signalKey(s)));
+        if (added.length || fresh.length) {
+          setMarkers(state.markers.filter((m) => m.time >= first).concat(added.map(toMarker)));
+        }
+      } while (state.refreshAgain && view === state.view);
+    } catch (err) {
+      console.warn(`could not refresh the ${state.timeframe} candles: ${err.message}`);  // the next close retries
+    } finally {
+      if (view === state.view) state.refreshing = false;
+    }
+  }
+
   const signalKey = (s) => `${s.symbol}|${s.ts}|${s.rule}`;
   const RULE_LABEL = { rsi: "R", ema_cross: "E", macd_cross: "M" };  // marker letters (see the legend)
   function toMarker(s) {
@@ -136,27 +211,52 @@
     return response.json();
   }
 
-  async function loadSymbol(symbol) {
-    state.symbol = symbol;
-    state.loading = true;
-    state.pending = [];
+  const secondsOf = (timeframe) => (timeframe === TF.RAW ? null
+    : state.timeframes.find((t) => t.timeframe === timeframe)?.seconds ?? null);
+
+  // The chart of `symbol` in `timeframe` (both also in the URL: #MSFT, or #MSFT/5m).
+  async function loadChart(symbol, timeframe) {
+    const view = ++state.view;
+    const switched = timeframe !== state.timeframe;
+    Object.assign(state, { symbol, timeframe, seconds: secondsOf(timeframe), loading: true, pending: [],
+                           forming: null, seenTs: -Infinity, refreshing: false, refreshAgain: false });
     $("symbol").value = symbol;
-    if (location.hash !== `#${symbol}`) history.replaceState(null, "", `#${symbol}`);
+    $("timeframe").value = timeframe;
+    $("chart").dataset.timeframe = timeframe;
+    $("forming-note").textContent = "";
+    $("forming-note").hidden = state.seconds === null;
+    chart.applyOptions({ timeScale: { secondsVisible: state.seconds === null || state.seconds % 60 !== 0 } });
+    const hash = timeframe === TF.RAW ? `#${symbol}` : `#${symbol}/${timeframe}`;
+    if (location.hash !== hash) history.replaceState(null, "", hash);
+    if (switched) loadSignalFeed().catch((err) => console.warn(`signal list: ${err.message}`));
+    const q = `symbol=${symbol}&timeframe=${timeframe}`;
     try {
+      // The forming candle first, then the stored ones: a window that closes in between is then among
+      // the stored candles (the stale forming one is dropped below), and the base bar that closed it
+      // is held in `pending` and starts the next forming candle.
+      const forming = state.seconds === null ? null : await api(`/api/bars/forming?${q}`);
       const [bars, signals] = await Promise.all([
-        api(`/api/bars?symbol=${symbol}&order=desc&limit=${CHART_BARS}`),
-        api(`/api/signals?symbol=${symbol}&order=desc&limit=1000`),
+        api(`/api/bars?${q}&order=desc&limit=${CHART_BARS}`),
+        api(`/api/signals?${q}&order=desc&limit=1000`),
       ]);
-      if (symbol !== state.symbol) return;        // another symbol was picked meanwhile
+      if (view !== state.view) return;            // another symbol or timeframe was picked meanwhile
       const history = bars.items.reverse();
       setChartData(history);
       const first = history.length ? history[0].ts : Infinity;
       setMarkers(signals.items.filter((s) => s.ts >= first).map(toMarker));
-      showChartMessage(history.length ? "" : `No bars for ${symbol} yet: start the generator (make run).`);
+      const f = forming?.item;
+      if (f) {
+        state.seenTs = f.last_ts;
+        if (!history.length || f.ts > history[history.length - 1].ts) state.forming = f;
+        drawForming();
+      }
+      showChartMessage(history.length || state.forming ? ""
+        : state.seconds === null ? `No bars for ${symbol} yet: start the generator (make run).`
+          : `No ${timeframe} candles for ${symbol} yet: the first one is stored when its window closes.`);
     } catch (err) {
-      showChartMessage(`Could not load ${symbol}: ${err.message}`);
+      showChartMessage(`Could not load ${symbol} ${timeframe}: ${err.message}`);
     } finally {
-      if (symbol === state.symbol) {
+      if (view === state.view) {
         state.loading = false;
         const held = state.pending;
         state.pending = [];
@@ -172,11 +272,42 @@
     $("chart-message").hidden = !text;
   }
 
+  // The list shows the signals of the selected timeframe, for every symbol. The feed carries base-bar
+  // signals only: in a rolled timeframe the list is refreshed from REST whenever a candle of some
+  // symbol closes (its signals are stored with it).
   async function loadSignalFeed() {
-    const latest = await api("/api/signals?order=desc&limit=50");
+    const timeframe = state.timeframe;
+    const latest = await api(`/api/signals?timeframe=${timeframe}&order=desc&limit=50`);
+    if (timeframe !== state.timeframe) return;
     $("signals").replaceChildren();
+    $("signals").dataset.timeframe = timeframe;
+    $("feed-timeframe").textContent = timeframe === TF.RAW ? "base bars" : `${timeframe} candles`;
     state.feedKeys.clear();
+    state.liveSignals = 0;
+    $("feed-count").textContent = "0 new";
+    state.windowOf = {};
     latest.items.reverse().forEach((s) => addToFeed(s, false));
+  }
+
+  function noteWindow(ev) {   // rolled timeframe: a base bar of any symbol
+    const start = TF.windowStart(ev.ts, state.seconds);
+    const seen = state.windowOf[ev.symbol];
+    state.windowOf[ev.symbol] = start;
+    if ((seen === undefined || start > seen) && state.feedTimer === null) {
+      state.feedTimer = setTimeout(refreshSignalFeed, 250);   // closes of several symbols: one request
+    }
+  }
+
+  async function refreshSignalFeed() {
+    state.feedTimer = null;
+    const timeframe = state.timeframe;
+    if (timeframe === TF.RAW) return;
+    try {
+      const latest = await api(`/api/signals?timeframe=${timeframe}&order=desc&limit=50`);
+      if (timeframe === state.timeframe) latest.items.reverse().forEach((s) => addToFeed(s, true));
+    } catch (err) {
+      console.warn(`signal list: ${err.message}`);    // the next close retries
+    }
   }
 
   async function loadSummaries() {
@@ -185,7 +316,7 @@
       state.summaries = Object.fromEntries(data.items.map((s) => [s.symbol, s]));
       const newest = Math.max(0, ...data.items.map((s) => s.window_end));
       $("summary-note").textContent = newest
-        ? `window ending ${new Date(newest * 1000).toLocaleString()} (market_summary DAG, hourly); last price live`
+        ? `window ending ${TF.label(newest, 60)} UTC (market_summary DAG, hourly); last price live`
         : "no summaries yet: the market_summary DAG computes them hourly; last price is live";
     } catch (err) {
       $("summary-note").textContent = `summaries unavailable: ${err.message}`;
@@ -201,7 +332,7 @@
     const li = document.createElement("li");
     li.className = live ? "new" : "";
     li.dataset.key = key;
-    for (const [cls, text] of [["time", clock(s.ts)], ["symbol", s.symbol], ["rule", s.rule],
+    for (const [cls, text] of [["time", TF.label(s.ts, state.seconds, true)], ["symbol", s.symbol], ["rule", s.rule],
       [s.side, s.side], ["price", num(s.price)]]) {
       const span = document.createElement("span");
       span.className = cls;
@@ -243,7 +374,7 @@
       } else {
         card.insertAdjacentHTML("beforeend", `<p class="none">no ${state.period} summary yet</p>`);
       }
-      card.addEventListener("click", () => loadSymbol(symbol));
+      card.addEventListener("click", () => loadChart(symbol, state.timeframe));
       return card;
     });
     $("cards").replaceChildren(...cards);
@@ -256,15 +387,22 @@
   }
 
   // ---------------------------------------------------------------- WebSocket
+  // The feed's events are base bars and base-bar signals: in a rolled timeframe a base bar grows the
+  // forming candle, and the signals are not this timeframe's (its own come from REST).
   function applyToChart(ev) {
-    if (ev.type === "bar") addBar(ev); else addMarker(ev);
+    if (state.seconds === null) {
+      if (ev.type === "bar") addBar(ev); else addMarker(ev);
+    } else if (ev.type === "bar") {
+      addBaseBar(ev);
+    }
   }
 
   function onEvent(ev) {
     if (ev.type === "bar") {
       state.lastPrice[ev.symbol] = ev.close;
       cardsNeedRender();
-    } else {
+      if (state.seconds !== null) noteWindow(ev);
+    } else if (state.seconds === null) {
       addToFeed(ev, true);
     }
     if (ev.symbol === state.symbol) {
@@ -277,6 +415,9 @@
     $("status").textContent = text;
   }
 
+  let helloSeen;
+  const hello = new Promise((resolve) => { helloSeen = resolve; });
+
   function connect() {
     const url = new URL("/ws", location.href);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
@@ -287,6 +428,7 @@
       const msg = JSON.parse(message.data);
       if (msg.type === "hello") {
         if (state.lastId === null) state.lastId = msg.head;
+        helloSeen();
       } else if (msg.type === "events") {
         msg.events.forEach(onEvent);
         state.lastId = msg.last_id;
@@ -308,26 +450,36 @@
   }
 
   async function reloadAll() {
-    await Promise.all([loadSymbol(state.symbol), loadSignalFeed(), loadSummaries()]);
+    await Promise.all([loadChart(state.symbol, state.timeframe), loadSignalFeed(), loadSummaries()]);
   }
 
   // ---------------------------------------------------------------- start
   async function start() {
-    const symbols = await api("/api/symbols");
+    const [symbols, timeframes] = await Promise.all([api("/api/symbols"), api("/api/timeframes")]);
+    state.timeframes = timeframes.items;
+    $("timeframe").replaceChildren(...timeframes.items.map((t) =>
+      new Option(t.timeframe === TF.RAW ? "raw (base bars)" : t.timeframe, t.timeframe)));
+    $("timeframe").addEventListener("change", (e) => loadChart(state.symbol, e.target.value));
     state.symbols = symbols.items.filter((s) => s.configured || s.last_ts != null).map((s) => s.symbol);
     for (const s of symbols.items) if (s.last_close != null) state.lastPrice[s.symbol] = s.last_close;
     $("symbol").replaceChildren(...state.symbols.map((s) => new Option(s, s)));
-    $("symbol").addEventListener("change", (e) => loadSymbol(e.target.value));
+    $("symbol").addEventListener("change", (e) => loadChart(e.target.value, state.timeframe));
     document.querySelectorAll(".period-picker button").forEach((button) => button.addEventListener("click", () => {
       document.querySelectorAll(".period-picker button").forEach((b) => b.classList.toggle("active", b === button));
       state.period = button.dataset.period;
       loadSummaries();
     }));
-    const wanted = decodeURIComponent(location.hash.slice(1)).toUpperCase();
-    state.symbol = state.symbols.includes(wanted) ? wanted : state.symbols[0];
-    connect();                                  // first: events committed during the loads are not lost
+    const [wanted, wantedTimeframe = TF.RAW] = decodeURIComponent(location.hash.slice(1)).split("/");
+    const symbol = state.symbols.includes(wanted.toUpperCase()) ? wanted.toUpperCase() : state.symbols[0];
+    state.timeframe = timeframes.items.some((t) => t.timeframe === wantedTimeframe) ? wantedTimeframe : TF.RAW;
+    state.seconds = secondsOf(state.timeframe);
+    state.symbol = symbol;
+    // The feed first, and the loads once it has said hello (its starting point): events committed
+    // during the loads are then not lost. Without a hello in 3 s, load anyway and let it catch up.
+    connect();
     state.loading = true;
-    await Promise.all([loadSymbol(state.symbol), loadSignalFeed(), loadSummaries()]);
+    await Promise.race([hello, new Promise((resolve) => setTimeout(resolve, 3000))]);
+    await Promise.all([loadChart(symbol, state.timeframe), loadSignalFeed(), loadSummaries()]);
     setInterval(loadSummaries, 60000);          // the DAG refreshes them hourly
   }
 
@@ -335,6 +487,13 @@
   window.tickflowDashboard = {
     bars: () => candles.data().length,
     markers: () => state.markers.length,
+    timeframe: () => state.timeframe,
+    candleTimes: () => candles.data().map((c) => c.time),
+    closedBars: () => state.bars.map((b) => ({ ts: b.ts, open: b.open, high: b.high, low: b.low, close: b.close,
+                                               volume: b.volume })),
+    forming: () => (state.forming ? { ...state.forming } : null),
+    indicatorsEnd: () => { const d = overlays.sma.data(); return d.length ? d[d.length - 1].time : null; },
+    feedTimeframe: () => $("signals").dataset.timeframe,
     liveSignals: () => state.liveSignals,
     feedItems: () => $("signals").children.length,
     lastId: () => state.lastId,
