@@ -36,9 +36,9 @@ from services.orchestration.catalog import DEFAULT_TOLERANCE, WINDOW_HELP
     params={
         "symbols": Param([], type="array", items={"type": "string"}, title="Symbols",
                          description="Symbols to reconcile; empty: all configured (TICKFLOW_SYMBOLS)."),
-        "timeframes": Param([], type="array", items={"type": "string"}, title="Timeframes",
-                            description="raw (base bars) and/or configured timeframes such as 1m, 5m, 1h, 1d; "
-                                        "empty: raw and all configured (TICKFLOW_TIMEFRAMES)."),
+        "timeframes": Param([], type=["array", "string"], items={"type": "string"}, title="Timeframes",
+                            description="raw (base bars) and/or configured timeframes such as 1m, 5m, 1h, 1d, as a "
+                                        "list or comma-separated; empty: raw and all configured (TICKFLOW_TIMEFRAMES)."),
         "start": Param(None, type=["null", "string"], format="date-time", title="Start (inclusive)",
                        description=WINDOW_HELP),
         "end": Param(None, type=["null", "string"], format="date-time", title="End (exclusive)",
