@@ -18,14 +18,14 @@ import logging
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, Iterable
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, text
 
-from services.core.indicators import INDICATOR_COLUMNS, IndicatorParams
+from services.core.indicators import IndicatorParams
 from services.core.signals import SignalRules
 from services.core.timeframes import RAW
 from services.orchestration.backfill import backfill_symbol, chunks
