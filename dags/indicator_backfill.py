@@ -9,7 +9,11 @@ differs (logic: `services/orchestration/backfill.py`). Idempotent: a second run 
   --from-date … --to-date …`), else the last 24 hours. Enough history before `start` is loaded
   that the first values equal the stream's.
 - **symbols**: empty = every configured symbol. One mapped `backfill` task per symbol; each
-  logs and returns the rows it wrote.
+  logs and returns the rows it wrote, per timeframe.
+- **timeframes**: `raw` (the base bars) and/or configured timeframes (`1m`, `5m`, ...); empty =
+  all. A rolled timeframe is recomputed from the base bars (roll-up, then indicators and
+  signals) and its candles are upserted, so a timeframe added after the history was stored
+  gets its candles here.
 """
 from __future__ import annotations
 
@@ -31,6 +35,9 @@ from services.orchestration.catalog import WINDOW_HELP
     params={
         "symbols": Param([], type="array", items={"type": "string"}, title="Symbols",
                          description="Symbols to recompute; empty: all configured (TICKFLOW_SYMBOLS)."),
+        "timeframes": Param([], type=["array", "string"], items={"type": "string"}, title="Timeframes",
+                            description="raw (base bars) and/or configured timeframes such as 1m, 5m, 1h, 1d, as a "
+                                        "list or comma-separated; empty: raw and all configured (TICKFLOW_TIMEFRAMES)."),
         "start": Param(None, type=["null", "string"], format="date-time", title="Start (inclusive)",
                        description=WINDOW_HELP),
         "end": Param(None, type=["null", "string"], format="date-time", title="End (exclusive)",

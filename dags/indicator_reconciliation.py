@@ -6,8 +6,11 @@ them with what the stream wrote (logic: `services/orchestration/reconcile.py`).
 
 - A value mismatches when it is NULL on one side only or
   `|stored - expected| > tolerance * max(1, |expected|)`.
+- **timeframes**: `raw` (the base bars) and/or configured timeframes (`1m`, `5m`, ...); empty =
+  all. A rolled timeframe's candles are recomputed from the base bars, so a missing or wrong
+  candle is a mismatch too; so is a signal missing, wrong or not expected.
 - `reconciliation_runs` gets the run's summary, `reconciliation_mismatches` every mismatch
-  (symbol, time, indicator, stored and expected value).
+  (symbol, timeframe, time, indicator, stored and expected value).
 - The run fails when more than `max_mismatches` are left. With `repair`, each symbol's
   mismatched time range is rewritten through the backfill logic and compared again.
 - Window `[start, end)`: the params if given, else the data interval, else the last hour.
@@ -33,6 +36,9 @@ from services.orchestration.catalog import DEFAULT_TOLERANCE, WINDOW_HELP
     params={
         "symbols": Param([], type="array", items={"type": "string"}, title="Symbols",
                          description="Symbols to reconcile; empty: all configured (TICKFLOW_SYMBOLS)."),
+        "timeframes": Param([], type=["array", "string"], items={"type": "string"}, title="Timeframes",
+                            description="raw (base bars) and/or configured timeframes such as 1m, 5m, 1h, 1d, as a "
+                                        "list or comma-separated; empty: raw and all configured (TICKFLOW_TIMEFRAMES)."),
         "start": Param(None, type=["null", "string"], format="date-time", title="Start (inclusive)",
                        description=WINDOW_HELP),
         "end": Param(None, type=["null", "string"], format="date-time", title="End (exclusive)",

@@ -6,7 +6,11 @@ columns rewritten; signals are inserted, corrected or deleted to match the recom
 second run over the same window writes nothing (idempotent), and a run over intact data writes
 nothing either. Each chunk of bars is written in one transaction.
 
-Bars themselves (OHLCV) are never created or deleted here: they are the input.
+Base bars (timeframe 'raw') are the input: their OHLCV are never created or deleted here. A
+rolled timeframe's candles are an output of the roll-up (services/orchestration/rolled.py), so
+a missing or wrong candle is upserted whole (ON CONFLICT (symbol, timeframe, ts)): that is how
+a timeframe added after the history was stored gets its candles. A stored candle the roll-up
+does not produce is only counted: the writer role may not delete bars (sql/0023).
 """
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ import io
 import logging
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import psycopg2.extras
@@ -22,23 +26,27 @@ from sqlalchemy import Engine
 
 from services.core.indicators import INDICATOR_COLUMNS, IndicatorParams
 from services.core.signals import SignalRules
+from services.core.timeframes import RAW, Timeframe
 from services.db.binary_copy import BinaryCopy
 from services.orchestration.params import Window
-from services.orchestration.recompute import (
-    DEFAULT_CHUNK_BARS, DEFAULT_TOLERANCE, Chunk, ExpectedSignal, differs, iter_chunks,
-)
+from services.orchestration.recompute import DEFAULT_CHUNK_BARS, DEFAULT_TOLERANCE, Chunk, iter_chunks
+from services.orchestration.rolled import CANDLE_COLUMNS, iter_rolled_chunks
+from services.orchestration.signal_diff import diff_signals, stored_signals
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BackfillResult", "backfill_symbol", "write_chunk"]
+__all__ = ["BackfillResult", "backfill_symbol", "chunks", "write_chunk"]
 
 
 @dataclass(slots=True)
 class BackfillResult:
     symbol: str
     window: str
-    bars: int = 0  # bars recomputed in the window
-    bars_written: int = 0  # bars whose indicator columns were rewritten
+    timeframe: str = RAW
+    bars: int = 0  # bars (candles) recomputed in the window
+    bars_written: int = 0  # bars whose indicator columns were rewritten (rolled: candles upserted)
+    candles_inserted: int = 0  # rolled: candles that were missing (included in bars_written)
+    candles_unexpected: int = 0  # rolled: stored candles the roll-up does not produce (left in place)
     values_written: int = 0  # indicator values that were NULL/wrong before
     signals_inserted: int = 0
     signals_updated: int = 0
@@ -57,7 +65,7 @@ class BackfillResult:
         return {**asdict(self), "rows_written": self.rows_written}
 
     def summary(self) -> str:
-        return (f"{self.symbol} {self.window}: {self.bars} bars recomputed, {self.rows_written} rows written "
+        return (f"{self.symbol} {self.timeframe} {self.window}: {self.bars} bars recomputed, {self.rows_written} rows written "
                 f"({self.bars_written} bars / {self.values_written} values, signals +{self.signals_inserted} "
                 f"~{self.signals_updated} -{self.signals_deleted}) in {self.seconds:.2f} s")
 
@@ -69,28 +77,34 @@ _VALUES_COPY = BinaryCopy(["bigint", *(["double precision"] * len(INDICATOR_COLU
 _FROM_MICROS = "timestamptz 'epoch' + v.ts_us * interval '1 microsecond'"
 
 
-def _ensure_staging(cur: Any) -> None:
-    cols = ", ".join(f"{c} double precision" for c in INDICATOR_COLUMNS)
-    cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {_VALUES_TABLE} (ts_us bigint, {cols}) ON COMMIT DELETE ROWS")
+_CANDLES_TABLE = "orch_candle_values"
+_CANDLES_COPY = BinaryCopy(["bigint", *(["double precision"] * (len(CANDLE_COLUMNS) + len(INDICATOR_COLUMNS)))])
+
+
+def _ensure_staging(cur: Any, table: str, columns: tuple[str, ...]) -> None:
+    cols = ", ".join(f"{c} double precision" for c in columns)
+    cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table} (ts_us bigint, {cols}) ON COMMIT DELETE ROWS")
 
 
 def write_chunk(cur: Any, chunk: Chunk, tolerance: float, result: BackfillResult) -> np.ndarray:
     """Write what differs in `chunk` (in the caller's transaction); return the rewritten rows' mask."""
-    wrong = differs(chunk.stored, chunk.expected, tolerance)
+    wrong = chunk.wrong(tolerance)
     rows = wrong.any(axis=1)
+    if chunk.wanted is not None:  # rolled: a stored candle nobody expects is reported, not rewritten
+        result.candles_unexpected += int((rows & ~chunk.wanted).sum())
+        rows &= chunk.wanted
     if rows.any():
-        _ensure_staging(cur)
         micros = chunk.times.as_unit("us").asi8[rows]
         values = chunk.expected[rows]
-        cur.copy_expert(f"COPY {_VALUES_TABLE} FROM STDIN (FORMAT binary)",
-                        io.BytesIO(_VALUES_COPY.encode([micros, *values.T])))
-        assignments = ", ".join(f"{c} = nullif(v.{c}, 'NaN')" for c in INDICATOR_COLUMNS)
-        cur.execute(f"UPDATE bars b SET {assignments} FROM {_VALUES_TABLE} v "
-                    f"WHERE b.symbol = %s AND b.timeframe = 'raw' AND b.ts = {_FROM_MICROS}",
-                    (chunk.symbol,))
+        if chunk.timeframe == RAW:
+            _update_indicators(cur, chunk.symbol, micros, values)
+        else:
+            _upsert_candles(cur, chunk.symbol, chunk.timeframe, micros, values)
+            assert chunk.present is not None
+            result.candles_inserted += int((rows & ~chunk.present).sum())
         result.bars_written += cur.rowcount
-        result.values_written += int(wrong.sum())
-        for name, count in zip(INDICATOR_COLUMNS, wrong.sum(axis=0)):
+        result.values_written += int(wrong[rows].sum())
+        for name, count in zip(chunk.columns, wrong[rows].sum(axis=0)):
             if count:
                 result.per_indicator[name] = result.per_indicator.get(name, 0) + int(count)
         written = np.flatnonzero(rows)
@@ -100,42 +114,63 @@ def write_chunk(cur: Any, chunk: Chunk, tolerance: float, result: BackfillResult
     return rows
 
 
+def _update_indicators(cur: Any, symbol: str, micros: np.ndarray, values: np.ndarray) -> None:
+    _ensure_staging(cur, _VALUES_TABLE, INDICATOR_COLUMNS)
+    cur.copy_expert(f"COPY {_VALUES_TABLE} FROM STDIN (FORMAT binary)",
+                    io.BytesIO(_VALUES_COPY.encode([micros, *values.T])))
+    assignments = ", ".join(f"{c} = nullif(v.{c}, 'NaN')" for c in INDICATOR_COLUMNS)
+    cur.execute(f"UPDATE bars b SET {assignments} FROM {_VALUES_TABLE} v "
+                f"WHERE b.symbol = %s AND b.timeframe = 'raw' AND b.ts = {_FROM_MICROS}", (symbol,))
+
+
+def _upsert_candles(cur: Any, symbol: str, timeframe: str, micros: np.ndarray, values: np.ndarray) -> None:
+    """Whole candles (OHLCV, base_bars, indicators), inserted or overwritten: idempotent by the key."""
+    columns = (*CANDLE_COLUMNS, *INDICATOR_COLUMNS)
+    _ensure_staging(cur, _CANDLES_TABLE, columns)
+    cur.copy_expert(f"COPY {_CANDLES_TABLE} FROM STDIN (FORMAT binary)",
+                    io.BytesIO(_CANDLES_COPY.encode([micros, *values.T])))
+    # volume and base_bars travel as float8: exact, a candle's volume saturates at 2^53 - 1
+    select = ", ".join(f"v.{c}::bigint" if c in ("volume", "base_bars") else
+                       f"nullif(v.{c}, 'NaN')" if c in INDICATOR_COLUMNS else f"v.{c}" for c in columns)
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns)
+    cur.execute(f"INSERT INTO bars (symbol, timeframe, ts, {', '.join(columns)}) "
+                f"SELECT %s, %s, {_FROM_MICROS}, {select} FROM {_CANDLES_TABLE} v "
+                f"ON CONFLICT (symbol, timeframe, ts) DO UPDATE SET {updates}", (symbol, timeframe))
+
+
 def _write_signals(cur: Any, chunk: Chunk, tolerance: float, result: BackfillResult) -> None:
-    lo, hi = chunk.signal_range
-    cur.execute("SELECT ts::text, rule, side, price, value, reference FROM signals "
-                "WHERE symbol = %s AND timeframe = 'raw' AND ts >= %s AND ts <= %s", (chunk.symbol, lo, hi))
-    stored = {(ts, rule): (side, price, value, reference) for ts, rule, side, price, value, reference in cur.fetchall()}
-    expected: dict[tuple[str, str], ExpectedSignal] = {(s.ts, s.rule): s for s in chunk.signals}
-
-    def close(a: float, b: float) -> bool:
-        return abs(a - b) <= tolerance * max(1.0, abs(b))
-
-    upserts = []
-    for key, sig in expected.items():
-        have = stored.get(key)
-        if have is None:
-            result.signals_inserted += 1
-        elif have[0] != sig.side or not all(close(x, y) for x, y in zip(have[1:], (sig.price, sig.value, sig.reference))):
-            result.signals_updated += 1
-        else:
-            continue
-        upserts.append((chunk.symbol, sig.ts, sig.rule, sig.side, sig.price, sig.value, sig.reference))
+    stored = stored_signals(cur, chunk)
+    diff = diff_signals(stored, chunk.signals, tolerance)
+    result.signals_inserted += len(diff.missing)
+    result.signals_updated += len(diff.wrong)
+    upserts = [(chunk.symbol, chunk.timeframe, sig.ts, sig.rule, sig.side, sig.price, sig.value, sig.reference)
+               for sig in (*diff.missing, *diff.wrong)]
     if upserts:
         psycopg2.extras.execute_values(
             cur,
-            "INSERT INTO signals (symbol, ts, rule, side, price, value, reference) VALUES %s "
+            "INSERT INTO signals (symbol, timeframe, ts, rule, side, price, value, reference) VALUES %s "
             "ON CONFLICT (symbol, timeframe, ts, rule) DO UPDATE SET side = EXCLUDED.side, price = EXCLUDED.price, "
             "value = EXCLUDED.value, reference = EXCLUDED.reference",
-            upserts, template="(%s, %s::timestamptz, %s, %s, %s, %s, %s)",
+            upserts, template="(%s, %s, %s::timestamptz, %s, %s, %s, %s, %s)",
         )
-    extra = [(chunk.symbol, ts, rule) for (ts, rule) in stored if (ts, rule) not in expected]
+    extra = [(chunk.symbol, chunk.timeframe, us, rule) for us, rule in diff.extra]
     if extra:
         psycopg2.extras.execute_values(
-            cur, "DELETE FROM signals s USING (VALUES %s) AS x(symbol, ts, rule) "
-                 "WHERE s.symbol = x.symbol AND s.timeframe = 'raw' AND s.ts = x.ts::timestamptz AND s.rule = x.rule",
-            extra,
+            cur, "DELETE FROM signals s USING (VALUES %s) AS x(symbol, timeframe, us, rule) "
+                 "WHERE s.symbol = x.symbol AND s.timeframe = x.timeframe "
+                 "AND s.ts = timestamptz 'epoch' + x.us * interval '1 microsecond' AND s.rule = x.rule",
+            extra, template="(%s, %s, %s::bigint, %s)",
         )
         result.signals_deleted += len(extra)
+
+
+def chunks(conn: Any, symbol: str, timeframe: str, window: Window, params: IndicatorParams, rules: SignalRules,
+           *, chunk_bars: int, warmup: int | None) -> Iterator[Chunk]:
+    """The recomputation of one symbol's timeframe over `window`, chunk by chunk."""
+    if timeframe == RAW:
+        return iter_chunks(conn, symbol, window, params, rules, chunk_bars=chunk_bars, warmup=warmup)
+    return iter_rolled_chunks(conn, symbol, Timeframe.parse(timeframe), window, params, rules,
+                              chunk_bars=chunk_bars, warmup=warmup)
 
 
 def backfill_symbol(
@@ -145,24 +180,26 @@ def backfill_symbol(
     params: IndicatorParams = IndicatorParams(),
     rules: SignalRules = SignalRules(),
     *,
+    timeframe: str = RAW,
     tolerance: float = DEFAULT_TOLERANCE,
     chunk_bars: int = DEFAULT_CHUNK_BARS,
     warmup: int | None = None,
 ) -> BackfillResult:
-    """Recompute `symbol` over `window` from stored bars and write what differs."""
+    """Recompute `symbol`'s `timeframe` over `window` from stored base bars and write what differs."""
     started = time.perf_counter()
-    result = BackfillResult(symbol=symbol, window=str(window))
+    result = BackfillResult(symbol=symbol, window=str(window), timeframe=timeframe)
     raw = engine.raw_connection()
     try:
         conn = raw.driver_connection
         try:
-            for chunk in iter_chunks(conn, symbol, window, params, rules, chunk_bars=chunk_bars, warmup=warmup):
+            for chunk in chunks(conn, symbol, timeframe, window, params, rules, chunk_bars=chunk_bars,
+                                warmup=warmup):
                 with conn.cursor() as cur:
                     write_chunk(cur, chunk, tolerance, result)
                 conn.commit()
                 result.bars += len(chunk)
                 result.chunks += 1
-                log.info("%s: chunk %d, %d bars up to %s, %d rows written so far", symbol, result.chunks,
+                log.info("%s %s: chunk %d, %d bars up to %s, %d rows written so far", symbol, timeframe, result.chunks,
                          len(chunk), chunk.times[-1].isoformat(), result.rows_written)
         except BaseException:
             conn.rollback()

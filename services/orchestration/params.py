@@ -1,4 +1,4 @@
-"""Validation of DAG params: symbols and time windows, with error messages a person can act on.
+"""Validation of DAG params: symbols, timeframes and time windows, with error messages a person can act on.
 
 A window is half-open, [start, end), in UTC — the same convention as Airflow's data intervals.
 Where it comes from, in order: the run's params (`start`, `end`), then the run's data interval
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
-__all__ = ["ParamError", "Window", "parse_time", "resolve_window", "validate_symbols",
+__all__ = ["ParamError", "Window", "parse_time", "resolve_window", "validate_symbols", "validate_timeframes",
            "validate_tolerance", "validate_max_mismatches", "validate_bool"]
 
 EXAMPLE_TIME = "2024-05-01T00:00:00Z"
@@ -139,6 +139,48 @@ def validate_symbols(value: Any, configured: Iterable[str]) -> list[str]:
             f"{', '.join(configured)} (TICKFLOW_SYMBOLS)"
         )
     return symbols
+
+
+def _items(name: str, value: Any, example: list[str]) -> list[str]:
+    """A list param given as a list or as comma-separated text; empty items dropped."""
+    if isinstance(value, str):
+        items: list[Any] = value.replace(";", ",").split(",")
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        raise ParamError(f"{name}: expected a list such as {example}, got {value!r}")
+    for item in items:
+        if not isinstance(item, str):
+            raise ParamError(f"{name}: every item must be a string, got {item!r}")
+    return [item.strip() for item in items if item.strip()]
+
+
+def validate_timeframes(value: Any, configured: Iterable[str]) -> list[str]:
+    """'raw' (the base bars) and configured timeframes, in that order, each once; empty/None = all.
+
+    A timeframe may be written in any unit (`60s` is `1m`); it must be one the processor rolls
+    up (TICKFLOW_TIMEFRAMES): a timeframe it does not store has nothing to compare or fill.
+    """
+    from services.core.timeframes import RAW, Timeframe  # light: no pandas
+
+    known = [RAW, *configured]
+    if value is None or value == "" or value == []:
+        return known
+    wanted: set[str] = set()
+    for item in _items("timeframes", value, known[:3]):
+        if item.lower() == RAW:
+            wanted.add(RAW)
+            continue
+        try:
+            wanted.add(Timeframe.parse(item).name)
+        except ValueError:
+            raise ParamError(f"timeframes: {item!r} is not a timeframe; use raw (the base bars) or one of "
+                             f"{', '.join(known[1:]) or 'none configured'}, e.g. {known[:3]}") from None
+    unknown = sorted(wanted - set(known), key=lambda name: Timeframe.parse(name).seconds)
+    if unknown:
+        raise ParamError(f"timeframes: unknown timeframe(s) {', '.join(unknown)}; the stored ones are "
+                         f"{', '.join(known)} (raw = base bars; the others are TICKFLOW_TIMEFRAMES)")
+    return [tf for tf in known if tf in wanted] or known
 
 
 def validate_tolerance(value: Any) -> float:

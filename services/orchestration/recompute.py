@@ -27,10 +27,12 @@ import pandas as pd
 from services.core.reference import compute_indicators, compute_signals
 from services.core.indicators import INDICATOR_COLUMNS, IndicatorParams
 from services.core.signals import SignalRules
+from services.core.timeframes import RAW
 from services.orchestration.catalog import DEFAULT_TOLERANCE
 from services.orchestration.params import Window
 
-__all__ = ["DEFAULT_TOLERANCE", "Chunk", "ExpectedSignal", "differs", "iter_chunks", "warmup_bars"]
+__all__ = ["DEFAULT_TOLERANCE", "Chunk", "ExpectedSignal", "differs", "expected_signals", "iter_chunks",
+           "warmup_bars"]
 
 DEFAULT_CHUNK_BARS = 200_000
 SEED_WEIGHT = 1e-18  # how far the warm-up start's influence must have faded
@@ -71,7 +73,8 @@ def differs(stored: np.ndarray, expected: np.ndarray, tolerance: float) -> np.nd
 
 @dataclass(frozen=True, slots=True)
 class ExpectedSignal:
-    ts: str  # as PostgreSQL prints it (UTC session)
+    ts: str  # a text PostgreSQL reads as the bar's instant
+    us: int  # the same instant in microseconds since the epoch: how stored signals are matched
     rule: str
     side: str
     price: float
@@ -81,20 +84,48 @@ class ExpectedSignal:
 
 @dataclass(slots=True)
 class Chunk:
-    """Consecutive stored bars of one symbol inside the window, with stored and expected values."""
+    """Consecutive bars of one symbol and timeframe inside the window, with stored and expected values.
+
+    For base bars (timeframe 'raw') the rows are the stored bars and the columns the indicators.
+    For a rolled timeframe the rows are the candles expected from the base bars plus any stored
+    one not expected, and the columns begin with the candle itself (`CANDLE_COLUMNS`): a candle
+    is an output of the roll-up too, so a missing or wrong one is a difference like a wrong value.
+    """
 
     symbol: str
-    ts: list[str]  # PostgreSQL's text for each bar's timestamp (UTC), ascending
-    times: pd.DatetimeIndex  # the same instants, for reports
-    close: np.ndarray
-    stored: np.ndarray  # (n, len(INDICATOR_COLUMNS)), NaN = NULL
-    expected: np.ndarray  # same shape, pandas + ta
+    ts: list[str]  # a text PostgreSQL reads as each row's timestamp (UTC), ascending
+    times: pd.DatetimeIndex  # the same instants, for reports and exact matching
+    stored: np.ndarray  # (n, len(columns)), NaN = NULL or no stored row
+    expected: np.ndarray  # same shape, pandas + ta; NaN = NULL or no candle expected
     signals: list[ExpectedSignal]
     signal_range: tuple[str, str]  # [lo, hi] (inclusive, PostgreSQL timestamptz text) the signals cover
     history_complete: bool  # the warm-up reached the symbol's first stored bar
+    timeframe: str = RAW
+    columns: tuple[str, ...] = INDICATOR_COLUMNS
+    exact: int = 0  # the first `exact` columns (a candle's OHLCV) must be equal, not just within tolerance
+    present: np.ndarray | None = None  # rolled: which rows are stored (None: all, base bars)
+    wanted: np.ndarray | None = None  # rolled: which rows the roll-up produced (None: all)
 
     def __len__(self) -> int:
         return len(self.ts)
+
+    def wrong(self, tolerance: float) -> np.ndarray:
+        """(n, len(columns)) mask of the values that differ."""
+        out = differs(self.stored, self.expected, tolerance)
+        if self.exact:
+            out[:, :self.exact] = differs(self.stored[:, :self.exact], self.expected[:, :self.exact], 0.0)
+        return out
+
+
+def expected_signals(frame: pd.DataFrame, closes: np.ndarray, first: int, ts: list[str], micros: np.ndarray,
+                     rules: SignalRules) -> list[ExpectedSignal]:
+    """The signals of `frame` (indicators over `closes`) from row `first` on; row first + i is at ts[i]."""
+    return [
+        ExpectedSignal(ts[pos - first], int(micros[pos - first]), sig.rule, sig.side, float(closes[pos]),
+                       float(sig.value), float(sig.reference))
+        for sig in compute_signals(frame, rules).itertuples(index=False)
+        if (pos := int(sig.position)) >= first
+    ]
 
 
 _BAR_COLUMNS = ("ts", "close", *INDICATOR_COLUMNS)
@@ -159,16 +190,11 @@ def iter_chunks(
         n_warm = len(warm_close)
         expected = frame.to_numpy(dtype=np.float64)[n_warm:]
         ts = bars["ts"].tolist()
-        signals = [
-            ExpectedSignal(ts[pos - n_warm], sig.rule, sig.side, float(closes[pos]), float(sig.value),
-                           float(sig.reference))
-            for sig in compute_signals(frame, rules).itertuples(index=False)
-            if (pos := int(sig.position)) >= n_warm
-        ]
+        times = pd.DatetimeIndex(pd.to_datetime(bars["ts"], utc=True, format="ISO8601"))
+        signals = expected_signals(frame, closes, n_warm, ts, times.as_unit("us").asi8, rules)
         lo = _pg_text(window.start) if first else ts[0]
         yield Chunk(
-            symbol=symbol, ts=ts, times=pd.DatetimeIndex(pd.to_datetime(bars["ts"], utc=True, format="ISO8601")),
-            close=close, stored=bars[list(INDICATOR_COLUMNS)].to_numpy(dtype=np.float64),
+            symbol=symbol, ts=ts, times=times, stored=bars[list(INDICATOR_COLUMNS)].to_numpy(dtype=np.float64),
             expected=expected, signals=signals, signal_range=(lo, ts[-1]), history_complete=history_complete,
         )
         first = False

@@ -15,7 +15,8 @@ from typing import Any, Mapping
 
 from services.orchestration.catalog import BACKFILL_DEFAULT_SPAN, DEFAULT_TOLERANCE, RECONCILIATION_DEFAULT_SPAN
 from services.orchestration.params import (
-    ParamError, Window, resolve_window, validate_bool, validate_max_mismatches, validate_symbols, validate_tolerance,
+    ParamError, Window, resolve_window, validate_bool, validate_max_mismatches, validate_symbols, validate_timeframes,
+    validate_tolerance,
 )
 
 log = logging.getLogger(__name__)
@@ -90,20 +91,28 @@ def deployment_summary(run_id: str) -> str:
 
 
 # -- indicator_backfill ----------------------------------------------------------------------------
+# One mapped task per symbol, looping over the timeframes: the run's grid stays one row per
+# symbol (as before timeframes), a symbol's state is rebuilt once after all its timeframes, and
+# the per-timeframe counts are in the task's result and the summary.
+
+_COUNTS = ("bars", "rows_written", "bars_written", "values_written", "candles_inserted", "candles_unexpected",
+           "signals_inserted", "signals_updated", "signals_deleted")
+
 
 def plan_backfill(params: Mapping[str, Any], *, data_interval_start: datetime | None = None,
                   data_interval_end: datetime | None = None, run_after: datetime | None = None) -> list[dict[str, Any]]:
-    """Validate params; one job per symbol (the mapped tasks' input)."""
+    """Validate params; one job per symbol (the mapped tasks' input), each for all the run's timeframes."""
     from services.orchestration.runtime import load_settings
 
     settings = load_settings(use_connections=False)
     try:
         symbols = validate_symbols(params.get("symbols"), settings.symbols)
+        timeframes = validate_timeframes(params.get("timeframes"), settings.timeframes)
         window = _window(params, data_interval_start, data_interval_end, run_after, BACKFILL_DEFAULT_SPAN)
     except ParamError as exc:
         raise _fail(f"invalid params: {exc}") from None
-    log.info("backfill %s (from %s) for %s", window, window.source, ", ".join(symbols))
-    return [{"symbol": s, "window": window.as_dict()} for s in symbols]
+    log.info("backfill %s (from %s) for %s in %s", window, window.source, ", ".join(symbols), ", ".join(timeframes))
+    return [{"symbol": s, "window": window.as_dict(), "timeframes": timeframes} for s in symbols]
 
 
 def backfill_job(job: Mapping[str, Any]) -> dict[str, Any]:
@@ -114,29 +123,40 @@ def backfill_job(job: Mapping[str, Any]) -> dict[str, Any]:
     settings = load_settings()
     engine = engine_for(settings)
     params, rules = settings.indicator_params(), settings.signal_rules()
+    per_timeframe: dict[str, dict[str, Any]] = {}
     try:
-        result = backfill_symbol(engine, job["symbol"], Window.from_dict(job["window"]), params, rules,
-                                 tolerance=DEFAULT_TOLERANCE)
+        for timeframe in job.get("timeframes", ["raw"]):
+            result = backfill_symbol(engine, job["symbol"], Window.from_dict(job["window"]), params, rules,
+                                     timeframe=timeframe, tolerance=DEFAULT_TOLERANCE)
+            per_timeframe[timeframe] = result.as_dict()
         # After an indicator-settings change the processor waits for this: a state it may continue from.
         state = rebuild_symbol_state(engine, job["symbol"], params, rules, settings.timeframe_specs())
     finally:
         engine.dispose()
-    return {**result.as_dict(), "state": state}
+    totals = {key: sum(r[key] for r in per_timeframe.values()) for key in _COUNTS}
+    return {"symbol": job["symbol"], **totals, "timeframes": per_timeframe, "state": state}
 
 
 def backfill_summary(results: list[dict[str, Any]]) -> dict[str, Any]:
     results = [r for r in results if r]
-    total = {key: sum(r[key] for r in results) for key in
-             ("bars", "rows_written", "bars_written", "values_written", "signals_inserted", "signals_updated",
-              "signals_deleted")}
+    total: dict[str, Any] = {key: sum(r[key] for r in results) for key in _COUNTS}
     total["symbols"] = {r["symbol"]: r["rows_written"] for r in results}
+    timeframes: dict[str, dict[str, int]] = {}
+    for r in results:
+        for tf, counts in r["timeframes"].items():
+            into = timeframes.setdefault(tf, dict.fromkeys(("bars", "rows_written", "candles_inserted"), 0))
+            for key in into:
+                into[key] += counts[key]
+    total["timeframes"] = timeframes
     total["states"] = {r["symbol"]: r.get("state") for r in results}
-    log.info("backfill: %d bars recomputed, %d rows written (%s)", total["bars"], total["rows_written"],
-             ", ".join(f"{s} {n}" for s, n in total["symbols"].items()))
+    log.info("backfill: %d bars recomputed, %d rows written (%s; %s)", total["bars"], total["rows_written"],
+             ", ".join(f"{s} {n}" for s, n in total["symbols"].items()),
+             ", ".join(f"{tf} {c['rows_written']}" for tf, c in timeframes.items()))
     return total
 
 
 # -- indicator_reconciliation ----------------------------------------------------------------------
+# Mapped per symbol, looping over the timeframes, for the same reasons as the backfill.
 
 def plan_reconciliation(params: Mapping[str, Any], run_id: str, *, data_interval_start: datetime | None = None,
                         data_interval_end: datetime | None = None,
@@ -148,6 +168,7 @@ def plan_reconciliation(params: Mapping[str, Any], run_id: str, *, data_interval
     settings = load_settings()
     try:
         symbols = validate_symbols(params.get("symbols"), settings.symbols)
+        timeframes = validate_timeframes(params.get("timeframes"), settings.timeframes)
         window = _window(params, data_interval_start, data_interval_end, run_after, RECONCILIATION_DEFAULT_SPAN)
         tolerance = validate_tolerance(params.get("tolerance", DEFAULT_TOLERANCE))
         max_mismatches = validate_max_mismatches(params.get("max_mismatches", 0))
@@ -157,13 +178,13 @@ def plan_reconciliation(params: Mapping[str, Any], run_id: str, *, data_interval
     engine = engine_for(settings)
     try:
         reconcile.start_run(engine, run_id, window, symbols, tolerance=tolerance, max_mismatches=max_mismatches,
-                            repair=repair)
+                            repair=repair, timeframes=timeframes)
     finally:
         engine.dispose()
-    log.info("reconciliation %s of %s (from %s), tolerance %g, max_mismatches %d, repair %s", run_id, window,
-             window.source, tolerance, max_mismatches, repair)
-    return [{"symbol": s, "window": window.as_dict(), "run_id": run_id, "tolerance": tolerance, "repair": repair}
-            for s in symbols]
+    log.info("reconciliation %s of %s (from %s) in %s, tolerance %g, max_mismatches %d, repair %s", run_id, window,
+             window.source, ", ".join(timeframes), tolerance, max_mismatches, repair)
+    return [{"symbol": s, "window": window.as_dict(), "run_id": run_id, "tolerance": tolerance, "repair": repair,
+             "timeframes": timeframes} for s in symbols]
 
 
 def reconciliation_job(job: Mapping[str, Any]) -> dict[str, Any]:
@@ -172,13 +193,18 @@ def reconciliation_job(job: Mapping[str, Any]) -> dict[str, Any]:
 
     settings = load_settings()
     engine = engine_for(settings)
+    per_timeframe: dict[str, dict[str, Any]] = {}
     try:
-        result = reconcile.reconcile_symbol(
-            engine, job["run_id"], job["symbol"], Window.from_dict(job["window"]), settings.indicator_params(),
-            settings.signal_rules(), tolerance=float(job["tolerance"]), repair=bool(job["repair"]))
+        for timeframe in job.get("timeframes", ["raw"]):
+            result = reconcile.reconcile_symbol(
+                engine, job["run_id"], job["symbol"], Window.from_dict(job["window"]), settings.indicator_params(),
+                settings.signal_rules(), tolerance=float(job["tolerance"]), repair=bool(job["repair"]),
+                timeframe=timeframe)
+            per_timeframe[timeframe] = result.as_dict()
     finally:
         engine.dispose()
-    return result.as_dict()
+    totals = {key: sum(r[key] for r in per_timeframe.values()) for key in ("bars", "mismatches", "remaining")}
+    return {"symbol": job["symbol"], **totals, "timeframes": per_timeframe}
 
 
 def reconciliation_summary(run_id: str) -> dict[str, Any]:
@@ -197,7 +223,8 @@ def reconciliation_summary(run_id: str) -> dict[str, Any]:
         raise _fail(summary.message)
     log.info("reconciliation %s: %s", summary.status, summary.message)
     return {"status": summary.status, "message": summary.message, "bars": summary.bars, "values": summary.values,
-            "mismatches": summary.mismatches, "repaired_bars": summary.repaired_bars, "remaining": summary.remaining}
+            "mismatches": summary.mismatches, "repaired_bars": summary.repaired_bars, "remaining": summary.remaining,
+            "timeframes": summary.per_timeframe}
 
 
 # -- market_summary --------------------------------------------------------------------------------

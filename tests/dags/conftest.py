@@ -8,8 +8,8 @@ tests run last (see `pytest_collection_modifyitems`): importing Airflow configur
 logging, which must not change what the other tests see.
 
 `streamed` runs the real pipeline once per session (ingest → Kafka → processor → PostgreSQL,
-fixed seed) and keeps what the processor wrote; `stream_tables` puts exactly that back into
-the tables before a test.
+fixed seed) and keeps what the processor wrote, base bars and rolled candles; `stream_tables`
+puts exactly that back into the tables before a test.
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ from namespaces import namespaced, own_topics
 from running_services import ingest_and_processor, send_simulated_stream
 from streams import count_bars, truncate_outputs
 from support import ROOT, TEST_DATABASE, wait_until
-from dags_support import Streamed, read_tables, wait_for_topic_metadata
+from dags_support import Streamed, read_rolled, read_tables, wait_for_topic_metadata
 
 DAGS_DIR = ROOT / "dags"
 _settings = Settings()
@@ -128,7 +128,9 @@ def streamed(base_settings: Settings, owner_db: Engine, tmp_path_factory: pytest
                        what=f"{CANDLES} bars from the processor")
     bars, signals = read_tables(owner_db)
     assert len(signals) > 100 and bars["rsi"].notna().sum() > 9_000
-    return Streamed(bars, signals, float(start))
+    rolled_bars, rolled_signals = read_rolled(owner_db)
+    assert set(rolled_bars["timeframe"]) == {"1m", "5m"}  # 2,000 s per symbol: no hour closes
+    return Streamed(bars, signals, float(start), rolled_bars, rolled_signals)
 
 
 def _copy_in(engine: Engine, table: str, frame: pd.DataFrame) -> None:
@@ -153,11 +155,13 @@ def stream_tables(streamed: Streamed, owner_db: Engine) -> Streamed:
     """bars and signals exactly as the processor wrote them; empty orchestration tables."""
     with owner_db.begin() as conn:
         conn.execute(text(f"TRUNCATE {', '.join(DAG_TABLES)}"))
-    _copy_in(owner_db, "bars", streamed.bars)
-    _copy_in(owner_db, "signals", streamed.signals)
+    for bars, signals in ((streamed.bars, streamed.signals), (streamed.rolled_bars, streamed.rolled_signals)):
+        _copy_in(owner_db, "bars", bars)
+        _copy_in(owner_db, "signals", signals)
     bars, signals = read_tables(owner_db)
     pd.testing.assert_frame_equal(bars, streamed.bars)
     pd.testing.assert_frame_equal(signals, streamed.signals)
+    pd.testing.assert_frame_equal(read_rolled(owner_db)[0], streamed.rolled_bars)
     return streamed
 
 

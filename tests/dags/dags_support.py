@@ -13,9 +13,11 @@ from support import wait_until
 
 @dataclass
 class Streamed:
-    bars: pd.DataFrame  # exactly what the processor wrote
+    bars: pd.DataFrame  # exactly what the processor wrote: base bars
     signals: pd.DataFrame
     start: float  # epoch of each symbol's first candle
+    rolled_bars: pd.DataFrame  # its rolled candles (1m, 5m, ...) and their signals
+    rolled_signals: pd.DataFrame
 
     def times(self, symbol: str) -> pd.Series:
         return self.bars.loc[self.bars["symbol"] == symbol, "ts"].reset_index(drop=True)
@@ -26,6 +28,17 @@ def read_tables(engine: Engine) -> tuple[pd.DataFrame, pd.DataFrame]:
         bars = pd.read_sql_query(text("SELECT * FROM bars WHERE timeframe = 'raw' ORDER BY symbol, ts"), conn)
         signals = pd.read_sql_query(text("SELECT symbol, ts, rule, side, price, value, reference FROM signals WHERE timeframe = 'raw' "
                                          "ORDER BY symbol, ts, rule"), conn)
+    return bars, signals
+
+
+def read_rolled(engine: Engine) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The rolled candles and their signals (every timeframe but raw), in key order."""
+    with engine.connect() as conn:
+        bars = pd.read_sql_query(text("SELECT * FROM bars WHERE timeframe <> 'raw' ORDER BY symbol, timeframe, ts"),
+                                 conn)
+        signals = pd.read_sql_query(text(
+            "SELECT symbol, timeframe, ts, rule, side, price, value, reference FROM signals WHERE timeframe <> 'raw' "
+            "ORDER BY symbol, timeframe, ts, rule"), conn)
     return bars, signals
 
 

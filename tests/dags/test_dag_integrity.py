@@ -25,12 +25,12 @@ EXPECTED = {
     "indicator_backfill": {
         "file": "indicator_backfill.py",
         "tasks": {"plan", "backfill", "summary"},
-        "params": {"symbols": [], "start": None, "end": None},
+        "params": {"symbols": [], "timeframes": [], "start": None, "end": None},
     },
     "indicator_reconciliation": {
         "file": "indicator_reconciliation.py",
         "tasks": {"plan", "reconcile", "summary"},
-        "params": {"symbols": [], "start": None, "end": None, "tolerance": 1e-9, "max_mismatches": 0, "repair": False},
+        "params": {"symbols": [], "timeframes": [], "start": None, "end": None, "tolerance": 1e-9, "max_mismatches": 0, "repair": False},
     },
     "market_summary": {
         "file": "market_summary.py",
@@ -106,8 +106,9 @@ def test_params_are_validated_by_their_schema(dag_bag: dict[str, Any]) -> None:
     from airflow.sdk.exceptions import ParamValidationError
 
     for name, bad in (("tolerance", 0), ("tolerance", "x"), ("max_mismatches", -1), ("repair", "yes"),
-                      ("symbols", "AAPL"), ("start", 5)):
+                      ("symbols", "AAPL"), ("timeframes", 5), ("timeframes", [1]), ("start", 5)):
         params = copy.deepcopy(dag_bag["indicator_reconciliation"].params)
         with pytest.raises(ParamValidationError, match=f"Invalid input for param {name}: "):
             params[name] = bad
-    assert dag_bag["indicator_backfill"].params.validate() == {"symbols": [], "start": None, "end": None}
+    assert dag_bag["indicator_backfill"].params.validate() == {"symbols": [], "timeframes": [], "start": None,
+                                                               "end": None}

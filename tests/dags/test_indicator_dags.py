@@ -11,7 +11,7 @@ from sqlalchemy import Engine, text
 
 from services.core.indicators import INDICATOR_COLUMNS
 from support import assert_same_indicators, signal_keys
-from dags_support import Streamed, read_tables, task_states, xcom
+from dags_support import Streamed, read_rolled, read_tables, task_states, xcom
 
 NULLS = ", ".join(f"{c} = NULL" for c in INDICATOR_COLUMNS)
 
@@ -35,7 +35,7 @@ def test_backfill_fills_a_deleted_range_with_the_stream_s_values(
                                {"s": start, "e": end}).rowcount
     assert wiped == 600 and deleted > 0
 
-    conf = {"symbols": ["AAPL", "msft"], "start": start.isoformat(), "end": end.isoformat()}
+    conf = {"symbols": ["AAPL", "msft"], "timeframes": ["raw"], "start": start.isoformat(), "end": end.isoformat()}
     run = dag_bag["indicator_backfill"].test(run_conf=conf)
     assert run.state == "success", task_states(run)
     bars, signals = read_tables(owner_db)
@@ -68,8 +68,10 @@ def test_backfill_uses_the_data_interval_when_no_dates_are_given(
     run = dag_bag["indicator_backfill"].test(logical_date=(day_start + timedelta(days=1)).to_pydatetime())
     assert run.state == "success", task_states(run)
     assert (run.data_interval_start, run.data_interval_end) == (day_start, day_start + timedelta(days=1))
-    totals = xcom(run, "summary")
-    assert totals["bars"] == 10_000 and totals["rows_written"] == 100 and totals["symbols"]["TSLA"] == 100
+    totals = xcom(run, "summary")  # every timeframe (the default); only TSLA's base bars needed writing
+    assert totals["timeframes"]["raw"] == {"bars": 10_000, "rows_written": 100, "candles_inserted": 0}
+    assert totals["bars"] == 10_000 + len(stream_tables.rolled_bars)
+    assert totals["rows_written"] == 100 and totals["symbols"]["TSLA"] == 100
     assert_bars_match(read_tables(owner_db)[0], stream_tables.bars)
 
     run = dag_bag["indicator_backfill"].test(logical_date=(day_start + timedelta(days=2)).to_pydatetime())
@@ -84,6 +86,9 @@ def test_backfill_refuses_bad_params_with_a_clear_error(dag_bag: dict[str, Any],
     with pytest.raises(AirflowFailException, match=r"invalid params: symbols: unknown symbol\(s\) NVDA; configured "
                                                    r"symbols are AAPL, GOOGL, AMZN, MSFT, TSLA"):
         plan_backfill({"symbols": ["NVDA"]})
+    with pytest.raises(AirflowFailException, match=r"invalid params: timeframes: unknown timeframe\(s\) 2h; "
+                                                   r"the stored ones are raw, 1m, 5m, 1h, 1d"):
+        plan_backfill({"timeframes": "1m,2h"})
     with pytest.raises(AirflowFailException, match=r"invalid params: start \(2024-05-02T00:00:00\+00:00\) must be "
                                                    r"before end \(2024-05-01T00:00:00\+00:00\)"):
         plan_backfill({"start": "2024-05-02", "end": "2024-05-01"})
@@ -98,11 +103,16 @@ def test_reconciliation_passes_on_clean_data_then_catches_and_repairs_a_corrupte
               "end": (stream_tables.bars["ts"].max() + timedelta(seconds=1)).isoformat()}
     dag = dag_bag["indicator_reconciliation"]
 
-    clean = dag.test(run_conf=window)
+    clean = dag.test(run_conf=window)  # every timeframe (the default): the processor's candles match too
     assert clean.state == "success", task_states(clean)
+    rolled = stream_tables.rolled_bars.groupby("timeframe").size().to_dict()
+    bars, values = 10_000 + sum(rolled.values()), 100_000 + sum(rolled.values()) * 16  # a candle: 6 + 10 values
     assert xcom(clean, "summary") == {
-        "status": "passed", "bars": 10_000, "values": 100_000, "mismatches": 0, "repaired_bars": 0, "remaining": 0,
-        "message": f"10000 bars / 100000 indicator values over [{window['start']}, {window['end']}) match pandas + ta"}
+        "status": "passed", "bars": bars, "values": values, "mismatches": 0, "repaired_bars": 0, "remaining": 0,
+        "message": f"{bars} bars / {values} values over [{window['start']}, {window['end']}) (raw, 1m, 5m, 1h, 1d) "
+                   "match pandas + ta",
+        "timeframes": {tf: {"bars": n, "mismatches": 0, "remaining": 0}
+                       for tf, n in {"raw": 10_000, "1m": rolled["1m"], "5m": rolled["5m"], "1h": 0, "1d": 0}.items()}}
 
     t = stream_tables.times("GOOGL")[1234]
     true_macd = float(stream_tables.bars.set_index(["symbol", "ts"]).loc[("GOOGL", t), "macd"])
@@ -131,3 +141,52 @@ def test_reconciliation_passes_on_clean_data_then_catches_and_repairs_a_corrupte
         "repaired", 1, 1, 0)
     assert_bars_match(read_tables(owner_db)[0], stream_tables.bars)
     assert dag.test(run_conf=window).state == "success"
+
+
+def test_backfill_of_rolled_timeframes_inserts_the_processor_s_candles(
+    stream_tables: Streamed, dag_bag: dict[str, Any], dag_env: None, owner_db: Engine
+) -> None:
+    """As if 1m and 5m had been configured after the history was stored: the backfill creates them."""
+    with owner_db.begin() as conn:
+        conn.execute(text("DELETE FROM bars WHERE timeframe IN ('1m', '5m')"))
+        conn.execute(text("DELETE FROM signals WHERE timeframe IN ('1m', '5m')"))
+    window = {"start": stream_tables.bars["ts"].min().isoformat(),
+              "end": (stream_tables.bars["ts"].max() + timedelta(seconds=1)).isoformat()}
+    run = dag_bag["indicator_backfill"].test(run_conf={**window, "timeframes": "5m, 1m"})  # comma-separated too
+    assert run.state == "success", task_states(run)
+    totals = xcom(run, "summary")
+    rolled = stream_tables.rolled_bars.groupby("timeframe").size().to_dict()
+    assert {tf: c["candles_inserted"] for tf, c in totals["timeframes"].items()} == {"1m": rolled["1m"],
+                                                                                      "5m": rolled["5m"]}
+    assert totals["signals_inserted"] == len(stream_tables.rolled_signals)
+    bars, signals = read_rolled(owner_db)
+    candle = ["symbol", "timeframe", "ts", "open", "high", "low", "close", "volume", "base_bars"]
+    assert bars[candle].equals(stream_tables.rolled_bars[candle])
+    assert_same_indicators(bars, stream_tables.rolled_bars)
+    assert signal_keys(signals) == signal_keys(stream_tables.rolled_signals)
+
+
+def test_reconciliation_names_the_timeframe_of_a_corrupted_candle(
+    stream_tables: Streamed, dag_bag: dict[str, Any], dag_env: None, owner_db: Engine
+) -> None:
+    window = {"start": stream_tables.bars["ts"].min().isoformat(),
+              "end": (stream_tables.bars["ts"].max() + timedelta(seconds=1)).isoformat()}
+    five = stream_tables.rolled_bars.query("timeframe == '5m' and symbol == 'AMZN'")
+    t = five["ts"].iloc[3]
+    with owner_db.begin() as conn:
+        conn.execute(text("UPDATE bars SET high = high + 1 WHERE timeframe = '5m' AND symbol = 'AMZN' AND ts = :t"),
+                     {"t": t})
+    dag = dag_bag["indicator_reconciliation"]
+    caught = dag.test(run_conf={**window, "timeframes": ["5m", "1m"]})
+    assert caught.state == "failed"
+    with owner_db.connect() as conn:
+        reported = conn.execute(text("SELECT symbol, timeframe, ts, indicator FROM reconciliation_mismatches "
+                                     "WHERE run_id = :r"), {"r": caught.run_id}).all()
+        timeframes = conn.execute(text("SELECT timeframes FROM reconciliation_runs WHERE run_id = :r"),
+                                  {"r": caught.run_id}).scalar_one()
+    assert [tuple(r) for r in reported] == [("AMZN", "5m", t, "high")] and timeframes == ["1m", "5m"]
+    repaired = dag.test(run_conf={**window, "timeframes": ["5m"], "repair": True})
+    assert repaired.state == "success", task_states(repaired)
+    assert xcom(repaired, "summary")["timeframes"] == {"5m": {"bars": len(stream_tables.rolled_bars.query(
+        "timeframe == '5m'")), "mismatches": 1, "remaining": 0}}
+    assert read_rolled(owner_db)[0].equals(stream_tables.rolled_bars)

@@ -13,6 +13,8 @@ from services.core.indicators import INDICATOR_COLUMNS, IndicatorParams
 from services.core.records import StockPrice
 from services.core.signals import SignalRules
 from services.core.simulation import MarketSimulator, is_candle
+from services.core.timeframes import Timeframe
+from services.processor.sinks import BarRow, SignalRow
 
 ORCHESTRATION_TABLES = ("deployment_checks", "reconciliation_mismatches", "reconciliation_runs")
 START = 1_700_000_000.0  # 2023-11-14T22:13:20Z
@@ -71,3 +73,56 @@ def read_stream_data(engine: Engine) -> StreamData:
             "SELECT symbol, ts, rule, side, price, value, reference FROM signals WHERE timeframe = 'raw' "
             "ORDER BY symbol, ts, rule"), conn)
     return StreamData(bars, signals)
+
+
+DEFAULT_TIMEFRAMES = ("1m", "5m", "1h", "1d")
+
+
+def stream_rows_with_timeframes(symbols: Sequence[str], bars_per_symbol: int, *, seed: int = 11,
+                                start: float = START, interval: float = 20.0,
+                                timeframes: Sequence[str] = DEFAULT_TIMEFRAMES) -> tuple[list[tuple], list[tuple]]:
+    """Base bars and rolled candles with their signals, as the processor's sinks write them
+    (BarRow / SignalRow: symbol, timeframe, ts, ...)."""
+    sim = MarketSimulator(symbols, seed, start, interval)
+    specs = tuple(Timeframe.parse(tf) for tf in timeframes)
+    streams = {s: SymbolStream(s, IndicatorParams(), SignalRules(), specs) for s in symbols}
+    bars: list[tuple] = []
+    signals: list[tuple] = []
+    for tick in sim.stream(bars_per_symbol * len(symbols)):
+        bar = StockPrice(**next(r for r in tick if is_candle(r)))
+        applied = streams[bar.stock_symbol].apply(bar)
+        assert isinstance(applied, AppliedBar)
+        bars.append(BarRow.of(bar, applied.values))
+        signals += [SignalRow.of(bar, s) for s in applied.signals]
+        for rolled in applied.rolled:
+            bars.append(BarRow.rolled(bar.stock_symbol, rolled))
+            signals += [SignalRow.rolled(bar.stock_symbol, rolled, s) for s in rolled.signals]
+    return bars, signals
+
+
+def insert_rows(engine: Engine, bars: list[tuple], signals: list[tuple]) -> None:
+    """Insert BarRow / SignalRow tuples (epoch-second ts) as they are."""
+    raw = engine.raw_connection()
+    try:
+        with raw.cursor() as cur:
+            psycopg2.extras.execute_values(
+                cur, f"INSERT INTO bars ({', '.join(BarRow._fields)}) VALUES %s", bars,
+                template="(%s, %s, to_timestamp(%s), " + ", ".join(["%s"] * (len(BarRow._fields) - 3)) + ")",
+                page_size=2000)
+            psycopg2.extras.execute_values(
+                cur, f"INSERT INTO signals ({', '.join(SignalRow._fields)}) VALUES %s", signals,
+                template="(%s, %s, to_timestamp(%s), %s, %s, %s, %s, %s)", page_size=2000)
+        raw.commit()
+    finally:
+        raw.close()
+
+
+def read_timeframe(engine: Engine, timeframe: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One timeframe's stored bars and signals, ordered."""
+    with engine.connect() as conn:
+        bars = pd.read_sql_query(text("SELECT * FROM bars WHERE timeframe = :tf ORDER BY symbol, ts"), conn,
+                                 params={"tf": timeframe})
+        signals = pd.read_sql_query(text(
+            "SELECT symbol, ts, rule, side, price, value, reference FROM signals WHERE timeframe = :tf "
+            "ORDER BY symbol, ts, rule"), conn, params={"tf": timeframe})
+    return bars, signals

@@ -1,4 +1,4 @@
-"""DAG param validation: windows, symbols, tolerances — and the errors people see."""
+"""DAG param validation: windows, symbols, timeframes, tolerances — and the errors people see."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -7,11 +7,12 @@ import pytest
 
 from services.orchestration.params import (
     ParamError, Window, parse_time, resolve_window, validate_bool, validate_max_mismatches, validate_symbols,
-    validate_tolerance,
+    validate_timeframes, validate_tolerance,
 )
 
 UTC = timezone.utc
 CONFIGURED = ("AAPL", "GOOGL", "AMZN", "MSFT", "TSLA")
+TIMEFRAMES = ("1m", "5m", "1h", "1d")
 DI_START = datetime(2024, 5, 1, tzinfo=UTC)
 DI_END = datetime(2024, 5, 2, tzinfo=UTC)
 
@@ -109,3 +110,25 @@ def test_tolerance_max_mismatches_and_flags() -> None:
     assert validate_bool("repair", True) is True and validate_bool("repair", "false") is False
     with pytest.raises(ParamError, match="repair: expected true or false, got 'maybe'"):
         validate_bool("repair", "maybe")
+
+
+@pytest.mark.parametrize("value, expected", [
+    (None, ["raw", "1m", "5m", "1h", "1d"]),
+    ([], ["raw", "1m", "5m", "1h", "1d"]),
+    ("", ["raw", "1m", "5m", "1h", "1d"]),
+    ("1h, RAW,60s", ["raw", "1m", "1h"]),  # comma-separated, any unit, kept in storage order
+    (["5m", "300s", " "], ["5m"]),
+])
+def test_timeframes_are_canonical_and_empty_means_raw_and_all_configured(value: object, expected: list[str]) -> None:
+    assert validate_timeframes(value, TIMEFRAMES) == expected
+
+
+def test_unknown_timeframes_are_named_with_the_stored_ones() -> None:
+    with pytest.raises(ParamError, match=r"^timeframes: unknown timeframe\(s\) 15m, 2h; the stored ones are "
+                                         r"raw, 1m, 5m, 1h, 1d \(raw = base bars"):
+        validate_timeframes(["2h", "1m", "15m"], TIMEFRAMES)
+    with pytest.raises(ParamError, match=r"^timeframes: 'hourly' is not a timeframe; use raw"):
+        validate_timeframes("hourly", TIMEFRAMES)
+    with pytest.raises(ParamError, match=r"^timeframes: expected a list"):
+        validate_timeframes(5, TIMEFRAMES)
+    assert validate_timeframes(None, ()) == ["raw"]  # no timeframes configured: base bars only
