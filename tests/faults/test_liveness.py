@@ -43,6 +43,11 @@ def test_a_processor_frozen_holding_the_feed_lock_stalls_others_for_a_bounded_ti
         produce(stack, simulated_records(stack, 60_000, seed=31, mix=CANDLES_ONLY))
         frozen, _ = start_processor(service_env(
             stack, processor_stuck_transaction_s=STUCK_S, processor_session_timeout_ms=6000), tmp_path)
+        # The other processor joins its group now, idle: the clock below measures commits behind the
+        # frozen one's lock, not how long a fresh consumer takes to join a group on a busy machine.
+        runner, runner_port = start_processor(service_env(
+            other, processor_stuck_transaction_s=STUCK_S, processor_session_timeout_ms=6000), tmp_path)
+        runner.wait_http(f"http://127.0.0.1:{runner_port}/readyz")  # partitions assigned
         wait_until(lambda: count_bars(owner_db) >= 2_000, timeout=120, what="the first processor to write")
 
         def stop_while_holding() -> bool:
@@ -58,8 +63,6 @@ def test_a_processor_frozen_holding_the_feed_lock_stalls_others_for_a_bounded_ti
             # Another processor (its own topics and group, the same tables) must still commit.
             later = simulated_records(other, 2_000, seed=32, mix=CANDLES_ONLY, interval=0.5)
             produce(other, later)
-            runner, _ = start_processor(service_env(
-                other, processor_stuck_transaction_s=STUCK_S, processor_session_timeout_ms=6000), tmp_path)
             wait_processed(owner_db, other, timeout=FROZEN_S - 2)
             committed_after = time.monotonic() - stopped_at
             assert frozen.proc.poll() is None

@@ -96,7 +96,8 @@ def satisfies_contract(raw: dict) -> bool:
     numbers = [v for k, v in raw.items() if k not in ("data_type", "stock_symbol", "order_type", "indicator_name")]
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in numbers):
         return False
-    if not 0 < raw["timestamp"] <= min(time.time() + 300, 253_402_300_799):
+    # kept to the microsecond (as timestamptz stores it): a positive timestamp that rounds to 0 is 1970 itself
+    if not (0 < raw["timestamp"] <= min(time.time() + 300, 253_402_300_799) and round(raw["timestamp"] * 1e6) >= 1):
         return False
     if kind != "economic_indicator" and raw["stock_symbol"] not in SYMBOLS:
         return False
