@@ -12,7 +12,7 @@ from services.processor.runner import ProcessorStats
 
 
 def render_metrics(stats: ProcessorStats) -> str:
-    counters = ("batches", "messages", "bars", "signals", "late_bars", "dead_letters", "other_records",
+    counters = ("batches", "messages", "bars", "rolled_bars", "signals", "late_bars", "dead_letters", "other_records",
                 "write_failures", "rewinds", "reconnects", "state_rebuilds", "stranded_joins")
     lines = []
     for name in counters:

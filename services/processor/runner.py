@@ -25,6 +25,7 @@ from kafka.structs import MemberState, OffsetAndMetadata
 from services.config import Settings
 from services.core.records import ValidationContext
 from services.core.stream import SymbolStream
+from services.core.timeframes import RAW
 from services.kafka_io import finish_stranded_join, make_consumer, make_producer
 from services.logs import event
 from services.processor.sinks import SIDE_ROWS, BarRow, DeadLetterRow, LateBarRow, SignalRow
@@ -51,7 +52,8 @@ class ProcessorStats:
     last_loop_at: float = field(default_factory=time.monotonic)
     batches: int = 0
     messages: int = 0
-    bars: int = 0
+    bars: int = 0  # base bars stored
+    rolled_bars: int = 0  # rolled-up candles stored (closed windows of the configured timeframes)
     signals: int = 0
     late_bars: int = 0
     dead_letters: int = 0
@@ -256,7 +258,10 @@ class Processor(ConsumerRebalanceListener):
         s = self.stats
         s.batches += 1
         s.messages += count
-        s.bars += len(out.rows_of(BarRow))
+        bars = out.rows_of(BarRow)
+        base = sum(1 for row in bars if row.timeframe == RAW)
+        s.bars += base
+        s.rolled_bars += len(bars) - base
         s.signals += len(out.rows_of(SignalRow))
         s.late_bars += len(out.rows_of(LateBarRow))
         s.dead_letters += len(dead)

@@ -50,7 +50,9 @@ def test_rolled_candles_equal_the_reference_to_the_bit(stack: Settings, owner_db
         assert processor.stats.dead_letters == 0 and processor.stats.late_bars == 0
 
     base, _ = stored(owner_db, "raw")
-    assert len(base) == 30_000
+    assert len(base) == 30_000 == processor.stats.bars
+    rolled = sum(len(stored(owner_db, tf)[0]) for tf in settings.timeframes)
+    assert processor.stats.rolled_bars == rolled > 0
     for timeframe in settings.timeframe_specs():
         bars, signals = stored(owner_db, timeframe.name)
         for symbol, rows in base.groupby("symbol"):
