@@ -49,60 +49,77 @@ class SkippedBar:
     last_applied_ts: float
 
 
-class TimeframeStream:
-    """One symbol's stream of one timeframe: its forming candle, indicators and last values."""
+class IndicatorSeries:
+    """Indicators and signal rules over one series of closes (base bars, or one timeframe's candles)."""
 
-    __slots__ = ("timeframe", "rollup", "engine", "prev")
+    __slots__ = ("engine", "prev")
+
+    def __init__(self, params: IndicatorParams) -> None:
+        self.engine = IndicatorEngine(params)
+        self.prev: IndicatorValues | None = None
+
+    def update(self, close: float, rules: SignalRules) -> tuple[IndicatorValues, list[Signal]]:
+        values = self.engine.update(close)
+        signals = detect_signals(self.prev, values, rules)
+        self.prev = values
+        return values, signals
+
+    def to_state(self) -> dict[str, Any]:
+        return {"engine": self.engine.to_state(), "prev": None if self.prev is None else self.prev._asdict()}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], params: IndicatorParams) -> "IndicatorSeries":
+        series = cls.__new__(cls)
+        series.engine = IndicatorEngine.from_state(state["engine"], params)
+        series.prev = None if state["prev"] is None else IndicatorValues(**state["prev"])
+        return series
+
+
+class TimeframeStream:
+    """One symbol's stream of one timeframe: its forming candle and the indicators of its candles."""
+
+    __slots__ = ("timeframe", "rollup", "series")
 
     def __init__(self, timeframe: Timeframe, params: IndicatorParams) -> None:
         self.timeframe = timeframe
         self.rollup = Rollup(timeframe)
-        self.engine = IndicatorEngine(params)
-        self.prev: IndicatorValues | None = None
+        self.series = IndicatorSeries(params)
 
     def add(self, bar: StockPrice, rules: SignalRules) -> RolledBar | None:
         candle = self.rollup.add(bar.timestamp, bar.opening_price, bar.high, bar.low, bar.closing_price, bar.volume)
         if candle is None:
             return None
-        values = self.engine.update(candle.close)
-        signals = detect_signals(self.prev, values, rules)
-        self.prev = values
-        return RolledBar(self.timeframe.name, candle, values, signals)
+        return RolledBar(self.timeframe.name, candle, *self.series.update(candle.close, rules))
 
     def to_state(self) -> dict[str, Any]:
         forming = self.rollup.forming
-        return {"forming": None if forming is None else forming.to_state(), "engine": self.engine.to_state(),
-                "prev": None if self.prev is None else self.prev._asdict()}
+        return {"forming": None if forming is None else forming.to_state(), **self.series.to_state()}
 
     @classmethod
     def from_state(cls, timeframe: Timeframe, state: dict[str, Any], params: IndicatorParams) -> "TimeframeStream":
         stream = cls(timeframe, params)
         stream.rollup.forming = None if state["forming"] is None else Candle.from_state(state["forming"])
-        stream.engine = IndicatorEngine.from_state(state["engine"], params)
-        stream.prev = None if state["prev"] is None else IndicatorValues(**state["prev"])
+        stream.series = IndicatorSeries.from_state(state, params)
         return stream
 
 
 class SymbolStream:
-    __slots__ = ("symbol", "params", "rules", "engine", "last_ts", "prev", "timeframes")
+    __slots__ = ("symbol", "params", "rules", "series", "last_ts", "timeframes")
 
     def __init__(self, symbol: str, params: IndicatorParams, rules: SignalRules,
                  timeframes: tuple[Timeframe, ...] = ()) -> None:
         self.symbol = symbol
         self.params = params
         self.rules = rules
-        self.engine = IndicatorEngine(params)
+        self.series = IndicatorSeries(params)
         self.last_ts: float | None = None
-        self.prev: IndicatorValues | None = None
         self.timeframes = [TimeframeStream(tf, params) for tf in timeframes]
 
     def apply(self, bar: StockPrice) -> AppliedBar | SkippedBar:
         last = self.last_ts
         if last is not None and bar.timestamp <= last:
             return SkippedBar(bar, DUPLICATE if bar.timestamp == last else LATE, last)
-        values = self.engine.update(bar.closing_price)
-        signals = detect_signals(self.prev, values, self.rules)
-        self.prev = values
+        values, signals = self.series.update(bar.closing_price, self.rules)
         self.last_ts = bar.timestamp
         rolled = []
         for stream in self.timeframes:
@@ -113,11 +130,7 @@ class SymbolStream:
 
     def to_state(self) -> dict[str, Any]:
         """JSON-serialisable; `from_state` of it continues bit-identically."""
-        state = {
-            "engine": self.engine.to_state(),
-            "last_ts": self.last_ts,
-            "prev": None if self.prev is None else self.prev._asdict(),
-        }
+        state = {**self.series.to_state(), "last_ts": self.last_ts}
         if self.timeframes:
             state["timeframes"] = {tf.timeframe.name: tf.to_state() for tf in self.timeframes}
         return state
@@ -134,9 +147,8 @@ class SymbolStream:
             raise StateMismatch(f"{symbol}: state saved for timeframes {sorted(saved) or 'none'}, "
                                 f"configured: {[tf.name for tf in timeframes] or 'none'}")
         stream = cls(symbol, params, rules)
-        stream.engine = IndicatorEngine.from_state(state["engine"], params)
+        stream.series = IndicatorSeries.from_state(state, params)
         stream.last_ts = state["last_ts"]
-        stream.prev = None if state["prev"] is None else IndicatorValues(**state["prev"])
         stream.timeframes = [TimeframeStream.from_state(tf, saved[tf.name], params) for tf in timeframes]
         return stream
 
