@@ -19,7 +19,8 @@ import io
 import math
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Iterator
+from types import MappingProxyType
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -131,14 +132,16 @@ def expected_signals(frame: pd.DataFrame, closes: np.ndarray, first: int, ts: li
 _BAR_COLUMNS = ("ts", "close", *INDICATOR_COLUMNS)
 
 
-def copy_frame(cur: Any, query: str) -> pd.DataFrame:
-    """The rows of `query` (columns: ts, close, the indicators) through COPY TO, as a frame."""
+def copy_frame(cur: Any, query: str, columns: Sequence[str] = _BAR_COLUMNS,
+               dtypes: Mapping[str, Any] = MappingProxyType({"ts": str})) -> pd.DataFrame:
+    """The rows of `query` through COPY TO, as a frame of `columns` (float64 unless `dtypes` says)."""
     buf = io.StringIO()
     cur.copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT csv)", buf)
     buf.seek(0)
     if not buf.getvalue():
-        return pd.DataFrame({c: pd.Series(dtype="object" if c == "ts" else "float64") for c in _BAR_COLUMNS})
-    return pd.read_csv(buf, header=None, names=list(_BAR_COLUMNS), dtype={"ts": str},
+        return pd.DataFrame({c: pd.Series(dtype="object" if dtypes.get(c) is str else dtypes.get(c, "float64"))
+                             for c in columns})
+    return pd.read_csv(buf, header=None, names=list(columns), dtype=dict(dtypes),
                        keep_default_na=False, na_values=[""])  # pandas 3 parses floats round-trip exactly
 
 

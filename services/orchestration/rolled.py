@@ -19,7 +19,6 @@ Base bars are read in chunks of `chunk_bars`; the forming window's base bars and
 """
 from __future__ import annotations
 
-import io
 from typing import Any, Iterator
 
 import numpy as np
@@ -30,7 +29,7 @@ from services.core.reference import compute_indicators, roll_up
 from services.core.signals import SignalRules
 from services.core.timeframes import Timeframe
 from services.orchestration.params import Window
-from services.orchestration.recompute import DEFAULT_CHUNK_BARS, Chunk, expected_signals, warmup_bars
+from services.orchestration.recompute import DEFAULT_CHUNK_BARS, Chunk, copy_frame, expected_signals, warmup_bars
 
 __all__ = ["CANDLE_COLUMNS", "history_start", "iter_rolled_chunks"]
 
@@ -50,12 +49,7 @@ def _iso(us: int) -> str:
 
 
 def _copy(cur: Any, query: str, names: list[str]) -> pd.DataFrame:
-    buf = io.StringIO()
-    cur.copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT csv)", buf)
-    buf.seek(0)
-    if not buf.getvalue():
-        return pd.DataFrame({n: pd.Series(dtype="int64" if n == "us" else "float64") for n in names})
-    return pd.read_csv(buf, header=None, names=names, dtype={"us": "int64"}, keep_default_na=False, na_values=[""])
+    return copy_frame(cur, query, names, {"us": "int64"})
 
 
 def history_start(cur: Any, symbol: str, timeframe: Timeframe, first_us: int, warmup: int) -> int | None:
