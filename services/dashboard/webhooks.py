@@ -113,6 +113,8 @@ class WebhookNotifier(threading.Thread):
             raise ValueError("TICKFLOW_WEBHOOK_URLS is set but TICKFLOW_WEBHOOK_SECRET is empty: "
                              "every webhook is signed, set a secret")
         self._settings = settings
+        # when a failed delivery is tried again: exact steps, stored as the delivery's next_attempt_at
+        self._schedule = Backoff(settings.webhook_backoff_s, settings.webhook_backoff_max_s, jitter=False)
         self._secret = settings.webhook_secret.get_secret_value().encode()
         self._urls = {endpoint_name(u): u for u in settings.webhook_urls}
         self._dsn = dsn
@@ -278,7 +280,7 @@ class WebhookNotifier(threading.Thread):
                         "WHERE id = %s", (error, delivery_id))
         else:
             outcome = "retry"
-            delay = Backoff(s.webhook_backoff_s, s.webhook_backoff_max_s, jitter=False).delay(attempt)
+            delay = self._schedule.delay(attempt)
             cur.execute("UPDATE webhook_deliveries SET next_attempt_at = now() + make_interval(secs => %s), "
                         "last_error = %s WHERE id = %s", (delay, error, delivery_id))
         cur.execute("UPDATE webhook_attempts SET outcome = %s, http_status = %s, error = %s, duration_ms = %s "
