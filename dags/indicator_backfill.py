@@ -22,7 +22,7 @@ from datetime import datetime, timedelta, timezone
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
 
 from services.orchestration import tasks
-from services.orchestration.catalog import WINDOW_HELP
+from services.orchestration.catalog import TIMEFRAMES_HELP, WINDOW_HELP
 
 
 @dag(
@@ -36,8 +36,7 @@ from services.orchestration.catalog import WINDOW_HELP
         "symbols": Param([], type="array", items={"type": "string"}, title="Symbols",
                          description="Symbols to recompute; empty: all configured (TICKFLOW_SYMBOLS)."),
         "timeframes": Param([], type=["array", "string"], items={"type": "string"}, title="Timeframes",
-                            description="raw (base bars) and/or configured timeframes such as 1m, 5m, 1h, 1d, as a "
-                                        "list or comma-separated; empty: raw and all configured (TICKFLOW_TIMEFRAMES)."),
+                            description=TIMEFRAMES_HELP),
         "start": Param(None, type=["null", "string"], format="date-time", title="Start (inclusive)",
                        description=WINDOW_HELP),
         "end": Param(None, type=["null", "string"], format="date-time", title="End (exclusive)",

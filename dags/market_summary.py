@@ -1,9 +1,10 @@
 """
 ### market_summary
 
-Every hour, per-symbol summaries of the last hour (`1h`) and the last day (`1d`) before the
-end of the run's data interval (logic: `services/orchestration/market_summary.py`), stored in
-`market_summaries` and `market_summary_rules` and shown by the dashboard:
+Every hour, per-symbol summaries of the last hour (`1h`), day (`1d`) and week (`7d`) before
+the end of the run's data interval, for each timeframe's bars (logic:
+`services/orchestration/market_summary.py`), stored in `market_summaries` and
+`market_summary_rules` and shown by the dashboard:
 
 - OHLC, return (close / open - 1), volatility (sample std dev of log returns between bars),
   volume, number of bars;
@@ -11,9 +12,13 @@ end of the run's data interval (logic: `services/orchestration/market_summary.py
 - each rule's hit rate: share of signals whose close `horizon_bars` bars later moved in the
   signal's direction (signals without that many later bars in the window are not counted).
 
-A run replaces the rows of its (period, window end): re-running it is harmless. Params:
-`end` (ISO 8601; default: the data interval's end) and `horizon_bars` (default:
-`TICKFLOW_SUMMARY_HORIZON_BARS`, 5). The database is the Airflow connection `tickflow_db`
+Timeframes: the base bars (`raw`) over the last hour and day; a rolled timeframe (`1m`, `5m`,
+`1h`, `1d`, ...) over each period at least twice its length (`1d` candles: the week only).
+Bars, volatility and the horizon count that timeframe's bars.
+
+A run replaces the rows of its (timeframe, period, window end): re-running it is harmless.
+Params: `end` (ISO 8601; default: the data interval's end), `timeframes` (default: raw and all
+configured) and `horizon_bars` (default: `TICKFLOW_SUMMARY_HORIZON_BARS`, 5). The database is the Airflow connection `tickflow_db`
 (writer role) if defined, else `TICKFLOW_DATABASE_URL`. Query the newest ones with
 `SELECT * FROM market_summary_latest`.
 """
@@ -24,6 +29,7 @@ from datetime import datetime, timedelta, timezone
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
 from services.orchestration import tasks
+from services.orchestration.catalog import TIMEFRAMES_HELP
 
 
 @dag(
@@ -37,6 +43,8 @@ from services.orchestration import tasks
     params={
         "end": Param(None, type=["null", "string"], format="date-time", title="Window end (exclusive)",
                      description="ISO 8601, UTC if no offset. Empty: the end of the run's data interval."),
+        "timeframes": Param([], type=["array", "string"], items={"type": "string"}, title="Timeframes",
+                            description=TIMEFRAMES_HELP),
         "horizon_bars": Param(None, type=["null", "integer"], minimum=1, title="Hit-rate horizon (bars)",
                               description="Bars after a signal for its hit; empty: TICKFLOW_SUMMARY_HORIZON_BARS."),
     },

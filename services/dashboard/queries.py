@@ -130,27 +130,29 @@ def symbols(cur: Any, configured: tuple[str, ...]) -> list[dict[str, Any]]:
     return out
 
 
-SUMMARY_FIELDS = ("symbol", "period", "window_start", "window_end", "bars", "first_ts", "last_ts", "open", "high",
+SUMMARY_FIELDS = ("symbol", "timeframe", "period", "window_start", "window_end", "bars", "first_ts", "last_ts", "open", "high",
                   "low", "close", "return", "volatility", "volume", "buy_signals", "sell_signals", "horizon_bars",
                   "evaluated", "hits", "hit_rate", "run_id", "computed_at")
 RULE_FIELDS = ("rule", "buy_signals", "sell_signals", "evaluated", "hits", "hit_rate")
 
 
-def summaries(cur: Any, periods: list[str], symbol: str | None) -> list[dict[str, Any]]:
-    """The newest stored summary per symbol and period, each with its per-rule rows."""
-    params: dict[str, Any] = {"periods": periods}
+def summaries(cur: Any, timeframe: str, periods: list[str], symbol: str | None) -> list[dict[str, Any]]:
+    """The newest stored summary of a timeframe per symbol and period, each with its per-rule rows."""
+    params: dict[str, Any] = {"timeframe": timeframe, "periods": periods}
     symbol_filter = ""
     if symbol is not None:
         symbol_filter = "AND symbol = %(symbol)s"
         params["symbol"] = symbol
     cur.execute(f"SELECT {', '.join(SUMMARY_FIELDS)} FROM market_summary_latest "
-                f"WHERE period = ANY(%(periods)s) {symbol_filter} ORDER BY period, symbol", params)
+                f"WHERE timeframe = %(timeframe)s AND period = ANY(%(periods)s) {symbol_filter} "
+                "ORDER BY period, symbol", params)
     items = [dict(zip(SUMMARY_FIELDS, r)) for r in cur.fetchall()]
     if not items:
         return []
     cur.execute(f"SELECT symbol, period, window_end, {', '.join(RULE_FIELDS)} FROM market_summary_rules "
-                "WHERE (symbol, period, window_end) IN (SELECT symbol, period, window_end FROM market_summary_latest "
-                f"WHERE period = ANY(%(periods)s) {symbol_filter}) ORDER BY rule", params)
+                "WHERE timeframe = %(timeframe)s AND (symbol, period, window_end) IN (SELECT symbol, period, window_end "
+                f"FROM market_summary_latest WHERE timeframe = %(timeframe)s AND period = ANY(%(periods)s) "
+                f"{symbol_filter}) ORDER BY rule", params)
     rules: dict[tuple, list[dict[str, Any]]] = {}
     for row in cur.fetchall():
         rules.setdefault(tuple(row[:3]), []).append(dict(zip(RULE_FIELDS, row[3:])))

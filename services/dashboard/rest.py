@@ -119,16 +119,19 @@ def rest_router(settings: Settings) -> APIRouter:
         return {"order": order, "count": len(items), "items": items, "next_cursor": nxt, "next": next_url(request, nxt)}
 
     @router.get("/api/summary", response_model=SummaryList, response_model_by_alias=True,
-                summary="Newest per-symbol summaries of the market_summary DAG (last hour / day)",
+                summary="Newest per-symbol summaries of the market_summary DAG (last hour / day / week)",
                 responses={404: {"description": "unknown symbol"}, 422: {"description": "bad parameter"}},
-                dependencies=[Depends(only_params("period", "symbol"))])
+                dependencies=[Depends(only_params("period", "symbol", "timeframe"))])
     def api_summary(
         request: Request,
-        period: Period | None = Query(None, description="1h or 1d; both when absent"),
+        period: Period | None = Query(None, description="1h, 1d or 7d; all when absent"),
         symbol: str | None = Query(None, min_length=1, max_length=32),
+        timeframe: str = Query(RAW, min_length=1, max_length=8,
+                               description="the bars summarised: " + TIMEFRAME_HELP),
     ) -> dict[str, Any]:
         sym = parse_symbol(symbol, "symbol", known) if symbol is not None else None
+        tf = parse_timeframe(timeframe, "timeframe")
         periods = [period] if period else list(get_args(Period))
-        return {"items": read(request, queries.summaries, periods, sym)}
+        return {"items": read(request, queries.summaries, tf, periods, sym)}
 
     return router

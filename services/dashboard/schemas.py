@@ -11,9 +11,9 @@ from pydantic import BaseModel, Field
 
 Order = Literal["asc", "desc"]  # listing order by time; desc = newest first
 # The periods the market_summary DAG computes (services/orchestration/market_summary.py, PERIODS)
-# and market_summaries.period allows (sql/0022); tests/dashboard/test_dashboard_rest.py checks
+# and market_summaries.period allows (sql/0026); tests/dashboard/test_dashboard_rest.py checks
 # they agree. Written out here so that the dashboard does not import the DAG side.
-Period = Literal["1h", "1d"]
+Period = Literal["1h", "1d", "7d"]
 
 
 class Bar(BaseModel):
@@ -111,6 +111,7 @@ class RuleSummary(BaseModel):
 
 class Summary(BaseModel):
     symbol: str
+    timeframe: str = Field(description="the bars summarised: raw (base bars) or a rolled timeframe")
     period: Period
     window_start: float
     window_end: float

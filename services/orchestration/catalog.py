@@ -17,3 +17,6 @@ RECONCILIATION_DEFAULT_SPAN = timedelta(hours=1)  # ... the last hour
 
 # Help text of the DAGs' `start` / `end` params.
 WINDOW_HELP = "ISO 8601, UTC if no offset (e.g. 2024-05-01T00:00:00Z). Empty: the run's data interval."
+# Help text of the DAGs' `timeframes` param.
+TIMEFRAMES_HELP = ("raw (base bars) and/or configured timeframes such as 1m, 5m, 1h, 1d, as a list or "
+                   "comma-separated; empty: raw and all configured (TICKFLOW_TIMEFRAMES).")

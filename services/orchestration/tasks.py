@@ -235,7 +235,11 @@ def market_summary(params: Mapping[str, Any], data_interval_end: datetime | None
     from services.orchestration.runtime import load_settings
 
     settings = load_settings()
-    if params.get("horizon_bars") is not None:
-        settings = settings.with_updates(summary_horizon_bars=params["horizon_bars"])
-    end = resolve_end(params.get("end"), data_interval_end)
-    return summarize(settings.database_url, end, settings.summary_horizon_bars, run_id)
+    try:
+        if params.get("horizon_bars") is not None:
+            settings = settings.with_updates(summary_horizon_bars=params["horizon_bars"])
+        timeframes = validate_timeframes(params.get("timeframes"), settings.timeframes)
+        end = resolve_end(params.get("end"), data_interval_end)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    return summarize(settings.database_url, end, settings.summary_horizon_bars, run_id, timeframes)

@@ -1,5 +1,6 @@
-"""market_summary with dag.test() on prepared bars and signals: every stored value equals an
-independent pandas computation (OHLC, return, volatility, volume, signal counts, hit rates)."""
+"""market_summary with dag.test() on prepared bars and signals of several timeframes: every stored
+value equals an independent pandas computation (OHLC, return, volatility, volume, signal counts,
+hit rates), per timeframe and period."""
 from __future__ import annotations
 
 import math
@@ -16,7 +17,11 @@ from dags_support import task_states, xcom
 
 END = datetime(2024, 5, 15, 12, 0, tzinfo=timezone.utc)  # after the DAG's start_date (earlier runs have no tasks)
 RULES = ("rsi", "ema_cross", "macd_cross")
-PERIODS = {"1h": timedelta(hours=1), "1d": timedelta(days=1)}
+PERIODS = {"1h": timedelta(hours=1), "1d": timedelta(days=1), "7d": timedelta(days=7)}
+# What each timeframe is summarised over: base bars the last hour and day, a rolled timeframe every
+# period at least twice its length. 1m and 1d have no candles here: nothing is stored for them.
+LENGTHS = {"raw": timedelta(0), "5m": timedelta(minutes=5), "1h": timedelta(hours=1)}
+TIMEFRAME_PERIODS = {"raw": ("1h", "1d"), "5m": ("1h", "1d", "7d"), "1h": ("1d", "7d")}
 TABLES = ("bars", "signals", "market_summary_rules", "market_summaries", "dashboard_feed")
 
 
@@ -42,24 +47,41 @@ def prepared_market(seed: int = 8) -> tuple[pd.DataFrame, pd.DataFrame]:
                                           END - timedelta(minutes=3), END) if t in ts]
         picks[edges] = True
         for i in np.flatnonzero(picks):
-            signals.append((symbol, ts[i], str(rng.choice(RULES)), str(rng.choice(["BUY", "SELL"])), float(close[i])))
-    bars = pd.concat(frames, ignore_index=True)
-    sigs = pd.DataFrame(signals, columns=["symbol", "ts", "rule", "side", "price"]).drop_duplicates(
-        ["symbol", "ts", "rule"])
-    return bars, sigs
+            signals.append((symbol, ts[i], str(rng.choice(RULES)), str(rng.choice(["BUY", "SELL"])), float(close[i]),
+                            "raw"))
+    bars = pd.concat(frames, ignore_index=True).assign(timeframe="raw", base_bars=1)
+    rolled = [bars]
+    for timeframe, freq in (("5m", "5min"), ("1h", "1h")):
+        candles = (bars.set_index("ts").groupby("symbol")
+                   .resample(freq, label="left", closed="left")
+                   .agg({"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum",
+                         "base_bars": "count"})
+                   .dropna().reset_index())
+        candles = candles.assign(timeframe=timeframe, base_bars=candles.base_bars.astype(int))
+        rolled.append(candles)
+        for c in candles[rng.random(len(candles)) < 0.3].itertuples():
+            signals.append((c.symbol, c.ts, str(rng.choice(RULES)), str(rng.choice(["BUY", "SELL"])), float(c.close),
+                            timeframe))
+    sigs = pd.DataFrame(signals, columns=["symbol", "ts", "rule", "side", "price", "timeframe"]).drop_duplicates(
+        ["symbol", "timeframe", "ts", "rule"])
+    return pd.concat(rolled, ignore_index=True), sigs
 
 
 def expected_summaries(bars: pd.DataFrame, signals: pd.DataFrame, end: datetime, horizon: int) -> dict:
-    """{(symbol, period): summary with per-rule counts}, computed from the frames alone."""
+    """{(symbol, timeframe, period): summary with per-rule counts}, computed from the frames alone."""
     out = {}
-    for period, span in PERIODS.items():
-        start = end - span
-        for symbol, w in bars[(bars.ts >= start) & (bars.ts < end)].groupby("symbol"):
+    for timeframe, period in ((tf, p) for tf, periods in TIMEFRAME_PERIODS.items() for p in periods):
+        start = end - PERIODS[period]
+        # a candle counts when it lies wholly inside [start, end)
+        inside = end - (LENGTHS[timeframe] or timedelta(microseconds=1))
+        tf_bars, tf_signals = bars[bars.timeframe == timeframe], signals[signals.timeframe == timeframe]
+        for symbol, w in tf_bars[(tf_bars.ts >= start) & (tf_bars.ts <= inside)].groupby("symbol"):
             w = w.sort_values("ts").reset_index(drop=True)
             returns = np.log(w.close / w.close.shift(1)).dropna()
             position = {t: i for i, t in enumerate(w.ts)}
             rows = {r: {"buy_signals": 0, "sell_signals": 0, "evaluated": 0, "hits": 0} for r in RULES}
-            for s in signals[(signals.symbol == symbol) & (signals.ts >= start) & (signals.ts < end)].itertuples():
+            for s in tf_signals[(tf_signals.symbol == symbol) & (tf_signals.ts >= start)
+                                & (tf_signals.ts <= inside)].itertuples():
                 row = rows[s.rule]
                 row["buy_signals" if s.side == "BUY" else "sell_signals"] += 1
                 i = position[s.ts]
@@ -70,7 +92,7 @@ def expected_summaries(bars: pd.DataFrame, signals: pd.DataFrame, end: datetime,
             for row in rows.values():
                 row["hit_rate"] = row["hits"] / row["evaluated"] if row["evaluated"] else None
             total = {k: sum(r[k] for r in rows.values()) for k in ("buy_signals", "sell_signals", "evaluated", "hits")}
-            out[(symbol, period)] = {
+            out[(symbol, timeframe, period)] = {
                 "window_start": start, "window_end": end, "bars": len(w), "first_ts": w.ts.iloc[0],
                 "last_ts": w.ts.iloc[-1], "open": w.open.iloc[0], "high": w.high.max(), "low": w.low.min(),
                 "close": w.close.iloc[-1], "return": w.close.iloc[-1] / w.open.iloc[0] - 1,
@@ -87,9 +109,9 @@ def stored_summaries(engine: Engine, end: datetime) -> dict:
         rules = conn.execute(text("SELECT * FROM market_summary_rules WHERE window_end = :e"), {"e": end}).mappings().all()
     out = {}
     for r in rows:
-        out[(r["symbol"], r["period"])] = {**dict(r), "rules": {}}
+        out[(r["symbol"], r["timeframe"], r["period"])] = {**dict(r), "rules": {}}
     for r in rules:
-        out[(r["symbol"], r["period"])]["rules"][r["rule"]] = {
+        out[(r["symbol"], r["timeframe"], r["period"])]["rules"][r["rule"]] = {
             k: r[k] for k in ("buy_signals", "sell_signals", "evaluated", "hits", "hit_rate")}
     return out
 
@@ -118,12 +140,13 @@ def market(owner_db: Engine) -> tuple[pd.DataFrame, pd.DataFrame]:
     try:
         with raw.cursor() as cur:
             psycopg2.extras.execute_values(
-                cur, "INSERT INTO bars (symbol, ts, open, high, low, close, volume) VALUES %s",
-                [(r.symbol, r.ts.to_pydatetime(), r.open, r.high, r.low, r.close, int(r.volume))
-                 for r in bars.itertuples()], page_size=5000)
+                cur, "INSERT INTO bars (symbol, timeframe, ts, open, high, low, close, volume, base_bars) VALUES %s",
+                [(r.symbol, r.timeframe, r.ts.to_pydatetime(), r.open, r.high, r.low, r.close, int(r.volume),
+                  int(r.base_bars)) for r in bars.itertuples()], page_size=5000)
             psycopg2.extras.execute_values(
-                cur, "INSERT INTO signals (symbol, ts, rule, side, price, value, reference) VALUES %s",
-                [(r.symbol, r.ts.to_pydatetime(), r.rule, r.side, r.price, 0.0, 0.0) for r in signals.itertuples()])
+                cur, "INSERT INTO signals (symbol, timeframe, ts, rule, side, price, value, reference) VALUES %s",
+                [(r.symbol, r.timeframe, r.ts.to_pydatetime(), r.rule, r.side, r.price, 0.0, 0.0)
+                 for r in signals.itertuples()])
         raw.commit()
     finally:
         raw.close()
@@ -138,23 +161,34 @@ def test_market_summary_stores_what_pandas_computes(market: tuple[pd.DataFrame, 
     assert run.state == "success", task_states(run)
     assert run.data_interval_end == END
     want = expected_summaries(bars, signals, END, horizon=5)
-    assert {k for k in want if k[0] == "TSLA"} == {("TSLA", "1d")}  # no TSLA bars in the last hour
+    # no TSLA bars in the last hour; its 1h candles end before it
+    assert {k for k in want if k[0] == "TSLA"} == {("TSLA", tf, p) for tf, p in (("raw", "1d"), ("5m", "1d"),
+                                                                               ("5m", "7d"), ("1h", "1d"), ("1h", "7d"))}
+    assert want[("AAPL", "1h", "1d")]["bars"] == 24 and want[("AAPL", "5m", "1h")]["bars"] == 12
     assert any(w["evaluated"] < w["buy_signals"] + w["sell_signals"] for w in want.values())  # edge signals
     got = stored_summaries(owner_db, END)
     assert_same(got, want)
     assert {g["run_id"] for g in got.values()} == {run.run_id}
     report = xcom(run, "summarize")
-    assert report["periods"]["1h"]["symbols"]["AAPL"]["bars"] == want[("AAPL", "1h")]["bars"]
+    assert report["timeframes"]["raw"]["1h"]["symbols"]["AAPL"]["bars"] == want[("AAPL", "raw", "1h")]["bars"]
+    assert {p: r["symbols"] for p, r in report["timeframes"]["1m"].items()} == {"1h": {}, "1d": {}, "7d": {}}
+    assert set(report["timeframes"]["1d"]) == {"7d"}
 
     # Params: another window end and horizon; re-running a window replaces its rows.
     other_end = END - timedelta(minutes=30)
     for _ in range(2):
-        again = dag_bag["market_summary"].test(run_conf={"end": other_end.isoformat(), "horizon_bars": 3})
+        again = dag_bag["market_summary"].test(run_conf={"end": other_end.isoformat(), "horizon_bars": 3,
+                                                          "timeframes": "raw,60m"})
         assert again.state == "success", task_states(again)
-    assert_same(stored_summaries(owner_db, other_end), expected_summaries(bars, signals, other_end, horizon=3))
+    want_other = {k: v for k, v in expected_summaries(bars, signals, other_end, horizon=3).items() if k[1] != "5m"}
+    assert want_other[("AAPL", "1h", "1d")]["bars"] == 23  # 10:00-11:00 is the last 1h candle before 11:30
+    assert_same(stored_summaries(owner_db, other_end), want_other)
     assert_same(stored_summaries(owner_db, END), want)  # the earlier window is still there
-    with owner_db.connect() as conn:  # queryable in SQL: the newest summary per symbol and period
-        latest = conn.execute(text("SELECT symbol, period, window_end, horizon_bars FROM market_summary_latest "
-                                   "ORDER BY symbol, period")).all()
-    assert [(s, p) for s, p, _, _ in latest] == sorted(want)
-    assert {w for _, _, w, _ in latest} == {END}
+    with owner_db.connect() as conn:  # queryable in SQL: the newest summary per symbol, timeframe and period
+        latest = conn.execute(text("SELECT symbol, timeframe, period, window_end, horizon_bars "
+                                   "FROM market_summary_latest ORDER BY symbol, timeframe, period")).all()
+    assert [(s, tf, p) for s, tf, p, _, _ in latest] == sorted(want)
+    assert {w for *_, w, _ in latest} == {END}
+
+    bad = dag_bag["market_summary"].test(run_conf={"timeframes": "7m"})
+    assert task_states(bad) == {"summarize": "failed"}

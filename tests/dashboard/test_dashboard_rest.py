@@ -137,7 +137,7 @@ def test_the_api_serves_the_periods_the_dag_computes_and_the_table_allows() -> N
     # The dashboard spells the periods out itself (it does not import the DAG side): keep them in step.
     assert get_args(Period) == tuple(PERIODS)
     allowed = f"CHECK (period IN ({', '.join(repr(p) for p in PERIODS)}))"
-    assert allowed in (ROOT / "sql" / "0022_market_summary.sql").read_text()
+    assert allowed in (ROOT / "sql" / "0026_market_summary_timeframes.sql").read_text()
 
 
 @pytest.mark.parametrize("url, status, message", [
@@ -156,7 +156,7 @@ def test_the_api_serves_the_periods_the_dag_computes_and_the_table_allows() -> N
     ("/api/signals?since=2024-13-45", 422, "neither ISO 8601"),
     ("/api/signals?symbol=ZZZZ", 404, "unknown symbol"),
     ("/api/signals?limit=1001", 422, "less than or equal to 1000"),
-    ("/api/summary?period=1w", 422, "'1h' or '1d'"),
+    ("/api/summary?period=1w", 422, "'1h', '1d' or '7d'"),
     ("/api/symbols?x=1", 422, "unknown parameter(s) x"),
 ])
 def test_bad_parameters_get_a_clear_4xx(client: TestClient, url: str, status: int, message: str) -> None:

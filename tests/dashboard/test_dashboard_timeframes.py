@@ -1,8 +1,10 @@
 """REST for timeframes on the real PostgreSQL: rolled-up candles and their signals by timeframe,
-the listing of timeframes, and the forming candle (the newest window, which is not stored)."""
+the listing of timeframes, the forming candle (the newest window, which is not stored) and the
+market summaries of a timeframe."""
 from __future__ import annotations
 
 import math
+from datetime import datetime, timezone
 from typing import Any, Iterator
 
 import pytest
@@ -12,6 +14,7 @@ from services.config import Settings
 from services.core.indicators import INDICATOR_COLUMNS
 from services.core.timeframes import Timeframe
 from services.dashboard.app import create_app
+from services.orchestration.market_summary import summarize
 from dashboard_data import candles, insert_rolled, insert_rows, rolled_rows, stream_rows
 
 START = 1_700_000_000.0  # 2023-11-14T22:13:20Z: not on a minute boundary
@@ -146,3 +149,28 @@ def test_a_base_bar_on_a_window_boundary_opens_the_new_window(client: TestClient
     insert_rows(dash_db.database_url, *stream_rows(records))
     item = client.get("/api/bars/forming?symbol=AAPL&timeframe=1m").json()["item"]
     assert item["ts"] == boundary and item["base_bars"] == 2 and item["open"] == records[1]["opening_price"]
+
+
+def test_summaries_of_a_timeframe_count_its_candles(client: TestClient, rolled: dict[str, Any],
+                                                     dash_db: Settings) -> None:
+    end = START + 3630.0  # not on a 5-minute boundary: the candle across it is not in the window
+    summarize(dash_db.database_url, datetime.fromtimestamp(end, timezone.utc), 3, timeframes=("raw", "1m", "5m"))
+    items = client.get("/api/summary?timeframe=5m&period=1h").json()["items"]
+    assert [(s["symbol"], s["timeframe"], s["period"]) for s in items] == [("AAPL", "5m", "1h"), ("MSFT", "5m", "1h")]
+    for item in items:
+        inside = [b for b in rolled["bars"] if b["symbol"] == item["symbol"] and b["timeframe"] == "5m"
+                  and b["ts"] >= end - 3600 and b["ts"] + 300 <= end]
+        assert item["bars"] == len(inside) == 11
+        assert (item["first_ts"], item["last_ts"]) == (inside[0]["ts"], inside[-1]["ts"])
+        assert (item["open"], item["close"]) == (inside[0]["open"], inside[-1]["close"])
+        assert item["volume"] == sum(b["volume"] for b in inside) and item["horizon_bars"] == 3
+        signals = [s for s in rolled["signals"] if s["symbol"] == item["symbol"] and s["timeframe"] == "5m"
+                   and inside[0]["ts"] <= s["ts"] <= inside[-1]["ts"]]
+        assert item["buy_signals"] + item["sell_signals"] == len(signals)
+    week_1m = client.get("/api/summary?timeframe=1m&period=7d&symbol=AAPL").json()["items"]
+    assert week_1m[0]["bars"] == 60 == len([b for b in rolled["bars"] if b["symbol"] == "AAPL"
+                                             and b["timeframe"] == "1m" and b["ts"] + 60 <= end])
+    assert client.get("/api/summary?timeframe=5m&period=7d").json()["items"][0]["timeframe"] == "5m"
+    assert client.get("/api/summary?timeframe=1h").json() == {"items": []}  # not summarised in this run
+    assert {s["timeframe"] for s in client.get("/api/summary").json()["items"]} == {"raw"}
+    assert client.get("/api/summary?timeframe=7x").status_code == 422

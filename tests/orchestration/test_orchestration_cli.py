@@ -25,6 +25,8 @@ def test_help_and_bad_arguments() -> None:
     assert done.returncode == 2 and "--end" in done.stderr
     done = run("summarize", "--horizon-bars", "0")
     assert done.returncode == 2 and "--horizon-bars: Input should be greater than or equal to 1" in done.stderr
+    done = run("summarize", "--timeframes", "raw,7m")
+    assert done.returncode == 2 and "--timeframes: unknown timeframe(s) 7m" in done.stderr
 
 
 def test_summarize_stores_the_summaries_of_the_window_before_end(base_settings: Settings, owner_db: Engine) -> None:
@@ -40,11 +42,15 @@ def test_summarize_stores_the_summaries_of_the_window_before_end(base_settings: 
     done = run("summarize", "--end", str(end), "--horizon-bars", "2")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert report["horizon_bars"] == 2 and set(report["periods"]) == {"1h", "1d"}
-    assert report["periods"]["1h"]["symbols"]["AAPL"]["bars"] == 150
+    assert report["horizon_bars"] == 2
+    assert {tf: set(periods) for tf, periods in report["timeframes"].items()} == {
+        "raw": {"1h", "1d"}, "1m": {"1h", "1d", "7d"}, "5m": {"1h", "1d", "7d"}, "1h": {"1d", "7d"}, "1d": {"7d"}}
+    assert report["timeframes"]["raw"]["1h"]["symbols"]["AAPL"]["bars"] == 150
+    assert report["timeframes"]["5m"]["1h"]["symbols"] == {}  # base bars only: no candles to summarise
     with owner_db.connect() as conn:
         rows = conn.execute(text("SELECT symbol, period, bars, open, close, horizon_bars, run_id FROM market_summaries "
-                                 "ORDER BY symbol, period")).all()
+                                 "WHERE timeframe = 'raw' ORDER BY symbol, period")).all()
+        assert conn.execute(text("SELECT count(*) FROM market_summaries WHERE timeframe <> 'raw'")).scalar() == 0
     assert rows[0] == ("AAPL", "1d", 150, 99.5, 249.0, 2, "manual")
     assert [(r[0], r[1], r[2]) for r in rows] == [("AAPL", "1d", 150), ("AAPL", "1h", 150),
                                                    ("MSFT", "1d", 150), ("MSFT", "1h", 150)]

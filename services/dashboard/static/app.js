@@ -312,12 +312,16 @@
 
   async function loadSummaries() {
     try {
-      const data = await api(`/api/summary?period=${state.period}`);
+      const timeframe = state.timeframe;
+      const data = await api(`/api/summary?period=${state.period}&timeframe=${timeframe}`);
+      if (timeframe !== state.timeframe) return;  // switched meanwhile: its own load follows
       state.summaries = Object.fromEntries(data.items.map((s) => [s.symbol, s]));
       const newest = Math.max(0, ...data.items.map((s) => s.window_end));
+      const of = timeframe === TF.RAW ? "base bars" : `${timeframe} candles`;
       $("summary-note").textContent = newest
-        ? `window ending ${TF.label(newest, 60)} UTC (market_summary DAG, hourly); last price live`
-        : "no summaries yet: the market_summary DAG computes them hourly; last price is live";
+        ? `${of}, window ending ${TF.label(newest, 60)} UTC (market_summary DAG, hourly); last price live`
+        : `no summaries of ${of} over this period (the market_summary DAG computes them hourly; a timeframe `
+          + "gets the periods at least twice its length, base bars the last hour and day); last price is live";
     } catch (err) {
       $("summary-note").textContent = `summaries unavailable: ${err.message}`;
     }
@@ -459,7 +463,10 @@
     state.timeframes = timeframes.items;
     $("timeframe").replaceChildren(...timeframes.items.map((t) =>
       new Option(t.timeframe === TF.RAW ? "raw (base bars)" : t.timeframe, t.timeframe)));
-    $("timeframe").addEventListener("change", (e) => loadChart(state.symbol, e.target.value));
+    $("timeframe").addEventListener("change", async (e) => {
+      await loadChart(state.symbol, e.target.value);
+      loadSummaries();                            // the cards summarise the chart's timeframe
+    });
     state.symbols = symbols.items.filter((s) => s.configured || s.last_ts != null).map((s) => s.symbol);
     for (const s of symbols.items) if (s.last_close != null) state.lastPrice[s.symbol] = s.last_close;
     $("symbol").replaceChildren(...state.symbols.map((s) => new Option(s, s)));
