@@ -11,7 +11,7 @@ raise: an unexpected error becomes a failed result naming the exception.
 | `consumer_lag` | the processor group's lag (end offsets - committed) is at most `check_max_lag` |
 | `data_freshness` | every symbol's latest bar is at most `check_max_bar_age_s` old (database clock) |
 | `postgres_schema` | PostgreSQL answers and every migration in sql/ is applied, unchanged |
-| `kubernetes_rollout` | every Deployment has all replicas updated and available (skipped without a cluster) |
+| `kubernetes_rollout` | every Deployment and StatefulSet has all replicas updated and available/ready (skipped without a cluster) |
 """
 from __future__ import annotations
 
@@ -227,44 +227,75 @@ def check_postgres_schema(engine: Engine, where: str, sql_dir: Path | None = Non
                                  f"({min(expected)} .. {max(expected)})", details)
 
 
-def check_kubernetes_rollout(apps_api: Any, namespace: str, label_selector: str = "") -> CheckResult:
-    """Every Deployment (matching the selector) in `namespace` fully rolled out.
+def _deployment_state(d: Any) -> tuple[dict[str, Any], list[str]]:
+    """A Deployment's replica counts, and why it is not rolled out (empty: it is)."""
+    desired = d.spec.replicas if d.spec.replicas is not None else 1
+    st = d.status
+    updated, available, total = st.updated_replicas or 0, st.available_replicas or 0, st.replicas or 0
+    observed = (st.observed_generation or 0) >= (d.metadata.generation or 0)
+    why = [] if observed else ["controller has not seen the latest spec"]
+    if updated < desired:
+        why.append(f"{updated}/{desired} updated")
+    if available < desired:
+        why.append(f"{available}/{desired} available")
+    if total > desired:
+        why.append(f"{total - desired} old replica(s) still running")
+    return ({"desired": desired, "updated": updated, "available": available, "total": total,
+             "observed_latest_spec": observed}, why)
 
-    `apps_api` is a kubernetes.client.AppsV1Api (or anything with list_namespaced_deployment).
-    Rolled out = the controller saw the latest spec, and all desired replicas are updated and
-    available, with no old replicas left (what `kubectl rollout status` waits for).
+
+def _statefulset_state(s: Any) -> tuple[dict[str, Any], list[str]]:
+    """A StatefulSet's replica counts, and why it is not rolled out: as `kubectl rollout status`
+    judges a RollingUpdate StatefulSet, every pod ready and on the update revision."""
+    desired = s.spec.replicas if s.spec.replicas is not None else 1
+    st = s.status
+    updated, ready = st.updated_replicas or 0, st.ready_replicas or 0
+    observed = (st.observed_generation or 0) >= (s.metadata.generation or 0)
+    same_revision = not st.update_revision or st.current_revision == st.update_revision
+    why = [] if observed else ["controller has not seen the latest spec"]
+    if updated < desired or not same_revision:
+        why.append(f"{updated}/{desired} on the update revision")
+    if ready < desired:
+        why.append(f"{ready}/{desired} ready")
+    return ({"desired": desired, "updated": updated, "ready": ready, "observed_latest_spec": observed,
+             "current_revision": st.current_revision, "update_revision": st.update_revision}, why)
+
+
+def check_kubernetes_rollout(apps_api: Any, namespace: str, label_selector: str = "") -> CheckResult:
+    """Every Deployment and StatefulSet (matching the selector) in `namespace` fully rolled out.
+
+    `apps_api` is a kubernetes.client.AppsV1Api (or anything with list_namespaced_deployment and
+    list_namespaced_stateful_set). Rolled out is what `kubectl rollout status` waits for: the
+    controller saw the latest spec and every desired replica is updated and available (a
+    Deployment, with no old replicas left) or ready on the update revision (a StatefulSet, such
+    as Kafka and PostgreSQL).
     """
     name = "kubernetes_rollout"
     where = f"namespace {namespace}" + (f" (selector {label_selector})" if label_selector else "")
-    try:
-        deployments = apps_api.list_namespaced_deployment(namespace, label_selector=label_selector or None).items
-    except Exception as exc:  # noqa: BLE001
-        return CheckResult(name, FAILED, f"cannot list Deployments in {where}: {type(exc).__name__}: {exc}",
-                           {"namespace": namespace})
-    if not deployments:
-        return CheckResult(name, FAILED, f"no Deployments found in {where}", {"namespace": namespace})
-    states, problems = {}, []
-    for d in deployments:
-        desired = d.spec.replicas if d.spec.replicas is not None else 1
-        st = d.status
-        updated, available, total = st.updated_replicas or 0, st.available_replicas or 0, st.replicas or 0
-        observed = (st.observed_generation or 0) >= (d.metadata.generation or 0)
-        states[d.metadata.name] = {"desired": desired, "updated": updated, "available": available, "total": total,
-                                   "observed_latest_spec": observed}
-        if not observed or updated < desired or available < desired or total > desired:
-            why = [] if observed else ["controller has not seen the latest spec"]
-            if updated < desired:
-                why.append(f"{updated}/{desired} updated")
-            if available < desired:
-                why.append(f"{available}/{desired} available")
-            if total > desired:
-                why.append(f"{total - desired} old replica(s) still running")
-            problems.append(f"{d.metadata.name}: " + ", ".join(why))
-    details = {"namespace": namespace, "label_selector": label_selector, "deployments": states}
+    kinds = (("Deployment", apps_api.list_namespaced_deployment, _deployment_state),
+             ("StatefulSet", apps_api.list_namespaced_stateful_set, _statefulset_state))
+    found: dict[str, dict[str, Any]] = {}
+    problems: list[str] = []
+    for kind, list_them, judge in kinds:
+        try:
+            items = list_them(namespace, label_selector=label_selector or None).items
+        except Exception as exc:  # noqa: BLE001
+            return CheckResult(name, FAILED, f"cannot list {kind}s in {where}: {type(exc).__name__}: {exc}",
+                               {"namespace": namespace})
+        found[kind] = {}
+        for item in items:
+            state, why = judge(item)
+            found[kind][item.metadata.name] = state
+            if why:
+                problems.append(f"{kind} {item.metadata.name}: " + ", ".join(why))
+    details = {"namespace": namespace, "label_selector": label_selector,
+               "deployments": found["Deployment"], "statefulsets": found["StatefulSet"]}
+    names = [f"{kind} {n}" for kind, states in found.items() for n in sorted(states)]
+    if not names:
+        return CheckResult(name, FAILED, f"no Deployments or StatefulSets found in {where}", details)
     if problems:
-        return CheckResult(name, FAILED, f"Deployments not rolled out in {where}: " + "; ".join(problems), details)
-    return CheckResult(name, OK, f"{len(states)} Deployment(s) rolled out in {where}: {', '.join(sorted(states))}",
-                       details)
+        return CheckResult(name, FAILED, f"not rolled out in {where}: " + "; ".join(problems), details)
+    return CheckResult(name, OK, f"{len(names)} workload(s) rolled out in {where}: {', '.join(names)}", details)
 
 
 # -- running and recording ------------------------------------------------------------------------

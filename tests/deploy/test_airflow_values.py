@@ -96,13 +96,14 @@ def test_values_point_tickflow_settings_at_existing_services() -> None:
     selector = env["TICKFLOW_CHECK_K8S_LABEL_SELECTOR"]
     m = re.fullmatch(r"app\.kubernetes\.io/name in \(([a-z,-]+)\)", selector)
     assert m, selector
-    deployments = {d["metadata"]["name"]: d for d in c.of_kind("Deployment")}
-    assert set(m.group(1).split(",")) == set(deployments), "deployment_check watches every Tickflow Deployment"
+    deployments = {d["metadata"]["name"]: d for d in c.of_kind("Deployment") + c.of_kind("StatefulSet")}
+    assert set(m.group(1).split(",")) == set(deployments), (
+        "deployment_check watches every Tickflow Deployment and StatefulSet")
     for name, d in deployments.items():
         assert d["metadata"]["labels"]["app.kubernetes.io/name"] == name
 
 
-def test_task_pods_run_as_the_account_that_may_read_deployments() -> None:
+def test_task_pods_run_as_the_account_that_may_read_rollouts() -> None:
     account = value("workers.serviceAccount")
     assert account["create"] is False, "the ServiceAccount comes from k8s/base/rbac"
     for overlay in ("local", "production"):
@@ -110,7 +111,7 @@ def test_task_pods_run_as_the_account_that_may_read_deployments() -> None:
         assert c.get("ServiceAccount", account["name"])
         bound = [b for b in c.of_kind("RoleBinding")
                  if {"kind": "ServiceAccount", "name": account["name"], "namespace": NAMESPACE} in b["subjects"]]
-        assert [b["roleRef"]["name"] for b in bound] == ["deployment-reader"]
+        assert [b["roleRef"]["name"] for b in bound] == ["rollout-reader"]
 
 
 def test_values_run_without_celery_redis_or_bundled_database() -> None:
@@ -134,3 +135,15 @@ def test_airflow_pods_are_hardened_and_bounded() -> None:
         assert {"cpu", "memory"} <= set(res["requests"]) and {"cpu", "memory"} <= set(res["limits"]), component
     assert value("networkPolicies.enabled") is False, "k8s/base/network-policies/airflow.yaml covers Airflow"
     assert (K8S / "base" / "network-policies" / "airflow.yaml").is_file()
+
+
+def test_task_logs_outlive_the_task_pods() -> None:
+    # KubernetesExecutor deletes each task pod: without a shared volume (or remote logging) the
+    # UI has no log for a finished task.
+    assert value("executor") == "KubernetesExecutor"
+    persistence = value("logs.persistence")
+    assert persistence["enabled"] is True and re.fullmatch(r"[1-9][0-9]*Gi", persistence["size"])
+    assert "ReadWriteMany" in (K8S / "airflow" / "values.yaml").read_text(), "say what storage it needs"
+    groomer = value("scheduler.logGroomerSidecar")
+    assert groomer["enabled"] is True and 1 <= groomer["retentionDays"] <= 90, "bounded disk use"
+    assert "Airflow logs and alerts" in (ROOT / "docs" / "deploy.md").read_text()

@@ -150,9 +150,13 @@ def test_infrastructure_probes_use_declared_ports(overlay: str) -> None:
             probe = ct[kind]
             if "tcpSocket" in probe:
                 assert probe["tcpSocket"]["port"] in names, f"{name} {kind}: unknown port"
-            else:
+            elif name == "postgres":
                 assert probe["exec"]["command"][0] == "pg_isready"
                 assert "--host=127.0.0.1" in probe["exec"]["command"], "TCP: not ready during first-start init"
+            else:  # the broker must answer Kafka requests (tests/deploy/test_kafka_probe.py runs it)
+                assert "kafka-broker-api-versions.sh --bootstrap-server localhost:9092" in probe["exec"]["command"][-1]
+        if name == "kafka":
+            assert {"exec"} == set(ct["readinessProbe"]) & {"exec", "tcpSocket"}, "ready = serves, not = port open"
 
 
 # -- settings from the environment ----------------------------------------------------------------
@@ -550,13 +554,14 @@ def test_network_policy_evaluation_can_allow_and_deny() -> None:
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_airflow_may_read_deployments_and_nothing_more(overlay: str) -> None:
+def test_airflow_may_read_rollouts_and_nothing_more(overlay: str) -> None:
     c = cluster(overlay)
     assert not c.of_kind("ClusterRole") and not c.of_kind("ClusterRoleBinding")
     (binding,) = c.of_kind("RoleBinding")
     role = c.get("Role", binding["roleRef"]["name"])
     assert binding["roleRef"]["kind"] == "Role"
-    assert role["rules"] == [{"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "watch"]}]
+    assert role["rules"] == [{"apiGroups": ["apps"], "resources": ["deployments", "statefulsets"],
+                              "verbs": ["get", "list", "watch"]}]
     (subject,) = binding["subjects"]
     assert subject["kind"] == "ServiceAccount" and subject["namespace"] == NAMESPACE
     assert c.get("ServiceAccount", subject["name"])

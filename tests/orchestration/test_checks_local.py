@@ -182,33 +182,59 @@ def deployment(name: str, desired: int, updated: int, available: int, total: int
                                replicas=desired if total is None else total, observed_generation=observed))
 
 
+def statefulset(name: str, desired: int, updated: int, ready: int, current: str = "r2", update: str = "r2",
+                generation: int = 3, observed: int = 3) -> SimpleNamespace:
+    return SimpleNamespace(
+        metadata=SimpleNamespace(name=name, generation=generation), spec=SimpleNamespace(replicas=desired),
+        status=SimpleNamespace(updated_replicas=updated, ready_replicas=ready, observed_generation=observed,
+                               current_revision=current, update_revision=update))
+
+
 class FakeApps:
-    def __init__(self, items: list[SimpleNamespace] | Exception) -> None:
-        self.items = items
-        self.calls: list[tuple[str, str | None]] = []
+    """Stands in for kubernetes.client.AppsV1Api (no Kubernetes API server runs here)."""
+
+    def __init__(self, deployments: list[SimpleNamespace] | Exception,
+                 statefulsets: list[SimpleNamespace] | Exception | None = None) -> None:
+        self.deployments, self.statefulsets = deployments, [] if statefulsets is None else statefulsets
+        self.calls: list[tuple[str, str, str | None]] = []
+
+    def _list(self, kind: str, items: list[SimpleNamespace] | Exception, namespace: str,
+              label_selector: str | None) -> SimpleNamespace:
+        self.calls.append((kind, namespace, label_selector))
+        if isinstance(items, Exception):
+            raise items
+        return SimpleNamespace(items=items)
 
     def list_namespaced_deployment(self, namespace: str, label_selector: str | None = None) -> SimpleNamespace:
-        self.calls.append((namespace, label_selector))
-        if isinstance(self.items, Exception):
-            raise self.items
-        return SimpleNamespace(items=self.items)
+        return self._list("Deployment", self.deployments, namespace, label_selector)
+
+    def list_namespaced_stateful_set(self, namespace: str, label_selector: str | None = None) -> SimpleNamespace:
+        return self._list("StatefulSet", self.statefulsets, namespace, label_selector)
 
 
 def test_kubernetes_rollout_is_judged_like_kubectl_rollout_status() -> None:
-    apps = FakeApps([deployment("ingest", 2, 2, 2), deployment("processor", 3, 3, 3)])
+    apps = FakeApps([deployment("ingest", 2, 2, 2), deployment("processor", 3, 3, 3)], [statefulset("kafka", 1, 1, 1)])
     ok = checks.check_kubernetes_rollout(apps, "tickflow", "app.kubernetes.io/part-of=tickflow")
-    assert ok.status == "ok" and apps.calls == [("tickflow", "app.kubernetes.io/part-of=tickflow")]
-    assert ok.message == ("2 Deployment(s) rolled out in namespace tickflow (selector app.kubernetes.io/part-of=tickflow): "
-                          "ingest, processor")
+    assert ok.status == "ok"
+    assert apps.calls == [(kind, "tickflow", "app.kubernetes.io/part-of=tickflow") for kind in ("Deployment", "StatefulSet")]
+    assert ok.message == ("3 workload(s) rolled out in namespace tickflow (selector app.kubernetes.io/part-of=tickflow): "
+                          "Deployment ingest, Deployment processor, StatefulSet kafka")
     apps = FakeApps([deployment("ingest", 2, 2, 2), deployment("processor", 3, 1, 2, total=4),
-                     deployment("generator", 1, 1, 1, generation=5, observed=4)])
+                     deployment("generator", 1, 1, 1, generation=5, observed=4)],
+                    [statefulset("postgres", 1, 1, 1), statefulset("kafka", 3, 1, 2, current="r1", update="r2")])
     bad = checks.check_kubernetes_rollout(apps, "tickflow")
     assert bad.status == "failed"
-    assert bad.message == ("Deployments not rolled out in namespace tickflow: processor: 1/3 updated, 2/3 available, "
-                           "1 old replica(s) still running; generator: controller has not seen the latest spec")
-    assert checks.check_kubernetes_rollout(FakeApps([]), "tickflow").message == "no Deployments found in namespace tickflow"
-    denied = checks.check_kubernetes_rollout(FakeApps(PermissionError("403 Forbidden")), "tickflow")
-    assert denied.message == "cannot list Deployments in namespace tickflow: PermissionError: 403 Forbidden"
+    assert bad.message == ("not rolled out in namespace tickflow: Deployment processor: 1/3 updated, 2/3 available, "
+                           "1 old replica(s) still running; Deployment generator: controller has not seen the latest "
+                           "spec; StatefulSet kafka: 1/3 on the update revision, 2/3 ready")
+    assert bad.details["statefulsets"]["postgres"]["ready"] == 1
+    # all pods updated and ready, but the controller has not yet recorded the new revision as current
+    rolling = checks.check_kubernetes_rollout(FakeApps([], [statefulset("kafka", 1, 1, 1, current="r1")]), "tickflow")
+    assert rolling.message == "not rolled out in namespace tickflow: StatefulSet kafka: 1/1 on the update revision"
+    empty = checks.check_kubernetes_rollout(FakeApps([]), "tickflow")
+    assert empty.message == "no Deployments or StatefulSets found in namespace tickflow"
+    denied = checks.check_kubernetes_rollout(FakeApps([], PermissionError("403 Forbidden")), "tickflow")
+    assert denied.message == "cannot list StatefulSets in namespace tickflow: PermissionError: 403 Forbidden"
 
 
 def test_checks_are_recorded_and_summarized(orch_db: Engine, stack: Settings) -> None:
