@@ -20,6 +20,7 @@ from datetime import datetime, timedelta, timezone
 from airflow.sdk import dag, task
 
 from services.orchestration import tasks
+from services.orchestration.alerts import failure_notifiers
 from services.orchestration.catalog import CHECKS
 
 
@@ -30,7 +31,8 @@ from services.orchestration.catalog import CHECKS
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(minutes=4),
-    default_args={"retries": 0, "execution_timeout": timedelta(minutes=2)},
+    default_args={"retries": 0, "execution_timeout": timedelta(minutes=2),
+                  "on_failure_callback": failure_notifiers()},
     tags=["tickflow", "operations"],
     doc_md=__doc__,
 )

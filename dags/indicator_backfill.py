@@ -22,6 +22,7 @@ from datetime import datetime, timedelta, timezone
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
 
 from services.orchestration import tasks
+from services.orchestration.alerts import failure_notifiers
 from services.orchestration.catalog import TIMEFRAMES_HELP, WINDOW_HELP
 
 
@@ -31,7 +32,8 @@ from services.orchestration.catalog import TIMEFRAMES_HELP, WINDOW_HELP
     start_date=datetime(2024, 1, 1, tzinfo=timezone.utc),
     catchup=False,
     max_active_runs=2,
-    default_args={"retries": 1, "retry_delay": timedelta(seconds=30)},
+    default_args={"retries": 1, "retry_delay": timedelta(seconds=30),
+                  "on_failure_callback": failure_notifiers()},
     params={
         "symbols": Param([], type="array", items={"type": "string"}, title="Symbols",
                          description="Symbols to recompute; empty: all configured (TICKFLOW_SYMBOLS)."),

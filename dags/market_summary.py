@@ -29,6 +29,7 @@ from datetime import datetime, timedelta, timezone
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
 from services.orchestration import tasks
+from services.orchestration.alerts import failure_notifiers
 from services.orchestration.catalog import TIMEFRAMES_HELP
 
 
@@ -39,7 +40,8 @@ from services.orchestration.catalog import TIMEFRAMES_HELP
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(minutes=30),
-    default_args={"retries": 1, "retry_delay": timedelta(seconds=30)},
+    default_args={"retries": 1, "retry_delay": timedelta(seconds=30),
+                  "on_failure_callback": failure_notifiers()},
     params={
         "end": Param(None, type=["null", "string"], format="date-time", title="Window end (exclusive)",
                      description="ISO 8601, UTC if no offset. Empty: the end of the run's data interval."),
