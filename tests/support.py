@@ -55,6 +55,16 @@ def wait_until(check: Callable[[], T], timeout: float = 30.0, interval: float = 
     return last
 
 
+def scrape_metrics(url: str) -> dict[str, float]:
+    """A service's /metrics, parsed by prometheus_client: {'name{label="v",...}': value} (labels sorted)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(url, timeout=5).text
+    return {sample.name + ("{" + ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items())) + "}"
+                           if sample.labels else ""): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
