@@ -90,12 +90,16 @@ class ServiceProcess:
 
     running: list["ServiceProcess"] = []
 
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path,
+                 script: Path | None = None) -> None:
+        """`python -m services.<name>` from the checkout, or the installed console script `script`
+        (run outside the checkout, so it imports what it was installed with)."""
         self.name = name
         self.log_path = log_dir / f"{name}-{time.monotonic_ns()}.log"
         self._log = open(self.log_path, "wb")
+        command = [str(script)] if script else [sys.executable, "-m", f"services.{name}"]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", f"services.{name}", *args], cwd=ROOT, env=env,
+            [*command, *args], cwd=log_dir if script else ROOT, env=env,
             stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         ServiceProcess.running.append(self)

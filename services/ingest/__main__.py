@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import sys
 import tempfile
 
@@ -42,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     metrics_dir = tempfile.mkdtemp(prefix="tickflow-ingest-metrics-")
     os.environ[MULTIPROC_ENV] = metrics_dir  # before anything imports prometheus_client
     ops = None
+    # With one worker uvicorn re-raises the signal that stopped it, after restoring this handler:
+    # leave through SystemExit, so that the directory is removed below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         if settings.ingest_ops_port:
             from services.ingest.ops import serve_ops
