@@ -254,7 +254,8 @@ def run_ingest(report: Report, stack: BenchStack, batched_records: int = 200_000
     report.add(Measurement("ingest", "baseline: raw kafka-python producer", raw, "records/s", "acks=all, idempotent"))
 
     port = free_port()
-    stack.spawn("ingest", "--port", str(port), "--workers", "2", health=f"http://127.0.0.1:{port}/readyz")
+    stack.spawn("ingest", "--port", str(port), "--workers", "2", "--ops-port", "0",
+                health=f"http://127.0.0.1:{port}/readyz")
     url = f"http://127.0.0.1:{port}/ingest"
     records = _valid_batch(stack, batched_records, seed=3)
     bodies = [orjson.dumps(records[i:i + 500]) for i in range(0, len(records), 500)]
@@ -329,7 +330,7 @@ def run_latency(report: Report, stack: BenchStack, rate: int = 5_000, seconds: f
     """Send → visible latency: one sender thread per symbol stamps each candle when it sends it."""
     stack.fresh_namespace()
     ingest_port, metrics_port = free_port(), free_port()
-    stack.spawn("ingest", "--port", str(ingest_port), "--workers", "2",
+    stack.spawn("ingest", "--port", str(ingest_port), "--workers", "2", "--ops-port", "0",
                 health=f"http://127.0.0.1:{ingest_port}/readyz")
     processor = stack.spawn("processor", "--metrics-port", str(metrics_port),
                             health=f"http://127.0.0.1:{metrics_port}/readyz")

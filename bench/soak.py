@@ -40,7 +40,7 @@ def run(report: Report, stack: BenchStack, minutes: float = 10.0, rate: int = 2_
     stack.fresh_namespace()
     ingest_port, metrics_port, generator_port = free_port(), free_port(), free_port()
     services = {
-        "ingest": stack.spawn("ingest", "--port", str(ingest_port), "--workers", "2",
+        "ingest": stack.spawn("ingest", "--port", str(ingest_port), "--workers", "2", "--ops-port", "0",
                               health=f"http://127.0.0.1:{ingest_port}/readyz"),
         "processor": stack.spawn("processor", "--metrics-port", str(metrics_port),
                                  health=f"http://127.0.0.1:{metrics_port}/readyz"),

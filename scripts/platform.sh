@@ -9,6 +9,7 @@ LOCAL="${TICKFLOW_LOCAL_DIR:-$ROOT/.local}"
 RUN="$LOCAL/run"; LOGS="$LOCAL/logs"
 PY="$ROOT/.venv/bin/python"
 INGEST_PORT="${TICKFLOW_INGEST_PORT:-8000}"
+INGEST_OPS_PORT="${TICKFLOW_INGEST_OPS_PORT:-8010}"
 GENERATOR_PORT="${TICKFLOW_GENERATOR_PORT:-8001}"
 PROCESSOR_PORT="${TICKFLOW_PROCESSOR_METRICS_PORT:-8002}"
 DASHBOARD_PORT="${TICKFLOW_DASHBOARD_PORT:-8003}"
@@ -178,7 +179,7 @@ group_gone() {  # pgid seconds -> 0 once no process of the group is left (zombie
 start() {
   mkdir -p "$RUN" "$LOGS"
   cd "$ROOT"
-  launch ingest "http://127.0.0.1:$INGEST_PORT/readyz" "$PY" -m services.ingest --port "$INGEST_PORT"
+  launch ingest "http://127.0.0.1:$INGEST_PORT/readyz" "$PY" -m services.ingest --port "$INGEST_PORT" --ops-port "$INGEST_OPS_PORT"
   launch processor "http://127.0.0.1:$PROCESSOR_PORT/healthz" "$PY" -m services.processor --metrics-port "$PROCESSOR_PORT"
   launch dashboard "http://127.0.0.1:$DASHBOARD_PORT/readyz" "$PY" -m services.dashboard --port "$DASHBOARD_PORT"
   local reader="postgresql://tickflow_analyst:tickflow_analyst@127.0.0.1:$PG_PORT/tickflow" history=()
@@ -211,7 +212,7 @@ start() {
 
 Tickflow is running: $n new signal(s) in PostgreSQL after $waited s.
   live dashboard     http://127.0.0.1:$DASHBOARD_PORT/  (REST + WebSocket docs: http://127.0.0.1:$DASHBOARD_PORT/docs)
-  ingest API docs    http://127.0.0.1:$INGEST_PORT/docs
+  ingest API docs    http://127.0.0.1:$INGEST_OPS_PORT/docs  (metrics: http://127.0.0.1:$INGEST_OPS_PORT/metrics)
   generator sample   http://127.0.0.1:$GENERATOR_PORT/
   processor metrics  http://127.0.0.1:$PROCESSOR_PORT/metrics
   logs               $LOGS/

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     ingest_host: str = Field("127.0.0.1", description="bind address")
     ingest_port: int = Field(8000, ge=0, le=65535, description="port")
     ingest_workers: int = Field(2, ge=1, description="worker processes, each with its own Kafka producer")
+    ingest_ops_host: str = Field("127.0.0.1", description="bind address of the operations port")
+    ingest_ops_port: int = Field(
+        8010, ge=0, le=65535,
+        description="operations port: /metrics (all workers), /docs, /openapi.json, /healthz; never public; 0 disables")
     ingest_max_batch: int = Field(5000, ge=1)
     ingest_max_body_bytes: int = Field(5_000_000, ge=1024)
     ingest_body_timeout_s: float = Field(

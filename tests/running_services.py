@@ -16,10 +16,12 @@ from support import ServiceProcess, free_port, service_env
 GENERATOR_EXIT_TIMEOUT_S = 180
 
 
-def start_ingest(env: dict[str, str], log_dir: Path) -> tuple[ServiceProcess, int]:
-    """`python -m services.ingest` with two workers on a free port; returns it and the port."""
+def start_ingest(env: dict[str, str], log_dir: Path, ops_port: int = 0) -> tuple[ServiceProcess, int]:
+    """`python -m services.ingest` with two workers on a free port (its operations port on `ops_port`,
+    none if 0); returns it and the port."""
     port = free_port()
-    return ServiceProcess("ingest", ["--port", str(port), "--workers", "2"], env, log_dir), port
+    args = ["--port", str(port), "--workers", "2", "--ops-port", str(ops_port)]
+    return ServiceProcess("ingest", args, env, log_dir), port
 
 
 def start_processor(env: dict[str, str], log_dir: Path) -> tuple[ServiceProcess, int]:

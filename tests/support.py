@@ -55,6 +55,16 @@ def wait_until(check: Callable[[], T], timeout: float = 30.0, interval: float = 
     return last
 
 
+def scrape_metrics(url: str) -> dict[str, float]:
+    """A service's /metrics, parsed by prometheus_client: {'name{label="v",...}': value} (labels sorted)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(url, timeout=5).text
+    return {sample.name + ("{" + ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items())) + "}"
+                           if sample.labels else ""): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -80,12 +90,16 @@ class ServiceProcess:
 
     running: list["ServiceProcess"] = []
 
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path,
+                 script: Path | None = None) -> None:
+        """`python -m services.<name>` from the checkout, or the installed console script `script`
+        (run outside the checkout, so it imports what it was installed with)."""
         self.name = name
         self.log_path = log_dir / f"{name}-{time.monotonic_ns()}.log"
         self._log = open(self.log_path, "wb")
+        command = [str(script)] if script else [sys.executable, "-m", f"services.{name}"]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", f"services.{name}", *args], cwd=ROOT, env=env,
+            [*command, *args], cwd=log_dir if script else ROOT, env=env,
             stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         ServiceProcess.running.append(self)

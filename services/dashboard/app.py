@@ -113,5 +113,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ws_router(settings, ws_refused))
     app.include_router(page_router(settings))
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    app.include_router(monitoring_router(ws_refused))
+    app.include_router(monitoring_router(app, ws_refused))
     return app

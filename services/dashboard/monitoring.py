@@ -1,47 +1,44 @@
-"""/healthz, /readyz and /metrics (Prometheus text) of the dashboard."""
+"""/healthz, /readyz and /metrics of the dashboard (services/ops.py)."""
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from collections.abc import Iterator
+
+from fastapi import APIRouter, FastAPI
+from prometheus_client import CollectorRegistry
 
 from services.dashboard import feed as feedmod
+from services.ops import StateCollector, ops_router
 
 
-def monitoring_router(ws_refused: dict[str, int]) -> APIRouter:
+def _samples(app: FastAPI, ws_refused: dict[str, int]) -> Iterator[tuple[str, str, str, float, dict[str, str]]]:
+    state = app.state
+    hub: feedmod.Hub | None = getattr(state, "hub", None)
+    if hub is None:  # not started (its lifespan makes the hub)
+        return
+    yield "tickflow_dashboard_ws_clients", "gauge", "WebSocket clients connected.", len(hub.subscribers), {}
+    yield "tickflow_dashboard_feed_head", "gauge", "Last feed event id published.", hub.head or 0, {}
+    yield "tickflow_dashboard_feed_events", "counter", "Feed events published to clients.", hub.published_events, {}
+    yield ("tickflow_dashboard_feed_notifications", "counter", "NOTIFY messages heard from PostgreSQL.",
+           state.listener.notifications, {})
+    for reason, n in sorted(ws_refused.items()):
+        yield ("tickflow_dashboard_ws_refused", "counter",
+               "WebSocket clients refused (full: at the cap) or dropped (slow: stopped reading).", n, {"reason": reason})
+    if state.notifier is not None:
+        for outcome, n in sorted(state.notifier.attempts.items()):
+            yield ("tickflow_dashboard_webhook_attempts", "counter", "Webhook delivery attempts, by outcome.", n,
+                   {"outcome": outcome})
+
+
+def monitoring_router(app: FastAPI, ws_refused: dict[str, int]) -> APIRouter:
     """The routes; /metrics reports `ws_refused` (WebSocket clients refused or dropped, by reason,
     counted by `ws.ws_router`) beside the feed's and the webhooks' counters in `app.state`."""
-    router = APIRouter()
+    registry = CollectorRegistry()
+    registry.register(StateCollector(lambda: _samples(app, ws_refused)))
 
-    @router.get("/healthz", summary="Alive")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    def ready() -> tuple[bool, dict[str, object]]:
+        listener: feedmod.FeedListener | None = getattr(app.state, "listener", None)
+        if listener is not None and listener.connected.is_set() and app.state.hub.head is not None:
+            return True, {"status": "ready", "feed_head": app.state.hub.head}
+        return False, {"status": "waiting", "detail": "the feed listener is not connected to PostgreSQL"}
 
-    @router.get("/readyz", summary="Feed connected to PostgreSQL")
-    def readyz(request: Request) -> JSONResponse:
-        listener: feedmod.FeedListener = request.app.state.listener
-        if listener.connected.is_set() and request.app.state.hub.head is not None:
-            return JSONResponse({"status": "ready", "feed_head": request.app.state.hub.head})
-        return JSONResponse({"status": "waiting", "detail": "the feed listener is not connected to PostgreSQL"},
-                            status_code=503)
-
-    @router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
-    def metrics(request: Request) -> str:
-        state = request.app.state
-        hub: feedmod.Hub = state.hub
-        lines = [
-            "# TYPE tickflow_dashboard_ws_clients gauge", f"tickflow_dashboard_ws_clients {len(hub.subscribers)}",
-            "# TYPE tickflow_dashboard_feed_head gauge", f"tickflow_dashboard_feed_head {hub.head or 0}",
-            "# TYPE tickflow_dashboard_feed_events_total counter",
-            f"tickflow_dashboard_feed_events_total {hub.published_events}",
-            "# TYPE tickflow_dashboard_feed_notifications_total counter",
-            f"tickflow_dashboard_feed_notifications_total {state.listener.notifications}",
-            "# TYPE tickflow_dashboard_ws_refused_total counter",
-            *(f'tickflow_dashboard_ws_refused_total{{reason="{k}"}} {v}' for k, v in sorted(ws_refused.items())),
-        ]
-        if state.notifier is not None:
-            lines.append("# TYPE tickflow_dashboard_webhook_attempts_total counter")
-            lines += [f'tickflow_dashboard_webhook_attempts_total{{outcome="{k}"}} {v}'
-                      for k, v in sorted(state.notifier.attempts.items())]
-        return "\n".join(lines) + "\n"
-
-    return router
+    return ops_router(registry, ready)

@@ -1,5 +1,8 @@
 """Ordered schema migrations from `sql/NNNN_name.sql`, each applied once, in its own transaction.
 
+The files are the top-level sql/ of a checkout; a built wheel carries them as services/db/sql
+(setup.py), and `SQL_DIR` is whichever exists. Finding none is an error, never "nothing to apply".
+
 What ran is recorded in `schema_migrations` with a checksum: re-running is a no-op, and an
 applied file that was edited afterwards is reported instead of silently ignored.
 """
@@ -17,7 +20,14 @@ from services.logs import event
 
 log = logging.getLogger(__name__)
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+
+def sql_dir() -> Path:
+    """services/db/sql in an installed package, else the checkout's sql/."""
+    packaged = Path(__file__).resolve().parent / "sql"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "sql"
+
+
+SQL_DIR = sql_dir()
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 _LOCK_KEY = 0x7469636B  # any constant: serialises concurrent migrators
 
@@ -46,6 +56,8 @@ def discover(sql_dir: Path = SQL_DIR) -> list[Migration]:
         if not _NAME.match(path.name):
             raise MigrationError(f"{path.name}: migration files are named NNNN_lower_snake.sql")
         found.append(Migration(path.stem, path))
+    if not found:
+        raise MigrationError(f"no migration found in {sql_dir} (a package built without its sql/?)")
     versions = [m.version[:4] for m in found]
     if len(set(versions)) != len(versions):
         raise MigrationError(f"two migrations share a number in {sql_dir}")

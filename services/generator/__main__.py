@@ -187,7 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     server = None
     if not args.no_server:
-        from services.generator.app import BackgroundServer, create_app
+        from services.generator.app import create_app
+        from services.ops import BackgroundServer
 
         app = create_app(runner.sample, runner.stats, lambda: runner.ready, runner.extra_metrics)
         try:

@@ -261,14 +261,14 @@ class Runner:
     def candles(self) -> int:
         return sum(w.candles for w in self.workers)
 
-    def extra_metrics(self) -> dict[str, tuple[str, str, float]]:
-        return {
-            "tickflow_generator_candles_total": ("counter", "Candles generated.", self.candles()),
-            "tickflow_generator_records_in_flight": ("gauge", "Records sent but not yet settled.",
-                                                     self.stats.in_flight),
-            "tickflow_generator_workers": ("gauge", "Worker threads.", len(self.sims)),
-            "tickflow_generator_ready": ("gauge", "1 once the workers run.", int(self.ready)),
-        }
+    def extra_metrics(self) -> list[tuple[str, str, str, float, dict[str, str]]]:
+        return [
+            ("tickflow_generator_candles", "counter", "Candles generated.", self.candles(), {}),
+            ("tickflow_generator_records_in_flight", "gauge", "Records sent but not yet settled.",
+             self.stats.in_flight, {}),
+            ("tickflow_generator_workers", "gauge", "Worker threads.", len(self.sims), {}),
+            ("tickflow_generator_ready", "gauge", "1 once the workers run.", int(self.ready), {}),
+        ]
 
     def request_stop(self) -> None:
         """First call: stop producing, flush, bounded wait.  Second call: give up at once."""

@@ -3,18 +3,24 @@
 POST /ingest takes one record or a JSON array of records. Every record gets a verdict; the
 accepted ones go to their Kafka topic (keyed by symbol), the rejected ones to `ingest.rejected`
 with the reason. The client hears "accepted" only for records Kafka acknowledged.
+
+This app is what the public port serves: POST /ingest, /healthz and /readyz. Its metrics, /docs
+and /openapi.json are on the operations port (services/ingest/ops.py), never behind the
+LoadBalancer.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
 import orjson
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import multiprocess
 from pydantic import TypeAdapter
 from starlette.concurrency import run_in_threadpool
 
@@ -26,6 +32,7 @@ from services.ingest.metrics import IngestMetrics
 from services.ingest.publisher import KafkaUnavailable, Publisher
 from services.kafka_io import make_producer
 from services.logs import event, setup_logging
+from services.ops import MULTIPROC_ENV, health_router
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +52,10 @@ def request_body_schema() -> tuple[dict[str, Any], dict[str, Any]]:
     return body, records
 
 
-def create_app(settings: Settings | None = None, publisher: Publisher | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, publisher: Publisher | None = None,
+               metrics: IngestMetrics | None = None) -> FastAPI:
     settings = settings or get_settings()
-    metrics = IngestMetrics()
+    metrics = metrics or IngestMetrics()
     auth = TokenCheck(settings.ingest_tokens)
 
     @asynccontextmanager
@@ -63,14 +71,18 @@ def create_app(settings: Settings | None = None, publisher: Publisher | None = N
         finally:
             if own_producer is not None:
                 own_producer.close(timeout=5)
+            if os.environ.get(MULTIPROC_ENV):  # a worker ends: its live gauges go (counters stay summed)
+                multiprocess.mark_process_dead(os.getpid())
 
     app = FastAPI(
         title="Tickflow ingest",
         version="0.1.0",
         summary="Validates market records and publishes them to Kafka.",
         lifespan=lifespan,
+        docs_url=None, redoc_url=None, openapi_url=None,  # on the operations port
     )
     app.state.publisher = publisher
+    app.state.metrics = metrics
     body_spec, record_schemas = request_body_schema()
 
     def openapi() -> dict[str, Any]:
@@ -98,9 +110,15 @@ def create_app(settings: Settings | None = None, publisher: Publisher | None = N
         openapi_extra={"requestBody": body_spec},
     )
     async def ingest(request: Request) -> Response:
+        started = time.perf_counter()
+        response = await judge_and_publish(request)
+        metrics.request_seconds.labels(str(response.status_code)).observe(time.perf_counter() - started)
+        return response
+
+    async def judge_and_publish(request: Request) -> Response:
         denied = auth.problem(request.headers.get("authorization"))
         if denied:
-            metrics.unauthorized += 1
+            metrics.unauthorized.inc()
             return _problem(401, denied, **{"WWW-Authenticate": "Bearer"})
         content_type = request.headers.get("content-type", "")
         if content_type.split(";")[0].strip().lower() != "application/json":
@@ -137,9 +155,10 @@ def create_app(settings: Settings | None = None, publisher: Publisher | None = N
         verdict = judge(body, ctx)
         pub: Publisher = request.app.state.publisher
         try:
-            await run_in_threadpool(pub.publish, verdict.accepted, verdict.rejected)
+            with metrics.publish_seconds.time():
+                await run_in_threadpool(pub.publish, verdict.accepted, verdict.rejected)
         except KafkaUnavailable as exc:
-            metrics.unavailable += 1
+            metrics.unavailable.inc()
             event(log, "kafka unavailable", logging.WARNING, reason=str(exc), records=len(verdict.accepted))
             return _problem(503, f"{exc}; nothing was accepted, retry later", **{"Retry-After": RETRY_AFTER_S})
         metrics.count(verdict)
@@ -150,19 +169,11 @@ def create_app(settings: Settings | None = None, publisher: Publisher | None = N
         status = 200 if verdict.accepted else 422
         return Response(orjson.dumps(verdict.response()), status_code=status, media_type="application/json")
 
-    @app.get("/healthz", summary="Liveness: the process answers")
-    def healthz() -> dict[str, Any]:
-        return {"status": "ok"}
-
-    @app.get("/readyz", summary="Readiness: Kafka is reachable")
-    def readyz(request: Request) -> Response:
-        pub: Publisher | None = request.app.state.publisher
+    def kafka_reachable() -> tuple[bool, dict[str, Any]]:
+        pub: Publisher | None = app.state.publisher
         if pub is not None and pub.reachable():
-            return JSONResponse({"status": "ready"})
-        return _problem(503, "Kafka is unreachable", **{"Retry-After": RETRY_AFTER_S})
+            return True, {"status": "ready"}
+        return False, {"detail": "Kafka is unreachable"}
 
-    @app.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
-    def prometheus() -> str:
-        return metrics.render()
-
+    app.include_router(health_router(kafka_reachable))
     return app

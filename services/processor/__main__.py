@@ -39,13 +39,13 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, lambda *_: processor.stop())
     server = None
     if settings.processor_metrics_port:
-        server = serve_health(settings.processor_metrics_host, settings.processor_metrics_port, processor.stats,
+        server = serve_health(settings.processor_metrics_host, settings.processor_metrics_port, processor,
                               settings.processor_liveness_timeout_s)
     try:
         processor.run()
     finally:
         if server is not None:
-            server.shutdown()
+            server.stop()
     return 0
 
 

@@ -28,6 +28,7 @@ from services.core.stream import SymbolStream
 from services.core.timeframes import RAW
 from services.kafka_io import finish_stranded_join, make_consumer, make_producer
 from services.logs import event
+from services.processor.metrics import ProcessorMetrics
 from services.processor.sinks import SIDE_ROWS, BarRow, DeadLetterRow, LateBarRow, SignalRow
 from services.processor.store import BatchWriter, OffsetConflict
 from services.processor.transaction import BatchOutput, build_batch, dead_letter_batch, printable
@@ -113,6 +114,7 @@ class Processor(ConsumerRebalanceListener):
         self.offsets: dict[tuple[str, int], int | None] = {}  # stored next offset per assigned partition
         self.needs_rewind = False
         self.stats = ProcessorStats()
+        self.metrics = ProcessorMetrics(self.stats)
         self.stopping = threading.Event()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="processor-writer")
         self._in_flight: InFlight | None = None
@@ -123,6 +125,7 @@ class Processor(ConsumerRebalanceListener):
         self.streams.clear()
         for tp in revoked:
             self.offsets.pop((tp.topic, tp.partition), None)
+        self.metrics.forget_partitions({(tp.topic, tp.partition) for tp in revoked})
 
     def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self.stats.assigned = len(self.consumer.assignment())
@@ -146,6 +149,7 @@ class Processor(ConsumerRebalanceListener):
                 polled = self.consumer.poll(timeout_ms=self._poll_timeout_ms(),
                                             max_records=self.settings.processor_batch_max)
                 self.stats.last_loop_at = time.monotonic()
+                self._observe_lag()
                 if self._joining():
                     # Poll again at once, before other work, so the join completes; what this poll
                     # fetched is fetched again after the rewind. A join may legitimately wait for
@@ -254,12 +258,20 @@ class Processor(ConsumerRebalanceListener):
         dead = out.rows_of(DeadLetterRow)
         if dead:
             self._publish_dead_letters(dead)
+        writing = time.perf_counter()
         self.store.write(out, expected)
+        committed_at = time.time()
+        m = self.metrics
+        m.commit_seconds.observe(time.perf_counter() - writing)
+        m.batch_messages.observe(count)
         s = self.stats
         s.batches += 1
         s.messages += count
         bars = out.rows_of(BarRow)
-        base = sum(1 for row in bars if row.timeframe == RAW)
+        base_ts = [row.ts for row in bars if row.timeframe == RAW]
+        base = len(base_ts)
+        if base_ts:
+            m.end_to_end_seconds.observe(max(0.0, committed_at - min(base_ts)))
         s.bars += base
         s.rolled_bars += len(bars) - base
         s.signals += len(out.rows_of(SignalRow))
@@ -457,6 +469,14 @@ class Processor(ConsumerRebalanceListener):
         self._last_progress = time.monotonic()  # the stall watchdog counts from here, not from before an outage
         event(log, "partitions positioned from PostgreSQL", partitions=len(assignment),
               stored=len(stored))
+
+    def _observe_lag(self) -> None:
+        """The lag gauge: each partition's high watermark (as of the last fetch) minus the next offset
+        the processor will store (it stays put while batches fail, so an outage shows as growing lag)."""
+        for (topic, partition), offset in self.offsets.items():
+            highwater = self.consumer.highwater(TopicPartition(topic, partition))
+            if highwater is not None:
+                self.metrics.consumer_lag.labels(topic, str(partition)).set(max(0, highwater - (offset or 0)))
 
     def _report_lag(self, next_offsets: dict[tuple[str, int], int]) -> None:
         """Kafka-side commits exist only so lag tools see progress; PostgreSQL holds the truth."""

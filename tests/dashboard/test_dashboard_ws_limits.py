@@ -13,7 +13,6 @@ import threading
 from pathlib import Path
 from typing import Iterator
 
-import httpx
 import orjson
 import pytest
 from websockets.exceptions import ConnectionClosed
@@ -21,7 +20,7 @@ from websockets.sync.client import connect
 
 from services.config import Settings
 from dashboard_data import candles, insert_rows, stream_rows
-from support import ServiceProcess, free_port, wait_until
+from support import ServiceProcess, free_port, scrape_metrics, wait_until
 
 SYMBOLS = ("AAPL", "GOOGL", "AMZN", "MSFT", "TSLA")
 MAX_CLIENTS = 25
@@ -39,13 +38,6 @@ def limited_dashboard(dash_db: Settings, tmp_path: Path) -> Iterator[tuple[str, 
         yield f"http://127.0.0.1:{port}", proc
     finally:
         assert proc.stop() == 0, proc.log_tail()
-
-
-def metric(base: str, line_start: str) -> float:
-    for line in httpx.get(f"{base}/metrics", timeout=5).text.splitlines():
-        if line.startswith(line_start + " "):
-            return float(line.rsplit(" ", 1)[1])
-    raise AssertionError(f"{line_start} not in /metrics")
 
 
 def rss_mb(pid: int) -> float:
@@ -67,6 +59,10 @@ def silent_client(base: str) -> socket.socket:
         answer += sock.recv(1)  # only the handshake's own bytes
     assert answer.startswith(b"HTTP/1.1 101"), answer
     return sock
+
+
+def metric(base: str, key: str) -> float:
+    return scrape_metrics(f"{base}/metrics")[key]
 
 
 def test_clients_beyond_the_cap_are_told_to_retry(limited_dashboard: tuple[str, ServiceProcess]) -> None:

@@ -93,3 +93,9 @@ def test_writer_role_can_write_but_not_change_schema(base_settings: Settings) ->
     finally:
         conn.rollback()
         conn.close()
+
+
+def test_no_migration_found_is_an_error(tmp_path: Path) -> None:
+    """A package built without its SQL must not report an up-to-date schema."""
+    with pytest.raises(MigrationError, match="no migration found"):
+        discover(tmp_path)

@@ -7,7 +7,6 @@ Everything here is pure reading: no cluster, no Docker, no network.
 """
 from __future__ import annotations
 
-import atexit
 import base64
 import functools
 import ipaddress
@@ -16,8 +15,6 @@ import re
 import shutil
 import subprocess
 import tomllib
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +37,7 @@ WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Job", "CronJob", "DaemonSet")
 # "bind": a listen address, must be all interfaces in a container; "kafka": host:port list of
 # brokers; "url": a URL whose host must be a Service / compose service of the stack.
 NEEDS: dict[str, dict[str, str]] = {
-    "ingest": {"kafka_bootstrap": "kafka", "ingest_host": "bind"},
+    "ingest": {"kafka_bootstrap": "kafka", "ingest_host": "bind", "ingest_ops_host": "bind"},
     "generator": {"ingest_url": "url", "generator_host": "bind"},
     "processor": {"kafka_bootstrap": "kafka", "database_url": "url", "processor_metrics_host": "bind"},
     # Writer for webhook deliveries and pruning the feed; reader for the REST API and the LISTEN feed.
@@ -53,6 +50,14 @@ URL_ROLES = {"database_url": "tickflow_app", "admin_database_url": "tickflow", "
 # The port setting each long-running service binds its HTTP server to.
 PORT_SETTING = {"ingest": "ingest_port", "generator": "generator_port", "processor": "processor_metrics_port",
                 "dashboard": "dashboard_port"}
+# Ports a service binds besides that one: ingest's operations port (metrics, docs; never public).
+SIDE_PORT_SETTING = {"ingest": "ingest_ops_port"}
+
+
+def bound_ports(service: str, settings: Any) -> set[int]:
+    """Every port `python -m services.<service>` binds with these settings."""
+    names = [PORT_SETTING[service]] + ([SIDE_PORT_SETTING[service]] if service in SIDE_PORT_SETTING else [])
+    return {getattr(settings, name) for name in names} - {0}
 # Variables that are not settings but PostgreSQL provisioning inputs (init script, URLs).
 # Each login role's password, as the postgres container's environment (and the init script) names it.
 ROLE_PASSWORD_ENV = {"tickflow": "TICKFLOW_PG_OWNER_PASSWORD", "tickflow_app": "TICKFLOW_PG_APP_PASSWORD",
@@ -417,41 +422,30 @@ def _fastapi_get_routes(service: str) -> frozenset[str]:
         from services.generator.pusher import PushStats
 
         app = create_generator_app(dict, PushStats(), lambda: True)
+    elif service == "ingest-ops":
+        from services.ingest.app import create_app
+        from services.ingest.ops import ops_app
+
+        app = ops_app(create_app(Settings(), publisher=object()))  # type: ignore[arg-type]
     elif service == "dashboard":
         from services.dashboard.app import create_app as create_dashboard_app
 
         app = create_dashboard_app(Settings())  # connects to nothing until its lifespan starts
+    elif service == "processor":
+        from prometheus_client import CollectorRegistry
+
+        from services.processor.health import health_app
+        from services.processor.runner import ProcessorStats
+
+        app = health_app(ProcessorStats(), CollectorRegistry(), liveness_timeout_s=60.0)
     else:
         raise ValueError(service)
     return frozenset(r.path for r in app.routes if "GET" in getattr(r, "methods", set()))
 
 
-@functools.cache
-def _processor_health_port() -> int:
-    """The processor's real health server, started once on a free loopback port."""
-    from services.processor.health import serve_health
-    from services.processor.runner import ProcessorStats
-
-    server = serve_health("127.0.0.1", 0, ProcessorStats(), liveness_timeout_s=60.0)  # serves from a daemon thread
-    atexit.register(server.server_close)
-    return server.server_address[1]
-
-
-@functools.cache
-def _processor_serves(path: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{_processor_health_port()}{path}", timeout=5) as response:
-            return response.status != 404
-    except urllib.error.HTTPError as exc:
-        return exc.code != 404
-
-
 def serves(service: str, path: str) -> bool:
-    """Does `python -m services.<service>` answer GET <path> (any status but 404)?"""
-    path = path.split("?", 1)[0]
-    if service == "processor":
-        return _processor_serves(path)
-    return path in _fastapi_get_routes(service)
+    """Does `python -m services.<service>` answer GET <path>? ("ingest-ops": ingest's operations port)"""
+    return path.split("?", 1)[0] in _fastapi_get_routes(service)
 
 
 # -- label selectors and NetworkPolicies -------------------------------------------------------

@@ -22,6 +22,7 @@ from deploy_model import (
     OVERLAYS,
     PG_PASSWORD_VARS,
     PORT_SETTING,
+    bound_ports,
     PROJECT_VERSION,
     ROLE_PASSWORD_ENV,
     ROOT,
@@ -109,9 +110,10 @@ def test_probes_hit_real_routes_on_the_ports_the_services_bind(overlay: str) -> 
             assert not any(k in ct for k in ("readinessProbe", "livenessProbe")), "Jobs need no probes"
             continue
         settings = settings_from_env(container_env(c, ct))
-        bound = getattr(settings, PORT_SETTING[service])
+        bound = getattr(settings, PORT_SETTING[service])  # the probes' port
         ports = {p.get("name"): p["containerPort"] for p in ct["ports"]}
-        assert set(ports.values()) == {bound}, f"{service}: containerPorts {ports} but it binds {bound}"
+        assert set(ports.values()) == bound_ports(service, settings), (
+            f"{service}: containerPorts {ports} but it binds {bound_ports(service, settings)}")
         for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
             if kind == "startupProbe" and kind not in ct:
                 continue
@@ -131,8 +133,8 @@ def test_probes_hit_real_routes_on_the_ports_the_services_bind(overlay: str) -> 
 
 def test_route_discovery_can_say_no() -> None:
     """Control for the test above: the apps are really asked."""
-    assert serves("ingest", "/readyz") and serves("ingest", "/docs")
-    assert not serves("ingest", "/ready")
+    assert serves("ingest", "/readyz") and serves("ingest-ops", "/docs") and serves("ingest-ops", "/metrics")
+    assert not serves("ingest", "/ready") and not serves("ingest-ops", "/ingest")
     assert serves("generator", "/") and not serves("generator", "/docs")
     assert serves("processor", "/metrics") and not serves("processor", "/livez")
     assert serves("dashboard", "/readyz") and serves("dashboard", "/api/bars") and serves("dashboard", "/docs")
@@ -366,8 +368,16 @@ def test_services_select_pods_and_target_declared_ports(overlay: str) -> None:
     assert workload_of_service(c, lb) == ["ingest"], "the LoadBalancer must select the ingest pods"
     _, ct = by_service(c, "ingest")
     port = lb["spec"]["ports"][0]
+    assert len(lb["spec"]["ports"]) == 1, "the LoadBalancer routes the public port alone"
     target = {p["name"]: p["containerPort"] for p in ct["ports"]}[port["targetPort"]]
     assert target == settings_from_env(container_env(c, ct)).ingest_port
+    for path in ("/metrics", "/docs", "/openapi.json"):  # not on the public port, but on the operations port
+        assert not serves("ingest", path) and serves("ingest-ops", path), path
+    ops = c.get("Service", "ingest-ops")
+    assert ops["spec"].get("type", "ClusterIP") == "ClusterIP" and workload_of_service(c, ops) == ["ingest"]
+    (ops_port,) = ops["spec"]["ports"]
+    target = {p["name"]: p["containerPort"] for p in ct["ports"]}[ops_port["targetPort"]]
+    assert ops_port["port"] == target == settings_from_env(container_env(c, ct)).ingest_ops_port == 8010
     assert not [r for r in c.resources if r["kind"] in ("Ingress", "Gateway", "HTTPRoute")], "only ingest is exposed"
     dash = c.get("Service", "dashboard")
     assert dash["spec"].get("type", "ClusterIP") == "ClusterIP", "the dashboard is reached by port-forward only"
@@ -518,6 +528,7 @@ def test_network_policies_allow_exactly_the_intended_traffic(overlay: str) -> No
 
     everyone = set(pods)
     assert sources("ingest", 8000) == everyone - {"ingest"}, "ingest is the open door"
+    assert sources("ingest", 8010) == everyone - {"ingest", "other-namespace", "internet"}, "ingest ops: namespace only"
     # Airflow: deployment_check reads the topics and the processor group's lag.
     assert sources("kafka", 9092) == {"ingest", "processor", "kafka-topics", "airflow"}
     assert sources("kafka", 9093) == set(), "only brokers talk to controllers"
@@ -528,7 +539,7 @@ def test_network_policies_allow_exactly_the_intended_traffic(overlay: str) -> No
     # What the dashboard itself may reach: PostgreSQL, plus what every pod of the namespace may
     # (ingest, the generator's and processor's health/metrics); not Kafka, not Airflow.
     assert reachable_from(policies, pods["dashboard"], pods, namespaces) == {
-        ("postgres", 5432), ("ingest", 8000), ("generator", 8001), ("processor", 8002)}
+        ("postgres", 5432), ("ingest", 8000), ("ingest", 8010), ("generator", 8001), ("processor", 8002)}
     assert ("postgres", 5432) not in reachable_from(policies, pods["generator"], pods, namespaces), "control"
     assert sources("airflow", 8080) == set(), "Airflow's UI only through kubectl port-forward"
     for name, pod in pods.items():

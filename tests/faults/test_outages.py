@@ -21,7 +21,7 @@ from streams import (
     wait_processed,
 )
 from running_services import ingest_and_processor, start_processor
-from support import ROOT, ServiceProcess, free_port, service_env, wait_until
+from support import ROOT, ServiceProcess, free_port, scrape_metrics, service_env, wait_until
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(900)]
 LOCAL_SERVICES = str(ROOT / "scripts" / "local-services.sh")
@@ -34,10 +34,7 @@ def local_services(*args: str) -> None:
 
 
 def metric(port: int, name: str) -> float:
-    for line in httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2).text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError(f"metric {name} not found")
+    return scrape_metrics(f"http://127.0.0.1:{port}/metrics")[name]
 
 
 def processor(stack: Settings, log_dir: Path, group: str | None = None, **settings: object) -> tuple[ServiceProcess, int]:

@@ -10,6 +10,7 @@ from pydantic import SecretStr
 
 from services.config import Settings
 from services.ingest.app import create_app
+from services.ingest.ops import ops_app
 from services.kafka_io import make_consumer
 from support import wait_until
 
@@ -126,11 +127,21 @@ def test_bad_requests_get_clear_4xx(client: TestClient, stack: Settings) -> None
     assert r.status_code == 413
 
 
-def test_health_and_readiness(client: TestClient) -> None:
+def test_health_and_readiness(client: TestClient, ops: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
-    assert client.get("/readyz").status_code == 200
-    assert "tickflow_ingest_requests_total" in client.get("/metrics").text
-    assert client.get("/openapi.json").json()["paths"]["/ingest"]["post"]
+    assert client.get("/readyz").json() == {"status": "ready"}
+    client.post("/ingest", json=[candle(), {**candle(), "high": 1.0}, {**candle(), "surprise": 1}])
+    metrics = ops.get("/metrics").text
+    assert "tickflow_ingest_requests_total 1.0" in metrics
+    assert 'tickflow_ingest_rejected_total{reason="high"} 1.0' in metrics
+    assert 'tickflow_ingest_rejected_total{reason="unexpected_field"} 1.0' in metrics
+    assert 'tickflow_ingest_accepted_total{type="stock_price"} 1.0' in metrics
+    assert 'tickflow_ingest_request_duration_seconds_count{status="200"} 1.0' in metrics
+    assert "tickflow_ingest_kafka_publish_seconds_count 1.0" in metrics
+    assert ops.get("/openapi.json").json()["paths"]["/ingest"]["post"]
+    assert "swagger-ui" in ops.get("/docs").text
+    # The public port serves none of it: metrics and docs stay off the LoadBalancer.
+    assert [client.get(path).status_code for path in ("/metrics", "/docs", "/openapi.json")] == [404] * 3
 
 
 def test_kafka_unreachable_is_503_with_retry_after(stack: Settings) -> None:
@@ -163,4 +174,4 @@ def test_tokens_guard_writes(stack: Settings) -> None:
         assert "missing Authorization" in missing.json()["detail"] and wrong.json()["detail"] == "invalid token"
         assert good.json()["accepted"] == 1
         assert c.get("/healthz").status_code == 200  # probes need no token
-        assert "tickflow_ingest_unauthorized_total 3" in c.get("/metrics").text
+        assert "tickflow_ingest_unauthorized_total 3.0" in TestClient(ops_app(c.app)).get("/metrics").text

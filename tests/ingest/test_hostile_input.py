@@ -66,8 +66,8 @@ def test_the_answer_to_many_invalid_records_stays_proportional(client: TestClien
     assert len(response.content) < len(body), (len(response.content), len(body))
 
 
-def test_openapi_documents_the_request_body(client: TestClient) -> None:
-    spec = client.get("/openapi.json").json()
+def test_openapi_documents_the_request_body(ops: TestClient) -> None:
+    spec = ops.get("/openapi.json").json()
     body = spec["paths"]["/ingest"]["post"]["requestBody"]
     assert body["required"] is True
     schema = body["content"]["application/json"]["schema"]

@@ -140,7 +140,7 @@ def test_a_record_postgresql_refuses_is_isolated_and_the_batch_stored(
     ((topic, _, _, reason),) = got["dead_letters"]
     assert topic == stack.topics.by_record_type["order_book"]
     assert reason.startswith("not storable: NumericValueOutOfRange") and "out of range for this test" in reason
-    assert "isolating the offending records" in log and "tickflow_processor_dead_letters_total 1" in log
+    assert "isolating the offending records" in log and "tickflow_processor_dead_letters_total 1.0" in log
 
 
 def test_a_saved_state_that_cannot_be_restored_is_rebuilt_from_the_stored_bars(
@@ -160,7 +160,7 @@ def test_a_saved_state_that_cannot_be_restored_is_rebuilt_from_the_stored_bars(
     got = snapshot(owner_db)
     assert {t: got[t] for t in SAME_OUTPUT} == want
     assert log.count("saved symbol state could not be restored; rebuilt it from the stored bars") == 2
-    assert "tickflow_processor_state_rebuilds_total 2" in log
+    assert "tickflow_processor_state_rebuilds_total 2.0" in log
 
 
 def test_a_processor_started_while_kafka_is_unreachable_waits_unready_then_proceeds(
