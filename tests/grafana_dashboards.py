@@ -88,7 +88,7 @@ def panel_columns(panel: Mapping[str, Any]) -> tuple[str, ...]:
     for override in panel.get("fieldConfig", {}).get("overrides", []):
         if override["matcher"]["id"] == "byName":
             named.append(override["matcher"]["options"])
-    if panel["type"] in ("timeseries", "candlestick", "table", "state-timeline"):
+    if panel["type"] in ("timeseries", "candlestick", "table"):
         named.insert(0, "time")
     return tuple(dict.fromkeys(named))
 
@@ -97,9 +97,9 @@ def variable_names(dashboard: Mapping[str, Any]) -> set[str]:
     return {v["name"] for v in dashboard.get("templating", {}).get("list", [])}
 
 
-# Grafana's own variables and macros (not defined by a dashboard).
-GLOBAL_VARIABLES = {"__interval", "__interval_ms", "__rate_interval", "__range", "__range_s", "__range_ms",
-                    "__dashboard", "__from", "__to", "__org", "__user", "__timezone"}
+# The Grafana macros these helpers expand: expand_sql (SQL) and promql_metric_names (PromQL).
+SQL_MACROS = {"__timeFilter", "__timeFrom", "__timeTo"}
+PROMQL_MACROS = {"__rate_interval", "__interval", "__range"}
 _VARIABLE = re.compile(r"\$(?:\{(\w+)(?::\w+)?\}|(\w+))|\[\[(\w+)\]\]")
 
 
@@ -117,22 +117,13 @@ def _sql_time(value: datetime) -> str:
     return f"'{value.isoformat()}'"
 
 
-def expand_sql(text: str, variables: Mapping[str, str], start: datetime, end: datetime,
-               interval_s: int = 60) -> str:
+def expand_sql(text: str, variables: Mapping[str, str], start: datetime, end: datetime) -> str:
     """`text` as Grafana's PostgreSQL datasource sends it: its macros expanded
-    ($__timeFilter(col) -> col BETWEEN 'from' AND 'to', $__timeFrom() / $__timeTo(), $__interval,
-    $__timeGroup(col, ...) / $__timeGroupAlias) and single-value variables substituted as they are."""
-    def time_group(m: re.Match[str], alias: bool) -> str:
-        column = m.group(1).split(",")[0].strip()
-        expr = f"floor(extract(epoch from {column})/{interval_s})*{interval_s}"
-        return f"{expr} AS \"time\"" if alias else expr
-
+    ($__timeFilter(col) -> col BETWEEN 'from' AND 'to', $__timeFrom(), $__timeTo()) and single-value
+    variables substituted as they are. Any other macro fails: add it here before a dashboard uses it."""
     out = re.sub(r"\$__timeFilter\(([^)]*)\)", lambda m: f"{m.group(1).strip()} BETWEEN {_sql_time(start)} AND "
                  f"{_sql_time(end)}", text)
     out = out.replace("$__timeFrom()", _sql_time(start)).replace("$__timeTo()", _sql_time(end))
-    out = re.sub(r"\$__timeGroupAlias\(([^)]*)\)", lambda m: time_group(m, True), out)
-    out = re.sub(r"\$__timeGroup\(([^)]*)\)", lambda m: time_group(m, False), out)
-    out = out.replace("$__interval_ms", str(interval_s * 1000)).replace("$__interval", f"{interval_s}s")
     left = used_macros(out)
     assert not left, f"macros this test does not expand: {sorted(left)}"
     for name in sorted(variables, key=len, reverse=True):
@@ -144,8 +135,8 @@ def promql_metric_names(expr: str) -> set[str]:
     """The metric names an expression selects, Grafana's interval variables set to 1m."""
     import promql_parser
 
-    for macro in ("$__rate_interval", "$__interval", "$__range"):
-        expr = expr.replace(macro, "1m")
+    for macro in sorted(PROMQL_MACROS, key=len, reverse=True):
+        expr = expr.replace(f"${macro}", "1m")
     names: set[str] = set()
 
     def visit(node: object) -> None:
