@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from deploy_model import (
     AIRFLOW_IMAGE,
     CHECK_URLS,
@@ -47,6 +48,8 @@ from deploy_model import (
 
 from services.kafka_io import Topics
 
+# Services whose image listens on a fixed port (Airflow's API server, Prometheus, Grafana defaults).
+FIXED_PORTS = {"airflow-apiserver": 8080, "prometheus": 9090, "grafana": 3000}
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|FERNET")
 ONE_SHOT = {"kafka-topics", "migrate", "airflow-init"}
 AIRFLOW_SERVICES = {"airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"}
@@ -90,8 +93,8 @@ def container_ports(cfg: dict[str, Any], name: str) -> set[int]:
         return {5432}
     if name == "kafka":
         return {int(p) for p in re.findall(r"PLAINTEXT://[^:,]*:(\d+)", env["KAFKA_LISTENERS"])}
-    if name == "airflow-apiserver":
-        return {8080}
+    if name in FIXED_PORTS:
+        return {FIXED_PORTS[name]}
     command = tickflow_services(cfg).get(name)
     if command in PORT_SETTING:
         return bound_ports(command, settings_from_env(env))
@@ -302,7 +305,8 @@ def published(svc: dict[str, Any]) -> list[tuple[int, int, int]]:
 
 
 # How the header comment of docker-compose.yaml names a service, when not by its own name.
-HEADER_NAMES = {"airflow-apiserver": "Airflow", "postgres": "PostgreSQL", "kafka": "Kafka"}
+HEADER_NAMES = {"airflow-apiserver": "Airflow", "postgres": "PostgreSQL", "kafka": "Kafka", "grafana": "Grafana",
+                "prometheus": "Prometheus"}
 
 
 def test_published_ports_fit_the_replicas_never_collide_and_are_in_the_header() -> None:
@@ -375,3 +379,64 @@ def test_airflow_keys_are_usable() -> None:
     dag_processor = cfg["services"]["airflow-dag-processor"]["healthcheck"]["test"][1]
     assert "$HOSTNAME" in dag_processor or "${HOSTNAME}" in dag_processor, "escaped with $$ for the container"
     assert shlex.split(dag_processor)[:2] == ["airflow", "jobs"]
+
+
+def bind_mounts(svc: dict[str, Any]) -> dict[str, Path]:
+    """Container path -> repository path of every read-only bind mount of a service."""
+    out = {}
+    for volume in svc.get("volumes", []):
+        source, target, *mode = volume.split(":")
+        if source.startswith("./"):
+            assert mode == ["ro"], f"{volume}: mount repository files read-only"
+            out[target] = ROOT / source
+    return out
+
+
+def test_prometheus_scrapes_every_replica_of_every_service_on_its_metrics_port() -> None:
+    cfg = compose()
+    prom = cfg["services"]["prometheus"]
+    mounts = bind_mounts(prom)
+    config_path = next(a.split("=", 1)[1] for a in prom["command"] if a.startswith("--config.file="))
+    scrape = yaml.safe_load(mounts[config_path].read_text())
+    scraped: dict[str, int] = {}
+    for job in scrape["scrape_configs"]:
+        assert job.get("metrics_path", "/metrics") == "/metrics"
+        (sd,) = job["dns_sd_configs"]  # every replica: Docker's DNS answers with all of them
+        assert sd["type"] == "A"
+        for host in sd["names"]:
+            assert host in cfg["services"], f"{job['job_name']}: {host} is not a compose service"
+            assert sd["port"] in container_ports(cfg, host), f"{host} does not listen on {sd['port']}"
+            command = tickflow_services(cfg)[host]
+            settings = settings_from_env(compose_env(cfg["services"][host]))
+            route_owner = "ingest-ops" if command == "ingest" and sd["port"] == settings.ingest_ops_port else command
+            assert serves(route_owner, "/metrics"), f"{host}:{sd['port']} serves no /metrics"
+            scraped[host] = scraped.get(host, 0) + 1
+    assert scraped == {"ingest": 1, "processor": 1, "generator": 1, "dashboard": 1}
+    assert ("prometheus", "service_healthy") in [(d, s["condition"]) for d, s in
+                                                 cfg["services"]["grafana"]["depends_on"].items()]
+
+
+def test_grafana_is_provisioned_from_the_repository_with_the_read_only_role() -> None:
+    from grafana_dashboards import DASHBOARD_DIR, datasources
+
+    cfg = compose()
+    grafana = cfg["services"]["grafana"]
+    mounts = bind_mounts(grafana)
+    provisioning = mounts["/etc/grafana/provisioning"]
+    (provider,) = yaml.safe_load((provisioning / "dashboards" / "tickflow.yaml").read_text())["providers"]
+    assert mounts[provider["options"]["path"]] == DASHBOARD_DIR, "the provider reads the mounted dashboards"
+    env = compose_env(grafana)
+    home = env["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert (mounts[str(Path(home).parent)] / Path(home).name).is_file()
+    by_type = {d["type"]: d for d in datasources(provisioning / "datasources" / "tickflow.yaml")}
+    prom = urllib.parse.urlsplit(by_type["prometheus"]["url"])
+    assert prom.hostname == "prometheus" and prom.port in container_ports(cfg, "prometheus")
+    pg = by_type["grafana-postgresql-datasource"]
+    host, port = pg["url"].split(":")
+    assert host == "postgres" and int(port) in container_ports(cfg, "postgres")
+    password_var = pg["secureJsonData"]["password"].removeprefix("$")
+    pg_env = compose_env(cfg["services"]["postgres"])
+    assert pg["user"] == "tickflow_analyst" and env[password_var] == pg_env[ROLE_PASSWORD_ENV["tickflow_analyst"]]
+    raw = compose_env(compose_raw()["services"]["grafana"])
+    assert raw["GF_SECURITY_ADMIN_PASSWORD"].startswith("${GRAFANA_ADMIN_PASSWORD:?"), "required, never defaulted"
+    assert grafana["ports"] == ["127.0.0.1:3000:3000"]

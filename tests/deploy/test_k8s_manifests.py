@@ -16,8 +16,9 @@ import jsonschema
 import kubernetes_validate
 import kubernetes_validate.utils as kv_utils
 import pytest
-from deploy_model import K8S, NAMESPACE, OVERLAYS, address_range, cluster, render_dir
+from deploy_model import K8S, NAMESPACE, OVERLAYS, Cluster, address_range, cluster, render_dir
 from metallb_schemas import SCHEMAS as METALLB_SCHEMAS
+from prometheus_operator_schemas import SCHEMAS as OPERATOR_SCHEMAS
 
 K8S_VERSIONS = ("1.28", "1.37")
 CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition",
@@ -35,8 +36,9 @@ def _cached_schemas() -> Iterator[None]:
 def validate(resource: dict[str, Any], version: str) -> None:
     """Strict schema validation; a kind without a schema is an error, never a silent pass."""
     key = (resource.get("apiVersion"), resource.get("kind"))
-    if key in METALLB_SCHEMAS:
-        jsonschema.Draft202012Validator(METALLB_SCHEMAS[key]).validate(resource)
+    schemas = METALLB_SCHEMAS | OPERATOR_SCHEMAS
+    if key in schemas:
+        jsonschema.Draft202012Validator(schemas[key]).validate(resource)
         return
     try:
         kubernetes_validate.validate(resource, version, strict=True)
@@ -48,11 +50,16 @@ def ident(r: dict[str, Any]) -> str:
     return f"{r['kind']}/{r['metadata']['name']}"
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+def rendered(what: str) -> list[dict[str, Any]]:
+    """An overlay, or "monitoring" (k8s/monitoring, applied beside one)."""
+    return render_dir(K8S / "monitoring") if what == "monitoring" else cluster(what).resources
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS + ("monitoring",))
 @pytest.mark.parametrize("version", K8S_VERSIONS)
 def test_every_rendered_resource_passes_strict_validation(overlay: str, version: str) -> None:
-    resources = cluster(overlay).resources
-    assert len(resources) >= 25, f"{overlay}: only {len(resources)} resources rendered"
+    resources = rendered(overlay)
+    assert len(resources) >= (8 if overlay == "monitoring" else 25), f"{overlay}: only {len(resources)} resources rendered"
     errors = []
     for r in resources:
         try:
@@ -73,7 +80,9 @@ def test_validation_really_rejects_bad_resources() -> None:
     unknown = {"apiVersion": "example.com/v1", "kind": "Gadget", "metadata": {"name": "x"}}
     pool = copy.deepcopy(cluster("local").get("IPAddressPool", "tickflow-local"))
     pool["spec"]["adresses"] = pool["spec"].pop("addresses")
-    for bad in (typo, wrong_type, unknown, pool):
+    monitor = copy.deepcopy(next(r for r in rendered("monitoring") if r["kind"] == "PodMonitor"))
+    monitor["spec"]["podMetricsEndpoints"][0]["prot"] = monitor["spec"]["podMetricsEndpoints"][0].pop("port")
+    for bad in (typo, wrong_type, unknown, pool, monitor):
         with pytest.raises((kubernetes_validate.ValidationError, jsonschema.ValidationError, AssertionError)):
             validate(bad, K8S_VERSIONS[-1])
     kubernetes_validate.validate(typo, K8S_VERSIONS[-1], strict=False)  # why --strict matters
@@ -86,9 +95,9 @@ def test_base_renders_and_holds_no_secrets() -> None:
     assert "Secret" not in kinds, "Secrets belong to the overlays (generated locally, external in production)"
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", OVERLAYS + ("monitoring",))
 def test_resources_are_unique_and_in_the_tickflow_namespace(overlay: str) -> None:
-    c = cluster(overlay)
+    c = cluster(overlay) if overlay != "monitoring" else Cluster("monitoring", rendered("monitoring") + cluster("local").resources)
     seen = [(r["kind"], r["metadata"].get("namespace"), r["metadata"]["name"]) for r in c.resources]
     assert len(seen) == len(set(seen)), f"{overlay}: duplicate resources"
     for r in c.resources:
