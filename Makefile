@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed
 
-.PHONY: help lock install chromium services run stop status test test-unit test-deploy bench soak clean
+.PHONY: help lock install chromium services run stop status test test-unit test-pythons test-deploy bench soak clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -57,6 +57,7 @@ status:  ## what is running
 test: services chromium  ## install what is needed, start local services, run all tests
 	scripts/ensure-kubectl.sh
 	$(PY) -m pytest
+	scripts/test-pythons.sh
 
 test-deploy: install  ## only the offline checks of Dockerfiles, compose and Kubernetes manifests
 	scripts/ensure-kubectl.sh
@@ -64,6 +65,9 @@ test-deploy: install  ## only the offline checks of Dockerfiles, compose and Kub
 
 test-unit: install  ## only the pure tests (no services needed)
 	$(PY) -m pytest tests/core
+
+test-pythons: install  ## the pure tests on Python 3.12 and 3.13 too, where this machine has them
+	scripts/test-pythons.sh
 
 bench: services  ## benchmarks with same-run baselines; results in bench-results/
 	$(PY) -m bench
