@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from services.cli import add_setting_flags, settings_with_flags
 from services.config import Settings, get_settings
 from services.core.simulation import RecordMix
+from services.generator.pusher import ingest_token
 from services.generator.runner import Plan, Runner
 from services.logs import event, setup_logging
 
@@ -150,13 +151,6 @@ def make_plan(args: argparse.Namespace, settings: Settings, now: float) -> Plan:
         history_interval=settings.generator_history_interval_s,
         start_fixed=args.start is not None,
     )
-
-
-def ingest_token(settings: Settings) -> str | None:
-    """The bearer token for ingest, or None; an empty TICKFLOW_INGEST_TOKEN also means none."""
-    if settings.ingest_token is None:
-        return None
-    return settings.ingest_token.get_secret_value() or None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -143,7 +143,7 @@ def test_the_api_serves_the_periods_the_dag_computes_and_the_table_allows() -> N
 @pytest.mark.parametrize("url, status, message", [
     ("/api/bars", 422, "symbol"),
     ("/api/bars?symbol=NOPE", 404, "unknown symbol 'NOPE'"),
-    ("/api/bars?symbol=$$$", 422, "is not a ticker symbol"),
+    ("/api/bars?symbol=$$$", 422, "is not a symbol"),
     ("/api/bars?symbol=AAPL&from=yesterday", 422, "neither ISO 8601"),
     ("/api/bars?symbol=AAPL&to=nan", 422, "neither ISO 8601"),
     ("/api/bars?symbol=AAPL&from=1700000100&to=1700000000", 422, "`to` must be after `from`"),
