@@ -19,7 +19,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from services.cli import add_setting_flags, settings_with_flags
+from services.cli import add_setting_flags, number_or_max, settings_with_flags
 from services.config import Settings, get_settings
 from services.core.simulation import RecordMix
 from services.generator.pusher import ingest_token
@@ -30,18 +30,6 @@ log = logging.getLogger(__name__)
 
 
 # -- command line ------------------------------------------------------------------------------
-
-
-def _rate(value: str) -> float | None:
-    if value.strip().lower() == "max":
-        return None
-    try:
-        rate = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number or 'max': {value!r}") from None
-    if not (math.isfinite(rate) and rate > 0):
-        raise argparse.ArgumentTypeError("rate must be > 0 (use 'max' for as fast as possible)")
-    return rate
 
 
 def _non_negative_int(value: str) -> int:
@@ -95,7 +83,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
         ),
     )
     rate = Settings.model_fields["generator_rate"]
-    p.add_argument("--rate", type=_rate, default=settings.generator_rate, metavar="R|max",
+    p.add_argument("--rate", type=number_or_max, default=settings.generator_rate, metavar="R|max",
                    help=f"{rate.description}; side records ride along; 'max' = as fast as possible "
                         "(env TICKFLOW_GENERATOR_RATE; default: %(default)s)")
     add_setting_flags(p, settings, FLAGS, METAVARS)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import signal
 import sys
 import threading
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import orjson
 
-from services.cli import add_setting_flags, settings_with_flags
+from services.cli import add_setting_flags, number_or_max, settings_with_flags
 from services.config import Settings, get_settings
 from services.core.symbols import FORMAT_HELP, is_well_formed
 from services.generator.pusher import Pusher, ingest_token
@@ -29,18 +28,6 @@ log = logging.getLogger(__name__)
 FLAGS = {"--ingest-url": "ingest_url", "--batch": "replay_batch", "--max-retries": "replay_max_retries",
          "--timeout": "replay_timeout_s"}
 METAVARS = {"--ingest-url": "URL", "--batch": "N", "--max-retries": "N", "--timeout": "SECONDS"}
-
-
-def _speed(value: str) -> float | None:
-    if value.strip().lower() == "max":
-        return None
-    try:
-        speed = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number or 'max': {value!r}") from None
-    if not (math.isfinite(speed) and speed > 0):
-        raise argparse.ArgumentTypeError("speed must be > 0 (or 'max': as fast as ingest takes it)")
-    return speed
 
 
 def _symbol(value: str) -> str:
@@ -79,7 +66,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     p.add_argument("--columns", type=_columns, default={}, metavar="FIELD=COLUMN,...",
                    help="which column holds ts, open, high, low, close, volume (and symbol), e.g. "
                         "ts=Date,volume=Vol; for layouts not recognised, or to override one")
-    p.add_argument("--speed", type=_speed, default=None, metavar="N|max",
+    p.add_argument("--speed", type=number_or_max, default=None, metavar="N|max",
                    help="N times as fast as the history ran (86400: a day a second); default max, "
                         "as fast as ingest takes it")
     p.add_argument("--retime", action="store_true",
