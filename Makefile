@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed
 
-.PHONY: help lock install chromium services run stop status test test-unit test-pythons test-deploy bench soak clean
+.PHONY: help lock install chromium services run stop status test test-unit test-pythons test-deploy bench soak replay clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -74,6 +74,15 @@ bench: services  ## benchmarks with same-run baselines; results in bench-results
 
 soak: services  ## the whole platform for 10 minutes, watching memory; results in bench-results/soak/
 	$(PY) -m bench soak --minutes $${SOAK_MINUTES:-10} --out bench-results/soak
+
+DASHBOARD_URL := http://127.0.0.1:$${TICKFLOW_DASHBOARD_PORT:-8003}
+replay: $(STAMP)  ## replay real history (GOOG daily 2004-2013, from the backtesting package) into the running platform
+	@$(PY) -m services.replay --symbol GOOG --ingest-url "http://127.0.0.1:$${TICKFLOW_INGEST_PORT:-8000}" \
+	  "$$($(PY) -m bench.datasets GOOG)" || { echo "Is the platform running (make run)? Its ingest must accept GOOG: \
+	make run sets TICKFLOW_SYMBOL_PATTERN for that (README, \"Real market data\")." >&2; exit 1; }
+	@echo "GOOG is in: chart $(DASHBOARD_URL)/#GOOG (daily bars), $(DASHBOARD_URL)/#GOOG/1d; SQL:"
+	@echo "  psql postgresql://tickflow_analyst:tickflow_analyst@127.0.0.1:$${TICKFLOW_PG_PORT:-15432}/tickflow -c \
+	\"SELECT ts::date, close, round(rsi::numeric, 1) AS rsi FROM bars WHERE symbol = 'GOOG' AND timeframe = 'raw' ORDER BY ts DESC LIMIT 10\""
 
 clean: stop  ## stop and delete local data (.local) and the virtualenv
 	rm -rf .local $(VENV)

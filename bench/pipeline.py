@@ -4,7 +4,8 @@ Each figure is measured beside its baselines in the same run, on the same data:
 - processor: sustained bars/s of `python -m services.processor` on a pre-filled topic, next to
   the raw consume rate (poll + decode) and a naive serial consume → COPY-upsert → commit loop;
 - ingest: records/s through POST /ingest (batches of 500, and single records) next to the raw
-  producer rate;
+  producer rate, and `python -m services.replay` of real hourly history (the backtesting package's
+  EURUSD file under 40 symbols) through the same ingest;
 - latency: a candle's timestamp (stamped by the sender the moment it POSTs it to ingest) → the
   moment its commit is announced by PostgreSQL (NOTIFY, delivered at commit), at 5,000 bars/s.
 """
@@ -13,6 +14,8 @@ from __future__ import annotations
 import math
 import os
 import select
+import subprocess
+import sys
 import statistics
 import threading
 import time
@@ -22,11 +25,12 @@ from pathlib import Path
 
 import httpx
 import orjson
+import pandas as pd
 import psycopg2
 from kafka import TopicPartition
 
 from bench.report import Measurement, Report
-from bench.stack import BenchStack, free_port, wait_for
+from bench.stack import ROOT, BenchStack, free_port, wait_for
 from services.core.simulation import MarketSimulator, RecordMix
 from services.dashboard import feed
 from services.kafka_io import make_consumer, make_producer
@@ -255,19 +259,41 @@ def run_ingest(report: Report, stack: BenchStack, batched_records: int = 200_000
 
     port = free_port()
     stack.spawn("ingest", "--port", str(port), "--workers", "2", "--ops-port", "0",
-                health=f"http://127.0.0.1:{port}/readyz")
+                health=f"http://127.0.0.1:{port}/readyz",
+                symbol_pattern=".*")  # the replay's symbols are not the configured ones
     url = f"http://127.0.0.1:{port}/ingest"
     records = _valid_batch(stack, batched_records, seed=3)
     bodies = [orjson.dumps(records[i:i + 500]) for i in range(0, len(records), 500)]
     accepted, seconds = _post_for(url, bodies, threads=4)
     assert accepted == len(records), f"ingest accepted {accepted} of {len(records)}"
-    report.add(Measurement("ingest", "POST /ingest, batches of 500 (2 workers, 4 clients)", accepted / seconds,
-                           "records/s", "validated, acknowledged by Kafka", accepted / seconds / raw, "of the raw producer rate"))
+    posted = accepted / seconds
+    report.add(Measurement("ingest", "POST /ingest, batches of 500 (2 workers, 4 clients)", posted,
+                           "records/s", "validated, acknowledged by Kafka", posted / raw, "of the raw producer rate"))
     singles = [orjson.dumps(r) for r in _valid_batch(stack, single_records, seed=4)]
     accepted, seconds = _post_for(url, singles, threads=8)
     report.add(Measurement("ingest", "POST /ingest, single records (8 clients)", accepted / seconds, "records/s",
                            "one request per record", accepted / seconds / raw, "of the raw producer rate"))
+    summary = replay_file(stack, f"http://127.0.0.1:{port}")
+    report.add(Measurement("ingest", "replay of an OHLCV file (python -m services.replay)", summary["records_per_s"],
+                           "records/s", f"{summary['rows']:,} hourly EURUSD bars under 40 symbols, batches of 1,000, "
+                           "one sender", summary["records_per_s"] / posted, "of POST /ingest batched (same run)"))
     stack.stop_all()
+
+
+def replay_file(stack: BenchStack, ingest_url: str, symbols: int = 40) -> dict:
+    """`python -m services.replay` of the shipped EURUSD history, once per symbol, in one CSV; its summary."""
+    from bench.datasets import shipped
+
+    history = pd.read_csv(shipped("EURUSD"), index_col=0)
+    path = stack.log_dir / "replay.csv"
+    pd.concat([history.assign(symbol=f"FX{i:02d}") for i in range(symbols)]).to_csv(path, index_label="Date")
+    done = subprocess.run([sys.executable, "-m", "services.replay", str(path), "--json", "--progress", "never",
+                           "--ingest-url", ingest_url, "--batch", "1000"], cwd=ROOT, env=stack.env(),
+                          capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    summary = orjson.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["accepted"] == len(history) * symbols, summary
+    return summary
 
 
 def _paced_sender(url: str, symbol: str, per_second: int, seconds: float, batch: int, stop: threading.Event,

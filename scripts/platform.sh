@@ -17,6 +17,9 @@ PG_PORT="${TICKFLOW_PG_PORT:-15432}"
 RATE="${TICKFLOW_GENERATOR_RATE:-50}"
 HISTORY_S="${TICKFLOW_GENERATOR_HISTORY_S:-172800}"
 APPS=(ingest processor dashboard generator)
+# Real market data (README): the local platform accepts every well-formed symbol, so `make replay` and
+# your own files (python -m services.replay) go in; TICKFLOW_SYMBOL_PATTERN='' restricts it to TICKFLOW_SYMBOLS.
+export TICKFLOW_SYMBOL_PATTERN="${TICKFLOW_SYMBOL_PATTERN-.*}"
 # Airflow standalone (docs/airflow.md): TICKFLOW_AIRFLOW=0 leaves it out.
 AIRFLOW="${TICKFLOW_AIRFLOW:-1}"
 AIRFLOW_PORT="${TICKFLOW_AIRFLOW_PORT:-8080}"

@@ -12,11 +12,25 @@ pydantic-settings' own CLI source exposes every field of the model under its fie
 from __future__ import annotations
 
 import argparse
+import math
 from typing import Any, Mapping
 
 from pydantic import ValidationError
 
 from services.config import Settings
+
+
+def number_or_max(value: str) -> float | None:
+    """An argparse type: a finite number > 0, or 'max' (None: as fast as the other side takes it)."""
+    if value.strip().lower() == "max":
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number or 'max': {value!r}") from None
+    if not (math.isfinite(number) and number > 0):
+        raise argparse.ArgumentTypeError("must be > 0 (or 'max': as fast as possible)")
+    return number
 
 
 def _shown(value: Any) -> str:

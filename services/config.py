@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from services.core.indicators import IndicatorParams
 from services.core.signals import SignalRules
 from services.core.simulation import RecordMix
+from services.core.symbols import SymbolPolicy, compile_pattern, is_well_formed
 from services.core.timeframes import Timeframe, parse_timeframes
 
 if TYPE_CHECKING:
@@ -36,7 +37,11 @@ class Settings(BaseSettings):
     ingest_url: str = Field("http://127.0.0.1:8000", description="ingest base URL; records go to URL/ingest")
 
     # What the market looks like.
-    symbols: Annotated[tuple[str, ...], NoDecode] = Field(DEFAULT_SYMBOLS, description="comma-separated symbols")
+    symbols: Annotated[tuple[str, ...], NoDecode] = Field(
+        DEFAULT_SYMBOLS, description="comma-separated symbols: generated, and always accepted")
+    symbol_pattern: str = Field(
+        "", description="regular expression: symbols outside the list that are accepted too, e.g. "
+                        "'[A-Z]{1,5}|[A-Z]{3}/USD'; '.*' accepts every well-formed symbol; empty: the list only")
     max_future_skew_seconds: float = Field(300.0, gt=0)
 
     # Ingest.
@@ -86,6 +91,12 @@ class Settings(BaseSettings):
     # TICKFLOW_INGEST_TOKEN: bearer token the generator sends to ingest; never logged
     # (SecretStr masks it in repr() and str(); read it with get_secret_value()).
     ingest_token: SecretStr | None = None
+
+    # Replay of OHLCV files (services/replay).
+    replay_batch: int = Field(1000, ge=1, description="candles per POST")
+    replay_max_retries: int | None = Field(
+        None, ge=0, description="retries per batch before counting it undelivered (none: retry forever)")
+    replay_timeout_s: float = Field(30.0, gt=0, description="HTTP request timeout in seconds")
 
     # Processor.
     processor_group: str = Field("tickflow-processor", description="Kafka consumer group")
@@ -175,7 +186,16 @@ class Settings(BaseSettings):
         symbols = tuple(dict.fromkeys(value))  # type: ignore[arg-type]
         if not symbols:
             raise ValueError("at least one symbol is required")
+        bad = [s for s in symbols if not isinstance(s, str) or not is_well_formed(s)]
+        if bad:
+            raise ValueError(f"not a well-formed symbol: {', '.join(map(repr, bad))}")
         return symbols
+
+    @field_validator("symbol_pattern")
+    @classmethod
+    def _pattern_compiles(cls, value: str) -> str:
+        compile_pattern(value)
+        return value.strip()
 
     @model_validator(mode="after")
     def _indicators_and_rules_are_valid(self) -> "Settings":
@@ -189,6 +209,10 @@ class Settings(BaseSettings):
 
     def indicator_params(self) -> IndicatorParams:
         return IndicatorParams(**{name: getattr(self, name) for name in IndicatorParams.__dataclass_fields__})
+
+    def symbol_policy(self) -> SymbolPolicy:
+        """Which symbols ingest, the dashboard and the DAGs accept (services/core/symbols.py)."""
+        return SymbolPolicy(frozenset(self.symbols), compile_pattern(self.symbol_pattern))
 
     def timeframe_specs(self) -> tuple[Timeframe, ...]:
         return tuple(Timeframe.parse(name) for name in self.timeframes)

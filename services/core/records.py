@@ -7,10 +7,11 @@ Ingest and the processor both call `validate_record`, so a record means the same
 both ends of Kafka.
 
 What is accepted must also be storable and computable (README "Ingest API"): text carries no
-control characters (PostgreSQL text cannot hold NUL), integers stay exactly representable as a
-float64 and so within PostgreSQL's bigint, prices stay within MAX_PRICE so every indicator (the
-Bollinger bands square them, summed over the window) stays finite, and timestamps fall between
-1970 and year 9999, which timestamptz and Python's datetime both hold.
+control characters (PostgreSQL text cannot hold NUL), counts stay at most 2^53 - 1 (exact as a
+float64, within PostgreSQL's bigint), a candle's volume is any finite number from 0 to that bound
+(fractional for crypto), prices stay within MAX_PRICE so every indicator (the Bollinger bands square
+them, summed over the window) stays finite, and timestamps fall between 1900 and year 9999, which
+timestamptz, pandas and Python's datetime all hold. Symbols follow services/core/symbols.py.
 """
 from __future__ import annotations
 
@@ -22,10 +23,13 @@ from pydantic import (
     AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator,
 )
 
+from services.core.symbols import MAX_SYMBOL_LENGTH, SYMBOL_FORMAT, SymbolPolicy
+
 PRICE_TYPE = "stock_price"
 
 MAX_PRICE = 1e12  # far above any quoted price; its square summed over any window stays finite
 MAX_COUNT = 2**53 - 1  # volumes and quantities: exact in float64 (pandas, JSON readers), < bigint max
+MIN_TIMESTAMP = -2_208_988_800.0  # 1900-01-01T00:00:00Z: history older than any exchange's price data
 MAX_TIMESTAMP = 253_402_300_799.0  # 9999-12-31T23:59:59Z, the last second Python's datetime holds
 _CONTROL_CHAR = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -35,7 +39,7 @@ class ValidationContext:
     """What validation needs from the outside world, passed in so this module stays pure."""
 
     now: float
-    symbols: frozenset[str] = frozenset()  # empty: any symbol is accepted
+    symbols: SymbolPolicy = SymbolPolicy()  # the default accepts any well-formed symbol
     max_future_skew: float = 300.0
 
 
@@ -57,7 +61,7 @@ class Rejection:
         return "; ".join(f"{e.field}: {e.message}" for e in self.errors)
 
 
-Symbol = Field(min_length=1, max_length=16, pattern=r"^[A-Z][A-Z0-9.\-]*$")
+Symbol = Field(min_length=1, max_length=MAX_SYMBOL_LENGTH, pattern=f"^{SYMBOL_FORMAT.pattern}$")
 Price = Field(gt=0, le=MAX_PRICE)
 
 
@@ -77,7 +81,7 @@ class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
 
     record_type: ClassVar[str]
-    timestamp: float = Field(gt=0, le=MAX_TIMESTAMP)
+    timestamp: float = Field(ge=MIN_TIMESTAMP, le=MAX_TIMESTAMP)
 
     @property
     def key(self) -> str:
@@ -93,11 +97,7 @@ class _Record(BaseModel):
         # Kept to the microsecond that timestamptz stores: two bars apart by less than a microsecond
         # would otherwise both be applied by the stream but stored as one row. (Done here, in a
         # validator every record runs anyway: a field validator of its own costs ~2 µs a record.)
-        rounded = round(self.timestamp, 6)
-        if rounded <= 0:
-            raise ValueError(f"timestamp: {self.timestamp} is 0 at microsecond precision; the first valid "
-                             "timestamp is 0.000001")
-        object.__setattr__(self, "timestamp", rounded)
+        object.__setattr__(self, "timestamp", round(self.timestamp, 6))
         ctx = info.context
         if isinstance(ctx, ValidationContext):
             if self.timestamp > ctx.now + ctx.max_future_skew:
@@ -105,10 +105,8 @@ class _Record(BaseModel):
                     f"timestamp: {self.timestamp} is more than {ctx.max_future_skew:g} s in the future"
                 )
             symbol = getattr(self, "stock_symbol", None)
-            if symbol is not None and ctx.symbols and symbol not in ctx.symbols:
-                raise ValueError(
-                    f"stock_symbol: unknown symbol {symbol!r} (known: {', '.join(sorted(ctx.symbols))})"
-                )
+            if symbol is not None and not ctx.symbols.accepts(symbol):
+                raise ValueError(f"stock_symbol: unknown symbol {symbol!r} ({ctx.symbols.describe()})")
         return self
 
 
@@ -121,7 +119,7 @@ class StockPrice(_Record):
     closing_price: float = Price
     high: float = Price
     low: float = Price
-    volume: int = Field(ge=0, le=MAX_COUNT)
+    volume: float = Field(ge=0, le=MAX_COUNT)  # fractional for crypto; whole numbers stay exact
     data_type: Literal["stock_price"] | None = Field(default=None, exclude=True)
 
     @model_validator(mode="after")

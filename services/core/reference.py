@@ -18,7 +18,7 @@ from ta.volatility import BollingerBands
 
 from services.core.indicators import INDICATOR_COLUMNS, IndicatorParams
 from services.core.signals import RULE_TABLE, SignalRules
-from services.core.timeframes import Timeframe, stored_volume
+from services.core.timeframes import Timeframe
 
 __all__ = ["SIGNAL_COLUMNS", "compute_indicators", "compute_signals", "roll_up"]
 
@@ -127,6 +127,10 @@ def compute_signals(frame: pd.DataFrame, rules: SignalRules = SignalRules()) -> 
     )
 
 
+def _sum_in_order(values: pd.Series) -> float:
+    return float(np.cumsum(values.to_numpy())[-1]) if len(values) else 0.0
+
+
 def roll_up(base: pd.DataFrame, timeframe: Timeframe) -> pd.DataFrame:
     """The candles of `timeframe` the stream has closed after the base bars `base`.
 
@@ -138,11 +142,12 @@ def roll_up(base: pd.DataFrame, timeframe: Timeframe) -> pd.DataFrame:
     """
     micros = np.round(base["ts"].to_numpy(dtype=float) * 1e6).astype("int64")
     frame = base[["open", "high", "low", "close", "volume"]].set_axis(pd.to_datetime(micros, unit="us", utc=True))
-    frame = frame.assign(base_bars=1, volume=frame["volume"].astype(object))  # Python ints: exact sums
+    frame = frame.assign(base_bars=1, volume=frame["volume"].astype("float64"))
+    # volume: float64 added in arrival order, as the stream adds it (pandas' own sum compensates
+    # rounding, so it can differ from the stream in the last bit once volumes are fractional)
     candles = frame.resample(f"{timeframe.seconds}s", origin="epoch", closed="left", label="left").agg(
-        {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum", "base_bars": "sum"})
+        {"open": "first", "high": "max", "low": "min", "close": "last", "volume": _sum_in_order, "base_bars": "sum"})
     candles = candles[candles["base_bars"] > 0].iloc[:-1]
-    candles = candles.assign(volume=[stored_volume(int(v)) for v in candles["volume"]])
     starts = candles.index.as_unit("us").asi8 / 1e6
     return candles.reset_index(drop=True).assign(ts=starts)[["ts", "open", "high", "low", "close", "volume",
                                                               "base_bars"]]

@@ -153,7 +153,7 @@ class SymbolStream:
         return stream
 
     @classmethod
-    def replay(cls, symbol: str, bars: Iterable[tuple[float, float, float, float, float, int]],
+    def replay(cls, symbol: str, bars: Iterable[tuple[float, float, float, float, float, float]],
                params: IndicatorParams, rules: SignalRules, timeframes: tuple[Timeframe, ...] = ()) -> "SymbolStream":
         """A stream that has applied `bars`, (timestamp, open, high, low, close, volume) oldest first:
         the state a processor would hold after them, rebuilt from stored base bars."""

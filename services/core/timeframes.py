@@ -4,7 +4,9 @@ A timeframe is a whole number of seconds, minutes, hours or days (`30s`, `1m`, `
 Its windows are aligned to the UTC epoch: a window starts at a multiple of its length, so `1d`
 windows start at UTC midnight, and a rolled-up candle is labelled with its window's start.
 
-open = first, high = max, low = min, close = last, volume = sum, plus the number of base bars.
+open = first, high = max, low = min, close = last, volume = sum, plus the number of base bars. The
+volume is summed as float64 in arrival order (the batch reference adds in the same order, so the two
+agree to the bit; whole volumes stay exact while the sum stays under 2^53).
 A window closes when the symbol's first base bar of a later window is applied, never on a timer:
 what is stored depends only on the base bars, not on batch boundaries, timing or restarts. The
 window still open (the "forming" candle) is part of the symbol's saved state. Late and duplicate
@@ -15,8 +17,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any
-
-from services.core.records import MAX_COUNT
 
 RAW = "raw"  # the base bars themselves, one per price record
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -52,13 +52,6 @@ def parse_timeframes(text: str) -> tuple[Timeframe, ...]:
     return tuple(found[s] for s in sorted(found))
 
 
-def stored_volume(volume: int) -> int:
-    """A candle's volume as stored: the exact sum, saturated at the largest count a record may carry
-    (2^53 - 1), which only a window of absurd volumes reaches; `bars.volume` (bigint) then never
-    overflows and no base bar is refused for the candle it falls in."""
-    return volume if volume <= MAX_COUNT else MAX_COUNT
-
-
 @dataclass(slots=True)
 class Candle:
     """A rolled-up candle: the base bars of one window of one timeframe."""
@@ -68,7 +61,7 @@ class Candle:
     high: float
     low: float
     close: float
-    volume: int
+    volume: float
     bars: int  # how many base bars it holds
 
     def to_state(self) -> list[Any]:
@@ -88,7 +81,7 @@ class Rollup:
         self.timeframe = timeframe
         self.forming = forming
 
-    def add(self, ts: float, open_: float, high: float, low: float, close: float, volume: int) -> Candle | None:
+    def add(self, ts: float, open_: float, high: float, low: float, close: float, volume: float) -> Candle | None:
         """Apply one base bar (timestamps strictly increasing); return the candle it closed, if any."""
         start = self.timeframe.window_start(ts)
         forming = self.forming
@@ -104,5 +97,5 @@ class Rollup:
         if forming is not None and start < forming.start:
             raise ValueError(f"base bar at {ts} is before the forming {self.timeframe.name} window at "
                              f"{forming.start}: late bars must be refused before the roll-up")
-        self.forming = Candle(start, open_, high, low, close, volume, 1)
+        self.forming = Candle(start, open_, high, low, close, float(volume), 1)
         return forming

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.core.timeframes import Timeframe, stored_volume
+from services.core.timeframes import Timeframe
 
 # date_bin works on PostgreSQL's whole-microsecond timestamps, as Timeframe.window_start does:
 # a base bar exactly on a boundary opens the new window. The two lateral reads use the primary
@@ -30,7 +30,7 @@ SELECT win.start, first.open, agg.high, agg.low, win.close, agg.volume, agg.base
 FROM win
 CROSS JOIN LATERAL (SELECT open FROM bars WHERE symbol = %(symbol)s AND timeframe = 'raw' AND ts >= win.start
                     ORDER BY ts LIMIT 1) first
-CROSS JOIN LATERAL (SELECT max(high) AS high, min(low) AS low, sum(volume) AS volume, count(*) AS base_bars
+CROSS JOIN LATERAL (SELECT max(high) AS high, min(low) AS low, sum(volume ORDER BY ts) AS volume, count(*) AS base_bars
                     FROM bars WHERE symbol = %(symbol)s AND timeframe = 'raw' AND ts >= win.start) agg
 """
 FIELDS = ("ts", "open", "high", "low", "close", "volume", "base_bars", "last_ts")
@@ -45,5 +45,4 @@ def forming(cur: Any, symbol: str, timeframe: Timeframe) -> dict[str, Any] | Non
     candle = dict(zip(FIELDS, row))
     candle["ts"] = candle["ts"].timestamp()
     candle["last_ts"] = candle["last_ts"].timestamp()
-    candle["volume"] = stored_volume(int(candle["volume"]))  # as the stored candle will say
     return candle

@@ -6,19 +6,16 @@ Every failure names the parameter and the reason (docs/dashboard.md, "REST").
 """
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any, Callable
 from urllib.parse import urlencode
 
 from fastapi import HTTPException, Request
 
+from services.core.symbols import FORMAT_HELP, SymbolPolicy, is_well_formed
 from services.core.times import parse_time
 from services.dashboard import queries
 from services.core.timeframes import RAW, Timeframe
-
-SYMBOL_RE = re.compile(r"^[A-Z][A-Z0-9.\-]{0,14}$")
-
 
 def bad_param(name: str, message: str, status: int = 422) -> HTTPException:
     """A 4xx shaped like FastAPI's own validation errors."""
@@ -36,12 +33,12 @@ def only_params(*allowed: str) -> Callable[[Request], None]:
     return check
 
 
-def parse_symbol(value: str, name: str, known: tuple[str, ...]) -> str:
+def parse_symbol(value: str, name: str, known: SymbolPolicy) -> str:
     symbol = value.strip().upper()
-    if not SYMBOL_RE.match(symbol):
-        raise bad_param(name, f"{value!r} is not a ticker symbol (letters, digits, '.', '-'; at most 15)")
-    if symbol not in known:
-        raise bad_param(name, f"unknown symbol {symbol!r}; known: {', '.join(known)}", status=404)
+    if not is_well_formed(symbol):
+        raise bad_param(name, f"{value!r} is not a symbol ({FORMAT_HELP})")
+    if not known.accepts(symbol):
+        raise bad_param(name, f"unknown symbol {symbol!r}; {known.describe()}", status=404)
     return symbol
 
 

@@ -37,14 +37,14 @@ def read(request: Request, fn: Callable[..., Any], *args: Any) -> Any:
 
 
 def rest_router(settings: Settings) -> APIRouter:
-    """The /api/* routes; symbols outside `settings.symbols` are unknown (404)."""
-    known = tuple(settings.symbols)
+    """The /api/* routes; symbols the settings do not accept (`Settings.symbol_policy`) are unknown (404)."""
+    known = settings.symbol_policy()
     router = APIRouter()
 
     @router.get("/api/symbols", response_model=SymbolList, summary="Symbols with their first and last bar",
                 dependencies=[Depends(only_params())])
     def api_symbols(request: Request) -> dict[str, Any]:
-        return {"items": read(request, queries.symbols, known)}
+        return {"items": read(request, queries.symbols, tuple(settings.symbols))}
 
     # The processor and the dashboard read the same TICKFLOW_TIMEFRAMES: what the page offers is what
     # the processor rolls up. Any other valid timeframe is still accepted by /api/bars (stored rows of

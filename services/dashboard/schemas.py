@@ -22,7 +22,7 @@ class Bar(BaseModel):
     high: float
     low: float
     close: float
-    volume: int
+    volume: float
     sma: float | None = None
     ema_fast: float | None = None
     ema_slow: float | None = None
@@ -89,7 +89,7 @@ class FormingCandle(BaseModel):
     high: float
     low: float
     close: float
-    volume: int
+    volume: float
     base_bars: int = Field(description="how many base bars it holds so far")
     last_ts: float = Field(description="time of the newest base bar it holds; add the feed's later base bars")
 
@@ -124,7 +124,7 @@ class Summary(BaseModel):
     close: float
     return_: float = Field(alias="return", serialization_alias="return")
     volatility: float | None
-    volume: int
+    volume: float
     buy_signals: int
     sell_signals: int
     horizon_bars: int

@@ -20,6 +20,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
 from services.config import Settings
+from services.core.symbols import SymbolPolicy
 from services.dashboard import feed as feedmod
 from services.logs import event
 
@@ -43,7 +44,7 @@ def close_reason(text: str) -> str:
     return text.encode()[:123].decode(errors="ignore")
 
 
-def parse_ws_params(params: dict[str, str], known: tuple[str, ...]) -> tuple[int | None, frozenset | None, frozenset | None]:
+def parse_ws_params(params: dict[str, str], known: SymbolPolicy) -> tuple[int | None, frozenset | None, frozenset | None]:
     unknown = sorted(set(params) - {"after", "symbols", "kinds"})
     if unknown:
         raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; allowed: after, symbols, kinds")
@@ -56,8 +57,8 @@ def parse_ws_params(params: dict[str, str], known: tuple[str, ...]) -> tuple[int
     symbols = None
     if params.get("symbols"):
         symbols = frozenset(s.strip().upper() for s in params["symbols"].split(",") if s.strip())
-        if bad := sorted(symbols - set(known)):
-            raise ValueError(f"unknown symbol(s) {', '.join(bad)}; known: {', '.join(known)}")
+        if bad := sorted(s for s in symbols if not known.accepts(s)):
+            raise ValueError(f"unknown symbol(s) {', '.join(bad)}; {known.describe()}")
     kinds = None
     if params.get("kinds"):
         kinds = frozenset(k.strip() for k in params["kinds"].split(",") if k.strip())
@@ -78,7 +79,7 @@ async def drain_client(websocket: WebSocket) -> None:
 def ws_router(settings: Settings, refused: dict[str, int]) -> APIRouter:
     """The /ws route. It counts into `refused` (shown by /metrics) the clients it turns away
     because the cap is reached ("full") and those it drops because they stopped reading ("slow")."""
-    known = tuple(settings.symbols)
+    known = settings.symbol_policy()
     router = APIRouter()
 
     @router.websocket("/ws")

@@ -19,9 +19,10 @@ import sys
 import time
 from collections.abc import Sequence
 
-from services.cli import add_setting_flags, settings_with_flags
+from services.cli import add_setting_flags, number_or_max, settings_with_flags
 from services.config import Settings, get_settings
 from services.core.simulation import RecordMix
+from services.generator.pusher import ingest_token
 from services.generator.runner import Plan, Runner
 from services.logs import event, setup_logging
 
@@ -29,18 +30,6 @@ log = logging.getLogger(__name__)
 
 
 # -- command line ------------------------------------------------------------------------------
-
-
-def _rate(value: str) -> float | None:
-    if value.strip().lower() == "max":
-        return None
-    try:
-        rate = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number or 'max': {value!r}") from None
-    if not (math.isfinite(rate) and rate > 0):
-        raise argparse.ArgumentTypeError("rate must be > 0 (use 'max' for as fast as possible)")
-    return rate
 
 
 def _non_negative_int(value: str) -> int:
@@ -94,7 +83,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
         ),
     )
     rate = Settings.model_fields["generator_rate"]
-    p.add_argument("--rate", type=_rate, default=settings.generator_rate, metavar="R|max",
+    p.add_argument("--rate", type=number_or_max, default=settings.generator_rate, metavar="R|max",
                    help=f"{rate.description}; side records ride along; 'max' = as fast as possible "
                         "(env TICKFLOW_GENERATOR_RATE; default: %(default)s)")
     add_setting_flags(p, settings, FLAGS, METAVARS)
@@ -150,13 +139,6 @@ def make_plan(args: argparse.Namespace, settings: Settings, now: float) -> Plan:
         history_interval=settings.generator_history_interval_s,
         start_fixed=args.start is not None,
     )
-
-
-def ingest_token(settings: Settings) -> str | None:
-    """The bearer token for ingest, or None; an empty TICKFLOW_INGEST_TOKEN also means none."""
-    if settings.ingest_token is None:
-        return None
-    return settings.ingest_token.get_secret_value() or None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -25,12 +25,14 @@ import logging
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import httpx
 import orjson
 
+from services.config import Settings
 from services.logs import event
 from services.retry import Backoff
 
@@ -38,6 +40,13 @@ log = logging.getLogger(__name__)
 
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 MAX_LOGGED_REASONS = 3
+
+
+def ingest_token(settings: Settings) -> str | None:
+    """The bearer token for ingest, or None; an empty TICKFLOW_INGEST_TOKEN also means none."""
+    if settings.ingest_token is None:
+        return None
+    return settings.ingest_token.get_secret_value() or None
 
 
 class Verdict(enum.Enum):
@@ -92,6 +101,7 @@ class PushStats:
     batches: int = 0  # batches acknowledged or given up
     requests: int = 0  # HTTP requests made (including retries)
     rejection_samples: list[dict] = field(default_factory=list)
+    rejection_reasons: Counter[str] = field(default_factory=Counter)  # each rejected record's first error
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, **deltas: int) -> None:
@@ -99,8 +109,9 @@ class PushStats:
             for name, delta in deltas.items():
                 setattr(self, name, getattr(self, name) + delta)
 
-    def add_rejection_samples(self, samples: Sequence[dict], limit: int = 10) -> None:
+    def add_rejection_samples(self, samples: Sequence[dict], reasons: Sequence[str] = (), limit: int = 10) -> None:
         with self._lock:
+            self.rejection_reasons.update(reasons)
             room = limit - len(self.rejection_samples)
             if room > 0:
                 self.rejection_samples.extend(samples[:room])
@@ -295,14 +306,19 @@ class Pusher:
     def _reject_log(
         self, reasons: list[dict], status: int | None, rejected: int = 1, records: list[dict] | None = None
     ) -> None:
-        samples = []
+        samples, first_errors = [], []
+        for r in reasons:
+            errors = r.get("errors")
+            first = errors[0] if isinstance(errors, list) and errors and isinstance(errors[0], dict) else {}
+            first_errors.append(f"{first.get('field', '')}: {first.get('message', 'rejected')}".lstrip(": "))
+        first_errors += [f"HTTP {status}, no reason given"] * (rejected - len(first_errors))
         for r in reasons[:MAX_LOGGED_REASONS]:
             sample = {"index": r.get("index"), "errors": r.get("errors")}
             idx = r.get("index")
             if records is not None and isinstance(idx, int) and 0 <= idx < len(records):
                 sample["record"] = records[idx]
             samples.append(sample)
-        self.stats.add_rejection_samples(samples)
+        self.stats.add_rejection_samples(samples, first_errors)
         event(log, "records rejected by ingest", logging.WARNING, pusher=self.name, status=status,
               rejected=rejected, first=samples)
 

@@ -55,6 +55,7 @@ def request_body_schema() -> tuple[dict[str, Any], dict[str, Any]]:
 def create_app(settings: Settings | None = None, publisher: Publisher | None = None,
                metrics: IngestMetrics | None = None) -> FastAPI:
     settings = settings or get_settings()
+    symbols = settings.symbol_policy()
     metrics = metrics or IngestMetrics()
     auth = TokenCheck(settings.ingest_tokens)
 
@@ -150,7 +151,7 @@ def create_app(settings: Settings | None = None, publisher: Publisher | None = N
                 return _problem(413, f"{len(body)} records in one request; the limit is {settings.ingest_max_batch}")
 
         ctx = ValidationContext(
-            now=time.time(), symbols=frozenset(settings.symbols), max_future_skew=settings.max_future_skew_seconds
+            now=time.time(), symbols=symbols, max_future_skew=settings.max_future_skew_seconds
         )
         verdict = judge(body, ctx)
         pub: Publisher = request.app.state.publisher

@@ -129,8 +129,8 @@ def _upsert_candles(cur: Any, symbol: str, timeframe: str, micros: np.ndarray, v
     _ensure_staging(cur, _CANDLES_TABLE, columns)
     cur.copy_expert(f"COPY {_CANDLES_TABLE} FROM STDIN (FORMAT binary)",
                     io.BytesIO(_CANDLES_COPY.encode([micros, *values.T])))
-    # volume and base_bars travel as float8: exact, a candle's volume saturates at 2^53 - 1
-    select = ", ".join(f"v.{c}::bigint" if c in ("volume", "base_bars") else
+    # base_bars travels as float8 (exact: a count far below 2^53)
+    select = ", ".join(f"v.{c}::bigint" if c == "base_bars" else
                        f"nullif(v.{c}, 'NaN')" if c in INDICATOR_COLUMNS else f"v.{c}" for c in columns)
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns)
     cur.execute(f"INSERT INTO bars (symbol, timeframe, ts, {', '.join(columns)}) "

@@ -61,7 +61,7 @@ WITH b AS (
     WINDOW w AS (PARTITION BY symbol ORDER BY ts)
 ), per_symbol AS (
     SELECT symbol, count(*) AS bars, min(ts) AS first_ts, max(ts) AS last_ts, max(high) AS high,
-           min(low) AS low, stddev_samp(log_return) AS volatility, sum(volume)::bigint AS volume
+           min(low) AS low, stddev_samp(log_return) AS volatility, sum(volume) AS volume
     FROM b GROUP BY symbol
 ), sig AS (
     SELECT s.symbol, s.rule, s.side,

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
+from services.core.symbols import SymbolPolicy
+
 __all__ = ["ParamError", "Window", "parse_time", "resolve_window", "validate_symbols", "validate_timeframes",
            "validate_tolerance", "validate_max_mismatches", "validate_bool"]
 
@@ -112,8 +114,9 @@ def resolve_window(
     return Window(window_start, window_end, source)
 
 
-def validate_symbols(value: Any, configured: Iterable[str]) -> list[str]:
-    """Upper-cased, de-duplicated symbols, all of them configured; empty/None = all configured."""
+def validate_symbols(value: Any, configured: Iterable[str], accepted: SymbolPolicy | None = None) -> list[str]:
+    """Upper-cased, de-duplicated symbols, each configured or `accepted` (the settings' symbol policy, which
+    lets a replayed history such as GOOG or BTC/USD be named); empty/None = all configured."""
     configured = list(configured)
     if value is None or value == "" or value == []:
         return configured
@@ -132,11 +135,12 @@ def validate_symbols(value: Any, configured: Iterable[str]) -> list[str]:
             symbols.append(symbol)
     if not symbols:
         return configured
-    unknown = [s for s in symbols if s not in configured]
+    unknown = [s for s in symbols if s not in configured and not (accepted and accepted.accepts(s))]
     if unknown:
         raise ParamError(
             f"symbols: unknown symbol(s) {', '.join(unknown)}; configured symbols are "
             f"{', '.join(configured)} (TICKFLOW_SYMBOLS)"
+            + (f", or matching {accepted.pattern.pattern!r} (TICKFLOW_SYMBOL_PATTERN)" if accepted and accepted.pattern else "")
         )
     return symbols
 

@@ -140,7 +140,7 @@ def iter_rolled_chunks(
         lo_us = history_start(cur, symbol, timeframe, first_us, warmup)
     history_complete = lo_us is None
     warm = np.empty(0)  # closes of the candles before the ones at hand (at most `warmup`)
-    pending = pd.DataFrame({n: pd.Series(dtype="int64" if n in ("us", "volume") else "float64") for n in _BASE})
+    pending = pd.DataFrame({n: pd.Series(dtype="int64" if n == "us" else "float64") for n in _BASE})
     chunk_lo = _micros(window.start)  # stored candles in [chunk_lo, ...) not yet compared
     batches = _base_batches(raw_conn, symbol, lo_us, end_us, chunk_bars)
     for batch in batches:

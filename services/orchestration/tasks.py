@@ -106,7 +106,7 @@ def plan_backfill(params: Mapping[str, Any], *, data_interval_start: datetime | 
 
     settings = load_settings(use_connections=False)
     try:
-        symbols = validate_symbols(params.get("symbols"), settings.symbols)
+        symbols = validate_symbols(params.get("symbols"), settings.symbols, settings.symbol_policy())
         timeframes = validate_timeframes(params.get("timeframes"), settings.timeframes)
         window = _window(params, data_interval_start, data_interval_end, run_after, BACKFILL_DEFAULT_SPAN)
     except ParamError as exc:
@@ -167,7 +167,7 @@ def plan_reconciliation(params: Mapping[str, Any], run_id: str, *, data_interval
 
     settings = load_settings()
     try:
-        symbols = validate_symbols(params.get("symbols"), settings.symbols)
+        symbols = validate_symbols(params.get("symbols"), settings.symbols, settings.symbol_policy())
         timeframes = validate_timeframes(params.get("timeframes"), settings.timeframes)
         window = _window(params, data_interval_start, data_interval_end, run_after, RECONCILIATION_DEFAULT_SPAN)
         tolerance = validate_tolerance(params.get("tolerance", DEFAULT_TOLERANCE))

@@ -15,21 +15,29 @@ from typing import Any, Iterable, NamedTuple, get_type_hints
 
 from services.core.indicators import INDICATOR_COLUMNS, IndicatorValues
 from services.core.records import EconomicIndicator, MarketData, NewsSentiment, OrderBook, StockPrice
-from services.core.timeframes import RAW, stored_volume
+from services.core.timeframes import RAW
 from services.core.signals import Signal
 from services.core.stream import RolledBar
 from services.db.binary_copy import BinaryCopy
 
 F8 = "double precision"
-# Epoch seconds are staged as float8 and stored as timestamptz (to_timestamp keeps the microseconds).
 _STAGING_TYPES = {str: "text", float: F8, int: "bigint", bytes: "bytea"}
+
+
+def timestamptz_of(epoch_seconds: str) -> str:
+    """SQL: epoch seconds staged as float8 (already whole microseconds) -> timestamptz, exactly.
+
+    to_timestamp() first moves the value to PostgreSQL's 2000 epoch in float8, which loses the
+    microsecond of timestamps before about 1950 (README "Real market data"); whole microseconds
+    times an interval of one microsecond are exact."""
+    return f"(timestamptz 'epoch' + round({epoch_seconds} * 1000000) * interval '1 microsecond')"
 
 
 # -- rows ----------------------------------------------------------------------------------------
 
 _BarColumns = NamedTuple("_BarColumns", [
     ("symbol", str), ("timeframe", str), ("ts", float), ("open", float), ("high", float), ("low", float),
-    ("close", float), ("volume", int), ("base_bars", int), *((name, float) for name in INDICATOR_COLUMNS)])
+    ("close", float), ("volume", float), ("base_bars", int), *((name, float) for name in INDICATOR_COLUMNS)])
 
 
 class BarRow(_BarColumns):
@@ -45,7 +53,7 @@ class BarRow(_BarColumns):
     @classmethod
     def rolled(cls, symbol: str, bar: RolledBar) -> "BarRow":
         c = bar.candle
-        return cls(symbol, bar.timeframe, c.start, c.open, c.high, c.low, c.close, stored_volume(c.volume), c.bars,
+        return cls(symbol, bar.timeframe, c.start, c.open, c.high, c.low, c.close, c.volume, c.bars,
                    *bar.values)
 
 
@@ -176,7 +184,7 @@ class Sink:
     def insert_sql(self) -> str:
         names = self.row._fields
         exprs = [
-            f"to_timestamp({n})" if n in self.timestamps else f"{n}::jsonb" if n in self.jsonb else n
+            timestamptz_of(n) if n in self.timestamps else f"{n}::jsonb" if n in self.jsonb else n
             for n in names
         ]
         return (
@@ -209,7 +217,7 @@ class BarSink:
         self._create = (f"CREATE TEMP TABLE IF NOT EXISTS {self.staging} ("
                         + ", ".join(f"{n} {t}" for n, t in zip(staged, types)) + ") ON COMMIT DELETE ROWS")
         values = [*(f"(%s::text[])[{t}_ix]" for t in self._texts),
-                  *("to_timestamp(ts)" if n == "ts" else f"nullif({n}, 'NaN')" if n in INDICATOR_COLUMNS else n
+                  *(timestamptz_of("ts") if n == "ts" else f"nullif({n}, 'NaN')" if n in INDICATOR_COLUMNS else n
                     for n in numbers)]
         self._insert = (f"INSERT INTO bars ({', '.join(BarRow._fields)}) "
                         f"SELECT {', '.join(values)} FROM {self.staging} ON CONFLICT DO NOTHING")

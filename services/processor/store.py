@@ -14,7 +14,7 @@ import orjson
 import psycopg2
 import psycopg2.extras
 
-from services.processor.sinks import SINKS
+from services.processor.sinks import SINKS, timestamptz_of
 from services.processor.transaction import BatchOutput
 
 # A symbol's stored base bars, oldest first: what its streaming state is rebuilt from.
@@ -129,7 +129,7 @@ class BatchWriter:
                         "params = EXCLUDED.params, state = EXCLUDED.state, updated_at = now()",
                         [(symbol, last_ts, self._params_json, orjson.dumps(state).decode())
                          for symbol, (last_ts, state) in out.states.items()],
-                        template="(%s, to_timestamp(%s), %s::jsonb, %s::jsonb)",
+                        template=f"(%s, {timestamptz_of('%s')}, %s::jsonb, %s::jsonb)",
                     )
             conn.commit()
         except BaseException:

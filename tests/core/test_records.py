@@ -7,9 +7,10 @@ from services.core.records import (
     EconomicIndicator, MarketData, NewsSentiment, OrderBook, Rejection, StockPrice, ValidationContext,
     validate_record,
 )
+from services.core.symbols import SymbolPolicy, compile_pattern
 
 NOW = 1_767_225_600.0
-CTX = ValidationContext(now=NOW, symbols=frozenset({"AAPL", "MSFT"}), max_future_skew=300)
+CTX = ValidationContext(now=NOW, symbols=SymbolPolicy(frozenset({"AAPL", "MSFT"})), max_future_skew=300)
 
 CANDLE = {"stock_symbol": "AAPL", "opening_price": 10.0, "closing_price": 11.0, "high": 12.0, "low": 9.5,
           "volume": 100, "timestamp": NOW - 1}
@@ -57,14 +58,15 @@ def test_economic_indicator_is_keyed_by_name() -> None:
         ({"opening_price": 0.0, "low": 0.0}, "opening_price", "greater than 0"),
         ({"closing_price": -1.0}, "closing_price", "greater than 0"),
         ({"volume": -1}, "volume", "greater than or equal to 0"),
-        ({"volume": 1.5}, "volume", "valid integer"),
-        ({"volume": True}, "volume", "valid integer"),
+        ({"volume": "1.5"}, "volume", "valid number"),
+        ({"volume": True}, "volume", "valid number"),
+        ({"volume": float("inf")}, "volume", "finite number"),
         ({"high": float("inf")}, "high", "finite number"),
         ({"low": float("nan")}, "low", "finite number"),
         ({"closing_price": "11.0"}, "closing_price", "valid number"),
         ({"stock_symbol": "ZZZ"}, "stock_symbol", "unknown symbol 'ZZZ'"),
         ({"timestamp": NOW + 301}, "timestamp", "in the future"),
-        ({"timestamp": -5.0}, "timestamp", "greater than 0"),
+        ({"timestamp": -2_208_988_801.0}, "timestamp", "greater than or equal to -2208988800"),
         ({"colour": "red"}, "colour", "Extra inputs are not permitted"),
         ({"data_type": "stonks"}, "data_type", "unknown data_type 'stonks'"),
     ],
@@ -103,7 +105,7 @@ def test_symbol_list_is_optional_and_non_objects_are_refused() -> None:
 
 
 # -- the contract: what ingest accepts, the store can hold and the engine can compute ---------------
-from services.core.records import MAX_COUNT, MAX_PRICE, MAX_TIMESTAMP  # noqa: E402
+from services.core.records import MAX_COUNT, MAX_PRICE, MAX_TIMESTAMP, MIN_TIMESTAMP  # noqa: E402
 
 ECON = GOOD[EconomicIndicator]
 ORDER = GOOD[OrderBook]
@@ -163,7 +165,7 @@ def test_the_largest_and_smallest_prices_keep_every_indicator_finite() -> None:
 
 @pytest.mark.parametrize("ts, fragment", [
     (MAX_TIMESTAMP + 1, "less than or equal to"),
-    (1e-9, "0 at microsecond precision"),
+    (MIN_TIMESTAMP - 0.5, "greater than or equal to"),
 ])
 def test_timestamps_outside_what_timestamptz_and_datetime_hold_are_refused(ts: float, fragment: str) -> None:
     (field, message), = errors_of({**ECON, "timestamp": ts}, ValidationContext(now=MAX_TIMESTAMP * 2))
@@ -181,3 +183,38 @@ def test_error_texts_echoing_client_input_are_bounded() -> None:
     assert len(errs) == 1 and len(errs[0][0]) < 200 and "100000 characters" in errs[0][0]
     (field, message), = errors_of({**CANDLE, "data_type": "y" * 100_000})
     assert field == "data_type" and len(message) < 300
+
+
+# -- real instruments (README "Real market data") ------------------------------------------------------
+REAL = ValidationContext(now=NOW, symbols=SymbolPolicy(frozenset({"AAPL"}), compile_pattern(r"[A-Z]{1,5}|[A-Z]{3}/?USD")))
+
+
+@pytest.mark.parametrize("change", [
+    {"stock_symbol": "BTC/USD", "volume": 0.00012345},                       # crypto: fractional volume
+    {"stock_symbol": "EURUSD", "opening_price": 1.0712, "closing_price": 1.0709, "high": 1.0715, "low": 1.0701},
+    {"stock_symbol": "GOOG", "opening_price": 0.0004, "closing_price": 0.0005, "high": 0.0006, "low": 0.0003},
+    {"stock_symbol": "GOOG", "timestamp": -631_152_000.0},                     # 1950: history
+    {"stock_symbol": "GOOG", "timestamp": MIN_TIMESTAMP},
+])
+def test_real_instruments_fit_the_contract(change: dict) -> None:
+    record = validate_record({**CANDLE, **change}, REAL)
+    assert isinstance(record, StockPrice) and record.to_payload() == {**CANDLE, **change}
+    assert validate_record(record.to_payload(), REAL) == record  # the same record on the processor's side
+
+
+@pytest.mark.parametrize("symbol", ["BTC/USD/EUR", "/USD", "BTC/", "btc/usd", "BTC USD", "A" * 17, "BTC\\USD"])
+def test_malformed_symbols_are_refused(symbol: str) -> None:
+    assert [f for f, _ in errors_of({**CANDLE, "stock_symbol": symbol}, ValidationContext(now=NOW))] == ["stock_symbol"]
+
+
+def test_symbols_outside_the_list_and_the_pattern_are_unknown() -> None:
+    (field, message), = errors_of({**CANDLE, "stock_symbol": "DOGE/EUR"}, REAL)
+    assert field == "stock_symbol" and "unknown symbol 'DOGE/EUR'" in message and "[A-Z]{3}/?USD" in message
+    assert compile_pattern("") is None
+    with pytest.raises(ValueError, match="not a regular expression"):
+        compile_pattern("[A-Z")
+
+
+def test_whole_volumes_stay_exact_as_numbers() -> None:
+    record = validate_record({**CANDLE, "volume": MAX_COUNT}, CTX)
+    assert record.volume == MAX_COUNT and int(record.volume) == MAX_COUNT

@@ -1,6 +1,9 @@
 """Roll-ups: for any base-bar sequence, the closed candles equal pandas' resample on the UTC epoch."""
 from __future__ import annotations
 
+from functools import reduce
+from operator import add
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,7 +14,7 @@ from services.core.reference import compute_indicators, compute_signals, roll_up
 from services.core.signals import SignalRules
 from services.core.stream import SymbolStream
 from services.core.records import MAX_COUNT, StockPrice
-from services.core.timeframes import Candle, Rollup, Timeframe, parse_timeframes, stored_volume
+from services.core.timeframes import Candle, Rollup, Timeframe, parse_timeframes
 
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
 SHORT = IndicatorParams(sma_period=3, ema_fast_period=2, ema_slow_period=4, rsi_period=3, macd_fast=2, macd_slow=4,
@@ -50,14 +53,16 @@ def resample(bars: list[tuple], tf: Timeframe) -> list[Candle]:
     frame = pd.DataFrame(bars, columns=["ts", "open", "high", "low", "close", "volume"])
     frame.index = pd.to_datetime(frame["ts"], unit="s", utc=True)
     out = frame.resample(f"{tf.seconds}s", origin="epoch", closed="left", label="left").agg(
-        {"open": "first", "high": "max", "low": "min", "close": "last", "volume": "sum", "ts": "count"})
+        {"open": "first", "high": "max", "low": "min", "close": "last", "volume": list, "ts": "count"})
     out = out[out["ts"] > 0]
-    return [Candle(r.Index.timestamp(), r.open, r.high, r.low, r.close, int(r.volume), int(r.ts))
-            for r in out.itertuples()]  # not iterrows(): a row as one Series would turn volumes into floats
+    # volume: float64 added in arrival order, the rule of services/core/timeframes.py
+    return [Candle(r.Index.timestamp(), r.open, r.high, r.low, r.close, float(reduce(add, map(float, r.volume))),
+                   int(r.ts)) for r in out.itertuples()]
 
 
 prices = st.floats(min_value=0.01, max_value=1e6, allow_nan=False, allow_infinity=False)
-volumes = st.one_of(st.integers(0, 10**9), st.just(MAX_COUNT))  # the largest a record may carry, summed
+volumes = st.one_of(st.integers(0, 10**9), st.just(MAX_COUNT),  # the largest a record may carry, summed
+                    st.floats(0, 1e6, allow_nan=False, allow_infinity=False))  # fractional (crypto)
 gaps = st.one_of(st.integers(1, 90), st.integers(1, 10_000), st.integers(1, 60_000))
 
 
@@ -105,7 +110,7 @@ def test_the_stream_equals_the_batch_reference_to_the_bit(bars: list[tuple], tim
     base = pd.DataFrame(bars, columns=["ts", "open", "high", "low", "close", "volume"])
     want = roll_up(base, tf)
     assert [(r.candle.start, r.candle.open, r.candle.high, r.candle.low, r.candle.close,
-             stored_volume(r.candle.volume), r.candle.bars) for r in rolled] == list(want.itertuples(index=False, name=None))
+             r.candle.volume, r.candle.bars) for r in rolled] == list(want.itertuples(index=False, name=None))
     expected = compute_indicators(want["close"], SHORT)
     got = np.array([[np.nan if v is None else v for v in r.values] for r in rolled]).reshape(-1, len(INDICATOR_COLUMNS))
     assert np.array_equal(got, expected[list(INDICATOR_COLUMNS)].to_numpy(dtype=float), equal_nan=True)
@@ -113,9 +118,17 @@ def test_the_stream_equals_the_batch_reference_to_the_bit(bars: list[tuple], tim
     assert [(i, s.rule, s.side) for i, r in enumerate(rolled) for s in r.signals] == want_signals
 
 
-def test_a_candle_of_absurd_volumes_is_stored_saturated_not_refused() -> None:
+def test_a_candle_of_absurd_volumes_is_their_float_sum_not_refused() -> None:
     roll = Rollup(Timeframe.parse("1m"))
-    for i in range(1100):  # 1,100 x (2^53 - 1) would overflow bigint
+    for i in range(1100):  # 1,100 x (2^53 - 1) would have overflowed the bigint volume column
         roll.add(T0 + 40 + i * 0.01, 1.0, 1.0, 1.0, 1.0, MAX_COUNT)
     closed = roll.add(T0 + 100, 1.0, 1.0, 1.0, 1.0, 1)
-    assert closed.volume == 1100 * MAX_COUNT and stored_volume(closed.volume) == MAX_COUNT
+    assert closed.volume == reduce(add, [float(MAX_COUNT)] * 1100)
+    assert abs(closed.volume - 1100 * MAX_COUNT) <= 1e-12 * 1100 * MAX_COUNT
+
+
+def test_fractional_volumes_add_in_arrival_order() -> None:
+    roll = Rollup(Timeframe.parse("1m"))
+    for i, volume in enumerate([0.1, 0.2, 0.3, 1e-9]):
+        roll.add(T0 + i, 1.0, 1.0, 1.0, 1.0, volume)
+    assert roll.forming.volume == ((0.1 + 0.2) + 0.3) + 1e-9 and roll.forming.bars == 4

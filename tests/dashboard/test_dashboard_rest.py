@@ -143,7 +143,7 @@ def test_the_api_serves_the_periods_the_dag_computes_and_the_table_allows() -> N
 @pytest.mark.parametrize("url, status, message", [
     ("/api/bars", 422, "symbol"),
     ("/api/bars?symbol=NOPE", 404, "unknown symbol 'NOPE'"),
-    ("/api/bars?symbol=$$$", 422, "is not a ticker symbol"),
+    ("/api/bars?symbol=$$$", 422, "is not a symbol"),
     ("/api/bars?symbol=AAPL&from=yesterday", 422, "neither ISO 8601"),
     ("/api/bars?symbol=AAPL&to=nan", 422, "neither ISO 8601"),
     ("/api/bars?symbol=AAPL&from=1700000100&to=1700000000", 422, "`to` must be after `from`"),
@@ -230,3 +230,18 @@ def test_empty_or_oversized_parameters_are_refused_by_the_schema(client: TestCli
     spec = client.get("/openapi.json").json()
     params = {p["name"]: p["schema"] for p in spec["paths"]["/api/signals"]["get"]["parameters"]}
     assert params["symbol"]["anyOf"][0]["minLength"] == 1 and params["cursor"]["anyOf"][0]["minLength"] == 1
+
+
+def test_real_instruments_are_served_when_the_symbol_pattern_accepts_them(dash_db: Settings, owner_db: Engine) -> None:
+    """README "Real market data": BTC/USD (percent-encoded in the query) with a fractional volume."""
+    with owner_db.begin() as conn:
+        conn.execute(text("INSERT INTO bars (symbol, timeframe, ts, open, high, low, close, volume, base_bars) "
+                          "VALUES ('BTC/USD', 'raw', '1950-01-02T00:00:00Z', 0.5, 0.52, 0.49, 0.51, 0.125, 1)"))
+    with TestClient(create_app(dash_db.with_updates(symbol_pattern="[A-Z]{3}/USD"))) as client:
+        page = client.get("/api/bars?symbol=btc%2Fusd").json()
+        assert [(b["ts"], b["close"], b["volume"]) for b in page["items"]] == [(-631065600.0, 0.51, 0.125)]
+        assert page["symbol"] == "BTC/USD"
+        assert "BTC/USD" in [s["symbol"] for s in client.get("/api/symbols").json()["items"]]
+        assert client.get("/api/bars?symbol=ETH%2FEUR").status_code == 404
+    with TestClient(create_app(dash_db)) as client:  # no pattern: the configured symbols only
+        assert client.get("/api/bars?symbol=BTC%2FUSD").status_code == 404

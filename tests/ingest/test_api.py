@@ -96,7 +96,7 @@ def test_all_rejected_is_422_naming_index_and_field(client: TestClient) -> None:
     [
         ({"opening_price": 0.0}, "opening_price", "greater than 0"),
         ({"closing_price": "101.0"}, "closing_price", "valid number"),
-        ({"volume": 10.5}, "volume", "valid integer"),
+        ({"volume": "10.5"}, "volume", "valid number"),
         ({"timestamp": NOW + 3600}, "timestamp", "in the future"),
     ],
 )
@@ -175,3 +175,19 @@ def test_tokens_guard_writes(stack: Settings) -> None:
         assert good.json()["accepted"] == 1
         assert c.get("/healthz").status_code == 200  # probes need no token
         assert "tickflow_ingest_unauthorized_total 3.0" in TestClient(ops_app(c.app)).get("/metrics").text
+
+
+def test_real_instruments_are_accepted_by_the_allow_list_pattern(stack: Settings) -> None:
+    """README "Real market data": the configured list, plus symbols matching TICKFLOW_SYMBOL_PATTERN."""
+    real = stack.with_updates(symbol_pattern=r"[A-Z]{1,5}|[A-Z]{3}/USD")
+    sent = [candle("BTC/USD", NOW - 30, opening_price=0.5, closing_price=0.51, high=0.52, low=0.49, volume=0.125),
+            candle("GOOG", -631_152_000.0), candle("AAPL", NOW - 20), candle("DOGE/EUR"), candle("EURUSDX")]
+    with TestClient(create_app(real)) as client:
+        body = client.post("/ingest", json=sent).json()
+    assert [r["status"] for r in body["results"]] == ["accepted"] * 3 + ["rejected"] * 2
+    assert "matching '[A-Z]{1,5}|[A-Z]{3}/USD'" in body["results"][3]["errors"][0]["message"]
+    got = read_topic(real, real.topics.prices, 3)
+    assert sorted((m["key"], m["value"]["volume"]) for m in got) == [
+        (b"AAPL", 1000), (b"BTC/USD", 0.125), (b"GOOG", 1000)]
+    with TestClient(create_app(stack)) as client:  # no pattern: the list only
+        assert client.post("/ingest", json=[candle("GOOG")]).json()["results"][0]["status"] == "rejected"

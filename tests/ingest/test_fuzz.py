@@ -41,7 +41,7 @@ def candles(draw: st.DrawFn) -> dict:
     o, c = draw(price), draw(price)
     return {"stock_symbol": draw(symbol), "opening_price": o, "closing_price": c,
             "high": max(o, c) + draw(st.floats(0, 100)), "low": min(o, c) * draw(st.floats(0.5, 1.0)),
-            "volume": draw(st.integers(0, 10**12)), "timestamp": draw(past_ts)}
+            "volume": draw(st.integers(0, 10**12) | st.floats(0, 10**12)), "timestamp": draw(past_ts)}
 
 
 valid_records = st.one_of(
@@ -82,6 +82,11 @@ def is_count(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 2**53 - 1
 
 
+def is_volume(value: object) -> bool:
+    """A candle's volume: any number from 0 to 2^53 - 1, whole or fractional (README, "Real market data")."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value <= 2**53 - 1
+
+
 def is_price(value: float) -> bool:
     """Positive, and small enough that a window of squares stays finite (README: at most 10^12)."""
     return 0 < value <= 1e12
@@ -96,14 +101,14 @@ def satisfies_contract(raw: dict) -> bool:
     numbers = [v for k, v in raw.items() if k not in ("data_type", "stock_symbol", "order_type", "indicator_name")]
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in numbers):
         return False
-    # kept to the microsecond (as timestamptz stores it): a positive timestamp that rounds to 0 is 1970 itself
-    if not (0 < raw["timestamp"] <= min(time.time() + 300, 253_402_300_799) and round(raw["timestamp"] * 1e6) >= 1):
+    # from 1900-01-01 to year 9999 and at most 300 s ahead
+    if not -2_208_988_800 <= raw["timestamp"] <= min(time.time() + 300, 253_402_300_799):
         return False
     if kind != "economic_indicator" and raw["stock_symbol"] not in SYMBOLS:
         return False
     if kind == "stock_price":
         o, c, h, lo = raw["opening_price"], raw["closing_price"], raw["high"], raw["low"]
-        return all(map(is_price, (o, c, h, lo))) and h >= max(o, c) and lo <= min(o, c) and is_count(raw["volume"])
+        return all(map(is_price, (o, c, h, lo))) and h >= max(o, c) and lo <= min(o, c) and is_volume(raw["volume"])
     if kind == "order_book":
         return raw["order_type"] in ("buy", "sell") and is_price(raw["price"]) and is_count(raw["quantity"]) \
             and raw["quantity"] > 0

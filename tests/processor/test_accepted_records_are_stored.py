@@ -3,8 +3,8 @@ no crash - across the whole accepted range (real Kafka and PostgreSQL, records p
 the topics as any producer could).
 
 Hypothesis draws records from the edges of the contract: prices from the smallest subnormal to
-MAX_PRICE, counts up to MAX_COUNT, any finite float where the contract allows it, timestamps from
-1970 to now, any printable Unicode in text. Candles may arrive late or duplicated (they go to
+MAX_PRICE, counts and volumes (whole or fractional) up to MAX_COUNT, any finite float where the
+contract allows it, timestamps from 1900 to now, symbols such as BTC/USD, any printable Unicode in text. Candles may arrive late or duplicated (they go to
 late_bars, by the rules); every other record is stored under its natural key.
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from sqlalchemy import Engine, text
 
 from services.config import Settings
 from services.core.indicators import INDICATOR_COLUMNS
-from services.core.records import MAX_COUNT, MAX_PRICE, Rejection, ValidationContext, validate_record
+from services.core.records import MAX_COUNT, MAX_PRICE, MIN_TIMESTAMP, Rejection, ValidationContext, validate_record
 from namespaces import namespaced, own_topics
 from processor_thread import processor_thread
 from streams import produce, truncate_outputs, wait_processed
@@ -26,11 +26,11 @@ NOW = time.time()
 TINY = 5e-324
 FINITE = st.floats(allow_nan=False, allow_infinity=False)
 price = st.floats(min_value=TINY, max_value=MAX_PRICE)
-timestamp = st.floats(min_value=1e-6, max_value=NOW)
-symbol = st.from_regex(r"\A[A-Z][A-Z0-9.\-]{0,15}\Z")
+timestamp = st.floats(min_value=MIN_TIMESTAMP, max_value=NOW)
+symbol = st.from_regex(r"\A[A-Z0-9][A-Z0-9.\-]{0,6}(/[A-Z0-9][A-Z0-9.\-]{0,7})?\Z")  # 16 at most
 # Candles of a few symbols, so indicator windows fill (Bollinger needs 20 bars) and the engine's
 # sums see the extreme prices together.
-candle_symbol = st.sampled_from(["AAPL", "BRK.A"])
+candle_symbol = st.sampled_from(["AAPL", "BRK.A", "BTC/USD"])
 text_field = st.text(st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), min_size=1, max_size=64)
 
 
@@ -40,7 +40,8 @@ def candles(draw: st.DrawFn) -> dict:
     return {"stock_symbol": draw(candle_symbol), "opening_price": o, "closing_price": c,
             "high": draw(st.floats(min_value=max(o, c), max_value=MAX_PRICE)),
             "low": draw(st.floats(min_value=TINY, max_value=min(o, c))),
-            "volume": draw(st.integers(0, MAX_COUNT)), "timestamp": draw(timestamp)}
+            "volume": draw(st.one_of(st.integers(0, MAX_COUNT), st.floats(0, MAX_COUNT))),
+            "timestamp": draw(timestamp)}
 
 
 records = st.one_of(

@@ -92,7 +92,7 @@ def test_each_table_is_declared_once_by_its_row_type() -> None:
     assert by_table["signals"].row is SignalRow
     assert by_table["signals"].insert_sql().startswith(
         "INSERT INTO signals (symbol, timeframe, ts, rule, side, price, value, reference) "
-        "SELECT symbol, timeframe, to_timestamp(ts), ")
+        "SELECT symbol, timeframe, (timestamptz 'epoch' + round(ts * 1000000) * interval '1 microsecond'), ")
     assert "payload bytea" in by_table["dead_letters"].create_staging_sql()
     assert BarRow._fields == ("symbol", "timeframe", "ts", "open", "high", "low", "close", "volume", "base_bars",
                               *INDICATOR_COLUMNS)

@@ -157,7 +157,7 @@
       do {
         state.refreshAgain = false;
         const last = state.bars[state.bars.length - 1];
-        const q = `symbol=${state.symbol}&timeframe=${state.timeframe}`;
+        const q = `symbol=${encodeURIComponent(state.symbol)}&timeframe=${state.timeframe}`;
         const [bars, signals] = await Promise.all(last
           ? [api(`/api/bars?${q}&from=${last.ts}&limit=5000`), api(`/api/signals?${q}&since=${last.ts}&limit=1000`)]
           : [api(`/api/bars?${q}&order=desc&limit=${CHART_BARS}`), api(`/api/signals?${q}&order=desc&limit=1000`)]);
@@ -226,10 +226,11 @@
     $("forming-note").textContent = "";
     $("forming-note").hidden = state.seconds === null;
     chart.applyOptions({ timeScale: { secondsVisible: state.seconds === null || state.seconds % 60 !== 0 } });
-    const hash = timeframe === TF.RAW ? `#${symbol}` : `#${symbol}/${timeframe}`;
+    // a symbol may hold a '/' (BTC/USD): encoded in the hash, so the timeframe stays the part after it
+    const hash = timeframe === TF.RAW ? `#${encodeURIComponent(symbol)}` : `#${encodeURIComponent(symbol)}/${timeframe}`;
     if (location.hash !== hash) history.replaceState(null, "", hash);
     if (switched) loadSignalFeed().catch((err) => console.warn(`signal list: ${err.message}`));
-    const q = `symbol=${symbol}&timeframe=${timeframe}`;
+    const q = `symbol=${encodeURIComponent(symbol)}&timeframe=${timeframe}`;
     try {
       // The forming candle first, then the stored ones: a window that closes in between is then among
       // the stored candles (the stale forming one is dropped below), and the base bar that closed it
@@ -476,7 +477,7 @@
       state.period = button.dataset.period;
       loadSummaries();
     }));
-    const [wanted, wantedTimeframe = TF.RAW] = decodeURIComponent(location.hash.slice(1)).split("/");
+    const [wanted, wantedTimeframe = TF.RAW] = location.hash.slice(1).split("/").map(decodeURIComponent);
     const symbol = state.symbols.includes(wanted.toUpperCase()) ? wanted.toUpperCase() : state.symbols[0];
     state.timeframe = timeframes.items.some((t) => t.timeframe === wantedTimeframe) ? wantedTimeframe : TF.RAW;
     state.seconds = secondsOf(state.timeframe);

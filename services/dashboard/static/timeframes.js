@@ -6,7 +6,6 @@
 
 window.TickflowTimeframes = (() => {
   const RAW = "raw";                   // the base bars themselves
-  const MAX_VOLUME = 2 ** 53 - 1;      // a stored candle's volume saturates here (stored_volume)
 
   // Start of the window holding `ts` (epoch seconds): windows are aligned to the UTC epoch, and the
   // arithmetic is on whole microseconds like Timeframe.window_start, so a base bar exactly on a
@@ -25,7 +24,7 @@ window.TickflowTimeframes = (() => {
     if (forming && start === forming.ts) {
       return {
         ts: start, open: forming.open, high: Math.max(forming.high, bar.high), low: Math.min(forming.low, bar.low),
-        close: bar.close, volume: Math.min(forming.volume + bar.volume, MAX_VOLUME),
+        close: bar.close, volume: forming.volume + bar.volume,  // float64 in arrival order, as the processor adds
         base_bars: forming.base_bars + 1, last_ts: bar.ts,
       };
     }

@@ -1,0 +1,118 @@
+"""`python -m services.replay FILE ...`: replay OHLCV history from CSV or Parquet files through ingest.
+
+This module is the command line only: flags (knobs from TICKFLOW_* settings via services/cli.py),
+reading the files (services/replay/files.py), then sending (services/replay/runner.py).
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import orjson
+
+from services.cli import add_setting_flags, number_or_max, settings_with_flags
+from services.config import Settings, get_settings
+from services.core.symbols import FORMAT_HELP, is_well_formed
+from services.generator.pusher import Pusher, ingest_token
+from services.logs import event, setup_logging
+from services.replay.files import LayoutError, Source, parse_columns, read_candles
+from services.replay.runner import Pace, in_time_order, replay
+
+log = logging.getLogger(__name__)
+
+FLAGS = {"--ingest-url": "ingest_url", "--batch": "replay_batch", "--max-retries": "replay_max_retries",
+         "--timeout": "replay_timeout_s"}
+METAVARS = {"--ingest-url": "URL", "--batch": "N", "--max-retries": "N", "--timeout": "SECONDS"}
+
+
+def _symbol(value: str) -> str:
+    symbol = value.strip().upper()
+    if not is_well_formed(symbol):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a symbol ({FORMAT_HELP})")
+    return symbol
+
+
+def _columns(value: str) -> dict[str, str]:
+    try:
+        return parse_columns(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def build_parser(settings: Settings) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m services.replay",
+        description=(
+            "Replay OHLCV history (CSV or Parquet) through ingest, the platform's one front door: every "
+            "row becomes a stock-price record, validated, published to Kafka and stored by the processor "
+            "with its indicators and signals. Layouts: Yahoo-style Date,Open,High,Low,Close[,Adj Close],Volume "
+            "(also a pandas index as first column), Alpaca bars t,o,h,l,c,v[,n,vw], or any other named with "
+            "--columns. Defaults come from TICKFLOW_* settings; flags override them."),
+        epilog=(
+            "One file per symbol (the symbol is --symbol, else the file name: GOOG.csv -> GOOG) or files "
+            "with a symbol column (symbol, ticker, S, or --columns symbol=NAME). Times without a zone are "
+            "UTC. Ingest must accept the symbols (TICKFLOW_SYMBOLS or TICKFLOW_SYMBOL_PATTERN on its side). "
+            "Re-running is harmless: bars are stored once. Exit status: 0 when every row was accepted, "
+            "1 when some were rejected, undelivered or not sent, 2 on usage errors or unreadable files."),
+    )
+    p.add_argument("files", nargs="+", type=Path, metavar="FILE", help="CSV or Parquet files of OHLCV rows")
+    p.add_argument("--symbol", type=_symbol, default=None,
+                   help="the symbol of every row (one file, or files of one symbol); default: the file name")
+    p.add_argument("--columns", type=_columns, default={}, metavar="FIELD=COLUMN,...",
+                   help="which column holds ts, open, high, low, close, volume (and symbol), e.g. "
+                        "ts=Date,volume=Vol; for layouts not recognised, or to override one")
+    p.add_argument("--speed", type=number_or_max, default=None, metavar="N|max",
+                   help="N times as fast as the history ran (86400: a day a second); default max, "
+                        "as fast as ingest takes it")
+    p.add_argument("--retime", action="store_true",
+                   help="timestamps start now and each bar is sent when due (at --speed, default 1): "
+                        "a historical day plays as a live one")
+    p.add_argument("--progress", choices=("auto", "always", "never"), default="auto",
+                   help="tqdm progress bar on stderr (auto = when stderr is a TTY)")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    add_setting_flags(p, settings, FLAGS, METAVARS)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings = get_settings()
+    parser = build_parser(settings)
+    args = parser.parse_args(argv)
+    settings = settings_with_flags(parser, args, settings, FLAGS)
+    setup_logging(settings.log_level, settings.log_format)
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+
+    frames, described = [], []
+    for path in args.files:
+        stem = path.name.split(".")[0].upper()
+        try:
+            frame, layout = read_candles(Source(path, args.symbol, stem if is_well_formed(stem) else None), args.columns)
+        except (OSError, LayoutError, ValueError) as exc:
+            print(f"{path}: {exc}", file=sys.stderr)
+            return 2
+        frames.append(frame)
+        symbols = sorted(frame["symbol"].unique())
+        described.append(f"{path.name}: {len(frame):,} rows, {layout} layout, symbol{'s' if len(symbols) > 1 else ''} "
+                         f"{', '.join(symbols[:5])}{' ...' if len(symbols) > 5 else ''}")
+
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    with Pusher(settings.ingest_url, token=ingest_token(settings), max_retries=settings.replay_max_retries,
+                timeout=settings.replay_timeout_s, give_up=stop, name="replay") as pusher:
+        summary = replay(in_time_order(frames), pusher, Pace(args.speed, args.retime), settings.replay_batch, stop,
+                         progress=args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty()))
+    summary.files = described
+    event(log, "replay finished", **summary.as_dict())
+    print(orjson.dumps({"files": described, **summary.as_dict()}).decode() if args.json else summary.text())
+    return 0 if summary.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
