@@ -5,20 +5,13 @@
 // empty params (the runs' ids). Prints one JSON line.
 //
 // usage: node airflow_ui_check.mjs <airflow url> <admin password> <web dir with node_modules> <dag id>...
-import { createRequire } from "node:module";
-import path from "node:path";
+import { run } from "../browser.mjs";
 
 const [url, password, webDir, ...dagIds] = process.argv.slice(2);
-const require = createRequire(path.join(path.resolve(webDir), "package.json"));
-const { chromium } = require("playwright-core");
 const timeout = 30000;
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
-});
 const result = { dags: {} };
-try {
+await run(webDir, result, async (browser) => {
   const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
   page.setDefaultTimeout(timeout);
   await page.goto(`${url}/`);
@@ -81,10 +74,4 @@ try {
     seen.emptyParams = await triggerWith(dialog, null);
     result.dags[dagId] = seen;
   }
-} catch (err) {
-  result.failure = String(err && err.message ? err.message : err);
-} finally {
-  await browser.close();
-}
-console.log(JSON.stringify(result));
-process.exit(result.failure ? 1 : 0);
+});

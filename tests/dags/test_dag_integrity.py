@@ -36,7 +36,7 @@ EXPECTED = {
     "market_summary": {
         "file": "market_summary.py",
         "tasks": {"summarize"},
-        "params": {"end": None, "timeframes": [], "horizon_bars": None},
+        "params": {"end": None, "timeframes": None, "horizon_bars": None},
     },
 }
 

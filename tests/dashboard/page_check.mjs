@@ -4,20 +4,13 @@
 // (the selected symbol, all symbols, another selected symbol), the page's times, the RSI levels.
 //
 // usage: node page_check.mjs <page url> <web dir with node_modules> [timeout ms]
-import { createRequire } from "node:module";
-import path from "node:path";
+import { run } from "../browser.mjs";
 
 const [url, webDir, timeoutArg] = process.argv.slice(2);
 const timeout = Number(timeoutArg || 30000);
-const require = createRequire(path.join(path.resolve(webDir), "package.json"));
-const { chromium } = require("playwright-core");
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"],
-});
 const result = { errors: [] };
-try {
+await run(webDir, result, async (browser) => {
   const page = await browser.newPage({ viewport: { width: 1440, height: 1100 }, locale: "en-US" });
   page.on("pageerror", (err) => result.errors.push(`pageerror: ${err.message}`));
   page.on("console", (msg) => { if (msg.type() === "error") result.errors.push(`console: ${msg.text()}`); });
@@ -50,10 +43,4 @@ try {
     text: document.body.innerText }));
   result.rsiLevels = await page.evaluate(() => window.tickflowDashboard.rsiLevels()
     .map((o) => ({ price: o.price, title: o.title, axisLabelVisible: o.axisLabelVisible })));
-} catch (err) {
-  result.failure = String(err && err.message ? err.message : err);
-} finally {
-  await browser.close();
-}
-console.log(JSON.stringify(result));
-process.exit(result.failure ? 1 : 0);
+});

@@ -52,7 +52,7 @@ def test_cards_signal_filter_and_times_read_plainly(dashboard: str, dash_db: Set
     times = shown["times"]
     first = datetime.fromtimestamp(start + 1800 - 3600, timezone.utc)  # the last hour: the 1h period
     until = f"{end:%H:%M}" if end.date() == first.date() else f"{end:%Y-%m-%d %H:%M}"
-    assert times["summaryNote"].startswith(f"window {first:%Y-%m-%d %H:%M} – {until} UTC")
+    assert times["summaryNote"].startswith(f"base bars, window {first:%Y-%m-%d %H:%M} – {until} UTC")
     assert times["signalTimes"] and all(re.fullmatch(r"\d{2}:\d{2}:\d{2}\.\d", t) for t in times["signalTimes"])
     assert times["ticks"] == ["15:27", "15:27:25"]
     assert not re.search(r"\d\s?[AP]M\b", times["text"])
