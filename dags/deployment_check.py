@@ -10,8 +10,12 @@ Is Tickflow up? Every 5 minutes, one task per check (logic: `services/orchestrat
 - `postgres_schema`: PostgreSQL reachable with every migration applied
 - `kubernetes_rollout`: every Deployment fully rolled out (skipped, with the reason, without a cluster)
 
-Each check writes one row to `deployment_checks` (run_id = this run) and fails its task with a
-message that says what is wrong and where; `summary` fails the run listing every failed check.
+A failing check is tried again, backing off, for up to `TICKFLOW_CHECK_PATIENCE_S` (30 s)
+before it counts: a service still starting is no red check. Each check writes one row to
+`deployment_checks` (run_id = this run) and fails its task with a message that says what is
+wrong and where. A check task that could not start at all (e.g. Airflow's own API server still
+starting) is retried twice, 20 s apart. `summary` fails the run listing every failed check, and
+names a check whose task never started as such.
 """
 from __future__ import annotations
 
@@ -21,17 +25,20 @@ from airflow.sdk import dag, task
 
 from services.orchestration import tasks
 from services.orchestration.alerts import failure_notifiers
-from services.orchestration.catalog import CHECKS
+from services.orchestration.catalog import CHECKS, OPS_OWNER
 
 
 @dag(
     dag_id="deployment_check",
+    description="Is Tickflow up? Health, Kafka, consumer lag, data freshness, schema, rollout; every 5 minutes",
     schedule="*/5 * * * *",
     start_date=datetime(2024, 1, 1, tzinfo=timezone.utc),
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(minutes=4),
-    default_args={"retries": 0, "execution_timeout": timedelta(minutes=2),
+    # The retries are for a task that never started; a check's own failure is final (AirflowFailException).
+    default_args={"owner": OPS_OWNER, "retries": 2, "retry_delay": timedelta(seconds=20),
+                  "execution_timeout": timedelta(minutes=2),
                   "on_failure_callback": failure_notifiers()},
     tags=["tickflow", "operations"],
     doc_md=__doc__,
@@ -42,8 +49,9 @@ def deployment_check() -> None:
         return tasks.deployment_check(name, run_id)
 
     @task(trigger_rule="all_done")
-    def summary(run_id: str | None = None) -> str:
-        return tasks.deployment_summary(run_id)
+    def summary(run_id: str | None = None, ti=None) -> str:
+        states = ti.get_task_states(dag_id=ti.dag_id, task_ids=list(CHECKS), run_ids=[run_id])
+        return tasks.deployment_summary(run_id, states.get(run_id, {}))
 
     [check.override(task_id=name)(name) for name in CHECKS] >> summary()
 

@@ -28,25 +28,29 @@ from datetime import datetime, timedelta, timezone
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
+from services.config import Settings
 from services.orchestration import tasks
 from services.orchestration.alerts import failure_notifiers
-from services.orchestration.catalog import TIMEFRAMES_HELP
+from services.orchestration.catalog import DATA_OWNER
+from services.orchestration.forms import timeframes_param
+
+_settings = Settings()
 
 
 @dag(
     dag_id="market_summary",
+    description="Hourly: per-symbol OHLC, return, volatility, volume and signal hit rates for the dashboard",
     schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
     start_date=datetime(2024, 1, 1, tzinfo=timezone.utc),
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(minutes=30),
-    default_args={"retries": 1, "retry_delay": timedelta(seconds=30),
+    default_args={"owner": DATA_OWNER, "retries": 1, "retry_delay": timedelta(seconds=30),
                   "on_failure_callback": failure_notifiers()},
     params={
         "end": Param(None, type=["null", "string"], format="date-time", title="Window end (exclusive)",
-                     description="ISO 8601, UTC if no offset. Empty: the end of the run's data interval."),
-        "timeframes": Param([], type=["array", "string"], items={"type": "string"}, title="Timeframes",
-                            description=TIMEFRAMES_HELP),
+                     description="UTC, RFC 3339 (e.g. 2024-05-01T12:00:00Z). Empty: the end of the run's data interval."),
+        "timeframes": timeframes_param(_settings),
         "horizon_bars": Param(None, type=["null", "integer"], minimum=1, title="Hit-rate horizon (bars)",
                               description="Bars after a signal for its hit; empty: TICKFLOW_SUMMARY_HORIZON_BARS."),
     },

@@ -12,11 +12,13 @@ CHECKS = (*(f"{s}_health" for s in SERVICES), "kafka_topics", "consumer_lag", "d
           "postgres_schema", "kubernetes_rollout")
 
 DEFAULT_TOLERANCE = 1e-9  # README "Indicator tolerance": |stored - expected| <= 1e-9 * max(1, |expected|)
-BACKFILL_DEFAULT_SPAN = timedelta(days=1)  # manual run without dates or logical date: the last day
-RECONCILIATION_DEFAULT_SPAN = timedelta(hours=1)  # ... the last hour
+# The window of a manual run whose start and end are empty (and of any run without a data interval).
+# Not the data interval: the trigger form fills the logical date with "now", and the interval Airflow
+# infers from it is the last complete one (yesterday, for a daily DAG), where the live platform
+# usually has nothing to do.
+MANUAL_SPAN = timedelta(hours=1)
+MANUAL_WINDOW = "the hour before the run was triggered"
 
-# Help text of the DAGs' `start` / `end` params.
-WINDOW_HELP = "ISO 8601, UTC if no offset (e.g. 2024-05-01T00:00:00Z). Empty: the run's data interval."
-# Help text of the DAGs' `timeframes` param.
-TIMEFRAMES_HELP = ("raw (base bars) and/or configured timeframes such as 1m, 5m, 1h, 1d, as a list or "
-                   "comma-separated; empty: raw and all configured (TICKFLOW_TIMEFRAMES).")
+# Owners, as the DAG list shows them: who answers for a red run.
+OPS_OWNER = "tickflow-ops"  # deployment_check
+DATA_OWNER = "tickflow-data"  # the indicator and summary DAGs

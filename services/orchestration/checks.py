@@ -28,6 +28,7 @@ from sqlalchemy import Engine, make_url, text
 from services.kafka_io import Topics, make_consumer
 from services.orchestration.catalog import CHECKS, SERVICES
 from services.orchestration.settings import OrchestrationSettings
+from services.retry import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ OK, FAILED, SKIPPED = "ok", "failed", "skipped"
 
 __all__ = ["CHECKS", "CheckResult", "check_consumer_lag", "check_data_freshness", "check_http",
            "check_kafka_topics", "check_kubernetes_rollout", "check_postgres_schema", "db_location",
-           "record_check", "run_check", "summarize_run"]
+           "record_check", "run_check", "run_check_patiently", "summarize_run"]
 
 
 @dataclass(slots=True)
@@ -333,6 +334,27 @@ def run_check(name: str, settings: OrchestrationSettings, engine: Engine | None 
     return result
 
 
+def run_check_patiently(name: str, settings: OrchestrationSettings, engine: Engine | None = None,
+                        kubernetes: Callable[[], CheckResult] | None = None,
+                        backoff: Backoff | None = None) -> CheckResult:
+    """`run_check`, run again while it fails, for up to `settings.check_patience_s`.
+
+    A service that is still starting (connection refused a few seconds before it listens) is no
+    red check; one that stays down is, and its message says for how long it was tried.
+    """
+    started = time.monotonic()
+    deadline = started + settings.check_patience_s
+    backoff = backoff or Backoff(base=1.0, cap=8.0)
+    result, tries = run_check(name, settings, engine, kubernetes), 1
+    while result.failed and (wait := min(backoff.next(), deadline - time.monotonic())) > 0:
+        log.info("%s failed, trying again in %.1f s: %s", name, wait, result.message)
+        time.sleep(wait)
+        result, tries = run_check(name, settings, engine, kubernetes), tries + 1
+    if result.failed and tries > 1:
+        result.message += f" (still failing after {tries} tries over {time.monotonic() - started:.0f} s)"
+    return result
+
+
 def record_check(engine: Engine, run_id: str, result: CheckResult) -> None:
     """Store the result as the run's row for this check (a retry replaces it)."""
     with engine.begin() as conn:
@@ -345,14 +367,22 @@ def record_check(engine: Engine, run_id: str, result: CheckResult) -> None:
              "details": json.dumps(result.details, default=str), "ms": result.duration_ms})
 
 
-def summarize_run(engine: Engine, run_id: str, expected: Iterable[str] = CHECKS) -> tuple[bool, str]:
-    """(all passed, message) for a run, from its deployment_checks rows."""
+def summarize_run(engine: Engine, run_id: str, expected: Iterable[str] = CHECKS,
+                  task_states: dict[str, str | None] | None = None) -> tuple[bool, str]:
+    """(all passed, message) for a run, from its deployment_checks rows.
+
+    A check task records its row whatever the check finds, so a check without one never ran:
+    its task never started (e.g. no worker, or Airflow's API server not up yet); `task_states`
+    (Airflow's state of each check task) says in which state it was left.
+    """
     with engine.connect() as conn:
         rows = {name: (status, message) for name, status, message in conn.execute(
             text("SELECT check_name, status, message FROM deployment_checks WHERE run_id = :run"), {"run": run_id})}
     expected = list(expected)
     failed = [f"{name}: {rows[name][1]}" for name in expected if name in rows and rows[name][0] == FAILED]
-    missing = [f"{name}: no result recorded (see the task's log)" for name in expected if name not in rows]
+    states = task_states or {}
+    missing = [f"{name}: task never started" + (f" (Airflow state: {states[name]})" if states.get(name) else "")
+               for name in expected if name not in rows]
     skipped = [name for name in expected if name in rows and rows[name][0] == SKIPPED]
     ok = [name for name in expected if name in rows and rows[name][0] == OK]
     if failed or missing:

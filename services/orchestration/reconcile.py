@@ -312,7 +312,8 @@ def finish_run(engine: Engine, run_id: str) -> RunSummary:
         else:
             status, failed = "passed", False
             what = "indicator values" if timeframes == [RAW] else "values"
-            message = (f"{bars} bars / {values} {what} over {window}{scope} match pandas + ta"
+            message = (f"no bars over {window}{scope}: nothing was checked" if not bars else
+                       f"{bars} bars / {values} {what} over {window}{scope} match pandas + ta"
                        if not mismatches else
                        f"{mismatches} mismatch(es) over {window}{scope}, within max_mismatches={row['max_mismatches']}; "
                        f"{where}")

@@ -9,6 +9,7 @@ deployment-check thresholds and endpoints, read from the same TICKFLOW_* environ
 | `TICKFLOW_CHECK_PROCESSOR_URL` | `http://<processor metrics host>:<port>/healthz` | processor health endpoint |
 | `TICKFLOW_CHECK_GENERATOR_URL` | `http://<generator host>:<port>/healthz` | generator health endpoint |
 | `TICKFLOW_CHECK_HTTP_TIMEOUT_S` | `5` | per health request |
+| `TICKFLOW_CHECK_PATIENCE_S` | `30` | a failing check is tried again (backing off) for this long before it is red |
 | `TICKFLOW_CHECK_KAFKA_TIMEOUT_S` | `10` | Kafka connection and requests |
 | `TICKFLOW_CHECK_MAX_LAG` | `10000` | most unprocessed messages (all processor partitions) |
 | `TICKFLOW_CHECK_MAX_BAR_AGE_S` | `120` | oldest acceptable "latest bar" per symbol |
@@ -33,6 +34,7 @@ class OrchestrationSettings(Settings):
     check_generator_url: str | None = None
     check_http_timeout_s: float = Field(5.0, gt=0)
     check_kafka_timeout_s: float = Field(10.0, gt=0)
+    check_patience_s: float = Field(30.0, ge=0)
     check_max_lag: int = Field(10_000, ge=0)
     check_max_bar_age_s: float = Field(120.0, gt=0)
     check_k8s_namespace: str = ""

@@ -2,7 +2,9 @@
 
 DAG files (dags/) call these with values from the Airflow context; everything returned is
 JSON (it travels as XCom). A failed check or reconciliation raises AirflowFailException (no
-retry: retrying would not change the answer); a skipped check raises AirflowSkipException.
+retry: retrying would not change the answer); a skipped check, or a run that found nothing to
+do, raises AirflowSkipException (the task shows as skipped, with the reason in its log). A
+person's mistake in the params raises `Refused`: the task fails with one line and no traceback.
 
 Heavy modules (pandas, ta, kafka, SQLAlchemy) are imported inside the functions: DAG files
 import this module, and the DAG processor parses them often.
@@ -10,10 +12,10 @@ import this module, and the DAG processor parses them often.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Mapping
 
-from services.orchestration.catalog import BACKFILL_DEFAULT_SPAN, DEFAULT_TOLERANCE, RECONCILIATION_DEFAULT_SPAN
+from services.orchestration.catalog import DEFAULT_TOLERANCE, MANUAL_SPAN, MANUAL_WINDOW
 from services.orchestration.params import (
     ParamError, Window, resolve_window, validate_bool, validate_max_mismatches, validate_symbols, validate_timeframes,
     validate_tolerance,
@@ -35,10 +37,31 @@ def _skip(message: str) -> Exception:
     return AirflowSkipException(message)
 
 
+class Refused(SystemExit):
+    """A person's mistake (invalid params): the task fails with this one line in its log.
+
+    Airflow's task runner logs any other exception with its traceback; a SystemExit it logs as
+    "Task exited" alone. It counts as a failure that may be retried: raise it only from tasks
+    without retries (a mistake stays a mistake).
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(1)
+        self.message = message
+        log.error("%s", message)
+
+    def __str__(self) -> str:
+        return self.message
+
+
 def _window(params: Mapping[str, Any], data_interval_start: datetime | None, data_interval_end: datetime | None,
-            run_after: datetime | None, default_span: timedelta) -> Window:
-    return resolve_window(params.get("start"), params.get("end"), data_interval_start=data_interval_start,
-                          data_interval_end=data_interval_end, run_after=run_after, default_span=default_span)
+            run_after: datetime | None, run_type: str | None) -> Window:
+    """The params' window; else a manual run's last hour (catalog.MANUAL_SPAN); else the data interval."""
+    if run_type == "manual":
+        data_interval_start = data_interval_end = None
+    window = resolve_window(params.get("start"), params.get("end"), data_interval_start=data_interval_start,
+                            data_interval_end=data_interval_end, run_after=run_after, default_span=MANUAL_SPAN)
+    return window if window.source != "default" else Window(window.start, window.end, MANUAL_WINDOW)
 
 
 # -- deployment_check ------------------------------------------------------------------------------
@@ -52,7 +75,7 @@ def deployment_check(name: str, run_id: str) -> dict[str, Any]:
     engine = engine_for(settings)
     try:
         kube = (lambda: kubernetes_rollout(settings)) if name == "kubernetes_rollout" else None
-        result = checks.run_check(name, settings, engine, kubernetes=kube)
+        result = checks.run_check_patiently(name, settings, engine, kubernetes=kube)
         try:
             checks.record_check(engine, run_id, result)
         except Exception as exc:  # noqa: BLE001 - the check's own outcome matters more
@@ -70,14 +93,14 @@ def deployment_check(name: str, run_id: str) -> dict[str, Any]:
     return result.as_dict()
 
 
-def deployment_summary(run_id: str) -> str:
+def deployment_summary(run_id: str, task_states: dict[str, str | None] | None = None) -> str:
     from services.orchestration import checks
     from services.orchestration.runtime import engine_for, load_settings
 
     settings = load_settings()
     engine = engine_for(settings)
     try:
-        ok, message = checks.summarize_run(engine, run_id)
+        ok, message = checks.summarize_run(engine, run_id, task_states=task_states)
     except Exception as exc:  # noqa: BLE001 - e.g. PostgreSQL itself is down: say so, plainly
         reason = str(getattr(exc, "orig", exc)).strip().splitlines()
         raise _fail(f"cannot read the results from deployment_checks at {checks.db_location(settings.database_url)}: "
@@ -100,7 +123,8 @@ _COUNTS = ("bars", "rows_written", "bars_written", "values_written", "candles_in
 
 
 def plan_backfill(params: Mapping[str, Any], *, data_interval_start: datetime | None = None,
-                  data_interval_end: datetime | None = None, run_after: datetime | None = None) -> list[dict[str, Any]]:
+                  data_interval_end: datetime | None = None, run_after: datetime | None = None,
+                  run_type: str | None = None) -> list[dict[str, Any]]:
     """Validate params; one job per symbol (the mapped tasks' input), each for all the run's timeframes."""
     from services.orchestration.runtime import load_settings
 
@@ -108,9 +132,9 @@ def plan_backfill(params: Mapping[str, Any], *, data_interval_start: datetime | 
     try:
         symbols = validate_symbols(params.get("symbols"), settings.symbols, settings.symbol_policy())
         timeframes = validate_timeframes(params.get("timeframes"), settings.timeframes)
-        window = _window(params, data_interval_start, data_interval_end, run_after, BACKFILL_DEFAULT_SPAN)
+        window = _window(params, data_interval_start, data_interval_end, run_after, run_type)
     except ParamError as exc:
-        raise _fail(f"invalid params: {exc}") from None
+        raise Refused(f"invalid params: {exc}") from None
     log.info("backfill %s (from %s) for %s in %s", window, window.source, ", ".join(symbols), ", ".join(timeframes))
     return [{"symbol": s, "window": window.as_dict(), "timeframes": timeframes} for s in symbols]
 
@@ -134,7 +158,7 @@ def backfill_job(job: Mapping[str, Any]) -> dict[str, Any]:
     finally:
         engine.dispose()
     totals = {key: sum(r[key] for r in per_timeframe.values()) for key in _COUNTS}
-    return {"symbol": job["symbol"], **totals, "timeframes": per_timeframe, "state": state}
+    return {"symbol": job["symbol"], **totals, "timeframes": per_timeframe, "state": state, "window": job["window"]}
 
 
 def backfill_summary(results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -149,6 +173,9 @@ def backfill_summary(results: list[dict[str, Any]]) -> dict[str, Any]:
                 into[key] += counts[key]
     total["timeframes"] = timeframes
     total["states"] = {r["symbol"]: r.get("state") for r in results}
+    if results and total["bars"] == 0:
+        raise _skip(f"nothing to do: no bars in {Window.from_dict(results[0]['window'])} for "
+                    f"{', '.join(total['symbols'])}; nothing written")
     log.info("backfill: %d bars recomputed, %d rows written (%s; %s)", total["bars"], total["rows_written"],
              ", ".join(f"{s} {n}" for s, n in total["symbols"].items()),
              ", ".join(f"{tf} {c['rows_written']}" for tf, c in timeframes.items()))
@@ -159,8 +186,8 @@ def backfill_summary(results: list[dict[str, Any]]) -> dict[str, Any]:
 # Mapped per symbol, looping over the timeframes, for the same reasons as the backfill.
 
 def plan_reconciliation(params: Mapping[str, Any], run_id: str, *, data_interval_start: datetime | None = None,
-                        data_interval_end: datetime | None = None,
-                        run_after: datetime | None = None) -> list[dict[str, Any]]:
+                        data_interval_end: datetime | None = None, run_after: datetime | None = None,
+                        run_type: str | None = None) -> list[dict[str, Any]]:
     """Validate params, create the run's row, one job per symbol."""
     from services.orchestration import reconcile
     from services.orchestration.runtime import engine_for, load_settings
@@ -169,12 +196,12 @@ def plan_reconciliation(params: Mapping[str, Any], run_id: str, *, data_interval
     try:
         symbols = validate_symbols(params.get("symbols"), settings.symbols, settings.symbol_policy())
         timeframes = validate_timeframes(params.get("timeframes"), settings.timeframes)
-        window = _window(params, data_interval_start, data_interval_end, run_after, RECONCILIATION_DEFAULT_SPAN)
+        window = _window(params, data_interval_start, data_interval_end, run_after, run_type)
         tolerance = validate_tolerance(params.get("tolerance", DEFAULT_TOLERANCE))
         max_mismatches = validate_max_mismatches(params.get("max_mismatches", 0))
         repair = validate_bool("repair", params.get("repair", False))
     except ParamError as exc:
-        raise _fail(f"invalid params: {exc}") from None
+        raise Refused(f"invalid params: {exc}") from None
     engine = engine_for(settings)
     try:
         reconcile.start_run(engine, run_id, window, symbols, tolerance=tolerance, max_mismatches=max_mismatches,
@@ -221,6 +248,8 @@ def reconciliation_summary(run_id: str) -> dict[str, Any]:
         engine.dispose()
     if summary.failed:
         raise _fail(summary.message)
+    if summary.bars == 0:
+        raise _skip(summary.message)
     log.info("reconciliation %s: %s", summary.status, summary.message)
     return {"status": summary.status, "message": summary.message, "bars": summary.bars, "values": summary.values,
             "mismatches": summary.mismatches, "repaired_bars": summary.repaired_bars, "remaining": summary.remaining,

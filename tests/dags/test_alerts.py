@@ -59,15 +59,16 @@ def test_a_failed_task_sends_one_alert(receiver: Receiver, dag_bag: dict[str, An
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AIRFLOW_CONN_TICKFLOW_ALERTS",
                        json.dumps({"conn_type": "http", "host": receiver.url, "password": "s3cret"}))
-    run = dag_bag["market_summary"].test(run_conf={"timeframes": "7x"})  # fails at once, no retries
+    # An inverted window: `plan` fails at once (no retries), with the one line it logs.
+    run = dag_bag["indicator_backfill"].test(run_conf={"start": "2024-05-02T00:00:00Z", "end": "2024-05-01T00:00:00Z"})
     assert run.state == "failed"
     assert len(receiver.posts) == 1, receiver.posts
     body, headers = receiver.posts[0]
-    assert (body["dag_id"], body["task_id"], body["run_id"], body["state"]) == ("market_summary", "summarize",
+    assert (body["dag_id"], body["task_id"], body["run_id"], body["state"]) == ("indicator_backfill", "plan",
                                                                                  run.run_id, "failed")
-    assert body["error"].startswith("AirflowFailException: timeframes: '7x' is not a timeframe")
-    assert body["text"] == f"Airflow: market_summary.summarize failed (run {run.run_id}, try 1): {body['error']}"
-    assert "market_summary" in body["log_url"]
+    assert body["error"].startswith("Refused: invalid params: start (2024-05-02T00:00:00+00:00) must be before end")
+    assert body["text"] == f"Airflow: indicator_backfill.plan failed (run {run.run_id}, try 1): {body['error']}"
+    assert "indicator_backfill" in body["log_url"]
     assert headers["Authorization"] == "Bearer s3cret"
 
 

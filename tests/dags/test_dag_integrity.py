@@ -25,17 +25,18 @@ EXPECTED = {
     "indicator_backfill": {
         "file": "indicator_backfill.py",
         "tasks": {"plan", "backfill", "summary"},
-        "params": {"symbols": [], "timeframes": [], "start": None, "end": None},
+        "params": {"symbols": None, "timeframes": None, "start": None, "end": None},
     },
     "indicator_reconciliation": {
         "file": "indicator_reconciliation.py",
         "tasks": {"plan", "reconcile", "summary"},
-        "params": {"symbols": [], "timeframes": [], "start": None, "end": None, "tolerance": 1e-9, "max_mismatches": 0, "repair": False},
+        "params": {"symbols": None, "timeframes": None, "start": None, "end": None, "tolerance": 1e-9, "max_mismatches": 0,
+                   "repair": False},
     },
     "market_summary": {
         "file": "market_summary.py",
         "tasks": {"summarize"},
-        "params": {"end": None, "timeframes": [], "horizon_bars": None},
+        "params": {"end": None, "timeframes": None, "horizon_bars": None},
     },
 }
 
@@ -67,6 +68,8 @@ def test_dagbag_has_the_expected_dags(dag_bag: dict[str, Any]) -> None:
         assert dag.catchup is False and "tickflow" in dag.tags
         assert dag.start_date == datetime(2024, 1, 1, tzinfo=timezone.utc)
         assert dag.doc_md and dag_id in dag.doc_md
+        assert dag.description and len(dag.description) <= 110  # one line in the DAG list
+        assert {t.owner for t in dag.tasks} == {"tickflow-ops" if dag_id == "deployment_check" else "tickflow-data"}
 
 
 def test_schedules(dag_bag: dict[str, Any]) -> None:
@@ -89,9 +92,10 @@ def test_task_wiring(dag_bag: dict[str, Any]) -> None:
     summary = check.get_task("summary")
     assert summary.trigger_rule == "all_done"
     assert summary.upstream_task_ids == EXPECTED["deployment_check"]["tasks"] - {"summary"}
-    assert all(check.get_task(t).retries == 0 for t in summary.upstream_task_ids)
+    assert all(check.get_task(t).retries == 2 for t in summary.upstream_task_ids)  # for tasks that never started
 
     backfill = dag_bag["indicator_backfill"]
+    assert backfill.get_task("plan").retries == 0  # it only checks the params: a mistake stays a mistake
     assert backfill.get_task("backfill").upstream_task_ids == {"plan"}
     assert backfill.get_task("summary").upstream_task_ids == {"backfill"}
     assert isinstance(backfill.get_task("backfill"), MappedOperator)  # one task per symbol
@@ -103,12 +107,33 @@ def test_task_wiring(dag_bag: dict[str, Any]) -> None:
 
 
 def test_params_are_validated_by_their_schema(dag_bag: dict[str, Any]) -> None:
+    """What the trigger form and the REST API refuse before a run is created."""
     from airflow.sdk.exceptions import ParamValidationError
 
-    for name, bad in (("tolerance", 0), ("tolerance", "x"), ("max_mismatches", -1), ("repair", "yes"),
-                      ("symbols", "AAPL"), ("timeframes", 5), ("timeframes", [1]), ("start", 5)):
+    for name, bad in (("tolerance", 0), ("tolerance", 1), ("tolerance", "x"), ("max_mismatches", -1),
+                      ("repair", "yes"), ("symbols", "AAPL"), ("symbols", ["ZZZZ"]), ("timeframes", ["2h"]),
+                      ("timeframes", "1m"), ("timeframes", [1]), ("start", 5), ("start", "yesterday"),
+                      ("end", "2024-05-01T00:00:00")):  # an offset is needed: RFC 3339
         params = copy.deepcopy(dag_bag["indicator_reconciliation"].params)
         with pytest.raises(ParamValidationError, match=f"Invalid input for param {name}: "):
             params[name] = bad
-    assert dag_bag["indicator_backfill"].params.validate() == {"symbols": [], "timeframes": [], "start": None,
+    params = copy.deepcopy(dag_bag["indicator_reconciliation"].params)
+    params["symbols"], params["timeframes"] = ["AAPL", "TSLA"], ["raw", "5m"]
+    params["start"], params["end"] = "2024-05-01T00:00:00Z", "2024-05-01T01:00:00+00:00"
+    assert dag_bag["indicator_backfill"].params.validate() == {"symbols": None, "timeframes": None, "start": None,
                                                                "end": None}
+
+
+def test_the_form_marks_required_only_what_cannot_be_empty(dag_bag: dict[str, Any]) -> None:
+    """Airflow's form marks a param required when null is not among its types; symbols come as choices."""
+    def required(dag_id: str) -> set[str]:
+        params = dag_bag[dag_id].params
+        return {k for k in params if "null" not in params.get_param(k).schema["type"]}
+
+    assert required("indicator_backfill") == set()
+    assert required("indicator_reconciliation") == {"tolerance", "max_mismatches"}
+    for dag_id in ("indicator_backfill", "indicator_reconciliation"):
+        schema = dag_bag[dag_id].params.get_param("symbols").schema
+        assert schema["items"]["enum"] == schema["examples"] == ["AAPL", "GOOGL", "AMZN", "MSFT", "TSLA"]
+        assert dag_bag[dag_id].params.get_param("timeframes").schema["examples"] == ["raw", "1m", "5m", "1h", "1d"]
+        assert "the hour before the run was triggered" in dag_bag[dag_id].params.get_param("start").description

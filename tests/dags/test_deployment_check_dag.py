@@ -1,6 +1,7 @@
 """deployment_check with dag.test() against live local services: passes, then fails precisely."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -71,7 +72,7 @@ def test_deployment_check_passes_then_names_what_is_wrong_and_where(
         "KAFKA_TOPIC_PREFIX": stack.kafka_topic_prefix, "PROCESSOR_GROUP": stack.processor_group,
         "INGEST_URL": f"http://127.0.0.1:{ports['ingest']}", "PROCESSOR_METRICS_PORT": ports["processor"],
         "GENERATOR_PORT": ports["generator"], "CHECK_MAX_BAR_AGE_S": 60, "CHECK_MAX_LAG": 5000,
-        "SYMBOLS": ",".join(LIVE),
+        "SYMBOLS": ",".join(LIVE), "CHECK_PATIENCE_S": 2,  # a failing check is tried again for 2 s (default 30)
     }.items():
         monkeypatch.setenv(f"TICKFLOW_{name}", str(value))
     monkeypatch.setenv("AIRFLOW_CONN_TICKFLOW_KAFKA", f'{{"conn_type": "generic", "host": "127.0.0.1", '
@@ -115,7 +116,8 @@ def test_deployment_check_passes_then_names_what_is_wrong_and_where(
     assert [n for n, (s, _) in rows.items() if s == "failed"] == ["processor_health"]
     url = f"http://127.0.0.1:{ports['processor']}/healthz"
     assert rows["processor_health"][1].startswith(f"processor: GET {url} failed: cannot connect (")
-    assert rows["processor_health"][1].endswith("; is the processor running?")
+    assert re.search(r"; is the processor running\? \(still failing after \d+ tries over 2 s\)$",
+                     rows["processor_health"][1])
     with pytest.raises(AirflowFailException, match=r"^1 of 8 deployment checks failed — processor_health: processor: "
                                                    rf"GET {url} failed"):
         deployment_summary(down.run_id)

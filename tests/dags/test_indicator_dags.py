@@ -35,7 +35,7 @@ def test_backfill_fills_a_deleted_range_with_the_stream_s_values(
                                {"s": start, "e": end}).rowcount
     assert wiped == 600 and deleted > 0
 
-    conf = {"symbols": ["AAPL", "msft"], "timeframes": ["raw"], "start": start.isoformat(), "end": end.isoformat()}
+    conf = {"symbols": ["AAPL", "MSFT"], "timeframes": ["raw"], "start": start.isoformat(), "end": end.isoformat()}
     run = dag_bag["indicator_backfill"].test(run_conf=conf)
     assert run.state == "success", task_states(run)
     bars, signals = read_tables(owner_db)
@@ -56,43 +56,52 @@ def test_backfill_fills_a_deleted_range_with_the_stream_s_values(
     assert read_tables(owner_db)[0].equals(bars)
 
 
-def test_backfill_uses_the_data_interval_when_no_dates_are_given(
+def test_a_manual_run_without_dates_covers_the_hour_before_it_and_says_when_it_found_nothing(
     stream_tables: Streamed, dag_bag: dict[str, Any], dag_env: None, owner_db: Engine
 ) -> None:
-    """What Airflow's own backfill does: one run per data interval (a UTC day), params empty."""
-    day_start = pd.Timestamp(stream_tables.start, unit="s", tz="UTC").floor("D")
+    """Empty start and end: a manual run covers the hour before it was triggered (what the form says), not the
+    interval Airflow infers from its logical date. (Scheduled runs and Airflow's backfills use their data
+    interval: see test_airflow_standalone.)"""
+    # The data is two days old: the last hour holds nothing, and the run says so with a skipped summary.
+    idle = dag_bag["indicator_reconciliation"].test()
+    assert idle.state == "success" and task_states(idle)["summary"] == "skipped"
+    window = xcom(idle, "plan")[0]["window"]
+    assert window["source"] == "the hour before the run was triggered"
+    assert pd.Timestamp(window["end"]) == idle.run_after and pd.Timestamp(window["start"]) == idle.run_after - timedelta(hours=1)
+    with owner_db.connect() as conn:
+        assert conn.execute(text("SELECT message FROM reconciliation_runs WHERE run_id = :r"),
+                            {"r": idle.run_id}).scalar_one() == (
+            f"no bars over [{window['start']}, {window['end']}) (raw, 1m, 5m, 1h, 1d): nothing was checked")
+
+    # Moved into the last hour (by whole 5-minute windows, so the rolled candles stay aligned), it is processed.
+    shift = int(np.ceil((pd.Timestamp.now(tz="UTC").timestamp() - 2_700 - stream_tables.start) / 300) * 300)
     with owner_db.begin() as conn:
+        for table in ("bars", "signals"):
+            conn.execute(text(f"UPDATE {table} SET ts = ts + make_interval(secs => :s)"), {"s": shift})
         conn.execute(text(f"UPDATE bars SET {NULLS} WHERE timeframe = 'raw' AND symbol = 'TSLA' AND ts >= :t"),
-                     {"t": stream_tables.times("TSLA")[1900]})
-    # the daily timetable's data interval for this logical date is the whole day of the data
-    run = dag_bag["indicator_backfill"].test(logical_date=(day_start + timedelta(days=1)).to_pydatetime())
+                     {"t": stream_tables.times("TSLA")[1900] + pd.Timedelta(seconds=shift)})
+    run = dag_bag["indicator_backfill"].test()
     assert run.state == "success", task_states(run)
-    assert (run.data_interval_start, run.data_interval_end) == (day_start, day_start + timedelta(days=1))
+    assert xcom(run, "plan")[0]["window"]["end"] == run.run_after.isoformat()
     totals = xcom(run, "summary")  # every timeframe (the default); only TSLA's base bars needed writing
     assert totals["timeframes"]["raw"] == {"bars": 10_000, "rows_written": 100, "candles_inserted": 0}
-    assert totals["bars"] == 10_000 + len(stream_tables.rolled_bars)
-    assert totals["rows_written"] == 100 and totals["symbols"]["TSLA"] == 100
-    assert_bars_match(read_tables(owner_db)[0], stream_tables.bars)
-
-    run = dag_bag["indicator_backfill"].test(logical_date=(day_start + timedelta(days=2)).to_pydatetime())
-    assert run.state == "success" and xcom(run, "summary")["bars"] == 0  # the next day holds no bars
+    assert totals["bars"] == 10_000 + len(stream_tables.rolled_bars) and totals["symbols"]["TSLA"] == 100
 
 
 def test_backfill_refuses_bad_params_with_a_clear_error(dag_bag: dict[str, Any], dag_env: None) -> None:
-    from airflow.sdk.exceptions import AirflowFailException
+    """What the form cannot refuse, `plan` does: one line (a SystemExit, logged without a traceback)."""
+    from services.orchestration.tasks import Refused, plan_backfill
 
-    from services.orchestration.tasks import plan_backfill
-
-    with pytest.raises(AirflowFailException, match=r"invalid params: symbols: unknown symbol\(s\) NVDA; configured "
-                                                   r"symbols are AAPL, GOOGL, AMZN, MSFT, TSLA"):
+    with pytest.raises(Refused, match=r"invalid params: symbols: unknown symbol\(s\) NVDA; configured "
+                                   r"symbols are AAPL, GOOGL, AMZN, MSFT, TSLA"):
         plan_backfill({"symbols": ["NVDA"]})
-    with pytest.raises(AirflowFailException, match=r"invalid params: timeframes: unknown timeframe\(s\) 2h; "
-                                                   r"the stored ones are raw, 1m, 5m, 1h, 1d"):
+    with pytest.raises(Refused, match=r"invalid params: timeframes: unknown timeframe\(s\) 2h; "
+                                   r"the stored ones are raw, 1m, 5m, 1h, 1d"):
         plan_backfill({"timeframes": "1m,2h"})
-    with pytest.raises(AirflowFailException, match=r"invalid params: start \(2024-05-02T00:00:00\+00:00\) must be "
-                                                   r"before end \(2024-05-01T00:00:00\+00:00\)"):
+    with pytest.raises(Refused, match=r"invalid params: start \(2024-05-02T00:00:00\+00:00\) must be "
+                                   r"before end \(2024-05-01T00:00:00\+00:00\)"):
         plan_backfill({"start": "2024-05-02", "end": "2024-05-01"})
-    run = dag_bag["indicator_backfill"].test(run_conf={"start": "not a date"})
+    run = dag_bag["indicator_backfill"].test(run_conf={"start": "2024-05-02T00:00:00Z", "end": "2024-05-01T00:00:00Z"})
     assert run.state == "failed" and task_states(run)["plan"] == "failed"
 
 
@@ -152,7 +161,7 @@ def test_backfill_of_rolled_timeframes_inserts_the_processor_s_candles(
         conn.execute(text("DELETE FROM signals WHERE timeframe IN ('1m', '5m')"))
     window = {"start": stream_tables.bars["ts"].min().isoformat(),
               "end": (stream_tables.bars["ts"].max() + timedelta(seconds=1)).isoformat()}
-    run = dag_bag["indicator_backfill"].test(run_conf={**window, "timeframes": "5m, 1m"})  # comma-separated too
+    run = dag_bag["indicator_backfill"].test(run_conf={**window, "timeframes": ["5m", "1m"]})
     assert run.state == "success", task_states(run)
     totals = xcom(run, "summary")
     rolled = stream_tables.rolled_bars.groupby("timeframe").size().to_dict()

@@ -6,22 +6,13 @@
 // as one JSON line.
 //
 // usage: node browser_check.mjs <page url> <screenshot.png> <web dir with node_modules> [timeout ms]
-import { createRequire } from "node:module";
-import path from "node:path";
+import { run } from "../browser.mjs";
 
 const [url, screenshot, webDir, timeoutArg] = process.argv.slice(2);
 const timeout = Number(timeoutArg || 30000);
-const require = createRequire(path.join(path.resolve(webDir), "package.json"));
-const { chromium } = require("playwright-core");
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  // As root in a container, without a GPU, on a machine with no outside network.
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"],
-});
 const result = { errors: [] };
-try {
+await run(webDir, result, async (browser) => {
   const page = await browser.newPage({ viewport: { width: 1440, height: 1100 } });
   page.on("pageerror", (err) => result.errors.push(`pageerror: ${err.message}`));
   page.on("console", (msg) => { if (msg.type() === "error") result.errors.push(`console: ${msg.text()}`); });
@@ -84,10 +75,4 @@ try {
   const minuteShot = screenshot.replace(/\.png$/, "-1m.png");
   await page.screenshot({ path: minuteShot, fullPage: true });
   result.minuteScreenshot = minuteShot;
-} catch (err) {
-  result.failure = String(err && err.message ? err.message : err);
-} finally {
-  await browser.close();
-}
-console.log(JSON.stringify(result));
-process.exit(result.failure ? 1 : 0);
+});

@@ -56,3 +56,11 @@ def test_times_are_utc_24h() -> None:
                  "TF.label(1700000040, 60, true), TF.label(1699920000, 86400), TF.label(1700000045, 15), "
                  "TF.label(1700000000.25, null)]));")
     assert got == ["22:13:20.2", "2023-11-14 22:14", "11-14 22:14", "2023-11-14", "2023-11-14 22:14:05", "22:13:20.2"]
+
+
+def test_the_time_axis_and_the_summary_window_are_utc_24h_too() -> None:
+    afternoon = 1_700_062_045  # 2023-11-15T15:27:25Z: "3:27:25 PM" in an en-US browser's own labels
+    got = run_js(f"console.log(JSON.stringify([0, 1, 2, 3, 4].map((type) => TF.tick({afternoon}, type)).concat("
+                 f"[TF.span({afternoon - 3600 - 25}, {afternoon - 25}), TF.span(1699916400, 1700002800)])));")
+    assert got == ["2023", "2023-11", "11-15", "15:27", "15:27:25", "2023-11-15 14:27 – 15:27",
+                   "2023-11-13 23:00 – 2023-11-14 23:00"]

@@ -1,6 +1,7 @@
 """Deployment checks against the real local Kafka and PostgreSQL, and small local HTTP servers."""
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 import time
@@ -67,6 +68,45 @@ def test_health_check_reports_the_url_and_what_it_got(http_status: tuple[str, di
     assert down.status == "failed"
     assert down.message.startswith(f"ingest: GET {nowhere} failed: cannot connect (")
     assert down.message.endswith("is the ingest running?")
+
+
+def test_a_service_that_starts_listening_while_checked_is_not_red(base_settings: Settings) -> None:
+    """The start-up race: connection refused for the first second, then the service answers."""
+    port = free_port()
+    settings = orchestration_settings(base_settings, check_generator_url=f"http://127.0.0.1:{port}/healthz",
+                                      check_patience_s=15, check_http_timeout_s=2)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    servers: list[ThreadingHTTPServer] = []
+
+    def start() -> None:
+        servers.append(ThreadingHTTPServer(("127.0.0.1", port), Handler))
+        threading.Thread(target=servers[0].serve_forever, daemon=True).start()
+
+    starting = threading.Timer(1.0, start)
+    starting.start()
+    try:
+        began = time.monotonic()
+        result = checks.run_check_patiently("generator_health", settings)
+        assert (result.status, result.message) == ("ok", f"generator: GET http://127.0.0.1:{port}/healthz answered 200")
+        assert 1.0 <= time.monotonic() - began < 15
+    finally:
+        starting.join()
+        servers[0].shutdown()
+        servers[0].server_close()
+    # A service that stays down is red once the patience is used up, and says how long it was tried.
+    down = checks.run_check_patiently("generator_health", settings.model_copy(update={"check_patience_s": 2.0}))
+    assert down.status == "failed" and down.message.startswith(f"generator: GET http://127.0.0.1:{port}/healthz failed")
+    assert re.search(r"\(still failing after [2-9] tries over 2 s\)$", down.message), down.message
 
 
 def test_health_urls_default_to_the_services_settings(base_settings: Settings) -> None:
@@ -250,8 +290,10 @@ def test_checks_are_recorded_and_summarized(orch_db: Engine, stack: Settings) ->
                            "data_freshness: stale")
         checks.record_check(writer, "run-2", checks.CheckResult("kafka_topics", "ok", "fine"))
         ok, message = checks.summarize_run(writer, "run-2", ["kafka_topics", "consumer_lag"])
-        assert (ok, message) == (False, "1 of 2 deployment checks failed — consumer_lag: no result recorded "
-                                        "(see the task's log)")
+        assert (ok, message) == (False, "1 of 2 deployment checks failed — consumer_lag: task never started")
+        ok, message = checks.summarize_run(writer, "run-2", ["kafka_topics", "consumer_lag"],
+                                           task_states={"kafka_topics": "success", "consumer_lag": "failed"})
+        assert message == "1 of 2 deployment checks failed — consumer_lag: task never started (Airflow state: failed)"
         assert checks.summarize_run(writer, "run-2", ["kafka_topics"]) == (True, "1 of 1 deployment checks passed")
     finally:
         writer.dispose()

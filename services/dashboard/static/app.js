@@ -59,6 +59,8 @@
 
   // ---------------------------------------------------------------- formatting
   const timeLabel = (ts) => TF.label(ts, state.seconds);  // UTC, 24 h, as precise as the timeframe needs
+  // The time axis, UTC and 24 h too (the library's own labels follow the browser's locale: "3:27:25 PM").
+  const tickLabel = (ts, type) => TF.tick(ts, type);
   const num = (v, digits = 2) => (v == null ? "—" : Number(v).toFixed(digits));
   const pct = (v) => (v == null ? "—" : `${(v * 100).toFixed(2)}%`);
   const compact = (v) => (v == null ? "—" : Intl.NumberFormat("en", { notation: "compact" }).format(v));
@@ -68,8 +70,8 @@
     autoSize: true,
     layout: { background: { color: COLORS.bg }, textColor: COLORS.text, panes: { separatorColor: "#263040" } },
     grid: { vertLines: { color: COLORS.grid }, horzLines: { color: COLORS.grid } },
-    timeScale: { timeVisible: true, secondsVisible: true, rightOffset: 4 },
-    localization: { timeFormatter: timeLabel },
+    localization: { timeFormatter: timeLabel },   // the crosshair's time
+    timeScale: { timeVisible: true, secondsVisible: true, rightOffset: 4, tickMarkFormatter: tickLabel },
     crosshair: { mode: LWC.CrosshairMode.Normal },
   });
   const candles = chart.addSeries(LWC.CandlestickSeries, {
@@ -88,8 +90,9 @@
     bb_lower: line(COLORS.bb, 0, dashed),
   };
   const rsi = line(COLORS.rsi, 1, { lastValueVisible: true });
-  rsi.createPriceLine({ price: 30, color: COLORS.buy, lineStyle: LWC.LineStyle.Dotted, title: "30" });
-  rsi.createPriceLine({ price: 70, color: COLORS.sell, lineStyle: LWC.LineStyle.Dotted, title: "70" });
+  // 30 / 70 as dotted lines titled on the pane, without badges on the scale (they hid its labels).
+  const rsiLevels = [[30, COLORS.buy], [70, COLORS.sell]].map(([price, color]) => rsi.createPriceLine(
+    { price, color, lineStyle: LWC.LineStyle.Dotted, title: String(price), axisLabelVisible: false }));
   const macdHist = chart.addSeries(LWC.HistogramSeries, { priceLineVisible: false, lastValueVisible: false }, 2);
   const lowerPanes = { rsi, macd: line(COLORS.emaFast, 2), macd_signal: line(COLORS.sma, 2) };
   const panes = chart.panes();
@@ -217,7 +220,7 @@
   // The chart of `symbol` in `timeframe` (both also in the URL: #MSFT, or #MSFT/5m).
   async function loadChart(symbol, timeframe) {
     const view = ++state.view;
-    const switched = timeframe !== state.timeframe;
+    const switched = timeframe !== state.timeframe || (symbol !== state.symbol && feedSymbol() !== null);
     Object.assign(state, { symbol, timeframe, seconds: secondsOf(timeframe), loading: true, pending: [],
                            forming: null, seenTs: -Infinity, refreshing: false, refreshAgain: false });
     $("symbol").value = symbol;
@@ -273,15 +276,21 @@
     $("chart-message").hidden = !text;
   }
 
-  // The list shows the signals of the selected timeframe, for every symbol. The feed carries base-bar
-  // signals only: in a rolled timeframe the list is refreshed from REST whenever a candle of some
-  // symbol closes (its signals are stored with it).
+  // The list shows the signals of the selected timeframe, of the selected symbol or of all symbols
+  // (#feed-symbol). The feed carries base-bar signals only: in a rolled timeframe the list is
+  // refreshed from REST whenever a candle of some symbol closes (its signals are stored with it).
+  const feedSymbol = () => ($("feed-symbol").value === "all" ? null : state.symbol);
+  const signalsUrl = (timeframe) => `/api/signals?timeframe=${timeframe}&order=desc&limit=50`
+    + (feedSymbol() ? `&symbol=${encodeURIComponent(feedSymbol())}` : "");
+
   async function loadSignalFeed() {
     const timeframe = state.timeframe;
-    const latest = await api(`/api/signals?timeframe=${timeframe}&order=desc&limit=50`);
-    if (timeframe !== state.timeframe) return;
+    const symbol = feedSymbol();
+    const latest = await api(signalsUrl(timeframe));
+    if (timeframe !== state.timeframe || symbol !== feedSymbol()) return;
     $("signals").replaceChildren();
     $("signals").dataset.timeframe = timeframe;
+    $("signals").dataset.symbol = symbol ?? "all";
     $("feed-timeframe").textContent = timeframe === TF.RAW ? "base bars" : `${timeframe} candles`;
     state.feedKeys.clear();
     state.liveSignals = 0;
@@ -304,7 +313,7 @@
     const timeframe = state.timeframe;
     if (timeframe === TF.RAW) return;
     try {
-      const latest = await api(`/api/signals?timeframe=${timeframe}&order=desc&limit=50`);
+      const latest = await api(signalsUrl(timeframe));
       if (timeframe === state.timeframe) latest.items.reverse().forEach((s) => addToFeed(s, true));
     } catch (err) {
       console.warn(`signal list: ${err.message}`);    // the next close retries
@@ -317,10 +326,11 @@
       const data = await api(`/api/summary?period=${state.period}&timeframe=${timeframe}`);
       if (timeframe !== state.timeframe) return;  // switched meanwhile: its own load follows
       state.summaries = Object.fromEntries(data.items.map((s) => [s.symbol, s]));
-      const newest = Math.max(0, ...data.items.map((s) => s.window_end));
+      const newest = data.items.reduce((a, s) => (s.window_end > (a?.window_end ?? 0) ? s : a), null);
       const of = timeframe === TF.RAW ? "base bars" : `${timeframe} candles`;
       $("summary-note").textContent = newest
-        ? `${of}, window ending ${TF.label(newest, 60)} UTC (market_summary DAG, hourly); last price live`
+        ? `${of}, window ${TF.span(newest.window_start, newest.window_end)} UTC (market_summary DAG, hourly); `
+          + "last price live"
         : `no summaries of ${of} over this period (the market_summary DAG computes them hourly; a timeframe `
           + "gets the periods at least twice its length, base bars the last hour and day); last price is live";
     } catch (err) {
@@ -332,7 +342,7 @@
   // ---------------------------------------------------------------- live signal list
   function addToFeed(s, live) {
     const key = signalKey(s);
-    if (state.feedKeys.has(key)) return;
+    if (state.feedKeys.has(key) || (feedSymbol() && s.symbol !== feedSymbol())) return;
     state.feedKeys.add(key);
     const li = document.createElement("li");
     li.className = live ? "new" : "";
@@ -350,6 +360,9 @@
   }
 
   // ---------------------------------------------------------------- summary cards
+  // The two percentages of a card: the live price against the summary window's open (top), and
+  // the window's own return, its close against its open (in the list).
+  const PERIOD_NAME = { "1h": "hour", "1d": "day", "7d": "week" };
   function renderCards() {
     state.cardsDirty = false;
     const cards = state.symbols.map((symbol) => {
@@ -360,13 +373,15 @@
       card.className = `card${symbol === state.symbol ? " selected" : ""}`;
       card.dataset.symbol = symbol;
       const dir = change == null ? "" : change >= 0 ? "up" : "down";
+      const period = PERIOD_NAME[state.period] ?? state.period;
       card.innerHTML = `
-        <h3><span>${symbol}</span><span class="${dir}">${pct(change)}</span></h3>
-        <div class="price ${dir}">${num(last)}</div>`;
+        <h3><span>${symbol}</span><span class="change ${dir}">${pct(change)}</span></h3>
+        <div class="price ${dir}">${num(last)}<small class="change-label">${pct(change)}: last price vs the
+          ${period}'s open</small></div>`;
       if (s) {
         const rows = [
           ["high / low", `${num(s.high)} / ${num(s.low)}`],
-          ["return", pct(s.return)],
+          [`return (${period}: close / open)`, pct(s.return)],
           ["volume", compact(s.volume)],
           ["volatility", s.volatility == null ? "—" : `${(s.volatility * 100).toFixed(3)}%`],
           ["signals", `${s.buy_signals} buy · ${s.sell_signals} sell`],
@@ -472,6 +487,7 @@
     for (const s of symbols.items) if (s.last_close != null) state.lastPrice[s.symbol] = s.last_close;
     $("symbol").replaceChildren(...state.symbols.map((s) => new Option(s, s)));
     $("symbol").addEventListener("change", (e) => loadChart(e.target.value, state.timeframe));
+    $("feed-symbol").addEventListener("change", () => loadSignalFeed());
     document.querySelectorAll(".period-picker button").forEach((button) => button.addEventListener("click", () => {
       document.querySelectorAll(".period-picker button").forEach((b) => b.classList.toggle("active", b === button));
       state.period = button.dataset.period;
@@ -502,6 +518,9 @@
     forming: () => (state.forming ? { ...state.forming } : null),
     indicatorsEnd: () => { const d = overlays.sma.data(); return d.length ? d[d.length - 1].time : null; },
     feedTimeframe: () => $("signals").dataset.timeframe,
+    feedSymbols: () => [...$("signals").querySelectorAll(".symbol")].map((e) => e.textContent),
+    rsiLevels: () => rsiLevels.map((l) => l.options()),
+    tickLabel,
     liveSignals: () => state.liveSignals,
     feedItems: () => $("signals").children.length,
     lastId: () => state.lastId,

@@ -54,5 +54,22 @@ window.TickflowTimeframes = (() => {
     return `${date} ${hm(d)}:${pad(d.getUTCSeconds())}`;
   }
 
-  return { RAW, windowStart, addBase, clock, label };
+  // The time axis's tick marks (lightweight-charts' TickMarkType: 0 year, 1 month, 2 day, 3 time,
+  // 4 time with seconds), UTC, 24 h.
+  function tick(ts, type) {
+    const d = new Date(ts * 1000);
+    if (type === 0) return String(d.getUTCFullYear());
+    if (type === 1) return day(d).slice(0, 7);
+    if (type === 2) return day(d).slice(5);
+    return type === 4 ? `${hm(d)}:${pad(d.getUTCSeconds())}` : hm(d);
+  }
+
+  // A window [start, end): "2024-05-01 14:00 – 15:00", the end's date only when it differs.
+  function span(start, end) {
+    const a = label(start, 60);
+    const b = label(end, 60);
+    return `${a} – ${b.slice(0, 10) === a.slice(0, 10) ? b.slice(11) : b}`;
+  }
+
+  return { RAW, windowStart, addBase, clock, label, tick, span };
 })();
