@@ -135,19 +135,23 @@ def roll_up(base: pd.DataFrame, timeframe: Timeframe) -> pd.DataFrame:
     """The candles of `timeframe` the stream has closed after the base bars `base`.
 
     `base`: one symbol's base bars oldest first, columns ``ts`` (epoch seconds), ``open``,
-    ``high``, ``low``, ``close``, ``volume``. pandas resamples them into windows aligned to the
-    UTC epoch (label = window start); empty windows are dropped, and so is the last window, which
-    is still forming until a base bar of a later window arrives. Columns: ``ts`` (window start,
-    epoch seconds), ``open``, ``high``, ``low``, ``close``, ``volume``, ``base_bars``.
+    ``high``, ``low``, ``close``, ``volume``. They are grouped by the window that holds them, its
+    start aligned to the UTC epoch and computed on whole microseconds as `Timeframe.window_start`
+    does (what pandas' resample with ``origin="epoch"``, left-closed and left-labelled gives, but
+    without materialising the empty windows of sparse history: twelve years of monthly bars are six
+    million empty minutes). The last window is dropped: it is still forming until a base bar of a
+    later window arrives. Columns: ``ts`` (window start, epoch seconds), ``open``, ``high``,
+    ``low``, ``close``, ``volume``, ``base_bars``.
     """
     micros = np.round(base["ts"].to_numpy(dtype=float) * 1e6).astype("int64")
-    frame = base[["open", "high", "low", "close", "volume"]].set_axis(pd.to_datetime(micros, unit="us", utc=True))
-    frame = frame.assign(base_bars=1, volume=frame["volume"].astype("float64"))
+    step = timeframe.seconds * 1_000_000
+    frame = base[["open", "high", "low", "close"]].assign(
+        window=micros - micros % step, volume=base["volume"].to_numpy(dtype="float64"))
     # volume: float64 added in arrival order, as the stream adds it (pandas' own sum compensates
     # rounding, so it can differ from the stream in the last bit once volumes are fractional)
-    candles = frame.resample(f"{timeframe.seconds}s", origin="epoch", closed="left", label="left").agg(
-        {"open": "first", "high": "max", "low": "min", "close": "last", "volume": _sum_in_order, "base_bars": "sum"})
-    candles = candles[candles["base_bars"] > 0].iloc[:-1]
-    starts = candles.index.as_unit("us").asi8 / 1e6
-    return candles.reset_index(drop=True).assign(ts=starts)[["ts", "open", "high", "low", "close", "volume",
-                                                              "base_bars"]]
+    candles = frame.groupby("window", sort=True).agg(
+        open=("open", "first"), high=("high", "max"), low=("low", "min"), close=("close", "last"),
+        volume=("volume", _sum_in_order), base_bars=("open", "size")).iloc[:-1]
+    starts = candles.index.to_numpy(dtype="int64") / 1e6
+    return candles.reset_index(drop=True).assign(ts=starts, base_bars=candles["base_bars"].to_numpy(dtype="int64"))[
+        ["ts", "open", "high", "low", "close", "volume", "base_bars"]]
