@@ -8,7 +8,8 @@
 import { run } from "../browser.mjs";
 
 const [url, password, webDir, ...dagIds] = process.argv.slice(2);
-const timeout = 30000;
+// Generous: on a busy 2-core machine the UI's first page and form load slowly (a wait, not a sleep).
+const timeout = 90000;
 
 const result = { dags: {} };
 await run(webDir, result, async (browser) => {

@@ -29,7 +29,7 @@ def use_forms(airflow: Airflow, dag_id: str) -> dict[str, Any]:
     node = shutil.which("node")
     assert node and (WEB_DIR / "node_modules" / "playwright-core").is_dir()
     done = subprocess.run([node, str(Path(__file__).with_name("airflow_ui_check.mjs")), airflow.url, airflow.password,
-                           str(WEB_DIR), dag_id], capture_output=True, text=True, timeout=300,
+                           str(WEB_DIR), dag_id], capture_output=True, text=True, timeout=600,
                           env={"CHROMIUM": CHROMIUM, "PATH": "/usr/bin:/bin"})
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     seen = json.loads(done.stdout.strip().splitlines()[-1])["dags"][dag_id]

@@ -137,3 +137,16 @@ def test_the_form_marks_required_only_what_cannot_be_empty(dag_bag: dict[str, An
         assert schema["items"]["enum"] == schema["examples"] == ["AAPL", "GOOGL", "AMZN", "MSFT", "TSLA"]
         assert dag_bag[dag_id].params.get_param("timeframes").schema["examples"] == ["raw", "1m", "5m", "1h", "1d"]
         assert "the hour before the run was triggered" in dag_bag[dag_id].params.get_param("start").description
+
+
+def test_deployment_checks_run_on_the_executor_named_by_the_setting(airflow_db: str,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("TICKFLOW_CHECK_EXECUTOR", "LocalExecutor")  # as k8s/airflow/values.yaml sets it
+    bag = DagBag(dag_folder=str(DAGS_DIR))
+    assert bag.import_errors == {}  # an executor that is not configured would be an import error
+    assert {t.executor for t in bag.dags["deployment_check"].tasks} == {"LocalExecutor"}
+    assert {t.executor for t in bag.dags["indicator_backfill"].tasks} == {None}  # the default (KubernetesExecutor)
+    monkeypatch.delenv("TICKFLOW_CHECK_EXECUTOR")
+    assert {t.executor for t in DagBag(dag_folder=str(DAGS_DIR)).dags["deployment_check"].tasks} == {None}
