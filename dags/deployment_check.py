@@ -16,6 +16,11 @@ before it counts: a service still starting is no red check. Each check writes on
 wrong and where. A check task that could not start at all (e.g. Airflow's own API server still
 starting) is retried twice, 20 s apart. `summary` fails the run listing every failed check, and
 names a check whose task never started as such.
+
+Where the checks run: `TICKFLOW_CHECK_EXECUTOR` names the executor of its tasks (empty: the
+default one). On Kubernetes it is `LocalExecutor`, beside the default KubernetesExecutor
+(k8s/airflow/values.yaml): checks that take milliseconds run in the scheduler instead of starting
+nine task pods every five minutes.
 """
 from __future__ import annotations
 
@@ -26,6 +31,7 @@ from airflow.sdk import dag, task
 from services.orchestration import tasks
 from services.orchestration.alerts import failure_notifiers
 from services.orchestration.catalog import CHECKS, OPS_OWNER
+from services.orchestration.settings import OrchestrationSettings
 
 
 @dag(
@@ -39,7 +45,8 @@ from services.orchestration.catalog import CHECKS, OPS_OWNER
     # The retries are for a task that never started; a check's own failure is final (AirflowFailException).
     default_args={"owner": OPS_OWNER, "retries": 2, "retry_delay": timedelta(seconds=20),
                   "execution_timeout": timedelta(minutes=2),
-                  "on_failure_callback": failure_notifiers()},
+                  "on_failure_callback": failure_notifiers(),
+                  "executor": OrchestrationSettings().check_executor or None},
     tags=["tickflow", "operations"],
     doc_md=__doc__,
 )

@@ -16,7 +16,6 @@ An alert that cannot be delivered is logged and never fails anything else (docs/
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 from airflow.sdk import BaseNotifier
@@ -24,7 +23,6 @@ from airflow.sdk import BaseNotifier
 log = logging.getLogger(__name__)
 
 WEBHOOK_CONN_ID = "tickflow_alerts"
-EMAIL_TO_ENV = "TICKFLOW_ALERT_EMAIL_TO"
 TIMEOUT_S = 10.0
 
 
@@ -90,7 +88,9 @@ class WebhookNotifier(BaseNotifier):
 def failure_notifiers() -> list[BaseNotifier]:
     """The `on_failure_callback` of every Tickflow task (put in each DAG's default_args)."""
     notifiers: list[BaseNotifier] = [WebhookNotifier()]
-    recipients = [a.strip() for a in os.environ.get(EMAIL_TO_ENV, "").split(",") if a.strip()]
+    from services.orchestration.settings import OrchestrationSettings
+
+    recipients = [a.strip() for a in OrchestrationSettings().alert_email_to.split(",") if a.strip()]
     if recipients:
         from airflow.providers.smtp.notifications.smtp import SmtpNotifier
 

@@ -115,7 +115,7 @@ def test_task_pods_run_as_the_account_that_may_read_rollouts() -> None:
 
 
 def test_values_run_without_celery_redis_or_bundled_database() -> None:
-    assert value("executor") == "KubernetesExecutor"
+    assert value("executor").split(",")[0] == "KubernetesExecutor", "the default executor"
     assert value("redis.enabled") is False and value("postgresql.enabled") is False
     assert value("createUserJob.enabled") is False, "the chart's user job would need a password in values"
     assert value("dags.gitSync.enabled") is False and value("dags.persistence.enabled") is False, "DAGs are in the image"
@@ -140,10 +140,21 @@ def test_airflow_pods_are_hardened_and_bounded() -> None:
 def test_task_logs_outlive_the_task_pods() -> None:
     # KubernetesExecutor deletes each task pod: without a shared volume (or remote logging) the
     # UI has no log for a finished task.
-    assert value("executor") == "KubernetesExecutor"
+    assert value("executor").split(",")[0] == "KubernetesExecutor"
     persistence = value("logs.persistence")
     assert persistence["enabled"] is True and re.fullmatch(r"[1-9][0-9]*Gi", persistence["size"])
     assert "ReadWriteMany" in (K8S / "airflow" / "values.yaml").read_text(), "say what storage it needs"
     groomer = value("scheduler.logGroomerSidecar")
     assert groomer["enabled"] is True and 1 <= groomer["retentionDays"] <= 90, "bounded disk use"
     assert "Airflow logs and alerts" in (ROOT / "docs" / "deploy.md").read_text()
+
+
+def test_deployment_check_runs_in_the_scheduler_not_in_nine_pods() -> None:
+    executors = value("executor").split(",")
+    env = {e["name"]: e.get("value") for e in value("env")}
+    assert env["TICKFLOW_CHECK_EXECUTOR"] in executors and env["TICKFLOW_CHECK_EXECUTOR"] == "LocalExecutor"
+    # the scheduler's account may read the rollouts its kubernetes_rollout check looks at
+    for overlay in ("local", "production"):
+        bound = [s["name"] for b in cluster(overlay).of_kind("RoleBinding") for s in b["subjects"]
+                 if b["roleRef"]["name"] == "rollout-reader"]
+        assert "airflow-scheduler" in bound  # the chart's scheduler account under release "airflow" (docs/deploy.md)

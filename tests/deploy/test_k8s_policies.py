@@ -573,9 +573,11 @@ def test_airflow_may_read_rollouts_and_nothing_more(overlay: str) -> None:
     assert binding["roleRef"]["kind"] == "Role"
     assert role["rules"] == [{"apiGroups": ["apps"], "resources": ["deployments", "statefulsets"],
                               "verbs": ["get", "list", "watch"]}]
-    (subject,) = binding["subjects"]
-    assert subject["kind"] == "ServiceAccount" and subject["namespace"] == NAMESPACE
-    assert c.get("ServiceAccount", subject["name"])
+    # the task pods' account (ours) and the chart's scheduler account (deployment_check's LocalExecutor tasks)
+    assert [s["name"] for s in binding["subjects"]] == ["tickflow-airflow", "airflow-scheduler"]
+    for subject in binding["subjects"]:
+        assert subject["kind"] == "ServiceAccount" and subject["namespace"] == NAMESPACE
+    assert c.get("ServiceAccount", "tickflow-airflow")
 
 
 def referenced_secrets(c: Cluster) -> dict[str, dict[str, bool]]:
