@@ -15,6 +15,8 @@ deployment-check thresholds and endpoints, read from the same TICKFLOW_* environ
 | `TICKFLOW_CHECK_MAX_BAR_AGE_S` | `120` | oldest acceptable "latest bar" per symbol |
 | `TICKFLOW_CHECK_K8S_NAMESPACE` | (connection's or pod's namespace) | where the Deployments are |
 | `TICKFLOW_CHECK_K8S_LABEL_SELECTOR` | (all Deployments) | which Deployments to check |
+| `TICKFLOW_EVALUATION_FEE_BPS` | `10` | signal_evaluation: fee paid on every entry and exit, in basis points |
+| `TICKFLOW_EVALUATION_LOOKBACK_DAYS` | `30` | signal_evaluation: days of bars before the window end |
 
 Airflow connections (environment `AIRFLOW_CONN_<ID>`) override the matching settings when they
 are defined; see `services.orchestration.runtime`.
@@ -39,6 +41,8 @@ class OrchestrationSettings(Settings):
     check_max_bar_age_s: float = Field(120.0, gt=0)
     check_k8s_namespace: str = ""
     check_k8s_label_selector: str = ""
+    evaluation_fee_bps: float = Field(10.0, ge=0, le=10_000)
+    evaluation_lookback_days: int = Field(30, ge=1)
 
     def health_urls(self) -> dict[str, str]:
         """Each service's health endpoint, by service name."""

@@ -272,3 +272,26 @@ def market_summary(params: Mapping[str, Any], data_interval_end: datetime | None
     except ValueError as exc:
         raise _fail(str(exc)) from None
     return summarize(settings.database_url, end, settings.summary_horizon_bars, run_id, timeframes)
+
+
+# -- signal_evaluation -----------------------------------------------------------------------------
+
+def signal_evaluation(params: Mapping[str, Any], data_interval_end: datetime | None, run_id: str | None) -> dict:
+    """Validate params (settings give the defaults), evaluate every symbol x timeframe x rule, store the rows."""
+    from services.orchestration.market_summary import resolve_end
+    from services.orchestration.runtime import load_settings
+    from services.orchestration.signal_evaluation import evaluate_signals
+
+    settings = load_settings()
+    try:
+        symbols = validate_symbols(params.get("symbols"), settings.symbols)
+        timeframes = validate_timeframes(params.get("timeframes"), settings.timeframes)
+        updates = {name: params[key] for key, name in (("fee_bps", "evaluation_fee_bps"),
+                                                       ("lookback_days", "evaluation_lookback_days"))
+                   if params.get(key) is not None}
+        settings = settings.with_updates(**updates) if updates else settings
+        end = resolve_end(params.get("end"), data_interval_end)
+    except (ParamError, ValueError) as exc:
+        raise _fail(f"invalid params: {exc}") from None
+    return evaluate_signals(settings.database_url, end, timedelta(days=settings.evaluation_lookback_days),
+                            settings.evaluation_fee_bps, symbols, timeframes, run_id)

@@ -38,6 +38,11 @@ EXPECTED = {
         "tasks": {"summarize"},
         "params": {"end": None, "timeframes": None, "horizon_bars": None},
     },
+    "signal_evaluation": {
+        "file": "signal_evaluation.py",
+        "tasks": {"evaluate"},
+        "params": {"symbols": [], "timeframes": [], "end": None, "lookback_days": None, "fee_bps": None},
+    },
 }
 
 
@@ -83,6 +88,8 @@ def test_schedules(dag_bag: dict[str, Any]) -> None:
     assert isinstance(reconciliation, CronDataIntervalTimetable) and reconciliation.expression == "0 * * * *"
     summary = dag_bag["market_summary"].timetable
     assert isinstance(summary, CronDataIntervalTimetable) and summary.expression == "0 * * * *"
+    evaluation = dag_bag["signal_evaluation"].timetable
+    assert isinstance(evaluation, CronDataIntervalTimetable) and evaluation.expression == "0 0 * * *"
 
 
 def test_task_wiring(dag_bag: dict[str, Any]) -> None:

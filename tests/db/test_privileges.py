@@ -27,6 +27,7 @@ WRITER = {
     "reconciliation_mismatches": {"SELECT", "INSERT", "DELETE"},
     "market_summaries": {"SELECT", "INSERT", "DELETE"},
     "market_summary_rules": {"SELECT", "INSERT"},
+    "signal_evaluations": {"SELECT", "INSERT", "UPDATE"},
     "webhook_cursors": {"SELECT", "INSERT", "UPDATE"},
     "webhook_deliveries": {"SELECT", "INSERT", "UPDATE"},
     "webhook_attempts": {"SELECT", "INSERT", "UPDATE"},
