@@ -39,3 +39,53 @@ CREATE VIEW signal_evaluation_latest AS
 SELECT DISTINCT ON (symbol, timeframe, rule) *
 FROM signal_evaluations
 ORDER BY symbol, timeframe, rule, window_end DESC, computed_at DESC;
+
+-- Forecasts of the daily candles (README, "Forecasts"), written by the market_forecast DAG
+-- (services/orchestration/market_forecast.py): per symbol and target (close, high, low, volume),
+-- the next `horizon` days after the last daily candle (as_of) with 80 and 95 percent intervals, and the
+-- chosen model's cross-validated skill beside them. A run replaces the rows of its (symbol, as_of).
+CREATE TABLE market_forecasts (
+    symbol        text             NOT NULL,
+    target        text             NOT NULL CHECK (target IN ('close', 'high', 'low', 'volume')),
+    as_of         timestamptz      NOT NULL,   -- the last daily candle used
+    step          integer          NOT NULL CHECK (step >= 1),
+    ts            timestamptz      NOT NULL,   -- the day forecast (trading days if the history has no weekend)
+    model         text             NOT NULL,   -- naive, drift, ets or theta
+    forecast      double precision NOT NULL,   -- the median
+    lo_80         double precision NOT NULL,
+    hi_80         double precision NOT NULL,
+    lo_95         double precision NOT NULL,
+    hi_95         double precision NOT NULL,
+    mase          double precision NOT NULL,   -- the model's cross-validated MASE ...
+    naive_mase    double precision NOT NULL,   -- ... and naive's on the same windows
+    beats_naive   boolean          NOT NULL,   -- false: no model beat naive, and this is naive's forecast
+    history_bars  integer          NOT NULL,
+    run_id        text,
+    computed_at   timestamptz      NOT NULL DEFAULT now(),
+    PRIMARY KEY (symbol, as_of, target, step)
+);
+
+-- Every candidate's rolling-origin cross-validation, the baselines included.
+CREATE TABLE forecast_evaluations (
+    symbol        text             NOT NULL,
+    target        text             NOT NULL,
+    as_of         timestamptz      NOT NULL,
+    model         text             NOT NULL,
+    selected      boolean          NOT NULL,   -- the model market_forecasts holds
+    mase          double precision,            -- NULL when the model could not be fitted (error says why)
+    smape         double precision,            -- percent
+    coverage_80   double precision,            -- share of actual values inside the 80 percent interval
+    coverage_95   double precision,
+    cv_windows    integer          NOT NULL,
+    horizon       integer          NOT NULL,
+    error         text,
+    run_id        text,
+    computed_at   timestamptz      NOT NULL DEFAULT now(),
+    PRIMARY KEY (symbol, as_of, target, model)
+);
+GRANT INSERT, DELETE ON market_forecasts, forecast_evaluations TO tickflow_writer;
+
+-- Each symbol's newest forecast.
+CREATE VIEW market_forecast_latest AS
+SELECT f.* FROM market_forecasts f
+JOIN (SELECT symbol, max(as_of) AS as_of FROM market_forecasts GROUP BY symbol) n USING (symbol, as_of);

@@ -28,6 +28,8 @@ WRITER = {
     "market_summaries": {"SELECT", "INSERT", "DELETE"},
     "market_summary_rules": {"SELECT", "INSERT"},
     "signal_evaluations": {"SELECT", "INSERT", "UPDATE"},
+    "market_forecasts": {"SELECT", "INSERT", "DELETE"},
+    "forecast_evaluations": {"SELECT", "INSERT", "DELETE"},
     "webhook_cursors": {"SELECT", "INSERT", "UPDATE"},
     "webhook_deliveries": {"SELECT", "INSERT", "UPDATE"},
     "webhook_attempts": {"SELECT", "INSERT", "UPDATE"},
