@@ -7,8 +7,8 @@ per symbol stored as the `1d` timeframe.
 
 Timed:
 - first call, in a fresh interpreter: importing statsmodels' models, then the first and the
-  second forecast of one series; their difference is the first-call cost (statsmodels compiles
-  nothing; statsforecast 1.x's numba compile was tens of seconds — README, "Forecasts");
+  second forecast of one series; their difference is the first-call cost (caches; statsmodels
+  compiles nothing, unlike a numba-based library);
 - forecast per symbol: `forecast_symbol` (read, cross-validate 4 models × 4 targets, store)
   after that first call; baseline: the two baselines alone on the same candles, no I/O;
 - evaluation: `evaluate_signals` over every stored base bar (read, every rule, store); baselines:
@@ -104,7 +104,7 @@ def run_forecasts(report: Report, stack: BenchStack, days: int = DAYS) -> None:
         for target in ("close", "high", "low", "volume"):
             forecast_target(frame[target].to_numpy(), 7, 5, ("naive", "drift"))
     baseline = (time.perf_counter() - started) / len(symbols)
-    report.add(Measurement("forecast", "baseline: naive + drift alone, per symbol", baseline, "s",
+    report.add(Measurement("forecast", "baseline: naive + drift alone, per symbol", baseline * 1000, "ms",
                            "4 targets, 5 CV windows, no I/O"))
     report.add(Measurement("forecast", "market_forecast per symbol (after the first call)", per_symbol, "s",
                            f"{days} daily candles, 4 targets × 4 models × (5 CV windows + 1 fit), stored; "
