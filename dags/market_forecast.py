@@ -22,6 +22,7 @@ from datetime import datetime, timedelta, timezone
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
 
 from services.orchestration import tasks
+from services.orchestration.alerts import failure_notifiers
 
 
 @dag(
@@ -31,7 +32,8 @@ from services.orchestration import tasks
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(hours=2),
-    default_args={"retries": 1, "retry_delay": timedelta(seconds=30)},
+    default_args={"retries": 1, "retry_delay": timedelta(seconds=30),
+                  "on_failure_callback": failure_notifiers()},
     params={
         "symbols": Param([], type="array", items={"type": "string"}, title="Symbols",
                          description="Symbols to forecast; empty: all configured (TICKFLOW_SYMBOLS)."),

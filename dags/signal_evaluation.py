@@ -22,6 +22,8 @@ from datetime import datetime, timedelta, timezone
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
 from services.orchestration import tasks
+from services.orchestration.alerts import failure_notifiers
+from services.orchestration.catalog import TIMEFRAMES_HELP
 
 
 @dag(
@@ -31,13 +33,13 @@ from services.orchestration import tasks
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(hours=2),
-    default_args={"retries": 1, "retry_delay": timedelta(seconds=30)},
+    default_args={"retries": 1, "retry_delay": timedelta(seconds=30),
+                  "on_failure_callback": failure_notifiers()},
     params={
         "symbols": Param([], type="array", items={"type": "string"}, title="Symbols",
                          description="Symbols to evaluate; empty: all configured (TICKFLOW_SYMBOLS)."),
         "timeframes": Param([], type=["array", "string"], items={"type": "string"}, title="Timeframes",
-                            description="raw (base bars) and/or configured timeframes such as 1m, 1h, 1d, as a list "
-                                        "or comma-separated; empty: raw and all configured (TICKFLOW_TIMEFRAMES)."),
+                            description=TIMEFRAMES_HELP),
         "end": Param(None, type=["null", "string"], format="date-time", title="Window end (exclusive)",
                      description="ISO 8601, UTC if no offset. Empty: the end of the run's data interval."),
         "lookback_days": Param(None, type=["null", "integer"], minimum=1, title="Lookback (days)",
