@@ -21,28 +21,33 @@ from datetime import datetime, timedelta, timezone
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_context, task
 
+from services.config import Settings
 from services.orchestration import tasks
 from services.orchestration.alerts import failure_notifiers
+from services.orchestration.catalog import DATA_OWNER
+from services.orchestration.forms import symbols_param
+
+_settings = Settings()
 
 
 @dag(
     dag_id="market_forecast",
+    description="Daily: 7-day forecasts of close, high, low and volume per symbol, scored against naive",
     schedule=CronDataIntervalTimetable("30 0 * * *", timezone="UTC"),
     start_date=datetime(2024, 1, 1, tzinfo=timezone.utc),
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(hours=2),
-    default_args={"retries": 1, "retry_delay": timedelta(seconds=30),
+    default_args={"owner": DATA_OWNER, "retries": 1, "retry_delay": timedelta(seconds=30),
                   "on_failure_callback": failure_notifiers()},
     params={
-        "symbols": Param([], type="array", items={"type": "string"}, title="Symbols",
-                         description="Symbols to forecast; empty: all configured (TICKFLOW_SYMBOLS)."),
+        "symbols": symbols_param("forecast", _settings),
         "horizon": Param(None, type=["null", "integer"], minimum=1, maximum=90, title="Horizon (days)",
                          description="Days to forecast; empty: TICKFLOW_FORECAST_HORIZON_DAYS."),
         "history": Param(None, type=["null", "integer"], minimum=40, title="History (daily candles)",
                          description="Most daily candles a model sees; empty: TICKFLOW_FORECAST_HISTORY_DAYS."),
         "end": Param(None, type=["null", "string"], format="date-time", title="History end (exclusive)",
-                     description="ISO 8601, UTC if no offset. Empty: the end of the run's data interval."),
+                     description="UTC, RFC 3339 (e.g. 2024-05-01T00:00:00Z). Empty: the end of the run's data interval."),
     },
     tags=["tickflow", "forecasts"],
     doc_md=__doc__,

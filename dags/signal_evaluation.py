@@ -21,27 +21,30 @@ from datetime import datetime, timedelta, timezone
 
 from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
+from services.config import Settings
 from services.orchestration import tasks
 from services.orchestration.alerts import failure_notifiers
-from services.orchestration.catalog import TIMEFRAMES_HELP
+from services.orchestration.catalog import DATA_OWNER
+from services.orchestration.forms import symbols_param, timeframes_param
+
+_settings = Settings()
 
 
 @dag(
     dag_id="signal_evaluation",
+    description="Daily: each rule's signals followed (trades, win rate, Sharpe, drawdown) beside buy-and-hold",
     schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
     start_date=datetime(2024, 1, 1, tzinfo=timezone.utc),
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(hours=2),
-    default_args={"retries": 1, "retry_delay": timedelta(seconds=30),
+    default_args={"owner": DATA_OWNER, "retries": 1, "retry_delay": timedelta(seconds=30),
                   "on_failure_callback": failure_notifiers()},
     params={
-        "symbols": Param([], type="array", items={"type": "string"}, title="Symbols",
-                         description="Symbols to evaluate; empty: all configured (TICKFLOW_SYMBOLS)."),
-        "timeframes": Param([], type=["array", "string"], items={"type": "string"}, title="Timeframes",
-                            description=TIMEFRAMES_HELP),
+        "symbols": symbols_param("evaluate", _settings),
+        "timeframes": timeframes_param(_settings),
         "end": Param(None, type=["null", "string"], format="date-time", title="Window end (exclusive)",
-                     description="ISO 8601, UTC if no offset. Empty: the end of the run's data interval."),
+                     description="UTC, RFC 3339 (e.g. 2024-05-01T00:00:00Z). Empty: the end of the run's data interval."),
         "lookback_days": Param(None, type=["null", "integer"], minimum=1, title="Lookback (days)",
                                description="Days of bars before the end; empty: TICKFLOW_EVALUATION_LOOKBACK_DAYS."),
         "fee_bps": Param(None, type=["null", "number"], minimum=0, maximum=10_000, title="Fee (basis points)",

@@ -12,7 +12,7 @@ import this module, and the DAG processor parses them often.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Mapping
 
 from services.orchestration.catalog import DEFAULT_TOLERANCE, MANUAL_SPAN, MANUAL_WINDOW
@@ -284,7 +284,7 @@ def signal_evaluation(params: Mapping[str, Any], data_interval_end: datetime | N
 
     settings = load_settings()
     try:
-        symbols = validate_symbols(params.get("symbols"), settings.symbols)
+        symbols = validate_symbols(params.get("symbols"), settings.symbols, settings.symbol_policy())
         timeframes = validate_timeframes(params.get("timeframes"), settings.timeframes)
         updates = {name: params[key] for key, name in (("fee_bps", "evaluation_fee_bps"),
                                                        ("lookback_days", "evaluation_lookback_days"))
@@ -316,7 +316,7 @@ def plan_forecast(params: Mapping[str, Any], data_interval_end: datetime | None)
 
     settings = load_settings(use_connections=False)
     try:
-        symbols = validate_symbols(params.get("symbols"), settings.symbols)
+        symbols = validate_symbols(params.get("symbols"), settings.symbols, settings.symbol_policy())
         horizon = _whole("horizon", params.get("horizon"), settings.forecast_horizon_days, 1)
         history = _whole("history", params.get("history"), settings.forecast_history_days, 40)
         end = resolve_end(params.get("end"), data_interval_end)

@@ -41,12 +41,12 @@ EXPECTED = {
     "signal_evaluation": {
         "file": "signal_evaluation.py",
         "tasks": {"evaluate"},
-        "params": {"symbols": [], "timeframes": [], "end": None, "lookback_days": None, "fee_bps": None},
+        "params": {"symbols": None, "timeframes": None, "end": None, "lookback_days": None, "fee_bps": None},
     },
     "market_forecast": {
         "file": "market_forecast.py",
         "tasks": {"plan", "forecast", "summary"},
-        "params": {"symbols": [], "horizon": None, "history": None, "end": None},
+        "params": {"symbols": None, "horizon": None, "history": None, "end": None},
     },
 }
 

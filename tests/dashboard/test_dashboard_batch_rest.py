@@ -3,7 +3,7 @@ and market_forecast DAGs stored, newest first, as the tables hold it."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterator
+from typing import Iterator
 
 import psycopg2.extras
 import pytest
