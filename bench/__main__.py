@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bench.report import Report
 
-GROUPS = ("engine", "processor", "ingest", "latency", "batch")
+GROUPS = ("engine", "processor", "ingest", "latency", "batch", "forecast")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -25,6 +25,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--minutes", type=float, default=10.0, help="length of the soak run (group 'soak')")
     parser.add_argument("--batch-bars", type=int, default=1_000_000,
                         help="stored bars for the backfill/reconciliation benchmark")
+    parser.add_argument("--evaluation-bars", type=int, default=1_000_000,
+                        help="stored base bars for the signal-evaluation benchmark (group forecast)")
     args = parser.parse_args(argv)
     unknown = [g for g in args.groups if g not in (*GROUPS, "soak")]
     if unknown:
@@ -44,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         engine.run(report)
     needs_services = [g for g in args.groups if g != "engine"]
     if needs_services:
-        from bench import batch, pipeline, soak
+        from bench import batch, forecast, pipeline, soak
         from bench.stack import BenchStack
 
         with tempfile.TemporaryDirectory(prefix="tickflow-bench-") as logs:
@@ -54,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
                            "ingest": lambda: pipeline.run_ingest(report, stack),
                            "latency": lambda: pipeline.run_latency(report, stack),
                            "batch": lambda: batch.run(report, stack, args.batch_bars),
+                           "forecast": lambda: forecast.run(report, stack, args.evaluation_bars),
                            "soak": lambda: soak.run(report, stack, args.minutes)}
                 for group in needs_services:
                     print(f"{group}: real local Kafka and PostgreSQL", flush=True)

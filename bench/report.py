@@ -10,7 +10,7 @@ from pathlib import Path
 
 @dataclass(frozen=True, slots=True)
 class Measurement:
-    group: str            # "engine", "processor", "ingest", "latency", "batch"
+    group: str            # "engine", "processor", "ingest", "latency", "batch", "evaluation", "forecast"
     name: str             # what was measured, e.g. "tickflow IndicatorEngine + signals"
     value: float
     unit: str             # "bars/s", "µs/bar", "ms", "records/s", "MB"

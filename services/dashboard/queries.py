@@ -161,3 +161,38 @@ def summaries(cur: Any, timeframe: str, periods: list[str], symbol: str | None) 
         for key in ("window_start", "window_end", "first_ts", "last_ts", "computed_at"):
             item[key] = item[key].timestamp()
     return items
+
+
+EVALUATION_FIELDS = ("symbol", "timeframe", "rule", "window_start", "window_end", "fee_bps", "first_ts", "last_ts",
+                     "bars", "buy_signals", "sell_signals", "trades", "wins", "win_rate", "mean_trade_return",
+                     "total_return", "sharpe", "max_drawdown", "exposure", "open_trade_return", "bh_total_return",
+                     "bh_sharpe", "bh_max_drawdown", "computed_at")
+FORECAST_FIELDS = ("symbol", "target", "as_of", "step", "ts", "model", "forecast", "lo_80", "hi_80", "lo_95", "hi_95",
+                   "mase", "naive_mase", "beats_naive")
+SCORE_FIELDS = ("symbol", "target", "as_of", "model", "selected", "mase", "smape", "coverage_80", "coverage_95",
+                "cv_windows", "horizon", "error")
+
+
+def _rows(cur: Any, fields: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The cursor's rows as dicts, timestamps as epoch seconds."""
+    return [{f: v.timestamp() if isinstance(v, datetime) else v for f, v in zip(fields, row)} for row in cur.fetchall()]
+
+
+def evaluations(cur: Any, timeframe: str, symbol: str | None) -> list[dict[str, Any]]:
+    """The newest signal evaluation per symbol and rule of a timeframe."""
+    cur.execute(f"SELECT {', '.join(EVALUATION_FIELDS)} FROM signal_evaluation_latest WHERE timeframe = %(tf)s "
+                "AND (%(symbol)s::text IS NULL OR symbol = %(symbol)s) ORDER BY symbol, rule",
+                {"tf": timeframe, "symbol": symbol})
+    return _rows(cur, EVALUATION_FIELDS)
+
+
+def forecasts(cur: Any, symbol: str | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Each symbol's newest forecast days, and its candidates' cross-validation."""
+    params = {"symbol": symbol}
+    cur.execute(f"SELECT {', '.join(FORECAST_FIELDS)} FROM market_forecast_latest "
+                "WHERE %(symbol)s::text IS NULL OR symbol = %(symbol)s ORDER BY symbol, target, step", params)
+    days = _rows(cur, FORECAST_FIELDS)
+    cur.execute(f"SELECT {', '.join(SCORE_FIELDS)} FROM forecast_evaluations e "
+                "WHERE (e.symbol, e.as_of) IN (SELECT DISTINCT symbol, as_of FROM market_forecast_latest) "
+                "AND (%(symbol)s::text IS NULL OR e.symbol = %(symbol)s) ORDER BY symbol, target, model", params)
+    return days, _rows(cur, SCORE_FIELDS)

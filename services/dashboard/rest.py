@@ -1,5 +1,5 @@
-"""The read-only REST API, /api/*: symbols, timeframes, bars (and the forming candle), signals and
-market summaries.
+"""The read-only REST API, /api/*: symbols, timeframes, bars (and the forming candle), signals,
+market summaries, signal evaluations and forecasts.
 
 Every request reads on a pooled connection of the reader role (`app.state.reader`, made in
 `app.reader_engine`) in a read-only transaction. Lists are keyset-paginated (see `queries`);
@@ -18,7 +18,7 @@ from services.dashboard.forming import forming
 from services.dashboard.query_params import (
     bad_param, check_range, next_url, only_params, parse_cursor, parse_symbol, parse_timeframe, parse_when)
 from services.dashboard.schemas import (
-    BarPage, Forming, Order, Period, SignalPage, SummaryList, SymbolList, TimeframeList)
+    BarPage, EvaluationList, ForecastList, Forming, Order, Period, SignalPage, SummaryList, SymbolList, TimeframeList)
 
 
 TIMEFRAME_HELP = ("raw: the base bars, one per price record (default); or rolled-up candles of a configured "
@@ -133,5 +133,26 @@ def rest_router(settings: Settings) -> APIRouter:
         tf = parse_timeframe(timeframe, "timeframe")
         periods = [period] if period else list(get_args(Period))
         return {"items": read(request, queries.summaries, tf, periods, sym)}
+
+    @router.get("/api/evaluations", response_model=EvaluationList,
+                summary="Newest signal evaluations of the signal_evaluation DAG: each rule followed, beside buy-and-hold",
+                responses={404: {"description": "unknown symbol"}, 422: {"description": "bad parameter"}},
+                dependencies=[Depends(only_params("symbol", "timeframe"))])
+    def api_evaluations(
+        request: Request,
+        symbol: str | None = Query(None, min_length=1, max_length=32),
+        timeframe: str = Query(RAW, min_length=1, max_length=8, description="the bars evaluated: " + TIMEFRAME_HELP),
+    ) -> dict[str, Any]:
+        sym = parse_symbol(symbol, "symbol", known) if symbol is not None else None
+        return {"items": read(request, queries.evaluations, parse_timeframe(timeframe, "timeframe"), sym)}
+
+    @router.get("/api/forecasts", response_model=ForecastList,
+                summary="Each symbol's newest market_forecast days with intervals, and every candidate's evaluation",
+                responses={404: {"description": "unknown symbol"}, 422: {"description": "bad parameter"}},
+                dependencies=[Depends(only_params("symbol"))])
+    def api_forecasts(request: Request, symbol: str | None = Query(None, min_length=1, max_length=32)) -> dict[str, Any]:
+        sym = parse_symbol(symbol, "symbol", known) if symbol is not None else None
+        days, scores = read(request, queries.forecasts, sym)
+        return {"items": days, "evaluations": scores}
 
     return router

@@ -138,3 +138,74 @@ class Summary(BaseModel):
 
 class SummaryList(BaseModel):
     items: list[Summary]
+
+
+class Evaluation(BaseModel):
+    """A row of signal_evaluation_latest (README, "Signal evaluation"): one rule followed, beside buy-and-hold."""
+    symbol: str
+    timeframe: str
+    rule: str
+    window_start: float
+    window_end: float
+    fee_bps: float = Field(description="paid on every entry and exit, basis points")
+    first_ts: float
+    last_ts: float
+    bars: int
+    buy_signals: int
+    sell_signals: int
+    trades: int = Field(description="closed trades: BUY while flat at its close, SELL while long at its close")
+    wins: int
+    win_rate: float | None
+    mean_trade_return: float | None = Field(description="mean return per closed trade after fees")
+    total_return: float
+    sharpe: float | None
+    max_drawdown: float
+    exposure: float
+    open_trade_return: float | None
+    bh_total_return: float = Field(description="buy-and-hold over the same bars, same fees")
+    bh_sharpe: float | None
+    bh_max_drawdown: float
+    computed_at: float
+
+
+class EvaluationList(BaseModel):
+    items: list[Evaluation]
+
+
+class ForecastDay(BaseModel):
+    """A row of market_forecast_latest (README, "Forecasts")."""
+    symbol: str
+    target: Literal["close", "high", "low", "volume"]
+    as_of: float = Field(description="the last daily candle the forecast is made from")
+    step: int
+    ts: float = Field(description="the day forecast")
+    model: str
+    forecast: float
+    lo_80: float
+    hi_80: float
+    lo_95: float
+    hi_95: float
+    mase: float = Field(description="the model's cross-validated MASE")
+    naive_mase: float = Field(description="naive's MASE on the same windows")
+    beats_naive: bool = Field(description="false: no model beat naive, and this is naive's forecast")
+
+
+class ForecastScore(BaseModel):
+    """A row of forecast_evaluations: one candidate's rolling-origin cross-validation."""
+    symbol: str
+    target: str
+    as_of: float
+    model: str
+    selected: bool
+    mase: float | None
+    smape: float | None
+    coverage_80: float | None
+    coverage_95: float | None
+    cv_windows: int
+    horizon: int
+    error: str | None
+
+
+class ForecastList(BaseModel):
+    items: list[ForecastDay]
+    evaluations: list[ForecastScore]

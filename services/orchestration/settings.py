@@ -17,6 +17,11 @@ deployment-check thresholds and endpoints, read from the same TICKFLOW_* environ
 | `TICKFLOW_CHECK_K8S_LABEL_SELECTOR` | (all Deployments) | which Deployments to check |
 | `TICKFLOW_CHECK_EXECUTOR` | (the default executor) | Airflow executor of deployment_check's tasks (Kubernetes: `LocalExecutor`) |
 | `TICKFLOW_ALERT_EMAIL_TO` | (no email) | comma-separated recipients of failure alerts (services/orchestration/alerts.py) |
+| `TICKFLOW_EVALUATION_FEE_BPS` | `10` | signal_evaluation: fee paid on every entry and exit, in basis points |
+| `TICKFLOW_EVALUATION_LOOKBACK_DAYS` | `30` | signal_evaluation: days of bars before the window end |
+| `TICKFLOW_FORECAST_HORIZON_DAYS` | `7` | market_forecast: days forecast |
+| `TICKFLOW_FORECAST_HISTORY_DAYS` | `730` | market_forecast: most daily candles a model is fitted on |
+| `TICKFLOW_FORECAST_CV_WINDOWS` | `5` | market_forecast: rolling-origin cross-validation windows |
 
 Airflow connections (environment `AIRFLOW_CONN_<ID>`) override the matching settings when they
 are defined; see `services.orchestration.runtime`.
@@ -43,6 +48,11 @@ class OrchestrationSettings(Settings):
     check_k8s_label_selector: str = ""
     check_executor: str = ""
     alert_email_to: str = ""
+    evaluation_fee_bps: float = Field(10.0, ge=0, le=10_000)
+    evaluation_lookback_days: int = Field(30, ge=1)
+    forecast_horizon_days: int = Field(7, ge=1, le=90)
+    forecast_history_days: int = Field(730, ge=40)
+    forecast_cv_windows: int = Field(5, ge=1, le=50)
 
     def health_urls(self) -> dict[str, str]:
         """Each service's health endpoint, by service name."""

@@ -12,7 +12,7 @@ import this module, and the DAG processor parses them often.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Mapping
 
 from services.orchestration.catalog import DEFAULT_TOLERANCE, MANUAL_SPAN, MANUAL_WINDOW
@@ -272,3 +272,85 @@ def market_summary(params: Mapping[str, Any], data_interval_end: datetime | None
     except ValueError as exc:
         raise _fail(str(exc)) from None
     return summarize(settings.database_url, end, settings.summary_horizon_bars, run_id, timeframes)
+
+
+# -- signal_evaluation -----------------------------------------------------------------------------
+
+def signal_evaluation(params: Mapping[str, Any], data_interval_end: datetime | None, run_id: str | None) -> dict:
+    """Validate params (settings give the defaults), evaluate every symbol x timeframe x rule, store the rows."""
+    from services.orchestration.market_summary import resolve_end
+    from services.orchestration.runtime import load_settings
+    from services.orchestration.signal_evaluation import evaluate_signals
+
+    settings = load_settings()
+    try:
+        symbols = validate_symbols(params.get("symbols"), settings.symbols, settings.symbol_policy())
+        timeframes = validate_timeframes(params.get("timeframes"), settings.timeframes)
+        updates = {name: params[key] for key, name in (("fee_bps", "evaluation_fee_bps"),
+                                                       ("lookback_days", "evaluation_lookback_days"))
+                   if params.get(key) is not None}
+        settings = settings.with_updates(**updates) if updates else settings
+        end = resolve_end(params.get("end"), data_interval_end)
+    except (ParamError, ValueError) as exc:
+        raise _fail(f"invalid params: {exc}") from None
+    return evaluate_signals(settings.database_url, end, timedelta(days=settings.evaluation_lookback_days),
+                            settings.evaluation_fee_bps, symbols, timeframes, run_id)
+
+
+# -- market_forecast -------------------------------------------------------------------------------
+# One mapped task per symbol: each fits its own models (seconds per symbol), retries alone.
+
+def _whole(name: str, value: Any, default: int, least: int) -> int:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ParamError(f"{name}: expected a whole number >= {least}, got {value!r}")
+    return value
+
+
+def plan_forecast(params: Mapping[str, Any], data_interval_end: datetime | None) -> list[dict[str, Any]]:
+    """Validate params (settings give the defaults); one job per symbol."""
+    from services.orchestration.market_forecast import DAILY
+    from services.orchestration.market_summary import resolve_end
+    from services.orchestration.runtime import load_settings
+
+    settings = load_settings(use_connections=False)
+    try:
+        symbols = validate_symbols(params.get("symbols"), settings.symbols, settings.symbol_policy())
+        horizon = _whole("horizon", params.get("horizon"), settings.forecast_horizon_days, 1)
+        history = _whole("history", params.get("history"), settings.forecast_history_days, 40)
+        end = resolve_end(params.get("end"), data_interval_end)
+    except (ParamError, ValueError) as exc:
+        raise _fail(f"invalid params: {exc}") from None
+    if DAILY not in settings.timeframes:
+        raise _fail(f"no daily candles to forecast from: TICKFLOW_TIMEFRAMES ({','.join(settings.timeframes)}) "
+                    f"does not roll up {DAILY}")
+    log.info("forecast %d days from up to %d daily candles before %s for %s", horizon, history, end.isoformat(),
+             ", ".join(symbols))
+    return [{"symbol": s, "end": end.isoformat(), "horizon": horizon, "history": history,
+             "windows": settings.forecast_cv_windows} for s in symbols]
+
+
+def forecast_job(job: Mapping[str, Any], run_id: str | None) -> dict[str, Any]:
+    """One symbol's forecast; skipped (with the reason) when it has too little daily history."""
+    from services.orchestration.market_forecast import NotEnoughHistory, forecast_symbol
+    from services.orchestration.runtime import load_settings
+
+    settings = load_settings()
+    try:
+        return forecast_symbol(settings.database_url, job["symbol"], datetime.fromisoformat(job["end"]),
+                               int(job["horizon"]), int(job["history"]), int(job["windows"]), run_id)
+    except NotEnoughHistory as exc:
+        raise _skip(str(exc)) from None
+
+
+def forecast_summary(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Which symbol and target has a model that beat naive (the others forecast with naive)."""
+    results = [r for r in results if r]
+    beat = {r["symbol"]: {t: v["model"] for t, v in r["targets"].items() if v["beats_naive"]} for r in results}
+    for r in results:
+        lost = [t for t, v in r["targets"].items() if not v["beats_naive"]]
+        if lost:
+            log.info("%s: no model beat naive for %s; naive is the forecast", r["symbol"], ", ".join(lost))
+    return {"symbols": [r["symbol"] for r in results], "beats_naive": beat,
+            "seconds": {r["symbol"]: r["seconds"] for r in results}}

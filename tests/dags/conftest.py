@@ -36,6 +36,7 @@ from running_services import ingest_and_processor, send_simulated_stream
 from streams import count_bars, truncate_outputs
 from support import ROOT, TEST_DATABASE, wait_until
 from dags_support import Streamed, read_rolled, read_tables, wait_for_topic_metadata
+from goog_daily import SYMBOL as GOOG, GoogDaily, goog_csv, post_records, price_records
 
 DAGS_DIR = ROOT / "dags"
 _settings = Settings()
@@ -163,6 +164,46 @@ def stream_tables(streamed: Streamed, owner_db: Engine) -> Streamed:
     pd.testing.assert_frame_equal(signals, streamed.signals)
     pd.testing.assert_frame_equal(read_rolled(owner_db)[0], streamed.rolled_bars)
     return streamed
+
+
+@pytest.fixture(scope="session")
+def goog_daily(base_settings: Settings, owner_db: Engine, tmp_path_factory: pytest.TempPathFactory) -> GoogDaily:
+    """GOOG's daily history posted to ingest and stored by the processor (base bars, rolled candles,
+    indicators, signals), once per session; what it stored is kept."""
+    csv = goog_csv()
+    logs = tmp_path_factory.mktemp("goog")
+    before = os.environ.get("TICKFLOW_SYMBOLS")
+    os.environ["TICKFLOW_SYMBOLS"] = GOOG  # ingest accepts configured symbols only
+    try:
+        with own_topics(namespaced(base_settings, "test-goog", symbols=(GOOG,))) as stack:
+            wait_for_topic_metadata(stack)
+            truncate_outputs(owner_db)
+            with ingest_and_processor(stack, logs) as pipeline:
+                post_records(pipeline.ingest_url, price_records(csv))
+                wait_until(lambda: count_bars(owner_db) == len(csv), timeout=120, interval=0.3,
+                           what=f"{len(csv)} GOOG bars from the processor")
+    finally:
+        if before is None:
+            os.environ.pop("TICKFLOW_SYMBOLS", None)
+        else:
+            os.environ["TICKFLOW_SYMBOLS"] = before
+    with owner_db.connect() as conn:
+        bars = pd.read_sql_query(text("SELECT * FROM bars ORDER BY timeframe, ts"), conn)
+        signals = pd.read_sql_query(text("SELECT symbol, timeframe, ts, rule, side, price, value, reference "
+                                         "FROM signals ORDER BY timeframe, ts, rule"), conn)
+    assert set(bars["symbol"]) == {GOOG} and (bars["timeframe"] == "1d").sum() == len(csv) - 1  # last day forming
+    return GoogDaily(csv, bars, signals)
+
+
+@pytest.fixture
+def goog_tables(goog_daily: GoogDaily, owner_db: Engine, monkeypatch: pytest.MonkeyPatch) -> GoogDaily:
+    """bars and signals exactly as the processor stored GOOG's history; GOOG is a configured symbol."""
+    with owner_db.begin() as conn:
+        conn.execute(text("TRUNCATE bars, signals"))
+    _copy_in(owner_db, "bars", goog_daily.bars)
+    _copy_in(owner_db, "signals", goog_daily.signals)
+    monkeypatch.setenv("TICKFLOW_SYMBOLS", GOOG)
+    return goog_daily
 
 
 @pytest.fixture

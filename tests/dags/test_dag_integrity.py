@@ -38,6 +38,16 @@ EXPECTED = {
         "tasks": {"summarize"},
         "params": {"end": None, "timeframes": None, "horizon_bars": None},
     },
+    "signal_evaluation": {
+        "file": "signal_evaluation.py",
+        "tasks": {"evaluate"},
+        "params": {"symbols": None, "timeframes": None, "end": None, "lookback_days": None, "fee_bps": None},
+    },
+    "market_forecast": {
+        "file": "market_forecast.py",
+        "tasks": {"plan", "forecast", "summary"},
+        "params": {"symbols": None, "horizon": None, "history": None, "end": None},
+    },
 }
 
 
@@ -83,6 +93,10 @@ def test_schedules(dag_bag: dict[str, Any]) -> None:
     assert isinstance(reconciliation, CronDataIntervalTimetable) and reconciliation.expression == "0 * * * *"
     summary = dag_bag["market_summary"].timetable
     assert isinstance(summary, CronDataIntervalTimetable) and summary.expression == "0 * * * *"
+    evaluation = dag_bag["signal_evaluation"].timetable
+    assert isinstance(evaluation, CronDataIntervalTimetable) and evaluation.expression == "0 0 * * *"
+    forecast = dag_bag["market_forecast"].timetable
+    assert isinstance(forecast, CronDataIntervalTimetable) and forecast.expression == "30 0 * * *"
 
 
 def test_task_wiring(dag_bag: dict[str, Any]) -> None:
@@ -104,6 +118,10 @@ def test_task_wiring(dag_bag: dict[str, Any]) -> None:
     assert isinstance(reconciliation.get_task("reconcile"), MappedOperator)
     assert reconciliation.get_task("summary").trigger_rule == "all_done"
     assert reconciliation.get_task("summary").upstream_task_ids == {"reconcile"}
+
+    forecast = dag_bag["market_forecast"]
+    assert isinstance(forecast.get_task("forecast"), MappedOperator)  # one task per symbol
+    assert forecast.get_task("summary").trigger_rule == "none_failed"  # a skipped symbol does not skip it
 
 
 def test_params_are_validated_by_their_schema(dag_bag: dict[str, Any]) -> None:
