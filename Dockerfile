@@ -19,10 +19,13 @@ WORKDIR /src
 COPY pyproject.toml requirements.lock ./
 # The services' runtime dependencies (pyproject [project].dependencies), every one at the version
 # requirements.lock pins (the lock also pins Airflow and the test tools: they stay out of this image).
-# pip check fails the build if the lock and the dependencies ever disagree.
+# The constraints are the lock's name==version lines (its hashes verify `make install`, not this
+# image: pip cannot check hashes given as constraints). pip check fails the build if the lock and
+# the dependencies ever disagree.
 RUN python -m venv /opt/venv \
  && python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml", "rb"))["project"]["dependencies"]))' > runtime.txt \
- && /opt/venv/bin/pip install --constraint requirements.lock --requirement runtime.txt \
+ && sed -n 's/^\([A-Za-z0-9][^ ]*==[^ ]*\).*/\1/p' requirements.lock > constraints.txt \
+ && /opt/venv/bin/pip install --constraint constraints.txt --requirement runtime.txt \
  && /opt/venv/bin/pip check
 
 # The dashboard page's third-party JavaScript (lightweight-charts), exactly as package-lock.json

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import tomllib
 from importlib import metadata
 from pathlib import Path
@@ -200,13 +201,24 @@ def test_npm_lock_pins_the_served_library_and_keeps_dev_packages_out() -> None:
         f"lightweight-charts {version} has no {dashboard_page.CHARTS_FILE}")
 
 
+def image_constraints(dockerfile: str, redirect: str) -> dict[str, str]:
+    """What the image's own sed command makes of requirements.lock (it carries hashes: pip cannot
+    take those as constraints), run here on the real lock: name -> version, no hash left."""
+    (command,) = re.findall(r"(sed -n '[^']+') \S*" + re.escape(redirect), dockerfile)
+    out = subprocess.run(f"{command} requirements.lock", shell=True, cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout
+    assert "hash" not in out and out.count("\n") == len(out.splitlines())
+    return {canonical(line.split("==")[0]): line.split("==")[1] for line in out.splitlines()}
+
+
 def test_service_image_installs_exactly_the_locked_versions() -> None:
     """The image installs pyproject's dependencies constrained by requirements.lock. That pins every
     package only if the whole dependency closure is in the lock: walk it from the metadata of
     the packages installed from that same lock."""
     text = DOCKERFILE.read_text()
-    assert "--constraint requirements.lock" in text and "pip check" in text
+    assert "--constraint constraints.txt" in text and "pip check" in text
     pins = lock_pins()
+    assert image_constraints(text, "requirements.lock > constraints.txt") == pins
     todo = [Requirement(r) for r in PYPROJECT["project"]["dependencies"]]
     seen: set[str] = set()
     while todo:
@@ -240,6 +252,7 @@ def test_airflow_image_extends_the_locked_airflow_on_the_locked_python() -> None
     assert f"ARG AIRFLOW_VERSION={m.group(1)}" in text
     assert '"apache-airflow==${AIRFLOW_VERSION}"' in text, "pip must not move Airflow"
     assert "pip check" in text
+    assert image_constraints(text, "/opt/tickflow/requirements.lock > /tmp/tickflow-pins.txt") == pins
     copies = {rest.split()[-2]: rest.split()[-1] for op, rest in instructions(AIRFLOW_DOCKERFILE) if op == "COPY"}
     assert copies["dags/"] == "/opt/airflow/dags/"
     # Migrations look for sql/ two levels above services/db/: keep that layout in the image.
