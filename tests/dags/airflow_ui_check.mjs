@@ -46,11 +46,19 @@ await run(webDir, result, async (browser) => {
     // Either the UI goes on to the new run's page, or it says why not.
     await page.waitForFunction((b) => /\/runs\//.test(location.pathname) && location.href !== b
       || document.querySelector("[data-scope=toast][data-part=root]"), before, { polling: 100 });
+    // A toast comes first either way: then wait for the outcome itself (the run's page, or the reason in
+    // the still-open form) and read both in one step, so a dialog closing meanwhile cannot race the read.
+    const outcome = await page.waitForFunction((b) => {
+      const dialogs = [...document.querySelectorAll("[role=dialog]")];
+      const says = dialogs.flatMap((d) => d.innerText.split("\n")).filter((l) => /invalid|error|fail/i.test(l));
+      const onRun = /\/runs\//.test(location.pathname) && location.href !== b;
+      return (onRun || says.length) && { formOpen: dialogs.length > 0 && !onRun, says: onRun ? [] : says };
+    }, before, { polling: 100 });
+    const { formOpen, says } = await outcome.jsonValue();
     const run = page.url().match(/\/runs\/([^/?#]+)/);
     const toasts = await page.locator("[data-scope=toast][data-part=root]").allInnerTexts();
-    const formOpen = await dialog.isVisible();
     return { run: run ? decodeURIComponent(run[1]) : null, toasts: toasts.map((t) => t.replace(/\s+/g, " ").trim()),
-             formOpen, formSays: formOpen ? (await dialog.innerText()).split("\n").filter((l) => /invalid|error|fail/i.test(l)) : [] };
+             formOpen, formSays: says };
   };
 
   for (const dagId of dagIds) {

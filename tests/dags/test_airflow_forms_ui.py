@@ -1,7 +1,13 @@
 """Airflow's UI as a person uses it: log in, open each indicator DAG's trigger form (headless Chromium, the
 dashboard test's playwright-core), and check what the form refuses before a run exists, what the first task
 refuses in one line, and that a run with empty params covers the hour the form promises. One `airflow
-standalone` serves every check."""
+standalone` serves every check.
+
+It runs first among the DAG tests (file name order, tests/dags/conftest.py keeps it), on the DAGs as a
+fresh installation has them (paused, never run), and leaves them paused. After test_airflow_standalone.py
+had unpaused and run them on the same metadata database, the first form's dialog closed while the test
+read it; the cause is not pinned down yet.
+"""
 from __future__ import annotations
 
 import json
@@ -121,3 +127,7 @@ def test_trigger_forms_refuse_bad_params_and_empty_params_cover_the_last_hour(
         assert checked["run"]["state"] == "success"
         result = xcom(airflow, "indicator_reconciliation", reconciliation["emptyParams"]["run"], "summary")
         assert result["timeframes"]["raw"]["bars"] == checked["expected"] and result["mismatches"] == 0
+        # The form unpaused the DAGs it triggered; leave them as a fresh installation has them (paused) for
+        # the tests that share this metadata database.
+        for dag_id in ("indicator_backfill", "indicator_reconciliation"):
+            assert airflow.call("PATCH", f"/dags/{dag_id}", json={"is_paused": True})["is_paused"] is True
