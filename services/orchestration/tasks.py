@@ -64,6 +64,13 @@ def _window(params: Mapping[str, Any], data_interval_start: datetime | None, dat
     return window if window.source != "default" else Window(window.start, window.end, MANUAL_WINDOW)
 
 
+
+def _with_params(settings: Any, params: Mapping[str, Any], fields: Mapping[str, str]) -> Any:
+    """`settings` with the params that override a setting (param name -> settings field), each
+    validated by that field, as the environment and the command line are (Settings.with_updates)."""
+    updates = {field: params[name] for name, field in fields.items() if params.get(name) is not None}
+    return settings.with_updates(**updates) if updates else settings
+
 # -- deployment_check ------------------------------------------------------------------------------
 
 def deployment_check(name: str, run_id: str) -> dict[str, Any]:
@@ -265,8 +272,7 @@ def market_summary(params: Mapping[str, Any], data_interval_end: datetime | None
 
     settings = load_settings()
     try:
-        if params.get("horizon_bars") is not None:
-            settings = settings.with_updates(summary_horizon_bars=params["horizon_bars"])
+        settings = _with_params(settings, params, {"horizon_bars": "summary_horizon_bars"})
         timeframes = validate_timeframes(params.get("timeframes"), settings.timeframes)
         end = resolve_end(params.get("end"), data_interval_end)
     except ValueError as exc:
@@ -286,10 +292,8 @@ def signal_evaluation(params: Mapping[str, Any], data_interval_end: datetime | N
     try:
         symbols = validate_symbols(params.get("symbols"), settings.symbols, settings.symbol_policy())
         timeframes = validate_timeframes(params.get("timeframes"), settings.timeframes)
-        updates = {name: params[key] for key, name in (("fee_bps", "evaluation_fee_bps"),
-                                                       ("lookback_days", "evaluation_lookback_days"))
-                   if params.get(key) is not None}
-        settings = settings.with_updates(**updates) if updates else settings
+        settings = _with_params(settings, params, {"fee_bps": "evaluation_fee_bps",
+                                                   "lookback_days": "evaluation_lookback_days"})
         end = resolve_end(params.get("end"), data_interval_end)
     except (ParamError, ValueError) as exc:
         raise _fail(f"invalid params: {exc}") from None
@@ -300,14 +304,6 @@ def signal_evaluation(params: Mapping[str, Any], data_interval_end: datetime | N
 # -- market_forecast -------------------------------------------------------------------------------
 # One mapped task per symbol: each fits its own models (seconds per symbol), retries alone.
 
-def _whole(name: str, value: Any, default: int, least: int) -> int:
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise ParamError(f"{name}: expected a whole number >= {least}, got {value!r}")
-    return value
-
-
 def plan_forecast(params: Mapping[str, Any], data_interval_end: datetime | None) -> list[dict[str, Any]]:
     """Validate params (settings give the defaults); one job per symbol."""
     from services.orchestration.market_forecast import DAILY
@@ -317,8 +313,9 @@ def plan_forecast(params: Mapping[str, Any], data_interval_end: datetime | None)
     settings = load_settings(use_connections=False)
     try:
         symbols = validate_symbols(params.get("symbols"), settings.symbols, settings.symbol_policy())
-        horizon = _whole("horizon", params.get("horizon"), settings.forecast_horizon_days, 1)
-        history = _whole("history", params.get("history"), settings.forecast_history_days, 40)
+        settings = _with_params(settings, params, {"horizon": "forecast_horizon_days",
+                                                   "history": "forecast_history_days"})
+        horizon, history = settings.forecast_horizon_days, settings.forecast_history_days
         end = resolve_end(params.get("end"), data_interval_end)
     except (ParamError, ValueError) as exc:
         raise _fail(f"invalid params: {exc}") from None
