@@ -130,6 +130,9 @@ def expected_signals(frame: pd.DataFrame, closes: np.ndarray, first: int, ts: li
 
 
 _BAR_COLUMNS = ("ts", "close", *INDICATOR_COLUMNS)
+# A row's `ts` as whole microseconds since the epoch, exactly (extract returns numeric): how stored
+# rows are matched with recomputed ones.
+TS_MICROS = "(extract(epoch FROM ts) * 1000000)::bigint"
 
 
 def copy_frame(cur: Any, query: str, columns: Sequence[str] = _BAR_COLUMNS,

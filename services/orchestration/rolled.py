@@ -29,7 +29,8 @@ from services.core.reference import compute_indicators, roll_up
 from services.core.signals import SignalRules
 from services.core.timeframes import Timeframe
 from services.orchestration.params import Window
-from services.orchestration.recompute import DEFAULT_CHUNK_BARS, Chunk, copy_frame, expected_signals, warmup_bars
+from services.orchestration.recompute import (
+    DEFAULT_CHUNK_BARS, TS_MICROS, Chunk, copy_frame, expected_signals, warmup_bars)
 
 __all__ = ["CANDLE_COLUMNS", "history_start", "iter_rolled_chunks"]
 
@@ -37,7 +38,6 @@ CANDLE_COLUMNS = ("open", "high", "low", "close", "volume", "base_bars")
 COLUMNS = (*CANDLE_COLUMNS, *INDICATOR_COLUMNS)
 _MICROS = 1_000_000
 _AT = "timestamptz 'epoch' + %s * interval '1 microsecond'"  # microseconds since the epoch -> timestamptz
-_US = "(extract(epoch FROM ts) * 1000000)::bigint"  # and back (extract is exact numeric)
 
 
 def _micros(moment: Any) -> int:
@@ -59,7 +59,7 @@ def history_start(cur: Any, symbol: str, timeframe: Timeframe, first_us: int, wa
     span = max(warmup, 1) * step
     while True:
         lo = first_us - span
-        cur.execute(f"SELECT count(DISTINCT div({_US}, %s)) FROM bars WHERE symbol = %s AND timeframe = 'raw' "
+        cur.execute(f"SELECT count(DISTINCT div({TS_MICROS}, %s)) FROM bars WHERE symbol = %s AND timeframe = 'raw' "
                     f"AND ts >= {_AT} AND ts < {_AT}", (step, symbol, lo, first_us))
         if cur.fetchone()[0] >= warmup:
             return lo
@@ -81,14 +81,14 @@ def _base_bars(cur: Any, symbol: str, after_us: int | None, lo_us: int | None, h
     if after_us is not None:
         where.append(f"ts > {_AT}")
         args.append(after_us)
-    query = cur.mogrify(f"SELECT {_US}, open, high, low, close, volume FROM bars WHERE {' AND '.join(where)} "
+    query = cur.mogrify(f"SELECT {TS_MICROS}, open, high, low, close, volume FROM bars WHERE {' AND '.join(where)} "
                         "ORDER BY ts LIMIT %s", (*args, limit)).decode()
     return _copy(cur, query, _BASE)
 
 
 def _closer(cur: Any, symbol: str, from_us: int) -> pd.DataFrame:
     """The first base bar at or after `from_us`: it closes the last window before it."""
-    query = cur.mogrify(f"SELECT {_US}, open, high, low, close, volume FROM bars WHERE symbol = %s "
+    query = cur.mogrify(f"SELECT {TS_MICROS}, open, high, low, close, volume FROM bars WHERE symbol = %s "
                         f"AND timeframe = 'raw' AND ts >= {_AT} ORDER BY ts LIMIT 1", (symbol, from_us)).decode()
     return _copy(cur, query, _BASE)
 
@@ -96,7 +96,7 @@ def _closer(cur: Any, symbol: str, from_us: int) -> pd.DataFrame:
 def _stored(cur: Any, symbol: str, timeframe: str, lo_us: int, hi_us: int) -> pd.DataFrame:
     """The stored candles of `timeframe` in [lo_us, hi_us)."""
     cols = ", ".join(COLUMNS)
-    query = cur.mogrify(f"SELECT {_US}, {cols} FROM bars WHERE symbol = %s AND timeframe = %s "
+    query = cur.mogrify(f"SELECT {TS_MICROS}, {cols} FROM bars WHERE symbol = %s AND timeframe = %s "
                         f"AND ts >= {_AT} AND ts < {_AT} ORDER BY ts", (symbol, timeframe, lo_us, hi_us)).decode()
     return _copy(cur, query, ["us", *COLUMNS])
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.orchestration.recompute import Chunk, ExpectedSignal
+from services.orchestration.recompute import TS_MICROS, Chunk, ExpectedSignal
 
 __all__ = ["SignalDiff", "StoredSignal", "diff_signals", "stored_signals"]
 
@@ -39,7 +39,7 @@ class SignalDiff:
 def stored_signals(cur: Any, chunk: Chunk) -> dict[tuple[int, str], StoredSignal]:
     """The stored signals of the chunk's symbol and timeframe in its signal range."""
     lo, hi = chunk.signal_range
-    cur.execute("SELECT (extract(epoch FROM ts) * 1000000)::bigint, rule, side, price, value, reference "
+    cur.execute(f"SELECT {TS_MICROS}, rule, side, price, value, reference "
                 "FROM signals WHERE symbol = %s AND timeframe = %s AND ts >= %s AND ts <= %s",
                 (chunk.symbol, chunk.timeframe, lo, hi))
     return {(int(row[0]), row[1]): StoredSignal(int(row[0]), *row[1:]) for row in cur.fetchall()}

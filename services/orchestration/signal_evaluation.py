@@ -20,7 +20,7 @@ import psycopg2.extras
 from services.core.evaluation import evaluate_rules
 from services.core.signals import RULES
 from services.logs import event
-from services.orchestration.recompute import copy_frame
+from services.orchestration.recompute import TS_MICROS, copy_frame
 
 log = logging.getLogger(__name__)
 
@@ -32,16 +32,15 @@ KEY = ("symbol", "timeframe", "rule", "window_end", "fee_bps")
 UPSERT = (f"INSERT INTO signal_evaluations ({', '.join(COLUMNS)}) VALUES %s "
           f"ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET "
           + ", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS if c not in KEY) + ", computed_at = now()")
-MICROS = "(extract(epoch FROM ts) * 1000000)::bigint"  # exact: extract returns numeric
 
 
 def load_span(cur: Any, symbol: str, timeframe: str, start: datetime, end: datetime) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(bars: micros, close; signals: micros, rule, side) of one symbol and timeframe in [start, end), in time order."""
     where = cur.mogrify("symbol = %s AND timeframe = %s AND ts >= %s AND ts < %s",
                         (symbol, timeframe, start, end)).decode()
-    bars = copy_frame(cur, f"SELECT {MICROS}, close FROM bars WHERE {where} ORDER BY ts", ("micros", "close"),
+    bars = copy_frame(cur, f"SELECT {TS_MICROS}, close FROM bars WHERE {where} ORDER BY ts", ("micros", "close"),
                       {"micros": "int64"})
-    signals = copy_frame(cur, f"SELECT {MICROS}, rule, side FROM signals WHERE {where} ORDER BY ts",
+    signals = copy_frame(cur, f"SELECT {TS_MICROS}, rule, side FROM signals WHERE {where} ORDER BY ts",
                          ("micros", "rule", "side"), {"micros": "int64", "rule": str, "side": str})
     return bars, signals
 
