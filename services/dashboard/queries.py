@@ -136,6 +136,11 @@ SUMMARY_FIELDS = ("symbol", "timeframe", "period", "window_start", "window_end",
 RULE_FIELDS = ("rule", "buy_signals", "sell_signals", "evaluated", "hits", "hit_rate")
 
 
+def _rows(cur: Any, fields: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The cursor's rows as dicts, timestamps as epoch seconds."""
+    return [{f: v.timestamp() if isinstance(v, datetime) else v for f, v in zip(fields, row)} for row in cur.fetchall()]
+
+
 def summaries(cur: Any, timeframe: str, periods: list[str], symbol: str | None) -> list[dict[str, Any]]:
     """The newest stored summary of a timeframe per symbol and period, each with its per-rule rows."""
     params: dict[str, Any] = {"timeframe": timeframe, "periods": periods}
@@ -146,7 +151,7 @@ def summaries(cur: Any, timeframe: str, periods: list[str], symbol: str | None) 
     cur.execute(f"SELECT {', '.join(SUMMARY_FIELDS)} FROM market_summary_latest "
                 f"WHERE timeframe = %(timeframe)s AND period = ANY(%(periods)s) {symbol_filter} "
                 "ORDER BY period, symbol", params)
-    items = [dict(zip(SUMMARY_FIELDS, r)) for r in cur.fetchall()]
+    items = _rows(cur, SUMMARY_FIELDS)
     if not items:
         return []
     cur.execute(f"SELECT symbol, period, window_end, {', '.join(RULE_FIELDS)} FROM market_summary_rules "
@@ -154,12 +159,10 @@ def summaries(cur: Any, timeframe: str, periods: list[str], symbol: str | None) 
                 f"FROM market_summary_latest WHERE timeframe = %(timeframe)s AND period = ANY(%(periods)s) "
                 f"{symbol_filter}) ORDER BY rule", params)
     rules: dict[tuple, list[dict[str, Any]]] = {}
-    for row in cur.fetchall():
-        rules.setdefault(tuple(row[:3]), []).append(dict(zip(RULE_FIELDS, row[3:])))
+    for row in _rows(cur, ("symbol", "period", "window_end", *RULE_FIELDS)):
+        rules.setdefault((row.pop("symbol"), row.pop("period"), row.pop("window_end")), []).append(row)
     for item in items:
         item["rules"] = rules.get((item["symbol"], item["period"], item["window_end"]), [])
-        for key in ("window_start", "window_end", "first_ts", "last_ts", "computed_at"):
-            item[key] = item[key].timestamp()
     return items
 
 
@@ -171,11 +174,6 @@ FORECAST_FIELDS = ("symbol", "target", "as_of", "step", "ts", "model", "forecast
                    "mase", "naive_mase", "beats_naive")
 SCORE_FIELDS = ("symbol", "target", "as_of", "model", "selected", "mase", "smape", "coverage_80", "coverage_95",
                 "cv_windows", "horizon", "error")
-
-
-def _rows(cur: Any, fields: tuple[str, ...]) -> list[dict[str, Any]]:
-    """The cursor's rows as dicts, timestamps as epoch seconds."""
-    return [{f: v.timestamp() if isinstance(v, datetime) else v for f, v in zip(fields, row)} for row in cur.fetchall()]
 
 
 def evaluations(cur: Any, timeframe: str, symbol: str | None) -> list[dict[str, Any]]:

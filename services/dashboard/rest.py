@@ -39,6 +39,10 @@ def read(request: Request, fn: Callable[..., Any], *args: Any) -> Any:
 def rest_router(settings: Settings) -> APIRouter:
     """The /api/* routes; symbols the settings do not accept (`Settings.symbol_policy`) are unknown (404)."""
     known = settings.symbol_policy()
+
+    def symbol_filter(symbol: str | None) -> str | None:
+        """The `symbol` query parameter of a listing: None (all symbols) or an accepted symbol."""
+        return None if symbol is None else parse_symbol(symbol, "symbol", known)
     router = APIRouter()
 
     @router.get("/api/symbols", response_model=SymbolList, summary="Symbols with their first and last bar",
@@ -109,7 +113,7 @@ def rest_router(settings: Settings) -> APIRouter:
         limit: int = Query(100, ge=1, le=1000),
         cursor: str | None = Query(None, min_length=1, max_length=512, description="next_cursor of the previous page"),
     ) -> dict[str, Any]:
-        sym = parse_symbol(symbol, "symbol", known) if symbol is not None else None
+        sym = symbol_filter(symbol)
         start, end = parse_when(since, "since"), parse_when(until, "until")
         check_range(start, end, ("since", "until"))
         tf = parse_timeframe(timeframe, "timeframe")
@@ -129,7 +133,7 @@ def rest_router(settings: Settings) -> APIRouter:
         timeframe: str = Query(RAW, min_length=1, max_length=8,
                                description="the bars summarised: " + TIMEFRAME_HELP),
     ) -> dict[str, Any]:
-        sym = parse_symbol(symbol, "symbol", known) if symbol is not None else None
+        sym = symbol_filter(symbol)
         tf = parse_timeframe(timeframe, "timeframe")
         periods = [period] if period else list(get_args(Period))
         return {"items": read(request, queries.summaries, tf, periods, sym)}
@@ -143,7 +147,7 @@ def rest_router(settings: Settings) -> APIRouter:
         symbol: str | None = Query(None, min_length=1, max_length=32),
         timeframe: str = Query(RAW, min_length=1, max_length=8, description="the bars evaluated: " + TIMEFRAME_HELP),
     ) -> dict[str, Any]:
-        sym = parse_symbol(symbol, "symbol", known) if symbol is not None else None
+        sym = symbol_filter(symbol)
         return {"items": read(request, queries.evaluations, parse_timeframe(timeframe, "timeframe"), sym)}
 
     @router.get("/api/forecasts", response_model=ForecastList,
@@ -151,7 +155,7 @@ def rest_router(settings: Settings) -> APIRouter:
                 responses={404: {"description": "unknown symbol"}, 422: {"description": "bad parameter"}},
                 dependencies=[Depends(only_params("symbol"))])
     def api_forecasts(request: Request, symbol: str | None = Query(None, min_length=1, max_length=32)) -> dict[str, Any]:
-        sym = parse_symbol(symbol, "symbol", known) if symbol is not None else None
+        sym = symbol_filter(symbol)
         days, scores = read(request, queries.forecasts, sym)
         return {"items": days, "evaluations": scores}
 
