@@ -29,7 +29,7 @@ from datetime import datetime, timedelta, timezone
 from airflow.sdk import dag, task
 
 from services.orchestration import tasks
-from services.orchestration.alerts import failure_notifiers
+from services.orchestration.dag_defaults import task_defaults
 from services.orchestration.catalog import CHECKS, OPS_OWNER
 from services.orchestration.settings import OrchestrationSettings
 
@@ -43,10 +43,9 @@ from services.orchestration.settings import OrchestrationSettings
     max_active_runs=1,
     dagrun_timeout=timedelta(minutes=4),
     # The retries are for a task that never started; a check's own failure is final (AirflowFailException).
-    default_args={"owner": OPS_OWNER, "retries": 2, "retry_delay": timedelta(seconds=20),
-                  "execution_timeout": timedelta(minutes=2),
-                  "on_failure_callback": failure_notifiers(),
-                  "executor": OrchestrationSettings().check_executor or None},
+    default_args=task_defaults(OPS_OWNER, retries=2, retry_delay=timedelta(seconds=20),
+                               execution_timeout=timedelta(minutes=2),
+                               executor=OrchestrationSettings().check_executor or None),
     tags=["tickflow", "operations"],
     doc_md=__doc__,
 )

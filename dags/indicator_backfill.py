@@ -25,7 +25,7 @@ from airflow.sdk import CronDataIntervalTimetable, dag, get_current_context, tas
 
 from services.config import Settings
 from services.orchestration import tasks
-from services.orchestration.alerts import failure_notifiers
+from services.orchestration.dag_defaults import task_defaults
 from services.orchestration.catalog import DATA_OWNER
 from services.orchestration.forms import symbols_param, timeframes_param, window_params
 
@@ -39,8 +39,7 @@ _settings = Settings()
     start_date=datetime(2024, 1, 1, tzinfo=timezone.utc),
     catchup=False,
     max_active_runs=2,
-    default_args={"owner": DATA_OWNER, "retries": 1, "retry_delay": timedelta(seconds=30),
-                  "on_failure_callback": failure_notifiers()},
+    default_args=task_defaults(DATA_OWNER, retries=1, retry_delay=timedelta(seconds=30)),
     params={
         "symbols": symbols_param("recompute", _settings),
         "timeframes": timeframes_param(_settings),
@@ -50,7 +49,7 @@ _settings = Settings()
     doc_md=__doc__,
 )
 def indicator_backfill() -> None:
-    @task(retries=0)  # a mistake in the params stays a mistake
+    @task
     def plan(params: dict | None = None, data_interval_start: datetime | None = None,
              data_interval_end: datetime | None = None, dag_run=None) -> list[dict]:
         return tasks.plan_backfill(params or {}, data_interval_start=data_interval_start,

@@ -26,7 +26,7 @@ from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_conte
 
 from services.config import Settings
 from services.orchestration import tasks
-from services.orchestration.alerts import failure_notifiers
+from services.orchestration.dag_defaults import task_defaults
 from services.orchestration.catalog import DATA_OWNER, DEFAULT_TOLERANCE
 from services.orchestration.forms import symbols_param, timeframes_param, window_params
 
@@ -41,8 +41,7 @@ _settings = Settings()
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(minutes=50),
-    default_args={"owner": DATA_OWNER, "retries": 1, "retry_delay": timedelta(seconds=30),
-                  "on_failure_callback": failure_notifiers()},
+    default_args=task_defaults(DATA_OWNER, retries=1, retry_delay=timedelta(seconds=30)),
     params={
         "symbols": symbols_param("reconcile", _settings),
         "timeframes": timeframes_param(_settings),
@@ -61,7 +60,7 @@ _settings = Settings()
     doc_md=__doc__,
 )
 def indicator_reconciliation() -> None:
-    @task(retries=0)  # a mistake in the params stays a mistake
+    @task
     def plan(params: dict | None = None, run_id: str | None = None, data_interval_start: datetime | None = None,
              data_interval_end: datetime | None = None, dag_run=None) -> list[dict]:
         return tasks.plan_reconciliation(params or {}, run_id, data_interval_start=data_interval_start,

@@ -30,7 +30,7 @@ from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
 from services.config import Settings
 from services.orchestration import tasks
-from services.orchestration.alerts import failure_notifiers
+from services.orchestration.dag_defaults import task_defaults
 from services.orchestration.catalog import DATA_OWNER
 from services.orchestration.forms import timeframes_param
 
@@ -45,8 +45,7 @@ _settings = Settings()
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(minutes=30),
-    default_args={"owner": DATA_OWNER, "retries": 1, "retry_delay": timedelta(seconds=30),
-                  "on_failure_callback": failure_notifiers()},
+    default_args=task_defaults(DATA_OWNER, retries=1, retry_delay=timedelta(seconds=30)),
     params={
         "end": Param(None, type=["null", "string"], format="date-time", title="Window end (exclusive)",
                      description="UTC, RFC 3339 (e.g. 2024-05-01T12:00:00Z). Empty: the end of the run's data interval."),

@@ -38,11 +38,11 @@ def _skip(message: str) -> Exception:
 
 
 class Refused(SystemExit):
-    """A person's mistake (invalid params): the task fails with this one line in its log.
+    """A person's mistake (invalid params or settings): the task fails with this one line in its log.
 
     Airflow's task runner logs any other exception with its traceback; a SystemExit it logs as
-    "Task exited" alone. It counts as a failure that may be retried: raise it only from tasks
-    without retries (a mistake stays a mistake).
+    "Task exited" alone. Every DAG's retry policy (dag_defaults.task_defaults) fails it at once:
+    a mistake stays a mistake.
     """
 
     def __init__(self, message: str) -> None:
@@ -276,7 +276,7 @@ def market_summary(params: Mapping[str, Any], data_interval_end: datetime | None
         timeframes = validate_timeframes(params.get("timeframes"), settings.timeframes)
         end = resolve_end(params.get("end"), data_interval_end)
     except ValueError as exc:
-        raise _fail(str(exc)) from None
+        raise Refused(f"invalid params: {exc}") from None
     return summarize(settings.database_url, end, settings.summary_horizon_bars, run_id, timeframes)
 
 
@@ -296,7 +296,7 @@ def signal_evaluation(params: Mapping[str, Any], data_interval_end: datetime | N
                                                    "lookback_days": "evaluation_lookback_days"})
         end = resolve_end(params.get("end"), data_interval_end)
     except (ParamError, ValueError) as exc:
-        raise _fail(f"invalid params: {exc}") from None
+        raise Refused(f"invalid params: {exc}") from None
     return evaluate_signals(settings.database_url, end, timedelta(days=settings.evaluation_lookback_days),
                             settings.evaluation_fee_bps, symbols, timeframes, run_id)
 
@@ -318,9 +318,9 @@ def plan_forecast(params: Mapping[str, Any], data_interval_end: datetime | None)
         horizon, history = settings.forecast_horizon_days, settings.forecast_history_days
         end = resolve_end(params.get("end"), data_interval_end)
     except (ParamError, ValueError) as exc:
-        raise _fail(f"invalid params: {exc}") from None
+        raise Refused(f"invalid params: {exc}") from None
     if DAILY not in settings.timeframes:
-        raise _fail(f"no daily candles to forecast from: TICKFLOW_TIMEFRAMES ({','.join(settings.timeframes)}) "
+        raise Refused(f"no daily candles to forecast from: TICKFLOW_TIMEFRAMES ({','.join(settings.timeframes)}) "
                     f"does not roll up {DAILY}")
     log.info("forecast %d days from up to %d daily candles before %s for %s", horizon, history, end.isoformat(),
              ", ".join(symbols))

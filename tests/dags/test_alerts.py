@@ -72,6 +72,33 @@ def test_a_failed_task_sends_one_alert(receiver: Receiver, dag_bag: dict[str, An
     assert headers["Authorization"] == "Bearer s3cret"
 
 
+
+def test_a_refusal_fails_at_once_even_where_the_task_has_retries(
+        receiver: Receiver, dag_bag: dict[str, Any], dag_env: None, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """market_forecast's `plan` has the DAG's retry; a settings mistake is still final after one try."""
+    monkeypatch.setenv("AIRFLOW_CONN_TICKFLOW_ALERTS", json.dumps({"conn_type": "http", "host": receiver.url}))
+    monkeypatch.setenv("TICKFLOW_TIMEFRAMES", "1m,5m")
+    dag = dag_bag["market_forecast"]
+    assert dag.get_task("plan").retries == 1
+    run = dag.test()
+    assert run.state == "failed"
+    plan = run.get_task_instance("plan")
+    assert (plan.state, plan.try_number) == ("failed", 1)
+    assert [body["task_id"] for body, _ in receiver.posts] == ["plan"]
+    assert receiver.posts[0][0]["error"] == ("Refused: no daily candles to forecast from: TICKFLOW_TIMEFRAMES (1m,5m) "
+                                             "does not roll up 1d")
+    assert "Traceback" not in caplog.text
+
+
+def test_every_dag_makes_refusals_final(dag_bag: dict[str, Any]) -> None:
+    from services.orchestration.tasks import Refused
+
+    for dag_id, dag in dag_bag.items():
+        for t in dag.tasks:
+            decision = t.retry_policy.evaluate(Refused("x"), try_number=1, max_tries=3)
+            assert decision.action.value == "fail", (dag_id, t.task_id)
+
 def test_without_the_connection_or_with_a_dead_receiver_nothing_else_breaks(
         airflow_db: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     monkeypatch.delenv("AIRFLOW_CONN_TICKFLOW_ALERTS", raising=False)
