@@ -178,15 +178,16 @@ SCORE_FIELDS = ("symbol", "target", "as_of", "model", "selected", "mase", "smape
 
 # Each evaluation's two judgements: too few closed trades to judge the rule by, and lost to
 # buy-and-hold (a lower total return over the same bars).
-JUDGEMENTS = ("trades < %(min_trades)s", "total_return < bh_total_return")
+JUDGEMENTS = {"too_few_trades": "trades < %(min_trades)s", "lost_to_buy_and_hold": "total_return < bh_total_return"}
 
 
 def evaluations(cur: Any, timeframe: str, symbol: str | None, min_trades: int) -> list[dict[str, Any]]:
     """The newest signal evaluation per symbol and rule of a timeframe, judged (`JUDGEMENTS`)."""
-    cur.execute(f"SELECT {', '.join(EVALUATION_FIELDS + JUDGEMENTS)} FROM signal_evaluation_latest "
+    judged = [f"{sql} AS {name}" for name, sql in JUDGEMENTS.items()]
+    cur.execute(f"SELECT {', '.join([*EVALUATION_FIELDS, *judged])} FROM signal_evaluation_latest "
                 "WHERE timeframe = %(tf)s AND (%(symbol)s::text IS NULL OR symbol = %(symbol)s) ORDER BY symbol, rule",
                 {"tf": timeframe, "symbol": symbol, "min_trades": min_trades})
-    return _rows(cur, EVALUATION_FIELDS + ("too_few_trades", "lost_to_buy_and_hold"))
+    return _rows(cur, (*EVALUATION_FIELDS, *JUDGEMENTS))
 
 
 def forecasts(cur: Any, symbol: str | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

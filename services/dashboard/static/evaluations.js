@@ -8,7 +8,7 @@
 // app.js announces every symbol or timeframe switch with a `tickflow:view` event on `document`
 // ({symbol, timeframe, timeframes}).
 
-window.TickflowEvaluations = (() => {
+(() => {
   const TF = window.TickflowTimeframes;
   const $ = (id) => document.getElementById(id);
   const state = { symbol: null, timeframes: [], loads: 0 };
@@ -34,7 +34,6 @@ window.TickflowEvaluations = (() => {
 
   function row(e, minTrades) {
     const tr = document.createElement("tr");
-    tr.dataset.rule = e.rule;
     cell(tr, e.rule, "rule");
     cell(tr, e.open_trade_return == null ? String(e.trades) : `${e.trades} (+1 open)`, "trades");
     const unjudged = e.too_few_trades ? " unjudged" : "";
@@ -50,10 +49,10 @@ window.TickflowEvaluations = (() => {
     cell(tr, span(e), "span");
     const marks = cell(tr, "", "markers");
     const mark = (cls, text) => {
-      const span = document.createElement("span");
-      span.className = `marker ${cls}`;
-      span.textContent = text;
-      marks.append(span);
+      const el = document.createElement("span");
+      el.className = `marker ${cls}`;
+      el.textContent = text;
+      marks.append(el);
     };
     if (e.too_few_trades) mark("too-few", `too few trades (< ${minTrades})`);
     if (e.lost_to_buy_and_hold) mark("lost", "lost to buy-and-hold");
@@ -61,7 +60,7 @@ window.TickflowEvaluations = (() => {
   }
 
   async function load() {
-    const load = ++state.loads;
+    const mine = ++state.loads;
     const timeframe = $("evaluation-timeframe").value;
     const symbol = state.symbol;
     const table = $("evaluation-table");
@@ -71,7 +70,7 @@ window.TickflowEvaluations = (() => {
       const response = await fetch(url);
       if (!response.ok) throw new Error(`HTTP ${response.status}`);
       const body = await response.json();
-      if (load !== state.loads) return;
+      if (mine !== state.loads) return;
       $("evaluation-rows").replaceChildren(...body.items.map((e) => row(e, body.min_trades)));
       table.hidden = !body.items.length;
       const of = timeframe === TF.RAW ? "base bars" : `${timeframe} candles`;
@@ -81,9 +80,9 @@ window.TickflowEvaluations = (() => {
           + "over the same bars."
         : `no evaluation of ${symbol}'s ${of} yet (the signal_evaluation DAG evaluates them daily)`;
     } catch (err) {
-      if (load === state.loads) $("evaluation-note").textContent = `evaluations unavailable: ${err.message}`;
+      if (mine === state.loads) $("evaluation-note").textContent = `evaluations unavailable: ${err.message}`;
     } finally {
-      if (load === state.loads) table.dataset.view = `${symbol}/${timeframe}`;
+      if (mine === state.loads) table.dataset.view = `${symbol}/${timeframe}`;
     }
   }
 
