@@ -150,6 +150,10 @@ class Settings(BaseSettings):
     # market_summary DAG: a signal "hits" when the close N bars later moved in its direction.
     summary_horizon_bars: int = Field(
         5, ge=1, description="bars after a signal that decide whether it was a hit (market summaries)")
+    # signal_evaluation rows: a rule with fewer closed trades than this is marked as too few to judge.
+    evaluation_min_trades: int = Field(
+        5, ge=1, description="closed trades a rule needs before its evaluation is judged (fewer: marked "
+                             "'too few trades' in /api/evaluations and on the dashboard)")
 
     log_level: str = "INFO"
     log_format: str = Field("json", pattern="^(json|text)$")

@@ -171,23 +171,32 @@ EVALUATION_FIELDS = ("symbol", "timeframe", "rule", "window_start", "window_end"
                      "total_return", "sharpe", "max_drawdown", "exposure", "open_trade_return", "bh_total_return",
                      "bh_sharpe", "bh_max_drawdown", "computed_at")
 FORECAST_FIELDS = ("symbol", "target", "as_of", "step", "ts", "model", "forecast", "lo_80", "hi_80", "lo_95", "hi_95",
-                   "mase", "naive_mase", "beats_naive")
+                   "mase", "naive_mase", "beats_naive", "best_model", "best_mase")
 SCORE_FIELDS = ("symbol", "target", "as_of", "model", "selected", "mase", "smape", "coverage_80", "coverage_95",
                 "cv_windows", "horizon", "error")
 
 
-def evaluations(cur: Any, timeframe: str, symbol: str | None) -> list[dict[str, Any]]:
-    """The newest signal evaluation per symbol and rule of a timeframe."""
-    cur.execute(f"SELECT {', '.join(EVALUATION_FIELDS)} FROM signal_evaluation_latest WHERE timeframe = %(tf)s "
-                "AND (%(symbol)s::text IS NULL OR symbol = %(symbol)s) ORDER BY symbol, rule",
-                {"tf": timeframe, "symbol": symbol})
-    return _rows(cur, EVALUATION_FIELDS)
+# Each evaluation's two judgements: too few closed trades to judge the rule by, and lost to
+# buy-and-hold (a lower total return over the same bars).
+JUDGEMENTS = {"too_few_trades": "trades < %(min_trades)s", "lost_to_buy_and_hold": "total_return < bh_total_return"}
+
+
+def evaluations(cur: Any, timeframe: str, symbol: str | None, min_trades: int) -> list[dict[str, Any]]:
+    """The newest signal evaluation per symbol and rule of a timeframe, judged (`JUDGEMENTS`)."""
+    judged = [f"{sql} AS {name}" for name, sql in JUDGEMENTS.items()]
+    cur.execute(f"SELECT {', '.join([*EVALUATION_FIELDS, *judged])} FROM signal_evaluation_latest "
+                "WHERE timeframe = %(tf)s AND (%(symbol)s::text IS NULL OR symbol = %(symbol)s) ORDER BY symbol, rule",
+                {"tf": timeframe, "symbol": symbol, "min_trades": min_trades})
+    return _rows(cur, (*EVALUATION_FIELDS, *JUDGEMENTS))
 
 
 def forecasts(cur: Any, symbol: str | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Each symbol's newest forecast days, and its candidates' cross-validation."""
     params = {"symbol": symbol}
-    cur.execute(f"SELECT {', '.join(FORECAST_FIELDS)} FROM market_forecast_latest "
+    cur.execute(f"SELECT {', '.join(FORECAST_FIELDS)} FROM market_forecast_latest f LEFT JOIN LATERAL "
+                "(SELECT model AS best_model, mase AS best_mase FROM forecast_evaluations e WHERE e.symbol = f.symbol "
+                "AND e.as_of = f.as_of AND e.target = f.target AND e.model <> 'naive' AND e.mase IS NOT NULL "
+                "ORDER BY e.mase, e.model LIMIT 1) best ON true "
                 "WHERE %(symbol)s::text IS NULL OR symbol = %(symbol)s ORDER BY symbol, target, step", params)
     days = _rows(cur, FORECAST_FIELDS)
     cur.execute(f"SELECT {', '.join(SCORE_FIELDS)} FROM forecast_evaluations e "

@@ -148,7 +148,9 @@ def rest_router(settings: Settings) -> APIRouter:
         timeframe: str = Query(RAW, min_length=1, max_length=8, description="the bars evaluated: " + TIMEFRAME_HELP),
     ) -> dict[str, Any]:
         sym = symbol_filter(symbol)
-        return {"items": read(request, queries.evaluations, parse_timeframe(timeframe, "timeframe"), sym)}
+        min_trades = settings.evaluation_min_trades
+        return {"min_trades": min_trades,
+                "items": read(request, queries.evaluations, parse_timeframe(timeframe, "timeframe"), sym, min_trades)}
 
     @router.get("/api/forecasts", response_model=ForecastList,
                 summary="Each symbol's newest market_forecast days with intervals, and every candidate's evaluation",

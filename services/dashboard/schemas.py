@@ -166,9 +166,12 @@ class Evaluation(BaseModel):
     bh_sharpe: float | None
     bh_max_drawdown: float
     computed_at: float
+    too_few_trades: bool = Field(description="fewer closed trades than `min_trades`: too few to judge the rule by")
+    lost_to_buy_and_hold: bool = Field(description="total_return below bh_total_return")
 
 
 class EvaluationList(BaseModel):
+    min_trades: int = Field(description="closed trades a rule needs to be judged (TICKFLOW_EVALUATION_MIN_TRADES)")
     items: list[Evaluation]
 
 
@@ -188,6 +191,10 @@ class ForecastDay(BaseModel):
     mase: float = Field(description="the model's cross-validated MASE")
     naive_mase: float = Field(description="naive's MASE on the same windows")
     beats_naive: bool = Field(description="false: no model beat naive, and this is naive's forecast")
+    best_model: str | None = Field(description="the candidate other than naive with the lowest cross-validated MASE "
+                                               "(null when none could be fitted); when beats_naive is false, the best "
+                                               "that did not beat naive")
+    best_mase: float | None = Field(description="best_model's MASE")
 
 
 class ForecastScore(BaseModel):

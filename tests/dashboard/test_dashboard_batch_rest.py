@@ -28,7 +28,7 @@ def client(dash_db: Settings, owner_db: Engine) -> Iterator[TestClient]:
 
 
 def test_evaluations_are_the_newest_stored_rows(client: TestClient, dash_db: Settings, owner_db: Engine) -> None:
-    assert client.get("/api/evaluations").json() == {"items": []}
+    assert client.get("/api/evaluations").json() == {"min_trades": dash_db.evaluation_min_trades, "items": []}
     bars, signals = stream_rows(candles(("AAPL", "MSFT"), 1200, seed=5, start=START))
     insert_rows(dash_db.database_url, bars, signals)
     end = datetime.fromtimestamp(START + 3600, timezone.utc)
@@ -42,9 +42,13 @@ def test_evaluations_are_the_newest_stored_rows(client: TestClient, dash_db: Set
     assert len(want) == 6
     assert [(i["symbol"], i["rule"], i["trades"], i["total_return"], i["bh_total_return"], i["window_end"])
             for i in body] == [(*w[:5], w[5].timestamp()) for w in want]
+    # Judged: too few closed trades (below the setting), and lost to buy-and-hold.
+    assert [(i["too_few_trades"], i["lost_to_buy_and_hold"]) for i in body] == [
+        (w.trades < dash_db.evaluation_min_trades, w.total_return < w.bh_total_return) for w in want]
+    assert {i["too_few_trades"] for i in body} == {True, False}
     assert [i["rule"] for i in client.get("/api/evaluations?symbol=msft").json()["items"]] == [
         "ema_cross", "macd_cross", "rsi"]
-    assert client.get("/api/evaluations?timeframe=1h").json() == {"items": []}
+    assert client.get("/api/evaluations?timeframe=1h").json() == {"min_trades": 5, "items": []}
     assert client.get("/api/evaluations?symbol=NOPE").status_code == 404
     assert client.get("/api/evaluations?timeframe=7x").status_code == 422
 
@@ -61,15 +65,19 @@ def test_forecasts_with_their_evaluations(client: TestClient, dash_db: Settings)
                                                  99.0, 101.0 + s, 98.0, 102.0 + s, 1.5, 1.5, model != "naive", 400)
                                                 for s in (1, 2)])
                 psycopg2.extras.execute_values(cur, "INSERT INTO forecast_evaluations (symbol, target, as_of, model, "
-                                               "selected, mase, smape, coverage_80, coverage_95, cv_windows, horizon) "
-                                               "VALUES %s", [("AAPL", "close", as_of, m, m == model, 1.5, 2.0, 0.8, 0.95, 5, 2)
-                                                             for m in ("naive", "theta")])
+                                               "selected, mase, smape, coverage_80, coverage_95, cv_windows, horizon, "
+                                               "error) VALUES %s",
+                                               [("AAPL", "close", as_of, m, m == model, mase, 2.0, 0.8, 0.95, 5, 2, error)
+                                                for m, mase, error in (("naive", 1.5, None), ("theta", 1.6, None),
+                                                                       ("drift", 1.7, None), ("ets", None, "no fit"))])
     finally:
         conn.close()
     body = client.get("/api/forecasts").json()
-    assert [(d["as_of"], d["step"], d["model"], d["beats_naive"], d["hi_95"]) for d in body["items"]] == [
-        (AS_OF.timestamp(), 1, "naive", False, 103.0), (AS_OF.timestamp(), 2, "naive", False, 104.0)]
+    # The newest forecast is naive's; beside it the best other candidate that could be fitted, which did not beat it.
+    assert [(d["as_of"], d["step"], d["model"], d["beats_naive"], d["hi_95"], d["best_model"], d["best_mase"])
+            for d in body["items"]] == [(AS_OF.timestamp(), 1, "naive", False, 103.0, "theta", 1.6),
+                                        (AS_OF.timestamp(), 2, "naive", False, 104.0, "theta", 1.6)]
     assert [(e["model"], e["selected"], e["as_of"]) for e in body["evaluations"]] == [
-        ("naive", True, AS_OF.timestamp()), ("theta", False, AS_OF.timestamp())]
+        (m, m == "naive", AS_OF.timestamp()) for m in ("drift", "ets", "naive", "theta")]
     assert client.get("/api/forecasts?symbol=MSFT").json() == {"items": [], "evaluations": []}
     assert client.get("/api/forecasts?horizon=3").status_code == 422

@@ -226,6 +226,9 @@
     $("symbol").value = symbol;
     $("timeframe").value = timeframe;
     $("chart").dataset.timeframe = timeframe;
+    // The page's other parts follow the view (forecast.js: the band; evaluations.js: the table).
+    document.dispatchEvent(new CustomEvent("tickflow:view",
+      { detail: { symbol, timeframe, timeframes: state.timeframes, chart } }));
     $("forming-note").textContent = "";
     $("forming-note").hidden = state.seconds === null;
     chart.applyOptions({ timeScale: { secondsVisible: state.seconds === null || state.seconds % 60 !== 0 } });
