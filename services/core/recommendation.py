@@ -42,6 +42,7 @@ class Policy:
     min_news: int = 3  # fewer news items: "too few to mean much"
     stale_days: int = 4  # a part older than this before the run's end is stale
     news_hours: int = 24  # news sentiment over this many hours before the run's end
+    forecast_margin_pct: int = 10  # a forecast counts when its MASE is at least this much below naive's
     rsi_oversold: float = 30.0
     rsi_overbought: float = 70.0
 
@@ -109,10 +110,11 @@ def facts_of(evidence: Evidence, policy: Policy) -> dict[str, Any]:
     facts: dict[str, Any] = {
         "symbol": evidence.symbol, "timeframe": evidence.timeframe, "as_of": when(evidence.end),
         "run": {"end": evidence.end.isoformat(), "stale_days": policy.stale_days, "news_hours": policy.news_hours,
-                "min_trades": policy.min_trades, "min_news": policy.min_news},
+                "min_trades": policy.min_trades, "min_news": policy.min_news,
+                "forecast_margin_pct": policy.forecast_margin_pct},
         "indicators": _indicators(evidence.bar, policy, stale_before),
         "signals": _signals(evidence.signals, evidence.evaluations, policy),
-        "forecast": _forecast(evidence.forecast, stale_before),
+        "forecast": _forecast(evidence.forecast, policy, stale_before),
         "news": _news(evidence.news, policy),
     }
     facts["summary"] = weight_of(facts)
@@ -160,7 +162,7 @@ def _signals(signals: list[Mapping[str, Any]], evaluations: list[Mapping[str, An
     return out
 
 
-def _forecast(row: Mapping[str, Any] | None, stale_before: datetime) -> dict[str, Any] | None:
+def _forecast(row: Mapping[str, Any] | None, policy: Policy, stale_before: datetime) -> dict[str, Any] | None:
     if row is None:
         return None
     return {"source": {"table": "market_forecasts", "key": _key(row, ("symbol", "as_of", "target", "step"))},
@@ -170,6 +172,8 @@ def _forecast(row: Mapping[str, Any] | None, stale_before: datetime) -> dict[str
                for side in ("lo", "hi")},
             "levels_pct": list(FORECAST_LEVELS), "mase": shown(row["mase"], "mase"),
             "naive_mase": shown(row["naive_mase"], "mase"), "beats_naive": bool(row["beats_naive"]),
+            "clearly_beats_naive": bool(row["beats_naive"])
+            and row["mase"] <= (1 - policy.forecast_margin_pct / 100) * row["naive_mase"],
             "stale": row["as_of"] < stale_before}
 
 
@@ -186,13 +190,13 @@ def weight_of(facts: Mapping[str, Any]) -> dict[str, Any]:
     """How much weight the evidence deserves, and why, from the facts alone.
 
     Evidence that counts: a rule judged on enough trades that beat buy-and-hold, and a fresh
-    forecast that beat naive. Neither: little; one: some; both: fair. Missing or stale
+    forecast that beat naive clearly (by the policy's margin). Neither: little; one: some; both: fair. Missing or stale
     indicators make it little whatever else holds (they describe a market that has moved on)."""
     bar, forecast = facts["indicators"], facts["forecast"]
     judged = [s for s in facts["signals"] if s["evaluation"] and s["evaluation"]["enough_trades"]]
     rules_beating = [s["rule"] for s in judged if s["evaluation"]["beats_buy_and_hold"]]
     fresh = bar is not None and not bar["stale"]
-    forecast_counts = forecast is not None and forecast["beats_naive"] and not forecast["stale"]
+    forecast_counts = forecast is not None and forecast["clearly_beats_naive"] and not forecast["stale"]
     support, against = [], []
     if not fresh:
         against.append("the newest bar is stale" if bar else "there is no bar")
@@ -204,6 +208,7 @@ def weight_of(facts: Mapping[str, Any]) -> dict[str, Any]:
         support.append("the forecast beat naive")
     else:
         against.append("there is no forecast" if forecast is None else "the forecast is stale" if forecast["stale"]
+                       else "the forecast beat naive only narrowly" if forecast["beats_naive"]
                        else "the forecast is no better than assuming no change")
     level = bool(rules_beating) + forecast_counts if fresh else 0
     return {"weight": WEIGHTS[level], "for": support, "against": against}
@@ -276,8 +281,12 @@ def _forecast_words(fc: Mapping[str, Any] | None, run: Mapping[str, Any]) -> str
     words = (f"The {fc['horizon_days']}-day close forecast for {fc['date']} is {write(fc['close'])} "
              f"({lo}%: {write(fc[f'lo_{lo}'])} to {write(fc[f'hi_{lo}'])}; {hi}%: {write(fc[f'lo_{hi}'])} to "
              f"{write(fc[f'hi_{hi}'])}), by {fc['model']} from the daily candles up to {fc['made_from']}")
-    if fc["beats_naive"]:
+    if fc["clearly_beats_naive"]:
         words += f"; it beat naive in cross-validation (MASE {write(fc['mase'])} against {write(fc['naive_mase'])})"
+    elif fc["beats_naive"]:
+        words += (f"; it beat naive only narrowly in cross-validation (MASE {write(fc['mase'])} against "
+                  f"{write(fc['naive_mase'])}, less than {run['forecast_margin_pct']}% better): little better than "
+                  "assuming no change")
     else:
         words += (f"; the forecast is no better than assuming no change (MASE {write(fc['mase'])}, naive "
                   f"{write(fc['naive_mase'])})")

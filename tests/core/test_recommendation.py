@@ -90,9 +90,15 @@ def test_weight_words_follow_the_evidence() -> None:
     assert facts["summary"] == {"weight": "some", "for": ["ema_cross beat buy-and-hold on enough trades"],
                                 "against": ["the forecast is no better than assuming no change"]}
     assert "+950.0% in all: better than buy-and-hold (+702.5%)." in text
-    skilled = replace(better, forecast=forecast(model="drift", forecast=806.5, mase=2.318, beats_naive=True))
+    narrow = replace(better, forecast=forecast(model="drift", forecast=806.5, mase=2.318, beats_naive=True))
+    text, facts = text_and_facts(narrow)  # 1.4% better than naive: not evidence
+    assert facts["summary"]["weight"] == "some" and facts["summary"]["against"] == [
+        "the forecast beat naive only narrowly"]
+    assert ("by drift from the daily candles up to 2013-02-28; it beat naive only narrowly in cross-validation (MASE "
+            "2.318 against 2.35, less than 10% better): little better than assuming no change.") in text
+    skilled = replace(better, forecast=forecast(model="theta", forecast=806.5, mase=1.9, beats_naive=True))
     text, facts = text_and_facts(skilled)
-    assert facts["summary"]["weight"] == "fair" and "it beat naive in cross-validation (MASE 2.318 against 2.35)" in text
+    assert facts["summary"]["weight"] == "fair" and "it beat naive in cross-validation (MASE 1.9 against 2.35)" in text
     assert text.endswith("Weight: fair; for it: ema_cross beat buy-and-hold on enough trades, the forecast beat naive.")
     # the same evidence with a stricter trade count: too few to judge, little
     text, facts = text_and_facts(skilled, Policy(min_trades=30))
@@ -101,7 +107,7 @@ def test_weight_words_follow_the_evidence() -> None:
 
 
 def test_stale_and_missing_parts_are_said() -> None:
-    old = replace(FULL, bar=bar(ts=END - 10 * DAY), forecast=forecast(as_of=END - 10 * DAY, beats_naive=True))
+    old = replace(FULL, bar=bar(ts=END - 10 * DAY), forecast=forecast(as_of=END - 10 * DAY, mase=1.5, beats_naive=True))
     text, facts = text_and_facts(old)
     assert "Close 801.23 on 2013-02-20, older than 4 days: stale data." in text
     assert "made more than 4 days ago: stale." in text
