@@ -194,3 +194,15 @@ def forecasts(cur: Any, symbol: str | None) -> tuple[list[dict[str, Any]], list[
                 "WHERE (e.symbol, e.as_of) IN (SELECT DISTINCT symbol, as_of FROM market_forecast_latest) "
                 "AND (%(symbol)s::text IS NULL OR e.symbol = %(symbol)s) ORDER BY symbol, target, model", params)
     return days, _rows(cur, SCORE_FIELDS)
+
+
+RECOMMENDATION_FIELDS = ("symbol", "timeframe", "as_of", "weight", "text", "template_text", "phrasing",
+                         "fallback_reason", "facts", "computed_at")
+
+
+def recommendations(cur: Any, timeframe: str, symbol: str | None) -> list[dict[str, Any]]:
+    """The newest recommendation per symbol of a timeframe."""
+    cur.execute(f"SELECT {', '.join(RECOMMENDATION_FIELDS)} FROM recommendation_latest WHERE timeframe = %(tf)s "
+                "AND (%(symbol)s::text IS NULL OR symbol = %(symbol)s) ORDER BY symbol",
+                {"tf": timeframe, "symbol": symbol})
+    return _rows(cur, RECOMMENDATION_FIELDS)
