@@ -26,8 +26,8 @@ from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
 from services.config import Settings
 from services.orchestration import tasks
-from services.orchestration.alerts import failure_notifiers
 from services.orchestration.catalog import DATA_OWNER
+from services.orchestration.dag_defaults import task_defaults
 from services.orchestration.forms import symbols_param, timeframes_param
 
 _settings = Settings()
@@ -41,8 +41,7 @@ _settings = Settings()
     catchup=False,
     max_active_runs=1,
     dagrun_timeout=timedelta(hours=1),
-    default_args={"owner": DATA_OWNER, "retries": 1, "retry_delay": timedelta(seconds=30),
-                  "on_failure_callback": failure_notifiers()},
+    default_args=task_defaults(DATA_OWNER, retries=1, retry_delay=timedelta(seconds=30)),
     params={
         "symbols": symbols_param("recommend on", _settings),
         "timeframes": timeframes_param(_settings),

@@ -176,12 +176,18 @@ SCORE_FIELDS = ("symbol", "target", "as_of", "model", "selected", "mase", "smape
                 "cv_windows", "horizon", "error")
 
 
+def _of_timeframe(cur: Any, view: str, fields: tuple[str, ...], order: str, timeframe: str,
+                  symbol: str | None) -> list[dict[str, Any]]:
+    """A `*_latest` view's rows of a timeframe (and of one symbol, unless None), ordered by `order`."""
+    cur.execute(f"SELECT {', '.join(fields)} FROM {view} WHERE timeframe = %(tf)s "
+                f"AND (%(symbol)s::text IS NULL OR symbol = %(symbol)s) ORDER BY {order}",
+                {"tf": timeframe, "symbol": symbol})
+    return _rows(cur, fields)
+
+
 def evaluations(cur: Any, timeframe: str, symbol: str | None) -> list[dict[str, Any]]:
     """The newest signal evaluation per symbol and rule of a timeframe."""
-    cur.execute(f"SELECT {', '.join(EVALUATION_FIELDS)} FROM signal_evaluation_latest WHERE timeframe = %(tf)s "
-                "AND (%(symbol)s::text IS NULL OR symbol = %(symbol)s) ORDER BY symbol, rule",
-                {"tf": timeframe, "symbol": symbol})
-    return _rows(cur, EVALUATION_FIELDS)
+    return _of_timeframe(cur, "signal_evaluation_latest", EVALUATION_FIELDS, "symbol, rule", timeframe, symbol)
 
 
 def forecasts(cur: Any, symbol: str | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -202,7 +208,4 @@ RECOMMENDATION_FIELDS = ("symbol", "timeframe", "as_of", "weight", "text", "temp
 
 def recommendations(cur: Any, timeframe: str, symbol: str | None) -> list[dict[str, Any]]:
     """The newest recommendation per symbol of a timeframe."""
-    cur.execute(f"SELECT {', '.join(RECOMMENDATION_FIELDS)} FROM recommendation_latest WHERE timeframe = %(tf)s "
-                "AND (%(symbol)s::text IS NULL OR symbol = %(symbol)s) ORDER BY symbol",
-                {"tf": timeframe, "symbol": symbol})
-    return _rows(cur, RECOMMENDATION_FIELDS)
+    return _of_timeframe(cur, "recommendation_latest", RECOMMENDATION_FIELDS, "symbol", timeframe, symbol)

@@ -370,7 +370,7 @@ def recommendations(params: Mapping[str, Any], data_interval_end: datetime | Non
         settings = _with_params(settings, params, {"min_trades": "recommendation_min_trades"})
         end = resolve_end(params.get("end"), data_interval_end)
     except (ParamError, ValueError) as exc:
-        raise _fail(f"invalid params: {exc}") from None
+        raise Refused(f"invalid params: {exc}") from None
     policy = Policy(min_trades=settings.recommendation_min_trades, stale_days=settings.recommendation_stale_days,
                     news_hours=settings.recommendation_news_hours, rsi_oversold=settings.rsi_oversold,
                     rsi_overbought=settings.rsi_overbought)

@@ -3,16 +3,14 @@
 // line under it, for the base bars and after switching the timeframe selector to 1m.
 //
 // usage: node recommendation_check.mjs <page url> <web dir with node_modules> [timeout ms]
-import { run } from "../browser.mjs";
+import { newPage, run } from "../browser.mjs";
 
 const [url, webDir, timeoutArg] = process.argv.slice(2);
 const timeout = Number(timeoutArg || 30000);
 
 const result = { errors: [] };
 await run(webDir, result, async (browser) => {
-  const page = await browser.newPage({ viewport: { width: 1440, height: 1100 }, locale: "en-US" });
-  page.on("pageerror", (err) => result.errors.push(`pageerror: ${err.message}`));
-  page.on("console", (msg) => { if (msg.type() === "error") result.errors.push(`console: ${msg.text()}`); });
+  const page = await newPage(browser, result);
   const cards = () => page.evaluate(() => ({
     timeframe: window.TickflowRecommendations.shown(),
     note: document.getElementById("recommendation-note").textContent,
