@@ -23,3 +23,12 @@ export async function run(webDir, result, body) {
   console.log(JSON.stringify(result));
   process.exit(result.failure ? 1 : 0);
 }
+
+// A page with an en-US locale (where a browser's own time labels are 12-hour) whose errors and
+// console errors are noted in `result.errors`.
+export async function newPage(browser, result) {
+  const page = await browser.newPage({ viewport: { width: 1440, height: 1100 }, locale: "en-US" });
+  page.on("pageerror", (err) => result.errors.push(`pageerror: ${err.message}`));
+  page.on("console", (msg) => { if (msg.type() === "error") result.errors.push(`console: ${msg.text()}`); });
+  return page;
+}

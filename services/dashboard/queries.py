@@ -181,13 +181,22 @@ SCORE_FIELDS = ("symbol", "target", "as_of", "model", "selected", "mase", "smape
 JUDGEMENTS = {"too_few_trades": "trades < %(min_trades)s", "lost_to_buy_and_hold": "total_return < bh_total_return"}
 
 
+def _of_timeframe(cur: Any, view: str, fields: tuple[str, ...], order: str, timeframe: str, symbol: str | None,
+                  computed: dict[str, str] | None = None, **params: Any) -> list[dict[str, Any]]:
+    """A `*_latest` view's rows of a timeframe (and of one symbol, unless None), ordered by `order`;
+    `computed` adds columns (name -> SQL over the view, with `params`)."""
+    computed = computed or {}
+    columns = [*fields, *(f"{sql} AS {name}" for name, sql in computed.items())]
+    cur.execute(f"SELECT {', '.join(columns)} FROM {view} WHERE timeframe = %(tf)s "
+                f"AND (%(symbol)s::text IS NULL OR symbol = %(symbol)s) ORDER BY {order}",
+                {"tf": timeframe, "symbol": symbol, **params})
+    return _rows(cur, (*fields, *computed))
+
+
 def evaluations(cur: Any, timeframe: str, symbol: str | None, min_trades: int) -> list[dict[str, Any]]:
     """The newest signal evaluation per symbol and rule of a timeframe, judged (`JUDGEMENTS`)."""
-    judged = [f"{sql} AS {name}" for name, sql in JUDGEMENTS.items()]
-    cur.execute(f"SELECT {', '.join([*EVALUATION_FIELDS, *judged])} FROM signal_evaluation_latest "
-                "WHERE timeframe = %(tf)s AND (%(symbol)s::text IS NULL OR symbol = %(symbol)s) ORDER BY symbol, rule",
-                {"tf": timeframe, "symbol": symbol, "min_trades": min_trades})
-    return _rows(cur, (*EVALUATION_FIELDS, *JUDGEMENTS))
+    return _of_timeframe(cur, "signal_evaluation_latest", EVALUATION_FIELDS, "symbol, rule", timeframe, symbol,
+                         JUDGEMENTS, min_trades=min_trades)
 
 
 def forecasts(cur: Any, symbol: str | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -203,3 +212,12 @@ def forecasts(cur: Any, symbol: str | None) -> tuple[list[dict[str, Any]], list[
                 "WHERE (e.symbol, e.as_of) IN (SELECT DISTINCT symbol, as_of FROM market_forecast_latest) "
                 "AND (%(symbol)s::text IS NULL OR e.symbol = %(symbol)s) ORDER BY symbol, target, model", params)
     return days, _rows(cur, SCORE_FIELDS)
+
+
+RECOMMENDATION_FIELDS = ("symbol", "timeframe", "as_of", "weight", "text", "template_text", "phrasing",
+                         "fallback_reason", "facts", "computed_at")
+
+
+def recommendations(cur: Any, timeframe: str, symbol: str | None) -> list[dict[str, Any]]:
+    """The newest recommendation per symbol of a timeframe."""
+    return _of_timeframe(cur, "recommendation_latest", RECOMMENDATION_FIELDS, "symbol", timeframe, symbol)

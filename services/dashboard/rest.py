@@ -1,5 +1,5 @@
 """The read-only REST API, /api/*: symbols, timeframes, bars (and the forming candle), signals,
-market summaries, signal evaluations and forecasts.
+market summaries, signal evaluations, forecasts and recommendations.
 
 Every request reads on a pooled connection of the reader role (`app.state.reader`, made in
 `app.reader_engine`) in a read-only transaction. Lists are keyset-paginated (see `queries`);
@@ -18,7 +18,8 @@ from services.dashboard.forming import forming
 from services.dashboard.query_params import (
     bad_param, check_range, next_url, only_params, parse_cursor, parse_symbol, parse_timeframe, parse_when)
 from services.dashboard.schemas import (
-    BarPage, EvaluationList, ForecastList, Forming, Order, Period, SignalPage, SummaryList, SymbolList, TimeframeList)
+    BarPage, EvaluationList, ForecastList, Forming, Order, Period, RecommendationList, SignalPage, SummaryList, SymbolList,
+    TimeframeList)
 
 
 TIMEFRAME_HELP = ("raw: the base bars, one per price record (default); or rolled-up candles of a configured "
@@ -160,5 +161,17 @@ def rest_router(settings: Settings) -> APIRouter:
         sym = symbol_filter(symbol)
         days, scores = read(request, queries.forecasts, sym)
         return {"items": days, "evaluations": scores}
+
+    @router.get("/api/recommendations", response_model=RecommendationList,
+                summary="Newest recommendations of the market_recommendations DAG: plain words and their facts",
+                responses={404: {"description": "unknown symbol"}, 422: {"description": "bad parameter"}},
+                dependencies=[Depends(only_params("symbol", "timeframe"))])
+    def api_recommendations(
+        request: Request,
+        symbol: str | None = Query(None, min_length=1, max_length=32),
+        timeframe: str = Query(RAW, min_length=1, max_length=8, description="the bars judged: " + TIMEFRAME_HELP),
+    ) -> dict[str, Any]:
+        sym = symbol_filter(symbol)
+        return {"items": read(request, queries.recommendations, parse_timeframe(timeframe, "timeframe"), sym)}
 
     return router

@@ -5,7 +5,7 @@ from `queries`. Times are float epoch seconds (docs/dashboard.md, "REST").
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -216,3 +216,22 @@ class ForecastScore(BaseModel):
 class ForecastList(BaseModel):
     items: list[ForecastDay]
     evaluations: list[ForecastScore]
+
+
+class Recommendation(BaseModel):
+    """A row of recommendation_latest (README, "Recommendations"): the text a person reads and its facts."""
+    symbol: str
+    timeframe: str
+    as_of: float = Field(description="the run's end: every fact is from a row stored before it")
+    weight: Literal["little", "some", "fair"] = Field(description="how much weight the evidence deserves")
+    text: str = Field(description="the recommendation in plain words (the LLM's phrasing or the template's)")
+    template_text: str = Field(description="the deterministic text from the facts")
+    phrasing: Literal["template", "llm"]
+    fallback_reason: str | None = Field(description="why an LLM's answer was not used (null: used, or no LLM set)")
+    facts: dict[str, Any] = Field(description="the rounded values the text shows, each part with its source table "
+                                              "and key")
+    computed_at: float
+
+
+class RecommendationList(BaseModel):
+    items: list[Recommendation]

@@ -351,3 +351,35 @@ def forecast_summary(results: list[dict[str, Any]]) -> dict[str, Any]:
             log.info("%s: no model beat naive for %s; naive is the forecast", r["symbol"], ", ".join(lost))
     return {"symbols": [r["symbol"] for r in results], "beats_naive": beat,
             "seconds": {r["symbol"]: r["seconds"] for r in results}}
+
+
+# -- market_recommendations ------------------------------------------------------------------------
+
+def recommendations(params: Mapping[str, Any], data_interval_end: datetime | None, run_id: str | None) -> dict:
+    """Validate params (settings give the defaults), make and store a recommendation per symbol x timeframe."""
+    from services.core.recommendation import Policy
+    from services.orchestration.market_summary import resolve_end
+    from services.orchestration.phrasing import LLMEndpoint
+    from services.orchestration.recommendations import recommend
+    from services.orchestration.runtime import load_settings
+
+    settings = load_settings()
+    try:
+        symbols = validate_symbols(params.get("symbols"), settings.symbols, settings.symbol_policy())
+        timeframes = validate_timeframes(params.get("timeframes"), settings.timeframes)
+        settings = _with_params(settings, params, {"min_trades": "recommendation_min_trades"})
+        end = resolve_end(params.get("end"), data_interval_end)
+    except (ParamError, ValueError) as exc:
+        raise Refused(f"invalid params: {exc}") from None
+    policy = Policy(min_trades=settings.recommendation_min_trades, stale_days=settings.recommendation_stale_days,
+                    news_hours=settings.recommendation_news_hours, rsi_oversold=settings.rsi_oversold,
+                    rsi_overbought=settings.rsi_overbought)
+    llm = None
+    if settings.recommendation_llm_url:
+        llm = LLMEndpoint(settings.recommendation_llm_url, settings.recommendation_llm_model,
+                          settings.recommendation_llm_key, settings.recommendation_llm_timeout_s)
+    report = recommend(settings.database_url, end, symbols, timeframes, policy, settings.evaluation_fee_bps, llm, run_id)
+    if report["rows"] == 0:
+        raise _skip(f"nothing to recommend: no bar before {end.isoformat()} for {', '.join(symbols)} in "
+                    f"{', '.join(timeframes)}")
+    return report

@@ -48,6 +48,11 @@ EXPECTED = {
         "tasks": {"plan", "forecast", "summary"},
         "params": {"symbols": None, "horizon": None, "history": None, "end": None},
     },
+    "market_recommendations": {
+        "file": "market_recommendations.py",
+        "tasks": {"recommend"},
+        "params": {"symbols": None, "timeframes": None, "end": None, "min_trades": None},
+    },
 }
 
 
@@ -97,6 +102,8 @@ def test_schedules(dag_bag: dict[str, Any]) -> None:
     assert isinstance(evaluation, CronDataIntervalTimetable) and evaluation.expression == "0 0 * * *"
     forecast = dag_bag["market_forecast"].timetable
     assert isinstance(forecast, CronDataIntervalTimetable) and forecast.expression == "30 0 * * *"
+    recommendations = dag_bag["market_recommendations"].timetable  # after the evaluation and the forecast
+    assert isinstance(recommendations, CronDataIntervalTimetable) and recommendations.expression == "0 1 * * *"
 
 
 def test_task_wiring(dag_bag: dict[str, Any]) -> None:

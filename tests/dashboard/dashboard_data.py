@@ -22,7 +22,7 @@ from services.core.timeframes import Timeframe
 from services.dashboard.webhooks import SIGNATURE_HEADER, verify
 
 DASHBOARD_TABLES = ("dashboard_feed", "webhook_attempts", "webhook_deliveries", "webhook_cursors",
-                    "market_summary_rules", "market_summaries")
+                    "market_summary_rules", "market_summaries", "recommendations")
 BAR_INSERT = (f"INSERT INTO bars (symbol, ts, open, high, low, close, volume, {', '.join(INDICATOR_COLUMNS)}) "
               "VALUES %s")
 BAR_TEMPLATE = "(%s, to_timestamp(%s), " + ", ".join(["%s"] * (5 + len(INDICATOR_COLUMNS))) + ")"

@@ -4,16 +4,14 @@
 // (the selected symbol, all symbols, another selected symbol), the page's times, the RSI levels.
 //
 // usage: node page_check.mjs <page url> <web dir with node_modules> [timeout ms]
-import { run } from "../browser.mjs";
+import { newPage, run } from "../browser.mjs";
 
 const [url, webDir, timeoutArg] = process.argv.slice(2);
 const timeout = Number(timeoutArg || 30000);
 
 const result = { errors: [] };
 await run(webDir, result, async (browser) => {
-  const page = await browser.newPage({ viewport: { width: 1440, height: 1100 }, locale: "en-US" });
-  page.on("pageerror", (err) => result.errors.push(`pageerror: ${err.message}`));
-  page.on("console", (msg) => { if (msg.type() === "error") result.errors.push(`console: ${msg.text()}`); });
+  const page = await newPage(browser, result);
   await page.goto(url, { waitUntil: "load" });
   const feed = () => page.evaluate(() => ({ of: document.getElementById("signals").dataset.symbol,
                                             symbols: [...new Set(window.tickflowDashboard.feedSymbols())].sort() }));

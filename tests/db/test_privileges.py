@@ -30,6 +30,7 @@ WRITER = {
     "signal_evaluations": {"SELECT", "INSERT", "UPDATE"},
     "market_forecasts": {"SELECT", "INSERT", "DELETE"},
     "forecast_evaluations": {"SELECT", "INSERT", "DELETE"},
+    "recommendations": {"SELECT", "INSERT", "UPDATE"},
     "webhook_cursors": {"SELECT", "INSERT", "UPDATE"},
     "webhook_deliveries": {"SELECT", "INSERT", "UPDATE"},
     "webhook_attempts": {"SELECT", "INSERT", "UPDATE"},

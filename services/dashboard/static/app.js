@@ -324,6 +324,7 @@
   }
 
   async function loadSummaries() {
+    window.TickflowRecommendations.load(state.timeframe);
     try {
       const timeframe = state.timeframe;
       const data = await api(`/api/summary?period=${state.period}&timeframe=${timeframe}`);
