@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING, Annotated
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from services.core.indicators import IndicatorParams
@@ -98,6 +98,28 @@ class Settings(BaseSettings):
         None, ge=0, description="retries per batch before counting it undelivered (none: retry forever)")
     replay_timeout_s: float = Field(30.0, gt=0, description="HTTP request timeout in seconds")
 
+    # Alpaca feed (services/feed): Alpaca's bars, historical and live, through ingest. The keys are read
+    # from Alpaca's own variables (APCA_API_KEY_ID, APCA_API_SECRET_KEY) and never logged.
+    alpaca_api_key_id: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("APCA_API_KEY_ID", "alpaca_api_key_id"))
+    alpaca_api_secret_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("APCA_API_SECRET_KEY", "alpaca_api_secret_key"))
+    alpaca_symbols: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="comma-separated symbols to feed; a pair with '/' is crypto (BTC/USD), the rest stocks")
+    alpaca_timeframe: str = Field(
+        "1Min", pattern=r"^[1-9][0-9]*(Min|Hour|Day)$",
+        description="Alpaca bar timeframe of a backfill: 1Min, 5Min, 1Hour, 1Day (live bars are 1Min)")
+    alpaca_stock_feed: str = Field("iex", pattern="^(iex|sip)$", description="Alpaca's stock data feed")
+    alpaca_data_url: str = Field("", description="market data REST base URL; empty: Alpaca's (alpaca-py's default)")
+    alpaca_stream_url: str = Field("", description="market data WebSocket base URL; empty: Alpaca's (alpaca-py's default)")
+    alpaca_history_s: float = Field(
+        86400.0, ge=0, description="live: a symbol with no stored bar is first filled from this many seconds ago")
+    alpaca_fetch_limit: int = Field(10_000, ge=1, le=10_000, description="bars per historical request")
+    alpaca_batch: int = Field(1000, ge=1, description="bars per POST to ingest")
+    alpaca_timeout_s: float = Field(30.0, gt=0, description="ingest request timeout in seconds")
+    alpaca_ops_host: str = Field("127.0.0.1", description="bind address of /healthz, /readyz, /metrics")
+    alpaca_ops_port: int = Field(8004, ge=0, le=65535, description="port for /healthz, /readyz, /metrics; 0 disables")
+
     # Processor.
     processor_group: str = Field("tickflow-processor", description="Kafka consumer group")
     processor_batch_max: int = Field(5000, ge=1, description="most records per batch/transaction")
@@ -182,13 +204,13 @@ class Settings(BaseSettings):
         text = value if isinstance(value, str) else ",".join(value)  # type: ignore[arg-type]
         return tuple(tf.name for tf in parse_timeframes(text))
 
-    @field_validator("symbols", mode="before")
+    @field_validator("symbols", "alpaca_symbols", mode="before")
     @classmethod
-    def _split_symbols(cls, value: object) -> object:
+    def _split_symbols(cls, value: object, info: ValidationInfo) -> object:
         if isinstance(value, str):
             value = [s.strip().upper() for s in value.split(",") if s.strip()]
         symbols = tuple(dict.fromkeys(value))  # type: ignore[arg-type]
-        if not symbols:
+        if not symbols and info.field_name == "symbols":
             raise ValueError("at least one symbol is required")
         bad = [s for s in symbols if not isinstance(s, str) or not is_well_formed(s)]
         if bad:

@@ -104,6 +104,13 @@ class ServiceProcess:
         )
         ServiceProcess.running.append(self)
 
+    def outlive_test(self) -> "ServiceProcess":
+        """Leave this process out of the per-test cleanup: the module or session fixture that started it
+        stops it."""
+        if self in ServiceProcess.running:
+            ServiceProcess.running.remove(self)
+        return self
+
     def log_tail(self, lines: int = 30) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 

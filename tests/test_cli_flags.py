@@ -19,13 +19,14 @@ def cli(module: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]
 
 def test_every_flag_names_a_documented_setting() -> None:
     from services.dashboard.__main__ import FLAGS as DASHBOARD
+    from services.feed.__main__ import FLAGS as FEED, MODE_FLAGS as FEED_MODES
     from services.generator.__main__ import FLAGS as GENERATOR, MIX_FLAGS
     from services.ingest.__main__ import FLAGS as INGEST
     from services.orchestration.__main__ import SUMMARIZE_FLAGS
     from services.processor.__main__ import FLAGS as PROCESSOR
     from services.replay.__main__ import FLAGS as REPLAY
 
-    for table in (GENERATOR, MIX_FLAGS, INGEST, PROCESSOR, DASHBOARD, SUMMARIZE_FLAGS, REPLAY):
+    for table in (GENERATOR, MIX_FLAGS, INGEST, PROCESSOR, DASHBOARD, SUMMARIZE_FLAGS, REPLAY, FEED, *FEED_MODES.values()):
         for flag, name in table.items():
             assert name in Settings.model_fields, flag
             assert Settings.model_fields[name].description, f"{flag} ({name}) has no description for --help"
@@ -40,6 +41,8 @@ def test_help_shows_the_environment_variable_and_its_current_value() -> None:
     ("services.processor", ["--batch-max", "0"], "--batch-max: Input should be greater than or equal to 1"),
     ("services.ingest", ["--workers", "two"], "--workers: Input should be a valid integer"),
     ("services.replay", ["x.csv", "--batch", "0"], "--batch: Input should be greater than or equal to 1"),
+    ("services.feed", ["alpaca", "live", "--fetch-limit", "10001"], "--fetch-limit: Input should be less than or equal"),
+    ("services.feed", ["alpaca", "backfill", "--start", "2024-01-02", "--timeframe", "1Week"], "--timeframe: String should match"),
     ("services.generator", ["--news", "1.5", "--no-server"], "--news: Input should be less than or equal to 1"),
     ("services.generator", ["--symbols", " , ", "--no-server"], "--symbols: Value error, at least one symbol"),
 ])

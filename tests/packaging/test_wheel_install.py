@@ -25,7 +25,7 @@ from services.db.migrations import discover
 from support import ROOT, ServiceProcess, free_port
 
 SCRIPTS = ("tickflow-ingest", "tickflow-processor", "tickflow-generator", "tickflow-dashboard", "tickflow-admin",
-           "tickflow-orchestration")
+           "tickflow-orchestration", "tickflow-feed")
 PG_SOCKET_DIR = Path(os.environ.get("TICKFLOW_LOCAL_DIR", ROOT / ".local")) / "pg" / "run"
 
 
