@@ -16,7 +16,7 @@ and market_forecast.
 
 Params: `symbols` and `timeframes` (empty: all; `raw` is the base bars), `end` (ISO 8601;
 default: the data interval's end), `min_trades` (fewer closed trades are "too few to judge";
-default `TICKFLOW_RECOMMENDATION_MIN_TRADES`, 10).
+default `TICKFLOW_EVALUATION_MIN_TRADES`, 10, as the dashboard's evaluation table judges).
 """
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ _settings = Settings()
         "end": Param(None, type=["null", "string"], format="date-time", title="As of (exclusive)",
                      description="UTC, RFC 3339 (e.g. 2024-05-01T00:00:00Z). Empty: the end of the run's data interval."),
         "min_trades": Param(None, type=["null", "integer"], minimum=1, title="Fewest trades to judge a rule",
-                            description="Empty: TICKFLOW_RECOMMENDATION_MIN_TRADES."),
+                            description="Empty: TICKFLOW_EVALUATION_MIN_TRADES."),
     },
     tags=["tickflow", "signals", "forecasts"],
     doc_md=__doc__,

@@ -172,10 +172,12 @@ class Settings(BaseSettings):
     # market_summary DAG: a signal "hits" when the close N bars later moved in its direction.
     summary_horizon_bars: int = Field(
         5, ge=1, description="bars after a signal that decide whether it was a hit (market summaries)")
-    # signal_evaluation rows: a rule with fewer closed trades than this is marked as too few to judge.
+    # signal_evaluation rows: a rule with fewer closed trades than this is too few to judge, wherever
+    # it is judged (/api/evaluations, the dashboard's table, the recommendations' evidence).
     evaluation_min_trades: int = Field(
-        5, ge=1, description="closed trades a rule needs before its evaluation is judged (fewer: marked "
-                             "'too few trades' in /api/evaluations and on the dashboard)")
+        10, ge=1, description="closed trades a rule needs before its evaluation is judged (fewer: marked "
+                              "'too few trades' in /api/evaluations and on the dashboard, and not counted as "
+                              "evidence by market_recommendations)")
 
     log_level: str = "INFO"
     log_format: str = Field("json", pattern="^(json|text)$")

@@ -46,7 +46,7 @@ def load_daily(cur: Any, symbol: str, end: datetime, history: int) -> pd.DataFra
 
 def forecast_days(days: pd.Series, horizon: int) -> pd.DatetimeIndex:
     """The `horizon` days after the last of `days`: trading days if none of `days` is a weekend day."""
-    step = pd.offsets.BDay() if (days.dt.dayofweek < 5).all() else pd.offsets.Day()
+    step = pd.offsets.BDay() if (days.dt.day_of_week < 5).all() else pd.offsets.Day()
     return pd.date_range(days.iloc[-1] + step, periods=horizon, freq=step)
 
 

@@ -22,7 +22,6 @@ deployment-check thresholds and endpoints, read from the same TICKFLOW_* environ
 | `TICKFLOW_FORECAST_HORIZON_DAYS` | `7` | market_forecast: days forecast |
 | `TICKFLOW_FORECAST_HISTORY_DAYS` | `730` | market_forecast: most daily candles a model is fitted on |
 | `TICKFLOW_FORECAST_CV_WINDOWS` | `5` | market_forecast: rolling-origin cross-validation windows |
-| `TICKFLOW_RECOMMENDATION_MIN_TRADES` | `10` | market_recommendations: fewer closed trades are "too few trades to judge" |
 | `TICKFLOW_RECOMMENDATION_STALE_DAYS` | `4` | market_recommendations: a bar or forecast older than this before the run's end is stale |
 | `TICKFLOW_RECOMMENDATION_NEWS_HOURS` | `24` | market_recommendations: news sentiment over this many hours before the run's end |
 | `TICKFLOW_RECOMMENDATION_LLM_URL` | (empty: off) | base URL of an OpenAI-compatible API (`…/v1`) that phrases the recommendations |
@@ -60,7 +59,6 @@ class OrchestrationSettings(Settings):
     forecast_horizon_days: int = Field(7, ge=1, le=90)
     forecast_history_days: int = Field(730, ge=40)
     forecast_cv_windows: int = Field(5, ge=1, le=50)
-    recommendation_min_trades: int = Field(10, ge=1)
     recommendation_stale_days: int = Field(4, ge=1)
     recommendation_news_hours: int = Field(24, ge=1, le=24 * 30)
     recommendation_llm_url: str = ""

@@ -367,11 +367,11 @@ def recommendations(params: Mapping[str, Any], data_interval_end: datetime | Non
     try:
         symbols = validate_symbols(params.get("symbols"), settings.symbols, settings.symbol_policy())
         timeframes = validate_timeframes(params.get("timeframes"), settings.timeframes)
-        settings = _with_params(settings, params, {"min_trades": "recommendation_min_trades"})
+        settings = _with_params(settings, params, {"min_trades": "evaluation_min_trades"})
         end = resolve_end(params.get("end"), data_interval_end)
     except (ParamError, ValueError) as exc:
         raise Refused(f"invalid params: {exc}") from None
-    policy = Policy(min_trades=settings.recommendation_min_trades, stale_days=settings.recommendation_stale_days,
+    policy = Policy(min_trades=settings.evaluation_min_trades, stale_days=settings.recommendation_stale_days,
                     news_hours=settings.recommendation_news_hours, rsi_oversold=settings.rsi_oversold,
                     rsi_overbought=settings.rsi_overbought)
     llm = None

@@ -48,7 +48,7 @@ def test_evaluations_are_the_newest_stored_rows(client: TestClient, dash_db: Set
     assert {i["too_few_trades"] for i in body} == {True, False}
     assert [i["rule"] for i in client.get("/api/evaluations?symbol=msft").json()["items"]] == [
         "ema_cross", "macd_cross", "rsi"]
-    assert client.get("/api/evaluations?timeframe=1h").json() == {"min_trades": 5, "items": []}
+    assert client.get("/api/evaluations?timeframe=1h").json() == {"min_trades": dash_db.evaluation_min_trades, "items": []}
     assert client.get("/api/evaluations?symbol=NOPE").status_code == 404
     assert client.get("/api/evaluations?timeframe=7x").status_code == 422
 
