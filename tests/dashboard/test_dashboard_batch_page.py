@@ -105,7 +105,7 @@ def test_forecast_band_and_evaluation_table_show_the_stored_rows(dashboard: str,
               for target in ("close", "high") for model, mase, error in candidates]
     ema = evaluation("AAPL", "1d", "ema_cross", as_of_dt, trades=12, wins=7, win_rate=7 / 12, mean_trade_return=0.012345,
                      total_return=0.2512, bh_total_return=0.1876, sharpe=1.2345, max_drawdown=0.0812)
-    macd = evaluation("AAPL", "1d", "macd_cross", as_of_dt, trades=7, wins=3, win_rate=3 / 7, mean_trade_return=-0.004321,
+    macd = evaluation("AAPL", "1d", "macd_cross", as_of_dt, trades=11, wins=5, win_rate=5 / 11, mean_trade_return=-0.004321,
                       total_return=-0.0567, bh_total_return=0.1876, sharpe=-0.4321, max_drawdown=0.1234,
                       open_trade_return=0.0123)
     rsi = evaluation("AAPL", "1d", "rsi", as_of_dt, trades=2, wins=2, win_rate=1.0, mean_trade_return=0.0456,
@@ -116,6 +116,7 @@ def test_forecast_band_and_evaluation_table_show_the_stored_rows(dashboard: str,
     msft = evaluation("MSFT", "1d", "ema_cross", as_of_dt, trades=dash_db.evaluation_min_trades, wins=3, win_rate=0.6,
                       mean_trade_return=0.031, total_return=0.3014, bh_total_return=0.1012, sharpe=1.8765,
                       max_drawdown=0.0611)
+    assert rsi["trades"] < dash_db.evaluation_min_trades <= min(ema["trades"], macd["trades"])  # both sides shown
     store(dash_db.database_url, forecasts, scores, [ema, macd, rsi, raw, msft])
 
     done = subprocess.run([node, str(Path(__file__).with_name("batch_page_check.mjs")), dashboard, str(WEB_DIR), "30000",
@@ -143,7 +144,7 @@ def test_forecast_band_and_evaluation_table_show_the_stored_rows(dashboard: str,
     assert aapl["table"]["rows"] == [shown_row(ema, day_span, []),
                                      shown_row(macd, day_span, ["lost to buy-and-hold"]),
                                      shown_row(rsi, day_span, [few, "lost to buy-and-hold"])]
-    assert aapl["table"]["rows"][1]["trades"] == "7 (+1 open)" and aapl["table"]["rows"][2]["sharpe"] == "—"
+    assert aapl["table"]["rows"][1]["trades"] == "11 (+1 open)" and aapl["table"]["rows"][2]["sharpe"] == "—"
     assert f"fewer than {dash_db.evaluation_min_trades} closed trades" in aapl["table"]["note"]
 
     # The table's own timeframe selector: the base-bar evaluation (no trade: no win rate; it did not lose).
