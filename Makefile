@@ -36,7 +36,7 @@ chromium:  ## Debian's Chromium, for the dashboard's browser test
 	  $$s apt-get update -q && $$s env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; }
 
 lock:  ## re-resolve requirements.lock from pyproject.toml
-	$(VENV)/bin/uv pip compile pyproject.toml --extra test --extra bench --extra airflow --python-version 3.11 --generate-hashes -o requirements.lock
+	$(VENV)/bin/uv pip compile pyproject.toml --extra test --extra bench --extra batch --extra airflow --python-version 3.11 --generate-hashes -o requirements.lock
 
 services: install  ## start local PostgreSQL + Kafka, create topics, apply migrations
 	scripts/local-services.sh start

@@ -253,6 +253,11 @@ def test_airflow_image_extends_the_locked_airflow_on_the_locked_python() -> None
     assert '"apache-airflow==${AIRFLOW_VERSION}"' in text, "pip must not move Airflow"
     assert "pip check" in text
     assert image_constraints(text, "/opt/tickflow/requirements.lock > /tmp/tickflow-pins.txt") == pins
+    # the batch side's libraries (the forecast models) go into this image, and only into it
+    assert 'p["dependencies"] + p["optional-dependencies"]["batch"]' in text
+    batch = {canonical(Requirement(r).name) for r in PYPROJECT["project"]["optional-dependencies"]["batch"]}
+    assert "statsmodels" in batch and batch <= set(pins)
+    assert not batch & {canonical(Requirement(r).name) for r in PYPROJECT["project"]["dependencies"]}
     copies = {rest.split()[-2]: rest.split()[-1] for op, rest in instructions(AIRFLOW_DOCKERFILE) if op == "COPY"}
     assert copies["dags/"] == "/opt/airflow/dags/"
     # Migrations look for sql/ two levels above services/db/: keep that layout in the image.
