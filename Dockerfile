@@ -64,8 +64,10 @@ ENV PATH=/opt/venv/bin:$PATH \
     TICKFLOW_GENERATOR_HOST=0.0.0.0 \
     TICKFLOW_PROCESSOR_METRICS_HOST=0.0.0.0 \
     TICKFLOW_DASHBOARD_HOST=0.0.0.0 \
+    TICKFLOW_ALPACA_OPS_HOST=0.0.0.0 \
     TICKFLOW_DASHBOARD_VENDOR_DIR=/opt/tickflow-web/node_modules
 USER 10001:10001
-# ingest, generator, processor (health and metrics), dashboard, ingest's operations port (metrics, docs)
-EXPOSE 8000 8001 8002 8003 8010
+# ingest, generator, processor (health and metrics), dashboard, the Alpaca feed's operations port,
+# ingest's operations port (metrics, docs)
+EXPOSE 8000 8001 8002 8003 8004 8010
 CMD ["python", "-m", "services.ingest"]

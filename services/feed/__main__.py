@@ -83,7 +83,8 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     return p
 
 
-def serve_ops(feed: Feed, live: bool, host: str, port: int) -> BackgroundServer:
+def ops_app(feed: Feed, live: bool) -> FastAPI:
+    """/healthz, /readyz and /metrics of a feed (served on --ops-port)."""
     registry = CollectorRegistry()
     registry.register(StateCollector(feed.samples))
     app = FastAPI(title="Tickflow Alpaca feed", docs_url=None, redoc_url=None, openapi_url=None)
@@ -91,7 +92,7 @@ def serve_ops(feed: Feed, live: bool, host: str, port: int) -> BackgroundServer:
         registry,
         ready=lambda: (feed.ready(live), {"status": "ready" if feed.ready(live) else "catching up or connecting"}),
         alive=lambda: (feed.alive(), {"status": "ok" if feed.alive() else "a stream ended"})))
-    return BackgroundServer(app, host, port, "feed-ops").start()
+    return app
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -122,7 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         timeframe = LIVE_TIMEFRAME if args.mode == "live" else settings.alpaca_timeframe
         feed = Feed(source, pusher, Cursor(dict(newest)), timeframe=timeframe,
                     fetch_limit=settings.alpaca_fetch_limit, batch=settings.alpaca_batch, stop=stop)
-        server = (serve_ops(feed, args.mode == "live", settings.alpaca_ops_host, settings.alpaca_ops_port)
+        server = (BackgroundServer(ops_app(feed, args.mode == "live"), settings.alpaca_ops_host,
+                                   settings.alpaca_ops_port, "feed-ops").start()
                   if settings.alpaca_ops_port else None)
         try:
             if args.mode == "live":

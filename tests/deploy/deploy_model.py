@@ -27,6 +27,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
 OVERLAYS = ("local", "production")
+# Opt-in overlays: a default overlay plus the Alpaca feed (k8s/optional/alpaca-feed).
+ALPACA_OVERLAYS = {"local-alpaca": "local", "production-alpaca": "production"}
+ALL_OVERLAYS = OVERLAYS + tuple(ALPACA_OVERLAYS)
+OPTIONAL_SERVICES = {"feed"}  # deployed by the opt-in overlays (and compose profiles) only
 NAMESPACE = "tickflow"
 PROJECT_VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 TICKFLOW_IMAGE = "tickflow"
@@ -44,14 +48,21 @@ NEEDS: dict[str, dict[str, str]] = {
     "dashboard": {"database_url": "url", "reader_database_url": "url", "dashboard_host": "bind"},
     "admin topics": {"kafka_bootstrap": "kafka"},
     "admin migrate": {"admin_database_url": "url"},
+    # Resumes from each symbol's newest stored bar, read with the read-only role.
+    "feed": {"ingest_url": "url", "reader_database_url": "url", "alpaca_ops_host": "bind"},
 }
 # The database role each URL setting must log in as (README: Configuration / SQL).
 URL_ROLES = {"database_url": "tickflow_app", "admin_database_url": "tickflow", "reader_database_url": "tickflow_analyst"}
 # The port setting each long-running service binds its HTTP server to.
 PORT_SETTING = {"ingest": "ingest_port", "generator": "generator_port", "processor": "processor_metrics_port",
-                "dashboard": "dashboard_port"}
+                "dashboard": "dashboard_port", "feed": "alpaca_ops_port"}
 # Ports a service binds besides that one: ingest's operations port (metrics, docs; never public).
 SIDE_PORT_SETTING = {"ingest": "ingest_ops_port"}
+
+
+def deployed_services(overlay: str) -> set[str]:
+    """The Tickflow commands an overlay runs: all but the optional ones, unless it opts in."""
+    return set(NEEDS) - (set() if overlay in ALPACA_OVERLAYS else OPTIONAL_SERVICES)
 
 
 def bound_ports(service: str, settings: Any) -> set[int]:
@@ -438,13 +449,24 @@ def _fastapi_get_routes(service: str) -> frozenset[str]:
         from services.processor.runner import ProcessorStats
 
         app = health_app(ProcessorStats(), CollectorRegistry(), liveness_timeout_s=60.0)
+    elif service == "feed":
+        import threading
+
+        from services.feed.__main__ import ops_app as feed_ops_app
+        from services.feed.bars import Cursor
+        from services.feed.runner import Feed
+
+        feed = Feed(None, None, Cursor({}), timeframe="1Min", fetch_limit=1, batch=1,  # type: ignore[arg-type]
+                    stop=threading.Event())  # never asked: only its routes are listed
+        app = feed_ops_app(feed, live=True)
     else:
         raise ValueError(service)
     return frozenset(r.path for r in app.routes if "GET" in getattr(r, "methods", set()))
 
 
 def serves(service: str, path: str) -> bool:
-    """Does `python -m services.<service>` answer GET <path>? ("ingest-ops": ingest's operations port)"""
+    """Does `python -m services.<service>` answer GET <path>? ("ingest-ops": ingest's operations port;
+    "feed": the Alpaca feed's)"""
     return path.split("?", 1)[0] in _fastapi_get_routes(service)
 
 
@@ -527,7 +549,33 @@ def reachable_from(policies: list[dict[str, Any]], src: Pod, pods: Mapping[str, 
                    namespaces: Mapping[str, Mapping[str, str]] | None = None) -> set[tuple[str, int]]:
     """Every (pod, named container port) that `src` may open a TCP connection to."""
     return {(name, port) for name, dst in pods.items() if dst is not src
-            for port in dst.ports.values() if ingress_allowed(policies, src, dst, port, namespaces)}
+            for port in dst.ports.values() if allowed(policies, src, dst, port, namespaces)}
+
+
+def allowed(policies: list[dict[str, Any]], src: Pod, dst: Pod, port: int,
+            namespaces: Mapping[str, Mapping[str, str]] | None = None) -> bool:
+    """May `src` open a TCP connection to `dst`:`port`: its egress and dst's ingress both allow it."""
+    return (egress_allowed(policies, src, dst, port, namespaces)
+            and (dst.external or ingress_allowed(policies, src, dst, port, namespaces)))
+
+
+def egress_allowed(policies: list[dict[str, Any]], src: Pod, dst: Pod, port: int,
+                   namespaces: Mapping[str, Mapping[str, str]] | None = None) -> bool:
+    """May `src` send to `dst`:`port` under the Egress policies selecting `src`?"""
+    if src.external:
+        return True
+    namespaces = namespaces or {}
+    selecting = [
+        p for p in policies
+        if p["metadata"].get("namespace", NAMESPACE) == src.namespace
+        and "Egress" in p["spec"].get("policyTypes", [])
+        and selector_matches(p["spec"].get("podSelector", {}), src.labels)
+    ]
+    if not selecting:
+        return True  # not isolated for egress
+    return any((not rule.get("to") or any(_peer_matches(peer, dst, src.namespace, namespaces) for peer in rule["to"]))
+               and (not rule.get("ports") or any(_port_matches(rp, dst, port) for rp in rule["ports"]))
+               for policy in selecting for rule in policy["spec"].get("egress", []))
 
 
 def ingress_allowed(policies: list[dict[str, Any]], src: Pod, dst: Pod, port: int,

@@ -53,6 +53,8 @@ FIXED_PORTS = {"airflow-apiserver": 8080, "prometheus": 9090, "grafana": 3000}
 SECRET_NAME = re.compile(r"PASSWORD|SECRET|TOKEN|FERNET")
 ONE_SHOT = {"kafka-topics", "migrate", "airflow-init"}
 AIRFLOW_SERVICES = {"airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"}
+# Alpaca's keys: passed through from the shell that runs docker compose (no value in the file, none in .env).
+HOST_KEYS = {"APCA_API_KEY_ID", "APCA_API_SECRET_KEY"}
 
 
 def check_jsonschema(path: Path) -> subprocess.CompletedProcess[str]:
@@ -122,7 +124,9 @@ def test_every_variable_comes_from_env_example_and_secrets_are_never_inline() ->
         for key, value in compose_env(svc).items():
             for password in re.findall(r"://[^:/@\s]+:([^@\s]*)@", value):
                 assert password.startswith("${"), f"{name}: {key} has a literal password"
-            if SECRET_NAME.search(key):
+            if key in HOST_KEYS:
+                assert svc["environment"][key] is None, f"{name}: {key} comes from the shell, never from a file"
+            elif SECRET_NAME.search(key):
                 assert value.startswith("${"), f"{name}: {key} is hard-coded"
     with pytest.raises(KeyError):
         interpolate("${POSTGRES_PASSWORD:?required}", {})  # control: a missing .env fails loudly
@@ -168,6 +172,8 @@ def test_start_order_uses_conditions() -> None:
         ("generator", "ingest"): "service_healthy",
         ("dashboard", "migrate"): "service_completed_successfully",
         ("airflow-init", "postgres"): "service_healthy",
+        ("alpaca-feed", "ingest"): "service_healthy",
+        ("alpaca-feed", "migrate"): "service_completed_successfully",
     }
     for edge, condition in expected.items():
         assert edges.get(edge) == condition, f"{edge[0]} must wait for {edge[1]} ({condition})"
@@ -196,7 +202,7 @@ def test_healthchecks_hit_real_routes_on_the_ports_the_services_bind() -> None:
             f"{name}: healthcheck on {parsed.port}")
         assert serves(command, parsed.path), f"{command} does not serve GET {parsed.path}"
         checked += 1
-    assert checked == len(PORT_SETTING) == 4, "ingest, generator, processor and dashboard"
+    assert checked == len(PORT_SETTING) == 5, "ingest, generator, processor, dashboard and the Alpaca feed"
     assert "/readyz" in " ".join(cfg["services"]["ingest"]["healthcheck"]["test"]), "ingest: healthy = Kafka reachable"
     assert "/readyz" in " ".join(cfg["services"]["dashboard"]["healthcheck"]["test"]), (
         "dashboard: healthy = its feed is connected to PostgreSQL")
@@ -305,7 +311,7 @@ def published(svc: dict[str, Any]) -> list[tuple[int, int, int]]:
 
 
 # How the header comment of docker-compose.yaml names a service, when not by its own name.
-HEADER_NAMES = {"airflow-apiserver": "Airflow", "postgres": "PostgreSQL", "kafka": "Kafka", "grafana": "Grafana",
+HEADER_NAMES = {"alpaca-feed": "Alpaca feed", "airflow-apiserver": "Airflow", "postgres": "PostgreSQL", "kafka": "Kafka", "grafana": "Grafana",
                 "prometheus": "Prometheus"}
 
 
@@ -411,7 +417,7 @@ def test_prometheus_scrapes_every_replica_of_every_service_on_its_metrics_port()
             route_owner = "ingest-ops" if command == "ingest" and sd["port"] == settings.ingest_ops_port else command
             assert serves(route_owner, "/metrics"), f"{host}:{sd['port']} serves no /metrics"
             scraped[host] = scraped.get(host, 0) + 1
-    assert scraped == {"ingest": 1, "processor": 1, "generator": 1, "dashboard": 1}
+    assert scraped == {"ingest": 1, "processor": 1, "generator": 1, "dashboard": 1, "alpaca-feed": 1}
     assert ("prometheus", "service_healthy") in [(d, s["condition"]) for d, s in
                                                  cfg["services"]["grafana"]["depends_on"].items()]
 
@@ -440,3 +446,32 @@ def test_grafana_is_provisioned_from_the_repository_with_the_read_only_role() ->
     raw = compose_env(compose_raw()["services"]["grafana"])
     assert raw["GF_SECURITY_ADMIN_PASSWORD"].startswith("${GRAFANA_ADMIN_PASSWORD:?"), "required, never defaulted"
     assert grafana["ports"] == ["127.0.0.1:3000:3000"]
+
+
+def test_the_alpaca_feed_is_opt_in_and_gets_its_keys_from_the_shell() -> None:
+    """`docker compose up` runs no feed; `--profile alpaca` runs one, live, whose symbols ingest
+    accepts, with Alpaca's keys from the shell's environment."""
+    cfg = compose()
+    profiled = {name: svc["profiles"] for name, svc in cfg["services"].items() if "profiles" in svc}
+    assert profiled == {"alpaca-feed": ["alpaca"]}
+    feed = cfg["services"]["alpaca-feed"]
+    assert feed["command"] == ["python", "-m", "services.feed", "alpaca", "live"]
+    assert feed.get("deploy", {}).get("replicas", 1) == 1, "one feed: no bar twice"
+    env = compose_env(feed)
+    assert HOST_KEYS <= set(env) and not {k for k in env if k.startswith("APCA_")} - HOST_KEYS
+    assert not HOST_KEYS & set(read_env_file(ENV_EXAMPLE)), "the keys are never written to .env"
+    shell = {"APCA_API_KEY_ID": "PKTEST", "APCA_API_SECRET_KEY": "s3cret"}  # what Compose passes through
+    settings = settings_from_env({**env, **shell})
+    assert settings.alpaca_api_key_id is not None and settings.alpaca_api_key_id.get_secret_value() == "PKTEST"
+    assert settings.alpaca_api_secret_key is not None and settings.alpaca_api_secret_key.get_secret_value() == "s3cret"
+    assert settings.ingest_token is not None
+    ingest = settings_from_env(compose_env(cfg["services"]["ingest"]))
+    assert settings.ingest_token.get_secret_value() in [t.get_secret_value() for t in ingest.ingest_tokens]
+    symbols = settings.alpaca_symbols
+    assert any("/" in s for s in symbols) and any("/" not in s for s in symbols), "crypto and stocks"
+    for name in ("ingest", "dashboard", "airflow-scheduler"):
+        policy = settings_from_env(compose_env(cfg["services"][name])).symbol_policy()
+        assert [s for s in symbols if not policy.accepts(s)] == [], f"{name} would reject them"
+    blank = compose(read_env_file(ENV_EXAMPLE) | {"TICKFLOW_SYMBOL_PATTERN": ""})
+    assert not settings_from_env(compose_env(blank["services"]["ingest"])).symbol_policy().accepts("BTC/USD"), (
+        "control: without the pattern, ingest accepts the simulated symbols only")

@@ -16,7 +16,7 @@ import jsonschema
 import kubernetes_validate
 import kubernetes_validate.utils as kv_utils
 import pytest
-from deploy_model import K8S, NAMESPACE, OVERLAYS, Cluster, address_range, cluster, render_dir
+from deploy_model import ALL_OVERLAYS, K8S, NAMESPACE, Cluster, address_range, cluster, render_dir
 from metallb_schemas import SCHEMAS as METALLB_SCHEMAS
 from prometheus_operator_schemas import SCHEMAS as OPERATOR_SCHEMAS
 
@@ -55,7 +55,7 @@ def rendered(what: str) -> list[dict[str, Any]]:
     return render_dir(K8S / "monitoring") if what == "monitoring" else cluster(what).resources
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS + ("monitoring",))
+@pytest.mark.parametrize("overlay", ALL_OVERLAYS + ("monitoring",))
 @pytest.mark.parametrize("version", K8S_VERSIONS)
 def test_every_rendered_resource_passes_strict_validation(overlay: str, version: str) -> None:
     resources = rendered(overlay)
@@ -95,7 +95,7 @@ def test_base_renders_and_holds_no_secrets() -> None:
     assert "Secret" not in kinds, "Secrets belong to the overlays (generated locally, external in production)"
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS + ("monitoring",))
+@pytest.mark.parametrize("overlay", ALL_OVERLAYS + ("monitoring",))
 def test_resources_are_unique_and_in_the_tickflow_namespace(overlay: str) -> None:
     c = cluster(overlay) if overlay != "monitoring" else Cluster("monitoring", rendered("monitoring") + cluster("local").resources)
     seen = [(r["kind"], r["metadata"].get("namespace"), r["metadata"]["name"]) for r in c.resources]

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 import yaml
 from deploy_model import (
+    ALL_OVERLAYS,
+    ALPACA_OVERLAYS,
     K8S,
     NAMESPACE,
     OVERLAYS,
@@ -22,6 +24,7 @@ from deploy_model import (
     cluster,
     container_env,
     containers,
+    deployed_services,
     pod_labels,
     pods_of,
     reachable_from,
@@ -56,7 +59,7 @@ def config_map(name: str) -> dict[str, Any]:
     return found
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", ALL_OVERLAYS)
 def test_pod_monitors_scrape_each_service_on_the_port_that_serves_metrics(overlay: str) -> None:
     c = cluster(overlay)
     scraped = set()
@@ -64,6 +67,9 @@ def test_pod_monitors_scrape_each_service_on_the_port_that_serves_metrics(overla
         name = monitor["metadata"]["name"]
         selected = [w for w in c.workloads() if w["kind"] != "Job"
                     and selector_matches(monitor["spec"]["selector"], pod_labels(w))]
+        if name == "alpaca-feed" and overlay not in ALPACA_OVERLAYS:
+            assert not selected, "the feed runs in the -alpaca overlays only"
+            continue
         assert len(selected) == 1, f"PodMonitor {name} selects {len(selected)} workloads"
         (ct,) = containers(selected[0])
         service = service_of_command(ct["command"])
@@ -78,7 +84,7 @@ def test_pod_monitors_scrape_each_service_on_the_port_that_serves_metrics(overla
             assert serves(routes, endpoint["path"]), f"{name}: {service} serves no {endpoint['path']} on {port}"
             scraped.add(service)
         assert not monitor["spec"].get("namespaceSelector"), "the PodMonitor's own namespace: tickflow"
-    assert scraped == set(PORT_SETTING), f"{overlay}: not scraped: {set(PORT_SETTING) - scraped}"
+    assert scraped == deployed_services(overlay) & set(PORT_SETTING), f"{overlay}: scraped {sorted(scraped)}"
 
 
 def test_control_ingest_public_port_serves_no_metrics() -> None:
@@ -113,7 +119,7 @@ def test_the_datasource_reaches_postgres_as_the_analyst_with_the_password_grafan
     assert ref == {"name": "tickflow-grafana", "key": "analyst-password"}, "the Secret docs/observability.md creates"
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", ALL_OVERLAYS)
 def test_network_policies_let_prometheus_and_grafana_in_and_change_nothing_else(overlay: str) -> None:
     c = cluster(overlay)
     base = c.of_kind("NetworkPolicy")
@@ -122,6 +128,8 @@ def test_network_policies_let_prometheus_and_grafana_in_and_change_nothing_else(
     everyone = {**pods, **{p.name: p for p in (PROMETHEUS, GRAFANA, OTHER_MONITORING_POD)}}
     public = {("ingest", 8000)}  # the open door, for any pod anywhere
     metrics = {("ingest", 8010), ("processor", 8002), ("generator", 8001), ("dashboard", 8003)}
+    if overlay in ALPACA_OVERLAYS:
+        metrics.add(("alpaca-feed", 8004))
     assert reachable_from(combined, PROMETHEUS, everyone, NAMESPACES) == public | metrics
     assert reachable_from(combined, GRAFANA, everyone, NAMESPACES) == public | {("postgres", 5432)}
     assert reachable_from(combined, OTHER_MONITORING_POD, everyone, NAMESPACES) == public
@@ -132,7 +140,7 @@ def test_network_policies_let_prometheus_and_grafana_in_and_change_nothing_else(
 
 def test_monitoring_renders_into_the_tickflow_namespace_apart_from_the_overlays() -> None:
     kinds = sorted(r["kind"] for r in monitoring())
-    assert kinds == ["ConfigMap"] * 2 + ["NetworkPolicy"] * 2 + ["PodMonitor"] * 4
+    assert kinds == ["ConfigMap"] * 2 + ["NetworkPolicy"] * 2 + ["PodMonitor"] * 5
     assert {r["metadata"]["namespace"] for r in monitoring()} == {NAMESPACE}
-    for overlay in OVERLAYS:  # the overlays deploy on clusters without the Operator's CRDs
+    for overlay in ALL_OVERLAYS:  # the overlays deploy on clusters without the Operator's CRDs
         assert not [r for r in cluster(overlay).resources if r["apiVersion"].startswith("monitoring.coreos.com/")]

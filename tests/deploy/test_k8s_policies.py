@@ -15,6 +15,8 @@ from unittest import mock
 
 import pytest
 from deploy_model import (
+    ALL_OVERLAYS,
+    ALPACA_OVERLAYS,
     INIT_DIR,
     INIT_SCRIPT,
     NAMESPACE,
@@ -32,6 +34,7 @@ from deploy_model import (
     cluster,
     container_env,
     containers,
+    deployed_services,
     image_name,
     ingress_allowed,
     is_tickflow_image,
@@ -100,7 +103,7 @@ def workload_of_service(c: Cluster, svc: dict[str, Any]) -> list[str]:
 # -- probes and ports ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", ALL_OVERLAYS)
 def test_probes_hit_real_routes_on_the_ports_the_services_bind(overlay: str) -> None:
     c = cluster(overlay)
     checked = 0
@@ -127,8 +130,8 @@ def test_probes_hit_real_routes_on_the_ports_the_services_bind(overlay: str) -> 
         assert ct["livenessProbe"]["httpGet"]["path"] == "/healthz", f"{service}: liveness on /healthz"
         assert ct["readinessProbe"]["httpGet"]["path"] == "/readyz", f"{service}: readiness on /readyz"
         probed.add(service)
-    assert probed == set(PORT_SETTING), f"{overlay}: probed {sorted(probed)}"
-    assert checked == 3 * len(PORT_SETTING) == 12, "ingest, generator, processor and dashboard: three HTTP probes each"
+    assert probed == deployed_services(overlay) & set(PORT_SETTING), f"{overlay}: probed {sorted(probed)}"
+    assert checked == 3 * len(probed) >= 12, "ingest, generator, processor, dashboard (, feed): three HTTP probes each"
 
 
 def test_route_discovery_can_say_no() -> None:
@@ -139,6 +142,7 @@ def test_route_discovery_can_say_no() -> None:
     assert serves("processor", "/metrics") and not serves("processor", "/livez")
     assert serves("dashboard", "/readyz") and serves("dashboard", "/api/bars") and serves("dashboard", "/docs")
     assert not serves("dashboard", "/ready") and not serves("dashboard", "/ws"), "/ws is a WebSocket, not GET"
+    assert serves("feed", "/readyz") and serves("feed", "/metrics") and not serves("feed", "/docs")
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -164,7 +168,7 @@ def test_infrastructure_probes_use_declared_ports(overlay: str) -> None:
 # -- settings from the environment ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", ALL_OVERLAYS)
 def test_every_needed_setting_is_provided_and_points_at_the_stack(overlay: str) -> None:
     c = cluster(overlay)
     seen = set()
@@ -190,13 +194,7 @@ def test_every_needed_setting_is_provided_and_points_at_the_stack(overlay: str) 
                     assert url.username == URL_ROLES[field], f"{service}: {name} must log in as {URL_ROLES[field]}"
                     assert url.path == "/tickflow"
                     assert workload_of_service(c, svc) == ["postgres"]
-    assert seen == set(NEEDS), f"{overlay}: missing Tickflow commands {set(NEEDS) - seen}"
-
-
-# Settings that default to loopback but belong to no deployed container, and why.
-NOT_DEPLOYED: dict[str, str] = {
-    "alpaca_ops_host": "the Alpaca feed (services/feed) is not in the overlays yet: README, 'Real market data'",
-}
+    assert seen == deployed_services(overlay), f"{overlay}: Tickflow commands {sorted(seen)}"
 
 
 def test_every_loopback_default_is_covered_by_the_needs_table() -> None:
@@ -205,13 +203,11 @@ def test_every_loopback_default_is_covered_by_the_needs_table() -> None:
 
     loopback = {name for name, f in Settings.model_fields.items() if "127.0.0.1" in str(f.default)}
     covered = {field for needs in NEEDS.values() for field in needs}
-    assert {"dashboard_host", "reader_database_url"} <= loopback & covered
-    assert loopback - covered <= set(NOT_DEPLOYED), (
-        f"settings defaulting to loopback without a deploy decision: {loopback - covered - set(NOT_DEPLOYED)}")
-    assert set(NOT_DEPLOYED) <= set(Settings.model_fields), "stale NOT_DEPLOYED entries"
+    assert {"dashboard_host", "reader_database_url", "alpaca_ops_host"} <= loopback & covered
+    assert loopback <= covered, f"settings defaulting to loopback without a deploy decision: {loopback - covered}"
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", ALL_OVERLAYS)
 def test_tickflow_variables_are_settings_and_references_expand(overlay: str) -> None:
     c = cluster(overlay)
     known = settings_env_names() | PG_PASSWORD_VARS
@@ -226,7 +222,7 @@ def test_tickflow_variables_are_settings_and_references_expand(overlay: str) -> 
             assert not missing, f"{w['metadata']['name']}/{ct['name']}: would stay literal: {missing}"
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", ALL_OVERLAYS)
 def test_database_passwords_are_the_ones_postgres_is_provisioned_with(overlay: str) -> None:
     """Each URL's password comes from the same Secret key the init script gives that role."""
     c = cluster(overlay)
@@ -247,18 +243,19 @@ def test_database_passwords_are_the_ones_postgres_is_provisioned_with(overlay: s
                 assert url.password == pg_env[ROLE_PASSWORD_ENV[url.username]], f"{name}: wrong password"
                 assert re.fullmatch(r"[A-Za-z0-9_-]+", url.password), f"{name}: password is not URL-safe"
                 urls.add((service, name, url.username))
+    feed = {("feed", "TICKFLOW_READER_DATABASE_URL", "tickflow_analyst")} if overlay in ALPACA_OVERLAYS else set()
     assert urls == {
         ("processor", "TICKFLOW_DATABASE_URL", "tickflow_app"),
         ("admin migrate", "TICKFLOW_ADMIN_DATABASE_URL", "tickflow"),
         ("dashboard", "TICKFLOW_DATABASE_URL", "tickflow_app"),
         ("dashboard", "TICKFLOW_READER_DATABASE_URL", "tickflow_analyst"),
-    }, f"{overlay}: who connects to PostgreSQL as whom"
+    } | feed, f"{overlay}: who connects to PostgreSQL as whom"
 
 
 # -- shape of the workloads ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", ALL_OVERLAYS)
 def test_every_container_is_bounded_and_unprivileged(overlay: str) -> None:
     c = cluster(overlay)
     for w in c.workloads():
@@ -288,7 +285,7 @@ def test_every_container_is_bounded_and_unprivileged(overlay: str) -> None:
             assert sc.get("readOnlyRootFilesystem") is (not writable), f"{where}: readOnlyRootFilesystem"
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", ALL_OVERLAYS)
 def test_images_are_pinned_and_tickflow_runs_this_version(overlay: str) -> None:
     c = cluster(overlay)
     images = [ct["image"] for w in c.workloads() for ct in containers(w)]
@@ -298,11 +295,11 @@ def test_images_are_pinned_and_tickflow_runs_this_version(overlay: str) -> None:
         assert tag and tag != "latest" and re.search(r"\d", tag), f"{image}: pin an exact version tag"
         if is_tickflow_image(image):
             assert tag == PROJECT_VERSION, f"{image}: the Tickflow image is tagged {PROJECT_VERSION}"
-            assert image_name(image)[0] == ("tickflow" if overlay == "local" else
+            assert image_name(image)[0] == ("tickflow" if ALPACA_OVERLAYS.get(overlay, overlay) == "local" else
                                             "registry.example.com/tickflow/tickflow")
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", ALL_OVERLAYS)
 def test_scaling_rules(overlay: str) -> None:
     c = cluster(overlay)
     partitions = {t.name: t.partitions for t in Topics().specs}[Topics().prices]
@@ -326,7 +323,7 @@ def test_scaling_rules(overlay: str) -> None:
         "the new dashboard is ready before the old one stops")
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", ALL_OVERLAYS)
 def test_disruption_budgets_cover_replicated_workloads(overlay: str) -> None:
     c = cluster(overlay)
     pdbs = c.of_kind("PodDisruptionBudget")
@@ -350,7 +347,7 @@ def test_disruption_budgets_cover_replicated_workloads(overlay: str) -> None:
             f"PodDisruptionBudget {p['metadata']['name']} selects nothing")
 
 
-@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("overlay", ALL_OVERLAYS)
 def test_services_select_pods_and_target_declared_ports(overlay: str) -> None:
     c = cluster(overlay)
     for svc in c.of_kind("Service"):
