@@ -151,7 +151,8 @@ def _signals(signals: list[Mapping[str, Any]], evaluations: list[Mapping[str, An
             item["evaluation"] = {
                 "source": {"table": "signal_evaluations",
                            "key": _key(ev, ("symbol", "timeframe", "rule", "window_end", "fee_bps"))},
-                "from": when(ev["window_start"]), "to": when(ev["window_end"]), "fee_bps": shown(ev["fee_bps"], "bps"),
+                "from": when(ev["first_ts"]), "to": when(ev["last_ts"]),  # the bars evaluated, not the window asked for
+                "fee_bps": shown(ev["fee_bps"], "bps"),
                 "trades": shown(ev["trades"], "count"), "win_rate_pct": pct(ev["win_rate"]),
                 "mean_trade_return_pct": pct(ev["mean_trade_return"]), "total_return_pct": pct(ev["total_return"]),
                 "bh_total_return_pct": pct(ev["bh_total_return"]),

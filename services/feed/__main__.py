@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry
 
 from services.cli import add_setting_flags, settings_with_flags
 from services.config import Settings, get_settings
-from services.feed.alpaca import Alpaca, MissingKeys, quiet_sdk_loggers
+from services.feed.alpaca import Alpaca, APIError, MissingKeys, quiet_sdk_loggers
 from services.feed.bars import LIVE_TIMEFRAME, Cursor, closed_until, step_of
 from services.feed.runner import Feed, newest_stored, utcnow
 from services.generator.pusher import Pusher, ingest_token
@@ -27,6 +27,9 @@ from services.logs import event, setup_logging
 from services.ops import BackgroundServer, StateCollector, ops_router
 
 log = logging.getLogger(__name__)
+
+REFUSAL_HINTS = {401: "check APCA_API_KEY_ID and APCA_API_SECRET_KEY", 403: "the keys may not use this feed or "
+                 "asset class (e.g. --stock-feed sip needs a paid plan)", 422: "check the symbols and the dates"}
 
 FLAGS = {"--symbols": "alpaca_symbols", "--stock-feed": "alpaca_stock_feed", "--ingest-url": "ingest_url",
          "--batch": "alpaca_batch", "--fetch-limit": "alpaca_fetch_limit", "--data-url": "alpaca_data_url",
@@ -66,7 +69,8 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
         "backfill", help="historical bars of a date range, then exit",
         description="Fetch each symbol's historical bars from START (or just after its newest stored bar, if "
                     "later) to END and send them through ingest. Exit status: 0 when every bar was accepted, "
-                    "1 when some were rejected or undelivered, 2 on usage errors or missing keys.")
+                    "1 when some were rejected or undelivered, 2 on usage errors, missing keys or a request Alpaca refused "
+                    "(wrong keys, say).")
     backfill.add_argument("--start", type=when, required=True, help="first bar time (ISO 8601; UTC without zone)")
     backfill.add_argument("--end", type=when, default=None,
                           help="last bar time, included (default: the last closed bar before now)")
@@ -132,6 +136,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             else:
                 end = args.end or closed_until(utcnow(), step_of(timeframe))
                 feed.backfill(symbols, args.start, end)
+        except APIError as exc:  # not transient (feed/alpaca.py): wrong keys, a symbol or feed not allowed, ...
+            event(log, "Alpaca refused a request; stopping", logging.ERROR, status=exc.status_code,
+                  error=str(exc)[:300], hint=REFUSAL_HINTS.get(exc.status_code or 0, "see the error"))
+            return 2
         finally:
             if server is not None:
                 server.stop()

@@ -38,7 +38,7 @@ BAR_SQL = (f"SELECT symbol, timeframe, ts, {', '.join(INDICATOR_FIELDS)} FROM ba
 SIGNALS_SQL = ("SELECT s.* FROM unnest(%(rules)s::text[]) r(rule) CROSS JOIN LATERAL ("
                "SELECT symbol, timeframe, ts, rule, side, price FROM signals WHERE symbol = %(symbol)s "
                "AND timeframe = %(timeframe)s AND rule = r.rule AND ts < %(end)s ORDER BY ts DESC LIMIT 1) s")
-EVALUATIONS_SQL = ("SELECT DISTINCT ON (rule) symbol, timeframe, rule, window_start, window_end, fee_bps, trades, "
+EVALUATIONS_SQL = ("SELECT DISTINCT ON (rule) symbol, timeframe, rule, window_end, first_ts, last_ts, fee_bps, trades, "
                    "win_rate, mean_trade_return, total_return, bh_total_return FROM signal_evaluations "
                    "WHERE symbol = %(symbol)s AND timeframe = %(timeframe)s AND fee_bps = %(fee_bps)s "
                    "AND window_end <= %(end)s ORDER BY rule, window_end DESC, computed_at DESC")

@@ -21,7 +21,7 @@ def bar(**kw: object) -> dict:
 
 
 def evaluation(rule: str, trades: int, total: float, **kw: object) -> dict:
-    return {"symbol": "GOOG", "timeframe": "1d", "rule": rule, "window_start": END - 4000 * DAY, "window_end": END,
+    return {"symbol": "GOOG", "timeframe": "1d", "rule": rule, "window_end": END, "first_ts": END - 4000 * DAY, "last_ts": END - DAY,
             "fee_bps": 10.0, "trades": trades, "win_rate": 0.5, "mean_trade_return": 0.07712,
             "total_return": total, "bh_total_return": 7.0249, **kw}
 
@@ -65,7 +65,7 @@ def test_rounding_is_done_once_and_the_text_writes_the_rounded_facts() -> None:
         50.0, 7.7, 464.0, 702.5)
     assert "Close 801.23 on 2013-02-28. RSI 61.2 (neutral)." in text
     assert "The close is above its SMA (780.12). MACD 3.2135 is above its signal line (2.5)." in text
-    assert ("ema_cross last said BUY on 2013-01-31 at 700.12; followed from 2002-03-20 to 2013-03-02 it closed 24 "
+    assert ("ema_cross last said BUY on 2013-01-31 at 700.12; followed from 2002-03-20 to 2013-03-01 it closed 24 "
             "trades, won 50.0% of them, +7.7% per trade after fees, +464.0% in all: worse than buy-and-hold "
             "(+702.5%).") in text
     assert "News: 5 items in the last 24 h, mean sentiment -0.12 on a scale from -1 to 1." in text
@@ -75,7 +75,7 @@ def test_rounding_is_done_once_and_the_text_writes_the_rounded_facts() -> None:
 
 def test_weight_words_follow_the_evidence() -> None:
     text, facts = text_and_facts(FULL)
-    assert "rsi last said SELL on 2013-01-31 at 700.12; followed from 2002-03-20 to 2013-03-02 it closed 9 trades: " \
+    assert "rsi last said SELL on 2013-01-31 at 700.12; followed from 2002-03-20 to 2013-03-01 it closed 9 trades: " \
            "too few trades to judge (fewer than 10)." in text
     assert ("The 7-day close forecast for 2013-03-09 is 801.23 (80%: 780.05 to 830.25; 95%: 766.0 to 845.3), by naive "
             "from the daily candles up to 2013-02-28; the forecast is no better than assuming no change (MASE 2.35, "

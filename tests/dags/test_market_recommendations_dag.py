@@ -127,6 +127,7 @@ def check_facts_are_the_stored_rows(conn: Any, timeframe: str, facts: dict[str, 
         row = one(conn, "SELECT * FROM signal_evaluations WHERE symbol = :symbol AND timeframe = :timeframe "
                         "AND rule = :rule AND window_end = :window_end AND fee_bps = :fee_bps", **ev["source"]["key"])
         assert (row["rule"], row["window_end"], row["fee_bps"]) == (item["rule"], END, 10.0)
+        assert (ev["from"], ev["to"]) == (f"{row['first_ts']:%Y-%m-%d}", f"{row['last_ts']:%Y-%m-%d}")  # the bars'
         assert ev["trades"] == row["trades"] and ev["enough_trades"] == (row["trades"] >= 10)
         for name in ("win_rate", "mean_trade_return", "total_return", "bh_total_return"):
             assert close_to(ev[f"{name}_pct"], 100 * row[name]), name

@@ -117,6 +117,20 @@ def test_a_backfill_stores_exactly_the_fakes_bars_and_never_logs_the_secret(
     assert pages and all(int(r["limit"]) <= FETCH_LIMIT for r in alpaca.requests_for("IBM"))
 
 
+def test_keys_alpaca_refuses_stop_the_feed_with_one_line_and_exit_2(
+        pipeline: RunningPipeline, alpaca: FakeAlpaca) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "services.feed", "alpaca", "backfill", "--symbols", "IBM", "--start", "2024-03-04",
+         "--end", "2024-03-05", "--ops-port", "0"],
+        cwd=ROOT, env=feed_env(pipeline, alpaca, APCA_API_SECRET_KEY="not-the-secret"), capture_output=True,
+        text=True, timeout=60)
+    assert done.returncode == 2, done.stderr[-3000:]
+    refused = [orjson.loads(line) for line in done.stderr.splitlines() if '"Alpaca refused' in line]
+    assert [(r["level"], r["status"], r["hint"]) for r in refused] == [
+        ("error", 401, "check APCA_API_KEY_ID and APCA_API_SECRET_KEY")]
+    assert "Traceback" not in done.stderr and "not-the-secret" not in done.stdout + done.stderr
+
+
 class LiveFeed:
     """`python -m services.feed alpaca live` as a service, ready once caught up and subscribed."""
 
