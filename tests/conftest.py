@@ -17,18 +17,17 @@ from services.db.connect import make_engine, require_database, side_database_url
 from services.db.migrations import migrate
 from namespaces import namespaced, own_topics
 from streams import truncate_outputs
-from support import TEST_DATABASE, ServiceProcess
-
-
-
+from support import TEST_DATABASE, ServiceProcess, stop_orphaned_services
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Point every database URL at the test database, for this process and the services it starts."""
+    """Point every database URL at the test database, for this process and the services it starts;
+    stop what a killed earlier run on it left running."""
     settings = Settings()
     names = ("database_url", "admin_database_url", "reader_database_url")
     for name, url in side_database_urls({n: getattr(settings, n) for n in names}, TEST_DATABASE).items():
         os.environ[f"TICKFLOW_{name.upper()}"] = url
+    stop_orphaned_services(os.environ["TICKFLOW_DATABASE_URL"])
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -79,6 +80,34 @@ def service_env(stack: Settings, **settings: object) -> dict[str, str]:
     env.update({f"TICKFLOW_{k.upper()}": str(v) for k, v in settings.items()})
     env.setdefault("TICKFLOW_LOG_FORMAT", "json")
     return env
+
+
+def stop_orphaned_services(database_url: str) -> list[int]:
+    """SIGKILL the services a killed test run left behind on this test database: orphans (their
+    parent is no pytest: it is gone, so init or a subreaper adopted them) started by pytest
+    (PYTEST_VERSION in their environment) with the same TICKFLOW_DATABASE_URL. One such ingest kept a core busy for the next runs: kafka-python's metadata refresh spins once
+    the topics it produced to are deleted, which the next run does to leftover test topics."""
+    stopped = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            env = dict(v.split("=", 1) for v in (proc / "environ").read_text().split("\0") if "=" in v)
+            command = (proc / "cmdline").read_text()
+            parent = Path(f"/proc/{ppid}/cmdline").read_text() if ppid > 1 else ""
+        except (OSError, ValueError, IndexError):
+            continue  # gone, or not ours to read
+        if "pytest" not in parent and "PYTEST_VERSION" in env and env.get("TICKFLOW_DATABASE_URL") == database_url \
+                and "services." in command:
+            pid = int(proc.name)
+            try:
+                if os.getpgid(pid) == pid:
+                    os.killpg(pid, signal.SIGKILL)  # its workers too (ServiceProcess starts a new session)
+                else:
+                    os.kill(pid, signal.SIGKILL)
+                stopped.append(pid)
+            except OSError:
+                pass
+    return stopped
 
 
 class ServiceProcess:
