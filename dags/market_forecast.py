@@ -25,7 +25,7 @@ from services.config import Settings
 from services.orchestration import tasks
 from services.orchestration.dag_defaults import task_defaults
 from services.orchestration.catalog import DATA_OWNER
-from services.orchestration.forms import symbols_param
+from services.orchestration.forms import end_param, symbols_param
 
 _settings = Settings()
 
@@ -45,8 +45,7 @@ _settings = Settings()
                          description="Days to forecast; empty: TICKFLOW_FORECAST_HORIZON_DAYS."),
         "history": Param(None, type=["null", "integer"], minimum=40, title="History (daily candles)",
                          description="Most daily candles a model sees; empty: TICKFLOW_FORECAST_HISTORY_DAYS."),
-        "end": Param(None, type=["null", "string"], format="date-time", title="History end (exclusive)",
-                     description="UTC, RFC 3339 (e.g. 2024-05-01T00:00:00Z). Empty: the end of the run's data interval."),
+        "end": end_param("History end"),
     },
     tags=["tickflow", "forecasts"],
     doc_md=__doc__,

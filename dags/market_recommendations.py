@@ -28,7 +28,7 @@ from services.config import Settings
 from services.orchestration import tasks
 from services.orchestration.catalog import DATA_OWNER
 from services.orchestration.dag_defaults import task_defaults
-from services.orchestration.forms import symbols_param, timeframes_param
+from services.orchestration.forms import end_param, symbols_param, timeframes_param
 
 _settings = Settings()
 
@@ -45,8 +45,7 @@ _settings = Settings()
     params={
         "symbols": symbols_param("recommend on", _settings),
         "timeframes": timeframes_param(_settings),
-        "end": Param(None, type=["null", "string"], format="date-time", title="As of (exclusive)",
-                     description="UTC, RFC 3339 (e.g. 2024-05-01T00:00:00Z). Empty: the end of the run's data interval."),
+        "end": end_param("As of"),
         "min_trades": Param(None, type=["null", "integer"], minimum=1, title="Fewest trades to judge a rule",
                             description="Empty: TICKFLOW_EVALUATION_MIN_TRADES."),
     },

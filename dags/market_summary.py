@@ -32,7 +32,7 @@ from services.config import Settings
 from services.orchestration import tasks
 from services.orchestration.dag_defaults import task_defaults
 from services.orchestration.catalog import DATA_OWNER
-from services.orchestration.forms import timeframes_param
+from services.orchestration.forms import end_param, timeframes_param
 
 _settings = Settings()
 
@@ -47,8 +47,7 @@ _settings = Settings()
     dagrun_timeout=timedelta(minutes=30),
     default_args=task_defaults(DATA_OWNER, retries=1, retry_delay=timedelta(seconds=30)),
     params={
-        "end": Param(None, type=["null", "string"], format="date-time", title="Window end (exclusive)",
-                     description="UTC, RFC 3339 (e.g. 2024-05-01T12:00:00Z). Empty: the end of the run's data interval."),
+        "end": end_param("Window end"),
         "timeframes": timeframes_param(_settings),
         "horizon_bars": Param(None, type=["null", "integer"], minimum=1, title="Hit-rate horizon (bars)",
                               description="Bars after a signal for its hit; empty: TICKFLOW_SUMMARY_HORIZON_BARS."),

@@ -25,7 +25,7 @@ from services.config import Settings
 from services.orchestration import tasks
 from services.orchestration.dag_defaults import task_defaults
 from services.orchestration.catalog import DATA_OWNER
-from services.orchestration.forms import symbols_param, timeframes_param
+from services.orchestration.forms import end_param, symbols_param, timeframes_param
 
 _settings = Settings()
 
@@ -42,8 +42,7 @@ _settings = Settings()
     params={
         "symbols": symbols_param("evaluate", _settings),
         "timeframes": timeframes_param(_settings),
-        "end": Param(None, type=["null", "string"], format="date-time", title="Window end (exclusive)",
-                     description="UTC, RFC 3339 (e.g. 2024-05-01T00:00:00Z). Empty: the end of the run's data interval."),
+        "end": end_param("Window end"),
         "lookback_days": Param(None, type=["null", "integer"], minimum=1, title="Lookback (days)",
                                description="Days of bars before the end; empty: TICKFLOW_EVALUATION_LOOKBACK_DAYS."),
         "fee_bps": Param(None, type=["null", "number"], minimum=0, maximum=10_000, title="Fee (basis points)",

@@ -41,6 +41,12 @@ def timeframes_param(settings: Settings) -> Param:
                              f"({', '.join(known)}).")
 
 
+def end_param(title: str) -> Param:
+    """`end` alone, for the DAGs that look back from a time: empty means the run's data interval's end."""
+    return Param(None, type=["null", "string"], format="date-time", title=f"{title} (exclusive)",
+                 description="UTC, RFC 3339 (e.g. 2024-05-01T00:00:00Z). Empty: the end of the run's data interval.")
+
+
 def window_params(scheduled: str) -> dict[str, Param]:
     """`start` and `end`; `scheduled` says which window a scheduled run covers."""
     help_text = (f"UTC, RFC 3339 (e.g. 2024-05-01T00:00:00Z); must be before end. Both empty: a manual run covers "
