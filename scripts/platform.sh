@@ -26,7 +26,8 @@ AIRFLOW_PORT="${TICKFLOW_AIRFLOW_PORT:-8080}"
 AIRFLOW_URL="http://127.0.0.1:$AIRFLOW_PORT"
 AIRFLOW_HOME_DIR="$LOCAL/airflow"
 AIRFLOW_TIMEOUT="${TICKFLOW_AIRFLOW_TIMEOUT:-240}"
-AIRFLOW_DAGS=(deployment_check indicator_backfill indicator_reconciliation market_summary signal_evaluation market_forecast)
+AIRFLOW_DAGS=(deployment_check indicator_backfill indicator_reconciliation market_summary signal_evaluation market_forecast
+              market_recommendations)
 
 usage() {
   cat <<USAGE

@@ -21,4 +21,12 @@ def parse_time(value: str | float | int | datetime) -> datetime:
             dt = datetime.fromtimestamp(float(text), timezone.utc)
         except ValueError:
             dt = datetime.fromisoformat(text)
-    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+    return as_utc(dt)
+
+
+def as_utc(dt: datetime) -> datetime:
+    """`dt` (naive = UTC) as a plain aware UTC datetime. Plain, whatever subclass came in: Airflow
+    hands over pendulum DateTimes, and one with a stdlib tzinfo loses it in arithmetic
+    (`end - timedelta(days=4)` came back naive, and comparing it with a stored time failed)."""
+    utc = dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
+    return datetime(utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond, timezone.utc)

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
 from services.core.symbols import SymbolPolicy
+from services.core.times import as_utc
 
 __all__ = ["ParamError", "Window", "parse_time", "resolve_window", "validate_symbols", "validate_timeframes",
            "validate_tolerance", "validate_max_mismatches", "validate_bool"]
@@ -35,7 +36,7 @@ class Window:
             value = getattr(self, name)
             if value.tzinfo is None:
                 raise ValueError(f"Window.{name} must be timezone-aware")
-            object.__setattr__(self, name, value.astimezone(timezone.utc))
+            object.__setattr__(self, name, as_utc(value))
         if self.start >= self.end:
             raise ParamError(
                 f"start ({self.start.isoformat()}) must be before end ({self.end.isoformat()}); "
@@ -72,9 +73,7 @@ def parse_time(name: str, value: Any) -> datetime | None:
     else:
         raise ParamError(f"{name}: expected an ISO 8601 date-time string such as {EXAMPLE_TIME!r}, "
                          f"got {type(value).__name__} {value!r}")
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+    return as_utc(parsed)
 
 
 def resolve_window(

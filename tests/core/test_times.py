@@ -17,3 +17,21 @@ def test_time_parameters() -> None:
     for bad in ("soon", "2024-13-01", "nan", ""):
         with pytest.raises((ValueError, OverflowError)):
             parse_time(bad)
+
+
+def test_a_time_from_airflow_stays_aware_in_arithmetic() -> None:
+    """Airflow's data_interval_end is a pendulum DateTime; with a stdlib tzinfo it drops the zone when a
+    timedelta is subtracted. What parse_time / as_utc return is a plain datetime that keeps it."""
+    from datetime import timedelta
+
+    import pendulum  # Airflow's; the lock installs it
+
+    from services.core.times import as_utc
+    from services.orchestration.params import Window, parse_time as parse_param
+
+    from_airflow = pendulum.datetime(2026, 12, 1, 1, tz="UTC").astimezone(timezone.utc)
+    assert (from_airflow - timedelta(days=4)).tzinfo is None  # the trap
+    for made in (parse_time(from_airflow), as_utc(from_airflow), parse_param("end", from_airflow),
+                 Window(datetime(2026, 12, 1, tzinfo=timezone.utc), from_airflow, "data interval").end):
+        assert type(made) is datetime and made == datetime(2026, 12, 1, 1, tzinfo=timezone.utc)
+        assert (made - timedelta(days=4)).tzinfo is timezone.utc

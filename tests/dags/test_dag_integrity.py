@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import re
 import sys
 import warnings
 from datetime import datetime, timezone
@@ -175,3 +176,9 @@ def test_deployment_checks_run_on_the_executor_named_by_the_setting(airflow_db: 
     assert {t.executor for t in bag.dags["indicator_backfill"].tasks} == {None}  # the default (KubernetesExecutor)
     monkeypatch.delenv("TICKFLOW_CHECK_EXECUTOR")
     assert {t.executor for t in DagBag(dag_folder=str(DAGS_DIR)).dags["deployment_check"].tasks} == {None}
+
+
+def test_make_run_unpauses_every_dag(dag_bag: dict[str, Any]) -> None:
+    """scripts/platform.sh names the DAGs `make run` unpauses: all of them, so a new DAG runs locally too."""
+    listed = re.search(r"^AIRFLOW_DAGS=\(([^)]*)\)", (ROOT / "scripts" / "platform.sh").read_text(), re.M)
+    assert listed and sorted(listed.group(1).split()) == sorted(dag_bag)
