@@ -116,7 +116,7 @@ class Settings(BaseSettings):
         86400.0, ge=0, description="live: a symbol with no stored bar is first filled from this many seconds ago")
     alpaca_fetch_limit: int = Field(10_000, ge=1, le=10_000, description="bars per historical request")
     alpaca_batch: int = Field(1000, ge=1, description="bars per POST to ingest")
-    alpaca_timeout_s: float = Field(30.0, gt=0, description="ingest request timeout in seconds")
+    alpaca_timeout_s: float = Field(30.0, gt=0, description="timeout in seconds of a request to ingest or to Alpaca's historical API")
     alpaca_ops_host: str = Field("127.0.0.1", description="bind address of /healthz, /readyz, /metrics")
     alpaca_ops_port: int = Field(8004, ge=0, le=65535, description="port for /healthz, /readyz, /metrics; 0 disables")
 

@@ -16,7 +16,8 @@ own URL overrides (TICKFLOW_ALPACA_DATA_URL, TICKFLOW_ALPACA_STREAM_URL):
 
 Controls: `add` puts bars in the history only (what happened while nobody listened), `push` adds
 them and streams them to the clients subscribed to their symbol (as Alpaca does when a minute
-closes), `drop` closes every socket and refuses new ones until `reopen`.
+closes), `drop` closes every socket and refuses new ones until `reopen`; `stall` makes the next bars
+requests hang without an answer (until `stall(0)` or the client gives up).
 """
 from __future__ import annotations
 
@@ -73,6 +74,7 @@ class FakeAlpaca:
         self.sessions = 0  # WebSocket sessions authenticated and subscribed
         self.clients: list[Client] = []
         self._open = True
+        self._stalls = 0  # bars requests still to leave unanswered
         self._lock = threading.Lock()
         self.app = FastAPI(title="FAKE Alpaca market data (tests only)")
         self.app.get("/v2/stocks/bars")(self._bars)
@@ -135,6 +137,11 @@ class FakeAlpaca:
         with self._lock:
             self._open = True
 
+    def stall(self, requests: int) -> None:
+        """Leave the next `requests` bars requests unanswered (0: answer every request again)."""
+        with self._lock:
+            self._stalls = requests
+
     def subscribed(self, symbol: str) -> bool:
         with self._lock:
             return any(symbol in c.bars for c in self.clients)
@@ -150,6 +157,12 @@ class FakeAlpaca:
         self.requests.append({"path": request.url.path, **query})
         if (key, secret) != (self.key, self.secret):
             return JSONResponse({"message": "forbidden."}, status_code=401)
+        with self._lock:
+            stalled, self._stalls = self._stalls > 0, max(0, self._stalls - 1)
+        while stalled and not await request.is_disconnected():  # took the request and went silent
+            await asyncio.sleep(0.05)
+        if stalled:
+            return JSONResponse({}, status_code=499)  # nobody is listening any more
         start, end = _time(query.get("start")), _time(query.get("end"))
         with self._lock:
             found = [b for s in sorted(query.get("symbols", "").split(",")) for b in self.history.get(s, [])

@@ -19,6 +19,7 @@ import warnings
 from collections.abc import Awaitable, Callable
 
 import requests
+from requests import Session
 
 with warnings.catch_warnings():  # alpaca-py's DataStream is built on websockets' deprecated legacy client
     warnings.filterwarnings("ignore", "websockets.legacy is deprecated", DeprecationWarning)
@@ -58,6 +59,20 @@ def quiet_sdk_loggers() -> None:
         logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().level))
 
 
+class TimeoutSession(Session):
+    """A requests session whose requests time out: alpaca-py sets no timeout, so a server that accepts
+    the connection and never answers would stall the feed for good. The timeout raises a
+    requests exception, which `Alpaca.bars` turns into `Transient` (retried with backoff)."""
+
+    def __init__(self, timeout_s: float) -> None:
+        super().__init__()
+        self.timeout_s = timeout_s
+
+    def request(self, method: str | bytes, url: str | bytes, *args: object, **kwargs: object) -> requests.Response:
+        kwargs.setdefault("timeout", self.timeout_s)
+        return super().request(method, url, *args, **kwargs)  # type: ignore[arg-type]
+
+
 class Alpaca:
     def __init__(self, settings: Settings) -> None:
         key = settings.alpaca_api_key_id.get_secret_value() if settings.alpaca_api_key_id else ""
@@ -70,6 +85,8 @@ class Alpaca:
         self.stream_url = settings.alpaca_stream_url.rstrip("/")
         self.stocks = StockHistoricalDataClient(key, secret, url_override=data_url)
         self.crypto = CryptoHistoricalDataClient(key, secret, url_override=data_url)
+        for client in (self.stocks, self.crypto):
+            client._session = TimeoutSession(settings.alpaca_timeout_s)  # alpaca-py's own attribute; no setter
 
     def bars(self, window: Window, timeframe: str, limit: int) -> list[Bar]:
         """Up to `limit` bars of `window`, oldest first (alpaca-py follows the pages). Raises

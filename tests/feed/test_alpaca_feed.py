@@ -131,6 +131,24 @@ def test_keys_alpaca_refuses_stop_the_feed_with_one_line_and_exit_2(
     assert "Traceback" not in done.stderr and "not-the-secret" not in done.stdout + done.stderr
 
 
+def test_a_silent_alpaca_times_out_and_the_request_is_retried(
+        pipeline: RunningPipeline, alpaca: FakeAlpaca, owner_db: Engine) -> None:
+    start = datetime(2024, 3, 5, 14, 30, tzinfo=timezone.utc)
+    bars = minute_bars("AMD", start, 10, 180.0, 300)
+    alpaca.add(bars)
+    alpaca.stall(1)  # the first request is taken and never answered
+    done = subprocess.run(
+        [sys.executable, "-m", "services.feed", "alpaca", "backfill", "--symbols", "AMD", "--start", start.isoformat(),
+         "--end", (start + 9 * MINUTE).isoformat(), "--ops-port", "0", "--timeout", "1"],
+        cwd=ROOT, env=feed_env(pipeline, alpaca), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-3000:]
+    first_pages = [r["start"] for r in alpaca.requests_for("AMD") if not r.get("page_token")]
+    assert first_pages == [start.isoformat()] * 2  # the unanswered request, then the same again
+    retried = [orjson.loads(line) for line in done.stderr.splitlines() if "Alpaca request failed, retrying" in line]
+    assert len(retried) == 1 and "timed out" in retried[0]["error"].lower()
+    assert wait_stored(owner_db, "AMD", 10) == rows_of(bars)
+
+
 class LiveFeed:
     """`python -m services.feed alpaca live` as a service, ready once caught up and subscribed."""
 
