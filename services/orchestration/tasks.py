@@ -321,7 +321,7 @@ def plan_forecast(params: Mapping[str, Any], data_interval_end: datetime | None)
         raise Refused(f"invalid params: {exc}") from None
     if DAILY not in settings.timeframes:
         raise Refused(f"no daily candles to forecast from: TICKFLOW_TIMEFRAMES ({','.join(settings.timeframes)}) "
-                    f"does not roll up {DAILY}")
+                      f"does not roll up {DAILY}")
     log.info("forecast %d days from up to %d daily candles before %s for %s", horizon, history, end.isoformat(),
              ", ".join(symbols))
     return [{"symbol": s, "end": end.isoformat(), "horizon": horizon, "history": history,
