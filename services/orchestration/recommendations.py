@@ -22,6 +22,7 @@ import psycopg2.extras
 
 from services.core.recommendation import INDICATOR_FIELDS, Evidence, Policy, facts_of, template_text
 from services.core.signals import RULES
+from services.db.statements import upsert_values
 from services.logs import event
 from services.orchestration.phrasing import LLM, LLMEndpoint, Phrased, phrase
 
@@ -30,8 +31,7 @@ log = logging.getLogger(__name__)
 COLUMNS = ("symbol", "timeframe", "as_of", "weight", "text", "template_text", "phrasing", "fallback_reason",
            "llm_model", "facts", "run_id")
 KEY = ("symbol", "timeframe", "as_of")
-UPSERT = (f"INSERT INTO recommendations ({', '.join(COLUMNS)}) VALUES %s ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET "
-          + ", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS if c not in KEY) + ", computed_at = now()")
+UPSERT = upsert_values("recommendations", COLUMNS, KEY)
 
 BAR_SQL = (f"SELECT symbol, timeframe, ts, {', '.join(INDICATOR_FIELDS)} FROM bars "
            "WHERE symbol = %(symbol)s AND timeframe = %(timeframe)s AND ts < %(end)s ORDER BY ts DESC LIMIT 1")

@@ -19,6 +19,7 @@ import psycopg2.extras
 
 from services.core.evaluation import evaluate_rules
 from services.core.signals import RULES
+from services.db.statements import upsert_values
 from services.logs import event
 from services.orchestration.recompute import TS_MICROS, copy_frame
 
@@ -29,9 +30,7 @@ COLUMNS = ("symbol", "timeframe", "rule", "window_start", "window_end", "fee_bps
            "max_drawdown", "exposure", "open_trade_return", "bh_total_return", "bh_sharpe", "bh_max_drawdown",
            "run_id")
 KEY = ("symbol", "timeframe", "rule", "window_end", "fee_bps")
-UPSERT = (f"INSERT INTO signal_evaluations ({', '.join(COLUMNS)}) VALUES %s "
-          f"ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET "
-          + ", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS if c not in KEY) + ", computed_at = now()")
+UPSERT = upsert_values("signal_evaluations", COLUMNS, KEY)
 
 
 def load_span(cur: Any, symbol: str, timeframe: str, start: datetime, end: datetime) -> tuple[pd.DataFrame, pd.DataFrame]:
