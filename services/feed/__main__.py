@@ -11,7 +11,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import orjson
 from fastapi import FastAPI
@@ -19,6 +19,7 @@ from prometheus_client import CollectorRegistry
 
 from services.cli import add_setting_flags, settings_with_flags
 from services.config import Settings, get_settings
+from services.core.times import as_utc
 from services.feed.alpaca import Alpaca, APIError, MissingKeys, quiet_sdk_loggers
 from services.feed.bars import LIVE_TIMEFRAME, Cursor, closed_until, step_of
 from services.feed.runner import Feed, newest_stored, utcnow
@@ -47,7 +48,7 @@ def when(value: str) -> datetime:
         ts = datetime.fromisoformat(value.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 date or time: {value!r}") from None
-    return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
+    return as_utc(ts)
 
 
 def build_parser(settings: Settings) -> argparse.ArgumentParser:
