@@ -294,7 +294,7 @@
     $("signals").replaceChildren();
     $("signals").dataset.timeframe = timeframe;
     $("signals").dataset.symbol = symbol ?? "all";
-    $("feed-timeframe").textContent = timeframe === TF.RAW ? "base bars" : `${timeframe} candles`;
+    $("feed-timeframe").textContent = TF.noun(timeframe);
     state.feedKeys.clear();
     state.liveSignals = 0;
     $("feed-count").textContent = "0 new";
@@ -331,7 +331,7 @@
       if (timeframe !== state.timeframe) return;  // switched meanwhile: its own load follows
       state.summaries = Object.fromEntries(data.items.map((s) => [s.symbol, s]));
       const newest = data.items.reduce((a, s) => (s.window_end > (a?.window_end ?? 0) ? s : a), null);
-      const of = timeframe === TF.RAW ? "base bars" : `${timeframe} candles`;
+      const of = TF.noun(timeframe);
       $("summary-note").textContent = newest
         ? `${of}, window ${TF.span(newest.window_start, newest.window_end)} UTC (market_summary DAG, hourly); `
           + "last price live"

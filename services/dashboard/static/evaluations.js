@@ -73,7 +73,7 @@
       if (mine !== state.loads) return;
       $("evaluation-rows").replaceChildren(...body.items.map((e) => row(e, body.min_trades)));
       table.hidden = !body.items.length;
-      const of = timeframe === TF.RAW ? "base bars" : `${timeframe} candles`;
+      const of = TF.noun(timeframe);
       $("evaluation-note").textContent = body.items.length
         ? `${symbol}, ${of}; fees are paid on every entry and exit. Too few trades: fewer than ${body.min_trades} `
           + "closed trades, too few to judge the rule by. Lost to buy-and-hold: a lower total return than holding "

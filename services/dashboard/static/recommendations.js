@@ -6,7 +6,7 @@
 // HTML: it may come from an LLM.
 
 window.TickflowRecommendations = (() => {
-  const RAW = window.TickflowTimeframes.RAW;
+  const TF = window.TickflowTimeframes;
   const $ = (id) => document.getElementById(id);
   let shown = null;  // the timeframe whose cards are on the page
 
@@ -22,7 +22,7 @@ window.TickflowRecommendations = (() => {
     c.dataset.symbol = item.symbol;
     const head = element("h3", null, item.symbol);
     head.append(element("span", `weight ${item.weight}`, `weight: ${item.weight}`));
-    const asOf = window.TickflowTimeframes.label(item.as_of, 60);
+    const asOf = TF.label(item.as_of, 60);
     const by = item.phrasing === "llm" ? "worded by an LLM, its numbers checked against the facts"
       : item.fallback_reason ? `worded from the facts (the LLM's answer was not used: ${item.fallback_reason})`
         : "worded from the facts";
@@ -38,7 +38,7 @@ window.TickflowRecommendations = (() => {
       const { items } = await response.json();
       $("recommendations").replaceChildren(...items.map(card));
       shown = timeframe;
-      const of = timeframe === RAW ? "base bars" : `${timeframe} candles`;
+      const of = TF.noun(timeframe);
       note.textContent = items.length ? `of ${of} (market_recommendations DAG, daily)`
         : `none stored for ${of} yet (the market_recommendations DAG writes them daily)`;
     } catch (err) {

@@ -71,5 +71,8 @@ window.TickflowTimeframes = (() => {
     return `${a} – ${b.slice(0, 10) === a.slice(0, 10) ? b.slice(11) : b}`;
   }
 
-  return { RAW, windowStart, addBase, clock, label, tick, span };
+  // What a timeframe's rows are called on the page: "base bars" or "5m candles".
+  const noun = (timeframe) => (timeframe === RAW ? "base bars" : `${timeframe} candles`);
+
+  return { RAW, windowStart, addBase, clock, label, tick, span, noun };
 })();
