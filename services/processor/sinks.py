@@ -172,9 +172,16 @@ class Sink:
         cols = ", ".join(f"{name} {kind}" for name, kind in self.columns)
         return f"CREATE TEMP TABLE IF NOT EXISTS {self.staging} ({cols}) ON COMMIT DELETE ROWS"
 
-    def write(self, cur: Any, rows: list[tuple]) -> None:
+    def stage(self, cur: Any, rows: list[tuple]) -> None:
+        """COPY the rows into the staging table (what `merge` then inserts)."""
         cur.copy_expert(f"COPY {self.staging} FROM STDIN (FORMAT csv)", copy_csv(self._csv_rows(rows)))
+
+    def merge(self, cur: Any, staged: None) -> None:
         cur.execute(self.insert_sql())
+
+    def write(self, cur: Any, rows: list[tuple]) -> None:
+        """Stage and merge at once (bulk loads outside the processor's batch transaction)."""
+        self.merge(cur, self.stage(cur, rows))
 
     def _csv_rows(self, rows: list[tuple]) -> Iterable[tuple]:
         if not any(kind == "bytea" for _, kind in self.columns):
@@ -225,7 +232,8 @@ class BarSink:
     def create_staging_sql(self) -> str:
         return self._create
 
-    def write(self, cur: Any, rows: list[BarRow]) -> None:
+    def stage(self, cur: Any, rows: list[BarRow]) -> list[list[str]]:
+        """COPY the rows into the staging table, their texts as indexes; returns the texts `merge` needs."""
         columns = list(zip(*rows))
         lists = []
         for i in range(len(self._texts)):
@@ -234,7 +242,14 @@ class BarSink:
             columns[i] = [index[name] for name in columns[i]]
             lists.append(names)
         cur.copy_expert(f"COPY {self.staging} FROM STDIN (FORMAT binary)", io.BytesIO(self._copy.encode(columns)))
-        cur.execute(self._insert, lists)
+        return lists
+
+    def merge(self, cur: Any, staged: list[list[str]]) -> None:
+        cur.execute(self._insert, staged)
+
+    def write(self, cur: Any, rows: list[BarRow]) -> None:
+        """Stage and merge at once (bulk loads outside the processor's batch transaction)."""
+        self.merge(cur, self.stage(cur, rows))
 
 
 SINKS: tuple[Sink | BarSink, ...] = (

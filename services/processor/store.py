@@ -116,10 +116,14 @@ class BatchWriter:
         conn = self._writer()
         try:
             with conn.cursor() as cur:
-                for sink in SINKS:
-                    rows = out.rows_of(sink.row)
-                    if rows:
-                        sink.write(cur, rows)
+                # Every COPY before the first INSERT: inserting bars takes the dashboard feed's
+                # commit-order lock, and a backend waiting for COPY data from a frozen client ignores
+                # statement_timeout (PostgreSQL only checks for cancels there between commands), so
+                # it would hold the lock until the client woke. Once staged, every wait is one that
+                # stuck_after_s bounds: a statement running, or the session idle in its transaction.
+                staged = [(sink, sink.stage(cur, rows)) for sink in SINKS if (rows := out.rows_of(sink.row))]
+                for sink, prepared in staged:
+                    sink.merge(cur, prepared)
                 self._advance_offsets(cur, out.next_offsets, expected)
                 if out.states:
                     psycopg2.extras.execute_values(
