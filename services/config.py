@@ -12,6 +12,7 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_valid
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from services.core.indicators import IndicatorParams
+from services.core.records import DEFAULT_MAX_FUTURE_SKEW_S
 from services.core.signals import SignalRules
 from services.core.simulation import RecordMix
 from services.core.symbols import SymbolPolicy, compile_pattern, is_well_formed
@@ -42,7 +43,10 @@ class Settings(BaseSettings):
     symbol_pattern: str = Field(
         "", description="regular expression: symbols outside the list that are accepted too, e.g. "
                         "'[A-Z]{1,5}|[A-Z]{3}/USD'; '.*' accepts every well-formed symbol; empty: the list only")
-    max_future_skew_seconds: float = Field(300.0, gt=0)
+    max_future_skew_seconds: float = Field(
+        DEFAULT_MAX_FUTURE_SKEW_S, gt=0,
+        description="how far ahead of the clock a record's timestamp may be (ingest: its clock; processor: the time "
+                    "Kafka stamped on the message); a record at the limit can make that long of its symbol's bars late")
 
     # Ingest.
     ingest_host: str = Field("127.0.0.1", description="bind address")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import (
     KafkaConnectionError, KafkaError, KafkaTimeoutError, RequestTimedOutError, TopicAlreadyExistsError,
 )
@@ -22,10 +23,17 @@ from services.logs import event
 log = logging.getLogger(__name__)
 
 
+# The broker stamps each record with the time it appends it, overwriting the producer's: the clock
+# the processor judges event time by (services/processor/transaction.py), which no producer can set
+# and a replay of the topic sees unchanged.
+STAMPED_BY_BROKER = {"message.timestamp.type": "LogAppendTime"}
+
+
 @dataclass(frozen=True, slots=True)
 class TopicSpec:
     name: str
     partitions: int
+    configs: tuple[tuple[str, str], ...] = ()  # topic configs, set on creation and on every ensure_topics
 
 
 @dataclass(frozen=True)
@@ -64,12 +72,13 @@ class Topics:
     def specs(self) -> tuple[TopicSpec, ...]:
         """Every topic with its partition count (prices: 6, so up to 6 processors share the load)."""
         by_type = self.by_record_type
+        stamped = tuple(STAMPED_BY_BROKER.items())
         return (
-            TopicSpec(by_type["stock_price"], 6),
-            TopicSpec(by_type["order_book"], 3),
-            TopicSpec(by_type["news_sentiment"], 3),
-            TopicSpec(by_type["market_data"], 3),
-            TopicSpec(by_type["economic_indicator"], 1),
+            TopicSpec(by_type["stock_price"], 6, stamped),
+            TopicSpec(by_type["order_book"], 3, stamped),
+            TopicSpec(by_type["news_sentiment"], 3, stamped),
+            TopicSpec(by_type["market_data"], 3, stamped),
+            TopicSpec(by_type["economic_indicator"], 1, stamped),
             TopicSpec(self.rejected, 1),
             TopicSpec(self.dead_letter, 1),
         )
@@ -176,8 +185,15 @@ def _ensure_topics_once(bootstrap: str, topics: Topics, replication_factor: int)
         result: dict[str, str] = {}
         missing = [t for t in specs if t.name not in existing]
         if missing:
-            _create(admin, {t.name: {"num_partitions": t.partitions, "replication_factor": replication_factor}
-                            for t in missing})
+            _create(admin, {t.name: {"num_partitions": t.partitions, "replication_factor": replication_factor,
+                                     "configs": dict(t.configs)} for t in missing})
+        configured = [ConfigResource(ConfigResourceType.TOPIC, t.name, configs=dict(t.configs))
+                      for t in specs if t.name in existing and t.configs]
+        if configured:  # topics made before a config was added to their spec get it too (idempotent)
+            refused = {name: str(result) for name, result in admin.alter_configs(configured).get("topic", {}).items()
+                       if result != "OK"}
+            if refused:  # the processor then judges by the producer's time, capped by its own clock
+                event(log, "could not set topic configs", logging.WARNING, refused=refused)
         for t in specs:
             if t.name in existing:
                 if existing[t.name] < t.partitions:
@@ -204,6 +220,12 @@ def delete_topics(bootstrap: str, topics: Topics) -> None:
         log.warning("could not delete topics: %s", exc)
     finally:
         admin.close()
+
+
+def coordinator_known(consumer: KafkaConsumer) -> bool:
+    """Does the consumer know its group coordinator and hold a live connection to it? False while the
+    broker is away (the client looks for it again on every poll)."""
+    return not consumer._coordinator.coordinator_unknown()  # no public API tells
 
 
 def finish_stranded_join(consumer: KafkaConsumer) -> bool:

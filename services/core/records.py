@@ -34,13 +34,30 @@ MAX_TIMESTAMP = 253_402_300_799.0  # 9999-12-31T23:59:59Z, the last second Pytho
 _CONTROL_CHAR = re.compile(r"[\x00-\x1f\x7f]")
 
 
+# How far ahead of the clock that judges it a record's timestamp may be (README "Processing
+# guarantees"). A real feed's bar is never from the future; clocks kept by NTP agree within
+# milliseconds and a badly kept one drifts by a second or two. What the limit allows, one record can
+# do: a candle stamped at the limit makes the genuine bars of its symbol for that long late.
+DEFAULT_MAX_FUTURE_SKEW_S = 5.0
+
+
+def too_far_ahead(timestamp: float, clock: float, max_skew: float, clock_name: str) -> str | None:
+    """The one event-time rule: why `timestamp` is refused against `clock`, or None if it is not."""
+    if timestamp <= clock + max_skew:
+        return None
+    return (f"timestamp: {timestamp:.6f} is {timestamp - clock:.3f} s ahead of {clock_name}; "
+            f"at most {max_skew:g} s of clock skew is allowed")
+
+
 @dataclass(frozen=True, slots=True)
 class ValidationContext:
     """What validation needs from the outside world, passed in so this module stays pure."""
 
-    now: float
+    # The clock that judges event time (too_far_ahead); None: the caller judges it itself (the
+    # processor, against the time Kafka stamped on the message, which a replay sees unchanged).
+    now: float | None
     symbols: SymbolPolicy = SymbolPolicy()  # the default accepts any well-formed symbol
-    max_future_skew: float = 300.0
+    max_future_skew: float = DEFAULT_MAX_FUTURE_SKEW_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,12 +98,13 @@ class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
 
     record_type: ClassVar[str]
+    key_field: ClassVar[str] = "stock_symbol"  # the field whose value is the Kafka partitioning key
     timestamp: float = Field(ge=MIN_TIMESTAMP, le=MAX_TIMESTAMP)
 
     @property
     def key(self) -> str:
         """The Kafka partitioning key: records of one key stay in order."""
-        return getattr(self, "stock_symbol")
+        return getattr(self, self.key_field)
 
     def to_payload(self) -> dict[str, Any]:
         """The canonical JSON object published to Kafka."""
@@ -100,10 +118,10 @@ class _Record(BaseModel):
         object.__setattr__(self, "timestamp", round(self.timestamp, 6))
         ctx = info.context
         if isinstance(ctx, ValidationContext):
-            if self.timestamp > ctx.now + ctx.max_future_skew:
-                raise ValueError(
-                    f"timestamp: {self.timestamp} is more than {ctx.max_future_skew:g} s in the future"
-                )
+            if ctx.now is not None:
+                ahead = too_far_ahead(self.timestamp, ctx.now, ctx.max_future_skew, "this server's clock")
+                if ahead:
+                    raise ValueError(ahead)
             symbol = getattr(self, "stock_symbol", None)
             if symbol is not None and not ctx.symbols.accepts(symbol):
                 raise ValueError(f"stock_symbol: unknown symbol {symbol!r} ({ctx.symbols.describe()})")
@@ -165,12 +183,9 @@ class MarketData(_Record):
 class EconomicIndicator(_Record):
     record_type: ClassVar[str] = "economic_indicator"
     data_type: Literal["economic_indicator"]
+    key_field: ClassVar[str] = "indicator_name"
     indicator_name: Text = Field(min_length=1, max_length=64)
     value: float
-
-    @property
-    def key(self) -> str:
-        return self.indicator_name
 
 
 Record = Union[StockPrice, OrderBook, NewsSentiment, MarketData, EconomicIndicator]

@@ -12,7 +12,7 @@ from services.processor.runner import Processor, ProcessorStats
 
 def health_app(stats: ProcessorStats, registry: CollectorRegistry, liveness_timeout_s: float) -> FastAPI:
     """/healthz fails once the poll loop has not run for `liveness_timeout_s` seconds; /readyz until
-    partitions are assigned."""
+    partitions are assigned, and while Kafka is unreachable."""
 
     def alive() -> tuple[bool, dict[str, str]]:
         if time.monotonic() - stats.last_loop_at < liveness_timeout_s:
@@ -20,6 +20,8 @@ def health_app(stats: ProcessorStats, registry: CollectorRegistry, liveness_time
         return False, {"status": "stalled", "detail": f"the poll loop has not run for {liveness_timeout_s:g} s"}
 
     def ready() -> tuple[bool, dict[str, str]]:
+        if stats.kafka_unreachable:
+            return False, {"status": "waiting", "detail": "Kafka is unreachable; retrying with backoff"}
         if stats.assigned:
             return True, {"status": "ready"}
         return False, {"status": "waiting", "detail": "no partitions assigned yet"}

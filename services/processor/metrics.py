@@ -30,6 +30,7 @@ COUNTERS = {
     "reconnects": "Consumers replaced by the stall watchdog.",
     "state_rebuilds": "Symbol states rebuilt from stored bars because the saved one could not be restored.",
     "stranded_joins": "Group joins the Kafka client left unfinished and the processor finished.",
+    "kafka_errors": "Polls that raised because Kafka was unreachable (each waited a backoff step, then polled on).",
 }
 
 
@@ -60,6 +61,8 @@ class ProcessorMetrics:
         yield ("tickflow_processor_last_batch_ms", "gauge", "Milliseconds from poll to commit of the last batch.",
                stats.last_batch_ms, {})
         yield "tickflow_processor_assigned_partitions", "gauge", "Partitions assigned to this member.", stats.assigned, {}
+        yield ("tickflow_processor_kafka_unreachable", "gauge", "1 while Kafka is unreachable (then /readyz is 503).",
+               float(stats.kafka_unreachable), {})
 
     def forget_partitions(self, partitions: set[tuple[str, int]]) -> None:
         for topic, partition in partitions:

@@ -25,8 +25,9 @@ from kafka.structs import MemberState, OffsetAndMetadata
 from services.config import Settings
 from services.core.records import ValidationContext
 from services.core.stream import SymbolStream
+from services.core.symbols import is_well_formed
 from services.core.timeframes import RAW
-from services.kafka_io import finish_stranded_join, make_consumer, make_producer
+from services.kafka_io import coordinator_known, finish_stranded_join, make_consumer, make_producer
 from services.logs import event
 from services.processor.metrics import ProcessorMetrics
 from services.processor.sinks import SIDE_ROWS, BarRow, DeadLetterRow, LateBarRow, SignalRow
@@ -64,6 +65,8 @@ class ProcessorStats:
     state_rebuilds: int = 0
     reconnects: int = 0
     stranded_joins: int = 0
+    kafka_errors: int = 0  # polls that raised because Kafka was unreachable
+    kafka_unreachable: bool = False  # since the last poll that reached Kafka: alive, not ready
     last_batch_ms: float = 0.0
     assigned: int = 0
 
@@ -113,11 +116,14 @@ class Processor(ConsumerRebalanceListener):
         self.streams: dict[str, SymbolStream] = {}
         self.offsets: dict[tuple[str, int], int | None] = {}  # stored next offset per assigned partition
         self.needs_rewind = False
+        # Event time is judged against the time Kafka stamped on each message (build_batch), not here.
+        self._validation = ValidationContext(now=None, max_future_skew=settings.max_future_skew_seconds)
         self.stats = ProcessorStats()
         self.metrics = ProcessorMetrics(self.stats)
         self.stopping = threading.Event()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="processor-writer")
         self._in_flight: InFlight | None = None
+        self._kafka_backoff = Backoff(0.5, 30.0)  # the start-up wait's steps (_connect)
 
     # -- rebalance listener (called inside poll) -------------------------------------------
     def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
@@ -146,9 +152,10 @@ class Processor(ConsumerRebalanceListener):
         event(log, "processor started", group=self.group, topics=self._topic_names)
         try:
             while not self.stopping.is_set():
-                polled = self.consumer.poll(timeout_ms=self._poll_timeout_ms(),
-                                            max_records=self.settings.processor_batch_max)
+                polled = self._poll()
                 self.stats.last_loop_at = time.monotonic()
+                if polled is None:
+                    continue  # Kafka is away: waited a backoff step, alive and unready
                 self._observe_lag()
                 if self._joining():
                     # Poll again at once, before other work, so the join completes; what this poll
@@ -172,6 +179,35 @@ class Processor(ConsumerRebalanceListener):
 
     def stop(self) -> None:
         self.stopping.set()
+
+    def _poll(self) -> dict[TopicPartition, list[Any]] | None:
+        """One poll; None after waiting out a Kafka error (broker down, coordinator gone) with capped
+        backoff. The consumer reconnects and rejoins by itself, and the rewind that follows any new
+        assignment positions it from PostgreSQL, so riding out an outage needs nothing else."""
+        try:
+            polled = self.consumer.poll(timeout_ms=self._poll_timeout_ms(),
+                                        max_records=self.settings.processor_batch_max)
+        except KafkaError as exc:
+            self.stats.kafka_errors += 1
+            self._kafka_lost(error_text(exc))
+            self._settle()  # a batch in flight still commits to PostgreSQL meanwhile
+            self.stopping.wait(self._kafka_backoff.next())
+            return None
+        if not polled and self.stats.assigned and not coordinator_known(self.consumer):
+            self._kafka_lost("no connection to the group coordinator")  # the client retries by itself
+        elif self.stats.kafka_unreachable:
+            self.stats.kafka_unreachable = False
+            self._kafka_backoff.reset()
+            self._last_progress = time.monotonic()  # the stall watchdog counts from the recovery
+            event(log, "Kafka reachable again")
+        return polled
+
+    def _kafka_lost(self, error: str) -> None:
+        """Alive and unready until a poll reaches Kafka again; said once per outage."""
+        if not self.stats.kafka_unreachable:
+            self.stats.kafka_unreachable = True
+            event(log, "Kafka unreachable; polling on with backoff", logging.WARNING,
+                  bootstrap=self.settings.kafka_bootstrap, error=error)
 
     def _joining(self) -> bool:
         """Is the group (re)joining? If so, make sure the next poll carries the join through."""
@@ -202,7 +238,7 @@ class Processor(ConsumerRebalanceListener):
             event(log, "Kafka unreachable; retrying", logging.WARNING, bootstrap=self.settings.kafka_bootstrap,
                   error=error_text(exc), retry_in_s=round(delay, 1))
 
-        self.consumer = retry(attempt, retry_on=(KafkaError,), backoff=Backoff(0.5, 30.0), stop=self.stopping,
+        self.consumer = retry(attempt, retry_on=(KafkaError,), backoff=self._kafka_backoff, stop=self.stopping,
                               on_retry=said)
         return self.consumer is not None
 
@@ -219,7 +255,12 @@ class Processor(ConsumerRebalanceListener):
         """
         delays, said_at = Backoff(0.1, 2.0, jitter=False), 0.0
         while not self.stopping.is_set():
-            missing = [t for t in self._topic_names if not self.consumer.partitions_for_topic(t)]
+            try:
+                missing = [t for t in self._topic_names if not self.consumer.partitions_for_topic(t)]
+            except KafkaError as exc:  # Kafka went away right after the consumer connected
+                missing = self._topic_names
+                event(log, "Kafka unreachable while reading topic metadata; retrying", logging.WARNING,
+                      error=error_text(exc))
             if not missing:
                 return
             if time.monotonic() - said_at > 10:
@@ -238,7 +279,7 @@ class Processor(ConsumerRebalanceListener):
             self._failed(exc)
             return
         try:
-            out, count = build_batch(messages, self._stream_for, self._context(), self.topics.record_type_of_topic)
+            out, count = self._build(messages)
         except DATA_ERRORS as exc:
             if self._settle():  # the streams may be half-updated: isolate from the committed state
                 self._isolate(messages, exc)
@@ -249,8 +290,9 @@ class Processor(ConsumerRebalanceListener):
         self.offsets.update(out.next_offsets)  # what the next batch will expect, if this one commits
         self._in_flight = InFlight(self._writer.submit(self._store, out, expected, count, started), messages, expected)
 
-    def _context(self) -> ValidationContext:
-        return ValidationContext(now=time.time(), max_future_skew=self.settings.max_future_skew_seconds)
+    def _build(self, messages: list[Any]) -> tuple[BatchOutput, int]:
+        return build_batch(messages, self.streams.__getitem__, self._validation, self.topics.record_type_of_topic,
+                           clock=time.time())
 
     def _store(self, out: BatchOutput, expected: dict[tuple[str, int], int | None], count: int,
                started: float) -> BatchOutput:
@@ -342,7 +384,7 @@ class Processor(ConsumerRebalanceListener):
         started = time.perf_counter()
         if dead_letter is None:
             self._load_streams_of(messages)
-            out, count = build_batch(messages, self._stream_for, self._context(), self.topics.record_type_of_topic)
+            out, count = self._build(messages)
         else:
             out, count = dead_letter_batch(messages[0], dead_letter), 1
         expected = {tp: self.offsets.get(tp) for tp in out.next_offsets}
@@ -408,9 +450,11 @@ class Processor(ConsumerRebalanceListener):
             future.get(timeout=10)
 
     def _load_streams_of(self, messages: list[Any]) -> None:
-        """Load the streams of the symbols these messages' price records are keyed by."""
-        self._load_streams({m.key.decode(errors="replace") for m in messages
-                            if m.topic == self.topics.prices and m.key})
+        """Load the streams of the symbols these messages' price records are keyed by (build_batch
+        dead-letters a record keyed by anything but its own symbol)."""
+        keys = {m.key for m in messages if m.topic == self.topics.prices and m.key}
+        self._load_streams({symbol for symbol in (key.decode(errors="replace") for key in keys)
+                            if is_well_formed(symbol)})
 
     def _load_streams(self, symbols: set[str]) -> None:
         missing = symbols - self.streams.keys()
@@ -436,11 +480,6 @@ class Processor(ConsumerRebalanceListener):
         event(log, "saved symbol state could not be restored; rebuilt it from the stored bars", logging.WARNING,
               symbol=symbol, bars=len(bars), error=printable(error_text(exc)))
         return stream
-
-    def _stream_for(self, symbol: str) -> SymbolStream:
-        if symbol not in self.streams:  # a record whose key is not its symbol: load it alone
-            self._load_streams({symbol})
-        return self.streams[symbol]
 
     def _rewind(self) -> None:
         """Seek every assigned partition to its stored offset; forget in-memory state."""

@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterable, Protocol
 
 import orjson
 
-from services.core.records import Rejection, StockPrice, ValidationContext, validate_record
+from services.core.records import Rejection, StockPrice, ValidationContext, too_far_ahead, validate_record
 from services.core.stream import AppliedBar, SymbolStream
 from services.processor.sinks import SIDE_ROWS, BarRow, DeadLetterRow, LateBarRow, SignalRow
 
@@ -22,7 +22,9 @@ class Message(Protocol):
     topic: str
     partition: int
     offset: int
+    key: bytes | None
     value: bytes | None
+    timestamp: int  # ms: when Kafka appended it (topics are LogAppendTime), or the producer's time; -1 if none
 
 
 @dataclass(slots=True)
@@ -46,16 +48,22 @@ def build_batch(
     stream_for: Callable[[str], SymbolStream],
     ctx: ValidationContext,
     topic_types: dict[str, str],
+    clock: float,
 ) -> tuple[BatchOutput, int]:
     """Apply messages in order; return the batch and how many messages it held.
 
     `stream_for(symbol)` returns the live SymbolStream of a symbol (loaded from the database
     by the caller when first seen); this function advances it. `topic_types` maps each topic
-    to the record type it carries: anything else on it is a dead letter.
+    to the record type it carries: anything else on it is a dead letter. So is a record keyed by
+    anything but what ingest keys it by (on another partition, its order against its symbol's
+    other records would depend on timing), and one whose timestamp is more than the allowed skew
+    ahead of the time Kafka stamped on the message, or of `clock` (this processor's) if that is
+    earlier: judged by the stamp, a replay of the topic decides exactly as the first run did.
     """
     out = BatchOutput()
     touched: dict[str, SymbolStream] = {}
     count = 0
+    max_skew = ctx.max_future_skew
     for msg in messages:
         count += 1
         out.next_offsets[(msg.topic, msg.partition)] = msg.offset + 1
@@ -77,6 +85,15 @@ def build_batch(
         expected = topic_types.get(msg.topic)
         if record.record_type != expected:
             out.add(DeadLetterRow(*where, f"a {record.record_type} record on {msg.topic}", raw_bytes))
+            continue
+        if msg.key != record.key.encode():
+            out.add(DeadLetterRow(*where, f"keyed {printable(repr(msg.key), 80)}, not by its "
+                                          f"{record.key_field} {record.key!r} as ingest keys it", raw_bytes))
+            continue
+        stamped = min(msg.timestamp / 1000.0, clock) if msg.timestamp >= 0 else clock
+        if record.timestamp > stamped + max_skew:
+            ahead = too_far_ahead(record.timestamp, stamped, max_skew, "the time it reached Kafka")
+            out.add(DeadLetterRow(*where, f"invalid record: {ahead}", raw_bytes))
             continue
         if isinstance(record, StockPrice):
             stream = stream_for(record.stock_symbol)

@@ -65,7 +65,7 @@ def test_economic_indicator_is_keyed_by_name() -> None:
         ({"low": float("nan")}, "low", "finite number"),
         ({"closing_price": "11.0"}, "closing_price", "valid number"),
         ({"stock_symbol": "ZZZ"}, "stock_symbol", "unknown symbol 'ZZZ'"),
-        ({"timestamp": NOW + 301}, "timestamp", "in the future"),
+        ({"timestamp": NOW + 301}, "timestamp", "301.000 s ahead of this server's clock; at most 300 s"),
         ({"timestamp": -2_208_988_801.0}, "timestamp", "greater than or equal to -2208988800"),
         ({"colour": "red"}, "colour", "Extra inputs are not permitted"),
         ({"data_type": "stonks"}, "data_type", "unknown data_type 'stonks'"),

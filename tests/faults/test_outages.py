@@ -15,6 +15,7 @@ from kafka import TopicPartition
 from sqlalchemy import Engine, text
 
 from services.config import Settings
+from services.core.simulation import is_candle
 from services.kafka_io import make_admin, make_consumer, make_producer
 from streams import (
     CANDLES_ONLY, SPARSE_SIDE_RECORDS, base_bars, count_bars, produce, simulated_records, snapshot, truncate_outputs,
@@ -81,6 +82,59 @@ def test_postgres_outage_mid_stream_recovers_to_identical_tables(
     assert base_bars(disturbed) == 40_000
     assert disturbed == snapshot(owner_db)
     print(f"postgres outage: down {OUTAGE_S:.0f} s, caught up {recovery_s:.1f} s after restart")
+
+
+def test_a_running_processor_rides_out_kafka_outages_at_any_moment(
+    stack: Settings, owner_db: Engine, tmp_path: Path
+) -> None:
+    """The broker stops under one running processor three times: while it commits a stream, while it
+    rejoins after the first outage, and while it idles at the end of its partitions. The same process
+    carries on each time, and the tables equal an undisturbed run's."""
+    records = simulated_records(stack, 20_000, seed=21, mix=SPARSE_SIDE_RECORDS)
+    half = len(records) // 2
+    first_half_bars = sum(1 for r in records[:half] if is_candle(r))
+    produce(stack, records[:half])
+    proc, port = processor(stack, tmp_path, processor_batch_max=25)  # small batches: the stream lasts
+
+    def outage(moment: str) -> int:
+        local_services("stop", "kafka")
+        stored_when_down = count_bars(owner_db)
+        try:
+            wait_until(lambda: metric(port, "tickflow_processor_kafka_unreachable") == 1, timeout=60,
+                       what=f"the processor to notice the outage ({moment})")
+            assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 503
+            assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+            time.sleep(OUTAGE_S / 3)  # the outage lasts (past the 6 s session): the scenario, not a synchronisation
+        finally:
+            local_services("start", "kafka")
+        assert proc.proc.poll() is None, f"the processor died in the outage ({moment}):\n{proc.log_tail()}"
+        return stored_when_down
+
+    wait_until(lambda: count_bars(owner_db) >= 1_000, timeout=60, what="the processor to be committing")
+    assert outage("committing") < first_half_bars, "the outage must hit the processor mid-stream"
+    back = proc.log_path.read_text().count("Kafka reachable again")
+    wait_until(lambda: proc.log_path.read_text().count("Kafka reachable again") > back, timeout=120,
+               what="the processor to reach Kafka again")
+    outage("rejoining")  # its group session expired in the outage: it is rejoining now
+    wait_processed(owner_db, stack, timeout=180)
+    outage("idle")
+    produce(stack, records[half:])
+    wait_processed(owner_db, stack, timeout=180)
+    assert proc.proc.poll() is None and proc.stop() == 0, proc.log_tail()
+    assert log_count(proc, "processor started") == 1, "one process, started once"
+    disturbed = snapshot(owner_db)
+    truncate_outputs(owner_db)
+
+    reference, _ = processor(stack, tmp_path, group=f"{stack.processor_group}-reference")
+    wait_processed(owner_db, stack, group=f"{stack.processor_group}-reference", timeout=120)
+    assert reference.stop() == 0
+    assert base_bars(disturbed) == 20_000
+    assert disturbed == snapshot(owner_db)
+
+
+def log_count(proc: ServiceProcess, message: str) -> int:
+    """How many times a service logged `message` (its JSON log lines)."""
+    return sum(1 for line in proc.log_path.read_text().splitlines() if f'"{message}"' in line)
 
 
 def generator_summary(generator: ServiceProcess) -> dict:

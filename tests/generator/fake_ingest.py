@@ -9,6 +9,8 @@ from collections import deque
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from services.core.records import DEFAULT_MAX_FUTURE_SKEW_S
+
 WAIT = 10.0  # generous upper bound for conditions
 
 Response = tuple[int, dict[str, str], object]
@@ -36,7 +38,7 @@ def contract_errors(r: dict) -> list[dict]:
             errors.append({"field": "high", "message": "inconsistent candle"})
         if not isinstance(r["volume"], int) or r["volume"] < 0:
             errors.append({"field": "volume", "message": "bad volume"})
-    if not (isinstance(r.get("timestamp"), float) and r["timestamp"] <= time.time() + 300):
+    if not (isinstance(r.get("timestamp"), float) and r["timestamp"] <= time.time() + DEFAULT_MAX_FUTURE_SKEW_S):
         errors.append({"field": "timestamp", "message": "bad timestamp"})
     return errors
 

@@ -97,7 +97,7 @@ def test_all_rejected_is_422_naming_index_and_field(client: TestClient) -> None:
         ({"opening_price": 0.0}, "opening_price", "greater than 0"),
         ({"closing_price": "101.0"}, "closing_price", "valid number"),
         ({"volume": "10.5"}, "volume", "valid number"),
-        ({"timestamp": NOW + 3600}, "timestamp", "in the future"),
+        ({"timestamp": NOW + 3600}, "timestamp", "ahead of this server's clock"),
     ],
 )
 def test_single_record_rules(client: TestClient, record: dict, field: str, fragment: str) -> None:
@@ -105,6 +105,19 @@ def test_single_record_rules(client: TestClient, record: dict, field: str, fragm
     assert resp.status_code == 422
     error = resp.json()["results"][0]["errors"][0]
     assert error["field"] == field and fragment in error["message"]
+
+
+def test_a_candle_beyond_the_clock_skew_is_refused_naming_the_limit(client: TestClient, stack: Settings) -> None:
+    """A real feed's bar is never from the future: the default skew is seconds, not minutes."""
+    skew = stack.max_future_skew_seconds
+    assert skew <= 10
+    resp = client.post("/ingest", json=[candle(ts=time.time() + skew + 30), candle(ts=time.time() + skew / 2)])
+    assert resp.status_code == 200
+    first, second = resp.json()["results"]
+    assert first["status"] == "rejected" and second["status"] == "accepted", resp.json()
+    error, = first["errors"]
+    assert error["field"] == "timestamp"
+    assert f"s ahead of this server's clock; at most {skew:g} s of clock skew is allowed" in error["message"]
 
 
 def test_one_object_is_accepted(client: TestClient) -> None:

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from kafka import TopicPartition
 
 from services.config import Settings
+from services.core.records import DEFAULT_MAX_FUTURE_SKEW_S
 from services.ingest.app import create_app
 from services.kafka_io import make_consumer
 from support import wait_until
@@ -101,8 +102,8 @@ def satisfies_contract(raw: dict) -> bool:
     numbers = [v for k, v in raw.items() if k not in ("data_type", "stock_symbol", "order_type", "indicator_name")]
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in numbers):
         return False
-    # from 1900-01-01 to year 9999 and at most 300 s ahead
-    if not -2_208_988_800 <= raw["timestamp"] <= min(time.time() + 300, 253_402_300_799):
+    # from 1900-01-01 to year 9999 and at most the allowed clock skew ahead
+    if not -2_208_988_800 <= raw["timestamp"] <= min(time.time() + DEFAULT_MAX_FUTURE_SKEW_S, 253_402_300_799):
         return False
     if kind != "economic_indicator" and raw["stock_symbol"] not in SYMBOLS:
         return False

@@ -23,7 +23,8 @@ class Msg:
     partition: int
     offset: int
     value: bytes | None
-    key: bytes | None = None
+    key: bytes | None = b"AAPL"  # what ingest keys the records of these tests by
+    timestamp: int = int(NOW * 1000)  # when Kafka stamped it, ms
 
 
 def candle(ts: float, close: float = 100.0) -> bytes:
@@ -37,7 +38,7 @@ def run(messages: list[Msg]):  # type: ignore[no-untyped-def]
     def stream_for(symbol: str) -> SymbolStream:
         return streams.setdefault(symbol, SymbolStream(symbol, IndicatorParams(), SignalRules()))
 
-    return build_batch(messages, stream_for, ValidationContext(now=NOW), TOPICS.record_type_of_topic)
+    return build_batch(messages, stream_for, ValidationContext(now=None), TOPICS.record_type_of_topic, clock=NOW)
 
 
 def test_routes_records_and_tracks_offsets() -> None:
@@ -81,6 +82,47 @@ def test_poison_messages_become_dead_letters_with_reasons() -> None:
     assert "closing_price" in reasons[3]
     assert "exceeds" in reasons[4] and len(dead[4].payload) == MAX_MESSAGE_BYTES
     assert len(out.rows_of(BarRow)) == 1 and out.next_offsets == {(p, 0): 8} and count == 7
+
+
+def test_a_record_keyed_by_another_symbol_is_a_dead_letter_whatever_the_timing() -> None:
+    """On another symbol's partition its order against its own symbol's bars would depend on timing."""
+    p, econ_topic = TOPICS.prices, TOPICS.by_record_type["economic_indicator"]
+    econ = orjson.dumps({"data_type": "economic_indicator", "timestamp": NOW, "indicator_name": "CPI", "value": 1.0})
+    out, _ = run([
+        Msg(p, 0, 1, candle(NOW - 5), key=b"MSFT"),
+        Msg(p, 0, 2, candle(NOW - 4), key=None),
+        Msg(p, 0, 3, candle(NOW - 3), key=b"\xffAAPL"),
+        Msg(econ_topic, 0, 4, econ, key=b"GDP"),
+        Msg(econ_topic, 0, 5, econ, key=b"CPI"),
+        Msg(p, 0, 6, candle(NOW - 2)),
+    ])
+    dead = out.rows_of(DeadLetterRow)
+    assert [r.kafka_offset for r in dead] == [1, 2, 3, 4]
+    assert dead[0].reason == "keyed b'MSFT', not by its stock_symbol 'AAPL' as ingest keys it"
+    assert dead[1].reason == "keyed None, not by its stock_symbol 'AAPL' as ingest keys it"
+    assert dead[3].reason == "keyed b'GDP', not by its indicator_name 'CPI' as ingest keys it"
+    assert [(r.symbol, r.ts) for r in out.rows_of(BarRow)] == [("AAPL", NOW - 2)]
+    assert len(out.rows) == 3  # bars, dead letters and the one economic indicator
+
+
+def test_a_record_from_beyond_the_skew_never_moves_event_time() -> None:
+    """Judged against the time Kafka stamped on the message (a replay decides the same), or the
+    processor's clock when that is earlier (a producer's own stamp cannot be trusted further)."""
+    p, skew = TOPICS.prices, ValidationContext(now=None).max_future_skew
+    stamped = int((NOW - 100) * 1000)
+    out, _ = run([
+        Msg(p, 0, 1, candle(NOW - 100 + skew), timestamp=stamped),         # at the limit: applied
+        Msg(p, 0, 2, candle(NOW - 100 + skew + 0.01), timestamp=stamped),  # beyond the stamp + skew
+        Msg(p, 0, 3, candle(NOW + skew + 1), timestamp=int((NOW + 3600) * 1000)),  # stamp beyond our clock
+        Msg(p, 0, 4, candle(NOW - 90)),
+    ])
+    dead = out.rows_of(DeadLetterRow)
+    assert [r.kafka_offset for r in dead] == [2, 3]
+    assert dead[0].reason == (f"invalid record: timestamp: {NOW - 100 + skew + 0.01:.6f} is {skew + 0.01:.3f} s ahead "
+                              f"of the time it reached Kafka; at most {skew:g} s of clock skew is allowed")
+    assert f"is {skew + 1:.3f} s ahead" in dead[1].reason
+    assert [r.ts for r in out.rows_of(BarRow)] == [NOW - 100 + skew, NOW - 90]
+    assert out.rows_of(LateBarRow) == []  # the genuine bar after the refused one is not late
 
 
 def test_each_table_is_declared_once_by_its_row_type() -> None:
