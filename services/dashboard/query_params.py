@@ -59,7 +59,7 @@ def parse_when(value: str | None, name: str) -> datetime | None:
         return parse_time(value)
     except (ValueError, OverflowError, OSError):
         raise bad_param(name, f"{value!r} is neither ISO 8601 (e.g. 2024-05-01T12:00:00Z; UTC if no offset) "
-                              "nor epoch seconds") from None
+                              "nor epoch seconds (ASCII digits)") from None
 
 
 def check_range(start: datetime | None, end: datetime | None, names: tuple[str, str]) -> None:
