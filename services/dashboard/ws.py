@@ -92,17 +92,25 @@ def ws_router(settings: Settings, refused: dict[str, int]) -> APIRouter:
             await websocket.close(code=1008, reason=close_reason(str(exc)))
             return
         hub: feedmod.Hub = websocket.app.state.hub
-        if len(hub.subscribers) >= settings.dashboard_ws_max_clients:
+        # From here on every published batch is queued for this client: it counts against the cap
+        # before anything else is awaited.
+        sub = hub.subscribe(symbols, kinds, most=settings.dashboard_ws_max_clients)
+        if sub is None:
             refused["full"] += 1
             await websocket.close(code=1013, reason=close_reason(
                 f"{settings.dashboard_ws_max_clients} clients connected, the most this server takes; retry later"))
             return
         try:
+            await serve(websocket, sub, hub, after)
+        finally:
+            hub.unsubscribe(sub)
+
+    async def serve(websocket: WebSocket, sub: feedmod.Subscriber, hub: feedmod.Hub, after: int | None) -> None:
+        try:
             await asyncio.wait_for(hub.ready.wait(), timeout=10)
         except TimeoutError:
             await websocket.close(code=1013, reason="feed not connected to PostgreSQL yet; retry")
             return
-        sub = hub.subscribe(symbols, kinds)  # from here on, every published batch is queued for us
         try:
             await stream(websocket, sub, hub, after)
         except WebSocketDisconnect:
@@ -114,8 +122,6 @@ def ws_router(settings: Settings, refused: dict[str, int]) -> APIRouter:
             with suppress(Exception):
                 await asyncio.wait_for(websocket.close(code=1013, reason=close_reason(
                     f"too slow; reconnect with after={slow.position}")), timeout=1.0)
-        finally:
-            hub.unsubscribe(sub)
 
     async def send(websocket: WebSocket, message: str, position: int) -> None:
         """Send, or give up on a client that has not taken anything for the send timeout."""

@@ -1,0 +1,107 @@
+"""Hostile clients on a real dashboard process (real PostgreSQL): what one client may hold is bounded.
+
+What an independent probe found: 400 WebSocket clients connecting at once were all admitted past a
+cap of 200; a tampered signals cursor with a NUL in it was a 500 with a traceback; a client that
+stopped reading was not dropped by the send timeout (its sends kept completing into socket buffers);
+/ws with a URL of 8 KB or more got no answer at all; unfinished request headers were never timed out.
+One dashboard serves the whole module, with small limits so each test takes seconds.
+"""
+from __future__ import annotations
+
+import base64
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import orjson
+import pytest
+from sqlalchemy import Engine, text
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from services.config import Settings
+from dashboard_data import DASHBOARD_TABLES
+from support import ServiceProcess, free_port, scrape_metrics, wait_until
+
+MAX_CLIENTS = 5
+SEND_TIMEOUT_S = 2.0
+
+
+class Dashboard:
+    def __init__(self, proc: ServiceProcess, port: int) -> None:
+        self.proc = proc
+        self.port = port
+        self.base = f"http://127.0.0.1:{port}"
+        self.ws = f"ws://127.0.0.1:{port}/ws"
+
+    def metric(self, key: str) -> float:
+        return scrape_metrics(f"{self.base}/metrics")[key]
+
+    def log_lines(self) -> list[str]:
+        return self.proc.log_path.read_text(errors="replace").splitlines()
+
+
+@pytest.fixture(scope="module")
+def dash(base_settings: Settings, owner_db: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
+    with owner_db.begin() as conn:
+        conn.execute(text(f"TRUNCATE bars, signals, {', '.join(DASHBOARD_TABLES)}"))
+    port = free_port()
+    env = {**os.environ, "TICKFLOW_LOG_FORMAT": "json", "TICKFLOW_DASHBOARD_WS_MAX_CLIENTS": str(MAX_CLIENTS),
+           "TICKFLOW_DASHBOARD_WS_SEND_TIMEOUT_S": str(SEND_TIMEOUT_S)}
+    proc = ServiceProcess("dashboard", ["--port", str(port)], env, tmp_path_factory.mktemp("dashboard")).outlive_test()
+    try:
+        proc.wait_http(f"http://127.0.0.1:{port}/readyz")
+        yield Dashboard(proc, port)
+    finally:
+        assert proc.stop() == 0, proc.log_tail()
+    assert "Traceback" not in proc.log_path.read_text(errors="replace"), proc.log_tail(60)
+
+
+def test_clients_connecting_all_at_once_are_capped(dash: Dashboard) -> None:
+    """30 connects at once with a cap of 5: exactly 5 served, 25 closed with 1013, the gauge never above 5."""
+    full_before = dash.metric('tickflow_dashboard_ws_refused_total{reason="full"}')
+    gauge_seen: list[float] = []
+    watching = threading.Event()
+
+    def watch_gauge() -> None:
+        while not watching.is_set():
+            gauge_seen.append(dash.metric("tickflow_dashboard_ws_clients"))
+
+    def attempt() -> tuple[ExitStack | None, int | None]:
+        """(the open client, None) if admitted (it stays connected until the end), else (None, close code)."""
+        stack = ExitStack()
+        client = stack.enter_context(connect(dash.ws, open_timeout=20))
+        try:
+            assert '"hello"' in client.recv(timeout=20)
+            return stack, None
+        except ConnectionClosed as closed:
+            stack.close()
+            return None, closed.rcvd.code if closed.rcvd else None
+
+    watcher = threading.Thread(target=watch_gauge, daemon=True)
+    watcher.start()
+    start = threading.Barrier(30)
+
+    def at_once(_: int) -> tuple[ExitStack | None, int | None]:
+        start.wait()
+        return attempt()
+
+    with ThreadPoolExecutor(30) as pool:
+        outcomes = list(pool.map(at_once, range(30)))
+    admitted = [client for client, _ in outcomes if client is not None]
+    try:
+        assert len(admitted) == MAX_CLIENTS
+        assert [code for client, code in outcomes if client is None] == [1013] * (30 - MAX_CLIENTS)
+        assert dash.metric("tickflow_dashboard_ws_clients") == MAX_CLIENTS
+        assert dash.metric('tickflow_dashboard_ws_refused_total{reason="full"}') - full_before == 30 - MAX_CLIENTS
+    finally:
+        watching.set()
+        watcher.join(10)
+        for client in admitted:
+            client.close()
+    assert max(gauge_seen) <= MAX_CLIENTS, gauge_seen
+    wait_until(lambda: dash.metric("tickflow_dashboard_ws_clients") == 0, timeout=10, what="every client gone")
