@@ -27,10 +27,10 @@ def parse_time(value: str | float | int | datetime) -> datetime:
 
 
 def parse_time_text(value: str) -> datetime:
-    """Epoch seconds or ISO 8601, in ASCII only; ValueError (or OverflowError) otherwise."""
+    """Epoch seconds or ISO 8601, in printable ASCII only; ValueError (or OverflowError) otherwise."""
     text = value.strip()
-    if not text.isascii():
-        raise ValueError(f"a time is written in ASCII characters, got {value[:40]!r}")
+    if not (text.isascii() and text.isprintable()):  # fromisoformat stops reading at a NUL
+        raise ValueError(f"a time is written in printable ASCII characters, got {value[:40]!r}")
     if EPOCH_SECONDS.fullmatch(text):
         return datetime.fromtimestamp(float(text), timezone.utc)
     return datetime.fromisoformat(text)

@@ -105,3 +105,25 @@ def test_clients_connecting_all_at_once_are_capped(dash: Dashboard) -> None:
             client.close()
     assert max(gauge_seen) <= MAX_CLIENTS, gauge_seen
     wait_until(lambda: dash.metric("tickflow_dashboard_ws_clients") == 0, timeout=10, what="every client gone")
+
+
+def forged_cursor(kind: str, *key: object) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([kind, "asc", *key])).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("url, reason", [
+    ("/api/signals?cursor=" + forged_cursor("signals:raw", "2024-01-01T00:00:00+00:00", "AA\x00PL", "rsi"), "symbol"),
+    ("/api/signals?cursor=" + forged_cursor("signals:raw", "2024-01-01T00:00:00+00:00", "AAPL", "rs\x00i"), "rule"),
+    ("/api/signals?cursor=" + forged_cursor("signals:raw", "2024-01-01T00:00:00+00:00", "aapl; --", "rsi"), "symbol"),
+    ("/api/signals?cursor=" + forged_cursor("signals:raw", "2024-01-01T00:00:00+00:00", "AAPL", "volume"), "rule"),
+    ("/api/signals?cursor=" + forged_cursor("signals:1m", "2024-01-01T00:00:00\x00", "AAPL", "rsi")
+     + "&timeframe=1m", "time"),
+    ("/api/bars?symbol=AAPL&cursor=" + forged_cursor("bars:raw", "\u0662\u0660\u0662\u0664-01-01"), "time"),
+])
+def test_a_cursor_with_a_tampered_field_is_a_422_naming_the_cursor(dash: Dashboard, url: str, reason: str) -> None:
+    lines_before = len(dash.log_lines())
+    response = httpx.get(dash.base + url, timeout=10)
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["query", "cursor"] and f"its {reason} is not" in error["msg"]
+    assert not [line for line in dash.log_lines()[lines_before:] if "Traceback" in line or '"error"' in line]
