@@ -44,6 +44,14 @@ class Settings(BaseSettings):
                         "'[A-Z]{1,5}|[A-Z]{3}/USD'; '.*' accepts every well-formed symbol; empty: the list only")
     max_future_skew_seconds: float = Field(300.0, gt=0)
 
+    # Every HTTP server (ingest, the dashboard, the generator's and the operations ports): what one
+    # client may hold (services/http_guard.py).
+    http_header_timeout_s: float = Field(
+        10.0, gt=0, description="a request's line and headers must arrive within this many seconds of its start "
+                                "(or of connecting); then 408 and the connection is closed")
+    http_max_url_bytes: int = Field(
+        8192, ge=1024, le=1_048_576, description="longest request target (path and query) read; longer: 414")
+
     # Ingest.
     ingest_host: str = Field("127.0.0.1", description="bind address")
     ingest_port: int = Field(8000, ge=0, le=65535, description="port")

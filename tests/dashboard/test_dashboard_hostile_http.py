@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import os
+import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -25,10 +26,12 @@ from websockets.sync.client import connect
 
 from services.config import Settings
 from dashboard_data import DASHBOARD_TABLES
-from support import ServiceProcess, free_port, scrape_metrics, wait_until
+from support import ServiceProcess, free_port, open_unfinished_requests, read_until_closed, scrape_metrics, wait_until
 
 MAX_CLIENTS = 5
 SEND_TIMEOUT_S = 2.0
+HEADER_TIMEOUT_S = 1.5
+MAX_URL_BYTES = 8192
 
 
 class Dashboard:
@@ -51,7 +54,8 @@ def dash(base_settings: Settings, owner_db: Engine, tmp_path_factory: pytest.Tem
         conn.execute(text(f"TRUNCATE bars, signals, {', '.join(DASHBOARD_TABLES)}"))
     port = free_port()
     env = {**os.environ, "TICKFLOW_LOG_FORMAT": "json", "TICKFLOW_DASHBOARD_WS_MAX_CLIENTS": str(MAX_CLIENTS),
-           "TICKFLOW_DASHBOARD_WS_SEND_TIMEOUT_S": str(SEND_TIMEOUT_S)}
+           "TICKFLOW_DASHBOARD_WS_SEND_TIMEOUT_S": str(SEND_TIMEOUT_S),
+           "TICKFLOW_HTTP_HEADER_TIMEOUT_S": str(HEADER_TIMEOUT_S), "TICKFLOW_HTTP_MAX_URL_BYTES": str(MAX_URL_BYTES)}
     proc = ServiceProcess("dashboard", ["--port", str(port)], env, tmp_path_factory.mktemp("dashboard")).outlive_test()
     try:
         proc.wait_http(f"http://127.0.0.1:{port}/readyz")
@@ -127,3 +131,42 @@ def test_a_cursor_with_a_tampered_field_is_a_422_naming_the_cursor(dash: Dashboa
     (error,) = response.json()["detail"]
     assert error["loc"] == ["query", "cursor"] and f"its {reason} is not" in error["msg"]
     assert not [line for line in dash.log_lines()[lines_before:] if "Traceback" in line or '"error"' in line]
+
+
+def raw_exchange(port: int, request: bytes, timeout: float = 10.0) -> tuple[bytes, float | None]:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(request)
+    ((answer, closed_after),) = read_until_closed([sock], timeout)
+    return answer, closed_after
+
+
+@pytest.mark.parametrize("target", ["/ws", "/api/symbols"])
+def test_a_url_over_the_limit_is_answered_with_414_and_closed(dash: Dashboard, target: str) -> None:
+    upgrade = (b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+               b"Sec-WebSocket-Key: " + base64.b64encode(os.urandom(16)) + b"\r\n") if target == "/ws" else b""
+
+    def request(url_bytes: int) -> bytes:
+        url = target.encode() + b"?x=" + b"a" * (url_bytes - len(target) - 3)
+        return b"GET " + url + b" HTTP/1.1\r\nHost: x\r\n" + upgrade + b"\r\n"
+
+    answer, closed_after = raw_exchange(dash.port, request(MAX_URL_BYTES + 1))
+    assert answer.startswith(b"HTTP/1.1 414 "), answer[:200]
+    assert answer.endswith(f"longer than {MAX_URL_BYTES} bytes".encode())
+    assert closed_after is not None and closed_after < 5
+    answer, _ = raw_exchange(dash.port, request(8000), timeout=3)  # below the limit: read as usual
+    expected = b"HTTP/1.1 101 " if target == "/ws" else b"HTTP/1.1 422 "  # (then refused: unknown parameter x)
+    assert answer.startswith(expected), answer[:200]
+
+
+def test_unfinished_request_headers_are_answered_408_and_closed(dash: Dashboard) -> None:
+    partial = open_unfinished_requests(dash.port, 20, b"GET /api/symbols HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+    silent = open_unfinished_requests(dash.port, 1, b"")  # connects, sends nothing
+    assert httpx.get(f"{dash.base}/api/timeframes", timeout=10).status_code == 200  # others are served meanwhile
+    results = read_until_closed(partial + silent, timeout=HEADER_TIMEOUT_S + 10)
+    closed_after = sorted(after for _, after in results if after is not None)
+    assert len(closed_after) == len(results), f"{len(results) - len(closed_after)} still open"
+    print(f"\nunfinished requests closed after {closed_after[0]:.2f}-{closed_after[-1]:.2f} s "
+          f"(header timeout {HEADER_TIMEOUT_S} s)")
+    assert HEADER_TIMEOUT_S - 0.5 < closed_after[0] and closed_after[-1] < HEADER_TIMEOUT_S + 5
+    assert all(answer.startswith(b"HTTP/1.1 408 ") and answer.endswith(f"within {HEADER_TIMEOUT_S:g} s".encode())
+               for answer, _ in results)

@@ -1,0 +1,109 @@
+"""What one HTTP or WebSocket client may hold on a Tickflow server: one setup for every uvicorn.
+
+Every service's HTTP server (ingest, the dashboard, the generator's and the operations ports) runs
+uvicorn with `server_options(settings)`, which puts this protocol in place of uvicorn's own:
+
+- `GuardedHttpProtocol` (uvicorn's httptools protocol) answers a request target longer than
+  TICKFLOW_HTTP_MAX_URL_BYTES with 414, and a request whose line and headers are not complete
+  TICKFLOW_HTTP_HEADER_TIMEOUT_S after it began (or after the connection opened) with 408; both then
+  close. uvicorn has neither: its parser reads any URL (a WebSocket upgrade of 8 KB or more then hung,
+  the websockets library refusing to re-read it), and only idle keep-alive connections time out.
+
+The protocol reads its limits from the process's settings (`get_settings()`, the TICKFLOW_*
+environment): uvicorn makes it itself, in ingest's worker processes too.
+"""
+from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
+
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from services.config import Settings, get_settings
+
+
+def server_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn.run / uvicorn.Config keyword arguments that put the guarded protocol in place."""
+    return {
+        "http": f"{__name__}:GuardedHttpProtocol",
+    }
+
+
+class RequestRefused(Exception):
+    """Raised in a parser callback: answer `status` with `detail` and close."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+class GuardedHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a bound on the request target and a header deadline."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        settings = get_settings()
+        self.max_url_bytes = settings.http_max_url_bytes
+        self.header_timeout_s = settings.http_header_timeout_s
+        self.header_deadline: asyncio.TimerHandle | None = None
+        self.refusal: RequestRefused | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(cast(asyncio.Transport, transport))
+        self.start_header_clock()  # a connection that sends nothing is an unfinished request too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.stop_header_clock()
+        super().connection_lost(exc)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self.header_deadline is None:  # the next request on a kept-alive connection
+            self.start_header_clock()
+
+    def on_url(self, url: bytes) -> None:
+        super().on_url(url)
+        if len(self.url) > self.max_url_bytes:
+            # httptools turns this into an HttpParserError, which uvicorn answers with send_400_response.
+            self.refusal = RequestRefused(414, f"the request target is longer than {self.max_url_bytes} bytes")
+            raise self.refusal
+
+    def on_headers_complete(self) -> None:
+        self.stop_header_clock()
+        super().on_headers_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        refusal, self.refusal = self.refusal, None
+        if refusal is None:
+            super().send_400_response(msg)
+        else:
+            self.answer_and_close(refusal.status, refusal.detail)
+
+    def start_header_clock(self) -> None:
+        self.header_deadline = self.loop.call_later(self.header_timeout_s, self.headers_timed_out)
+
+    def stop_header_clock(self) -> None:
+        if self.header_deadline is not None:
+            self.header_deadline.cancel()
+            self.header_deadline = None
+
+    def headers_timed_out(self) -> None:
+        self.header_deadline = None
+        if self.transport.is_closing():
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.start_header_clock()  # a pipelined request waits for our answer, not the client
+            return
+        self.answer_and_close(408, f"the request line and headers did not arrive within {self.header_timeout_s:g} s")
+
+    def answer_and_close(self, status: int, detail: str) -> None:
+        """A plain-text answer, then close: the connection's request was not read to its end."""
+        body = detail.encode()
+        head = [STATUS_LINE[status]]
+        for name, value in self.server_state.default_headers:
+            head += [name, b": ", value, b"\r\n"]
+        head += [b"content-type: text/plain; charset=utf-8\r\n",
+                 b"content-length: ", str(len(body)).encode(), b"\r\n", b"connection: close\r\n\r\n"]
+        self.transport.write(b"".join(head) + body)
+        self.transport.close()
