@@ -168,6 +168,9 @@ class Settings(BaseSettings):
     dashboard_ws_max_clients: int = Field(200, ge=1, description="WebSocket clients served at once; more are told to retry")
     dashboard_ws_send_timeout_s: float = Field(
         10.0, gt=0, description="a WebSocket client that does not take a message for this long is dropped")
+    dashboard_ws_buffer_bytes: int = Field(
+        262_144, ge=16_384, description="bytes held unsent for one WebSocket client (kernel send buffer and write "
+                                        "buffer) before a send waits; waiting the send timeout drops the client")
     dashboard_vendor_dir: str = Field("", description="npm's node_modules for the page; empty: services/dashboard/web/node_modules")
     # Webhooks for new signals: comma-separated URLs; each POST is signed with HMAC-SHA256 of the
     # body under webhook_secret (required when URLs are set; never logged).

@@ -1,31 +1,53 @@
 """What one HTTP or WebSocket client may hold on a Tickflow server: one setup for every uvicorn.
 
 Every service's HTTP server (ingest, the dashboard, the generator's and the operations ports) runs
-uvicorn with `server_options(settings)`, which puts this protocol in place of uvicorn's own:
+uvicorn with `server_options(settings)`, which puts these protocols in place of uvicorn's own:
 
 - `GuardedHttpProtocol` (uvicorn's httptools protocol) answers a request target longer than
   TICKFLOW_HTTP_MAX_URL_BYTES with 414, and a request whose line and headers are not complete
   TICKFLOW_HTTP_HEADER_TIMEOUT_S after it began (or after the connection opened) with 408; both then
   close. uvicorn has neither: its parser reads any URL (a WebSocket upgrade of 8 KB or more then hung,
   the websockets library refusing to re-read it), and only idle keep-alive connections time out.
+- `GuardedWebSocketProtocol` (uvicorn's websockets protocol) holds at most
+  TICKFLOW_DASHBOARD_WS_BUFFER_BYTES unsent for a client: a fixed kernel send buffer (Linux grows it
+  to 4 MB by itself, so a client that never read kept sends "completing") and a write buffer bound,
+  past which a send waits, so a client that stops reading makes the dashboard's sends wait and is
+  dropped after its send timeout. It tells the app (scope extension UNSENT_BYTES) how many bytes the
+  client has not taken, and lets it drop one (DROP): a close frame cannot get through a full buffer,
+  and closing would wait for that buffer to drain, forever.
 
-The protocol reads its limits from the process's settings (`get_settings()`, the TICKFLOW_*
-environment): uvicorn makes it itself, in ingest's worker processes too.
+The protocols read their limits from the process's settings (`get_settings()`, the TICKFLOW_*
+environment): uvicorn makes them itself, in ingest's worker processes too.
 """
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import socket
+import struct
+import termios
 from typing import Any, cast
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.http11 import Request
 
 from services.config import Settings, get_settings
 
+UNSENT_BYTES = "tickflow.unsent_bytes"  # scope extension: () -> bytes written for the client, not yet taken
+DROP = "tickflow.drop"  # scope extension: () -> None, reset the connection at once
+WS_PING_INTERVAL_S = 20.0  # uvicorn's default: a ping costs a few bytes; its answer is due within the send timeout
+
 
 def server_options(settings: Settings) -> dict[str, Any]:
-    """uvicorn.run / uvicorn.Config keyword arguments that put the guarded protocol in place."""
+    """uvicorn.run / uvicorn.Config keyword arguments that put the guarded protocols in place."""
     return {
         "http": f"{__name__}:GuardedHttpProtocol",
+        "ws": f"{__name__}:GuardedWebSocketProtocol",
+        "ws_ping_interval": WS_PING_INTERVAL_S,
+        # A client that has not answered a ping within the send timeout is not taking messages
+        # either: the same rule as a send that waits (ws.py), for a feed too quiet to fill buffers.
+        "ws_ping_timeout": settings.dashboard_ws_send_timeout_s,
     }
 
 
@@ -107,3 +129,35 @@ class GuardedHttpProtocol(HttpToolsProtocol):
                  b"content-length: ", str(len(body)).encode(), b"\r\n", b"connection: close\r\n\r\n"]
         self.transport.write(b"".join(head) + body)
         self.transport.close()
+
+
+class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's websockets protocol holding at most TICKFLOW_DASHBOARD_WS_BUFFER_BYTES unsent per client."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        bound = get_settings().dashboard_ws_buffer_bytes
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            # Half of the bound in the kernel (Linux doubles what is set, for its bookkeeping; a set
+            # size also stops it growing the buffer to tcp_wmem's 4 MB), half in the write buffer.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, bound // 4)
+        self.transport.set_write_buffer_limits(high=bound // 2)
+
+    def handle_connect(self, request: Request) -> None:
+        super().handle_connect(request)
+        scope = getattr(self, "scope", None)  # made (and the app started) only for an accepted handshake
+        if scope is not None:
+            scope["extensions"].update({UNSENT_BYTES: self.unsent_bytes, DROP: self.drop})
+
+    def unsent_bytes(self) -> int:
+        """Bytes written for the client that it has not acknowledged: our write buffer and the kernel's queue."""
+        buffered = self.transport.get_write_buffer_size()
+        sock = self.transport.get_extra_info("socket")
+        if sock is None:
+            return buffered
+        queued = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, struct.pack("i", 0))  # SIOCOUTQ on a socket
+        return buffered + struct.unpack("i", queued)[0]
+
+    def drop(self) -> None:
+        self.transport.abort()

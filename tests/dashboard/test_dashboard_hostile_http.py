@@ -12,6 +12,7 @@ import base64
 import os
 import socket
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
@@ -25,11 +26,13 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from services.config import Settings
-from dashboard_data import DASHBOARD_TABLES
+from dashboard_data import DASHBOARD_TABLES, candles, insert_rows, stream_rows
 from support import ServiceProcess, free_port, open_unfinished_requests, read_until_closed, scrape_metrics, wait_until
+from test_dashboard_ws_limits import silent_client
 
 MAX_CLIENTS = 5
 SEND_TIMEOUT_S = 2.0
+BUFFER_BYTES = 65_536
 HEADER_TIMEOUT_S = 1.5
 MAX_URL_BYTES = 8192
 
@@ -55,6 +58,7 @@ def dash(base_settings: Settings, owner_db: Engine, tmp_path_factory: pytest.Tem
     port = free_port()
     env = {**os.environ, "TICKFLOW_LOG_FORMAT": "json", "TICKFLOW_DASHBOARD_WS_MAX_CLIENTS": str(MAX_CLIENTS),
            "TICKFLOW_DASHBOARD_WS_SEND_TIMEOUT_S": str(SEND_TIMEOUT_S),
+           "TICKFLOW_DASHBOARD_WS_BUFFER_BYTES": str(BUFFER_BYTES),
            "TICKFLOW_HTTP_HEADER_TIMEOUT_S": str(HEADER_TIMEOUT_S), "TICKFLOW_HTTP_MAX_URL_BYTES": str(MAX_URL_BYTES)}
     proc = ServiceProcess("dashboard", ["--port", str(port)], env, tmp_path_factory.mktemp("dashboard")).outlive_test()
     try:
@@ -131,6 +135,46 @@ def test_a_cursor_with_a_tampered_field_is_a_422_naming_the_cursor(dash: Dashboa
     (error,) = response.json()["detail"]
     assert error["loc"] == ["query", "cursor"] and f"its {reason} is not" in error["msg"]
     assert not [line for line in dash.log_lines()[lines_before:] if "Traceback" in line or '"error"' in line]
+
+
+def test_a_client_that_stops_reading_is_dropped_after_the_send_timeout(dash: Dashboard, base_settings: Settings) -> None:
+    """A client that never reads holds at most BUFFER_BYTES (+ the message being sent) and is dropped
+    about SEND_TIMEOUT_S after its buffers filled; a reading client beside it gets every event."""
+    bars = stream_rows(candles(("AAPL", "MSFT"), 3000, seed=43, start=1_710_000_000.0))[0]
+    slow_before = dash.metric('tickflow_dashboard_ws_refused_total{reason="slow"}')
+    lines_before = len(dash.log_lines())
+    received = {"bars": 0, "largest_message": 0}
+
+    def read_all(client) -> None:
+        while received["bars"] < len(bars):
+            message = client.recv(timeout=30)
+            received["largest_message"] = max(received["largest_message"], len(message))
+            received["bars"] += sum(e["type"] == "bar" for e in orjson.loads(message).get("events", ()))
+
+    silent = silent_client(dash.base)
+    try:
+        with connect(dash.ws) as reader:
+            assert '"hello"' in reader.recv(timeout=10)
+            wait_until(lambda: dash.metric("tickflow_dashboard_ws_clients") == 2, timeout=10, what="both clients in")
+            reading = threading.Thread(target=read_all, args=(reader,), daemon=True)
+            reading.start()
+            committed = [insert_rows(base_settings.database_url, bars[i:i + 500], []) for i in range(0, len(bars), 500)]
+            wait_until(lambda: dash.metric('tickflow_dashboard_ws_refused_total{reason="slow"}') == slow_before + 1,
+                       timeout=SEND_TIMEOUT_S + 15, interval=0.05, what="the silent client dropped")
+            dropped_after = time.time() - committed[0]
+            reading.join(30)
+            assert received["bars"] == len(bars), "the reading client got every bar"
+        # The server reset the connection: nothing more is held for it.
+        ((_, closed_after),) = read_until_closed([silent], timeout=10)
+        assert closed_after is not None
+    finally:
+        silent.close()
+    (drop,) = [orjson.loads(line) for line in dash.log_lines()[lines_before:] if "stopped reading" in line]
+    print(f"\nsilent client dropped {dropped_after:.2f} s after the first events were committed, holding "
+          f"{drop['unsent_bytes']} unsent bytes (bound {BUFFER_BYTES} + largest message {received['largest_message']})")
+    assert dropped_after < SEND_TIMEOUT_S + 5
+    assert 0 < drop["unsent_bytes"] <= BUFFER_BYTES + received["largest_message"]
+    wait_until(lambda: dash.metric("tickflow_dashboard_ws_clients") == 0, timeout=10, what="no clients left")
 
 
 def raw_exchange(port: int, request: bytes, timeout: float = 10.0) -> tuple[bytes, float | None]:
