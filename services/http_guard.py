@@ -6,8 +6,7 @@ uvicorn with `server_options(settings)`, which puts these protocols in place of 
 - `GuardedHttpProtocol` (uvicorn's httptools protocol) answers a request target longer than
   TICKFLOW_HTTP_MAX_URL_BYTES with 414, and a request whose line and headers are not complete
   TICKFLOW_HTTP_HEADER_TIMEOUT_S after it began (or after the connection opened) with 408; both then
-  close. uvicorn has neither: its parser reads any URL (a WebSocket upgrade of 8 KB or more then hung,
-  the websockets library refusing to re-read it), and only idle keep-alive connections time out.
+  close. uvicorn has neither: its parser reads any URL, and only idle keep-alive connections time out.
 - `GuardedWebSocketProtocol` (uvicorn's websockets protocol) holds at most
   TICKFLOW_DASHBOARD_WS_BUFFER_BYTES unsent for a client: a fixed kernel send buffer (Linux grows it
   to 4 MB by itself, so a client that never read kept sends "completing") and a write buffer bound,
@@ -15,6 +14,9 @@ uvicorn with `server_options(settings)`, which puts these protocols in place of 
   dropped after its send timeout. It tells the app (scope extension UNSENT_BYTES) how many bytes the
   client has not taken, and lets it drop one (DROP): a close frame cannot get through a full buffer,
   and closing would wait for that buffer to drain, forever.
+  When the websockets library refuses a handshake itself (a request line or a header line over its
+  8192 bytes) it sends the library's answer (414 / 431) and closes: uvicorn's own protocol did
+  neither, so a /ws upgrade with a URL of 8 KB or more hung.
 
 The protocols read their limits from the process's settings (`get_settings()`, the TICKFLOW_*
 environment): uvicorn makes them itself, in ingest's worker processes too.
@@ -143,6 +145,15 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
             # size also stops it growing the buffer to tcp_wmem's 4 MB), half in the write buffer.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, bound // 4)
         self.transport.set_write_buffer_limits(high=bound // 2)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if not self.handshake_initiated and self.conn.handshake_exc is not None:
+            # The websockets library refused the handshake (a request line or header line over its
+            # 8192 bytes: 414 / 431) and wrote its answer; uvicorn sends only after a parsed request,
+            # so the client heard nothing and the connection hung. Send the answer and close.
+            self.transport.write(b"".join(self.conn.data_to_send()))
+            self.transport.close()
 
     def handle_connect(self, request: Request) -> None:
         super().handle_connect(request)

@@ -214,3 +214,18 @@ def test_unfinished_request_headers_are_answered_408_and_closed(dash: Dashboard)
     assert HEADER_TIMEOUT_S - 0.5 < closed_after[0] and closed_after[-1] < HEADER_TIMEOUT_S + 5
     assert all(answer.startswith(b"HTTP/1.1 408 ") and answer.endswith(f"within {HEADER_TIMEOUT_S:g} s".encode())
                for answer, _ in results)
+
+
+@pytest.mark.parametrize("url_bytes, header_bytes, status", [
+    (MAX_URL_BYTES, 0, b"414"),     # within our limit, but the request line is over the websockets library's 8192
+    (100, 9000, b"431"),            # a header line over the library's 8192
+])
+def test_a_websocket_handshake_the_library_refuses_is_answered_and_closed(dash: Dashboard, url_bytes: int,
+                                                                          header_bytes: int, status: bytes) -> None:
+    url = b"/ws?x=" + b"a" * (url_bytes - 6)
+    request = (b"GET " + url + b" HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: " + base64.b64encode(os.urandom(16)) + b"\r\n"
+               + (b"X-Big: " + b"a" * header_bytes + b"\r\n" if header_bytes else b"") + b"\r\n")
+    answer, closed_after = raw_exchange(dash.port, request)
+    assert answer.startswith(b"HTTP/1.1 " + status + b" "), answer[:200]
+    assert closed_after is not None and closed_after < 5
