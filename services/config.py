@@ -48,6 +48,14 @@ class Settings(BaseSettings):
         description="how far ahead of the clock a record's timestamp may be (ingest: its clock; processor: the time "
                     "Kafka stamped on the message); a record at the limit can make that long of its symbol's bars late")
 
+    # Every HTTP server (ingest, the dashboard, the generator's and the operations ports): what one
+    # client may hold (services/http_guard.py).
+    http_header_timeout_s: float = Field(
+        10.0, gt=0, description="a request's line and headers must arrive within this many seconds of its start "
+                                "(or of connecting); then 408 and the connection is closed")
+    http_max_url_bytes: int = Field(
+        8192, ge=1024, le=1_048_576, description="longest request target (path and query) read; longer: 414")
+
     # Ingest.
     ingest_host: str = Field("127.0.0.1", description="bind address")
     ingest_port: int = Field(8000, ge=0, le=65535, description="port")
@@ -164,6 +172,9 @@ class Settings(BaseSettings):
     dashboard_ws_max_clients: int = Field(200, ge=1, description="WebSocket clients served at once; more are told to retry")
     dashboard_ws_send_timeout_s: float = Field(
         10.0, gt=0, description="a WebSocket client that does not take a message for this long is dropped")
+    dashboard_ws_buffer_bytes: int = Field(
+        262_144, ge=16_384, description="bytes held unsent for one WebSocket client (kernel send buffer and write "
+                                        "buffer) before a send waits; waiting the send timeout drops the client")
     dashboard_vendor_dir: str = Field("", description="npm's node_modules for the page; empty: services/dashboard/web/node_modules")
     # Webhooks for new signals: comma-separated URLs; each POST is signed with HMAC-SHA256 of the
     # body under webhook_secret (required when URLs are set; never logged).

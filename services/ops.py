@@ -26,6 +26,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from services.config import get_settings
+from services.http_guard import server_options
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 # (healthy, body): a probe's verdict and what it answers.
@@ -116,7 +119,9 @@ class BackgroundServer:
         self.sock.listen(128)
         self.host = host
         self.port = self.sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+        # The process's settings, as the guarded protocols read them (services/http_guard.py).
+        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False,
+                                **server_options(get_settings()))
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
 

@@ -230,3 +230,43 @@ class TcpProxy:
         if self.server is not None:
             self.server.close()
         self.cut()
+
+
+def open_unfinished_requests(port: int, count: int, partial: bytes) -> list[socket.socket]:
+    """`count` connections to 127.0.0.1:`port` that each send `partial` (a request not finished) and then
+    nothing more."""
+    socks = []
+    for _ in range(count):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        if partial:
+            sock.sendall(partial)
+        socks.append(sock)
+    return socks
+
+
+def read_until_closed(socks: list[socket.socket], timeout: float) -> list[tuple[bytes, float | None]]:
+    """For each socket: what the server sent, and the seconds (from now) until it closed the connection
+    (None: still open after `timeout`). Closes the sockets."""
+    import selectors
+
+    started = time.monotonic()
+    got: dict[socket.socket, list] = {s: [b"", None] for s in socks}
+    with selectors.DefaultSelector() as selector:
+        for s in socks:
+            s.setblocking(False)
+            selector.register(s, selectors.EVENT_READ)
+        while selector.get_map() and time.monotonic() - started < timeout:
+            for key, _ in selector.select(timeout=0.2):
+                sock = key.fileobj
+                try:
+                    data = sock.recv(65536)
+                except ConnectionResetError:
+                    data = b""
+                if data:
+                    got[sock][0] += data
+                else:
+                    got[sock][1] = time.monotonic() - started
+                    selector.unregister(sock)
+    for s in socks:
+        s.close()
+    return [(data, closed_after) for data, closed_after in got.values()]

@@ -6,7 +6,13 @@ One reading for every place Tickflow takes a time from outside: the dashboard's 
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
+
+# Epoch seconds as a decimal number in ASCII digits. float() alone would also read other scripts'
+# digits ('٣' is 3), underscores ('1_000') and 'nan'/'inf'; a time from outside is ASCII, as the
+# WebSocket's `after` id is.
+EPOCH_SECONDS = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
 def parse_time(value: str | float | int | datetime) -> datetime:
@@ -16,12 +22,18 @@ def parse_time(value: str | float | int | datetime) -> datetime:
     elif isinstance(value, (int, float)):
         dt = datetime.fromtimestamp(float(value), timezone.utc)
     else:
-        text = value.strip()
-        try:
-            dt = datetime.fromtimestamp(float(text), timezone.utc)
-        except ValueError:
-            dt = datetime.fromisoformat(text)
+        dt = parse_time_text(value)
     return as_utc(dt)
+
+
+def parse_time_text(value: str) -> datetime:
+    """Epoch seconds or ISO 8601, in printable ASCII only; ValueError (or OverflowError) otherwise."""
+    text = value.strip()
+    if not (text.isascii() and text.isprintable()):  # fromisoformat stops reading at a NUL
+        raise ValueError(f"a time is written in printable ASCII characters, got {value[:40]!r}")
+    if EPOCH_SECONDS.fullmatch(text):
+        return datetime.fromtimestamp(float(text), timezone.utc)
+    return datetime.fromisoformat(text)
 
 
 def as_utc(dt: datetime) -> datetime:

@@ -31,12 +31,13 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from services.dashboard.app import create_app
+    from services.http_guard import server_options
 
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again with the handler that
     # was there before it: make that a no-op, so a graceful stop exits 0 (as the other services do).
     signal.signal(signal.SIGTERM, lambda *_: None)
     uvicorn.run(create_app(settings), host=settings.dashboard_host, port=settings.dashboard_port,
-                log_level="warning", access_log=False)
+                log_level="warning", access_log=False, **server_options(settings))
     return 0
 
 

@@ -266,7 +266,12 @@ class Hub:
             if not sub.overflowed:
                 sub.put(batch)
 
-    def subscribe(self, symbols: frozenset[str] | None = None, kinds: frozenset[str] | None = None) -> Subscriber:
+    def subscribe(self, symbols: frozenset[str] | None = None, kinds: frozenset[str] | None = None,
+                  most: int | None = None) -> Subscriber | None:
+        """A new subscriber, or None when `most` are subscribed already. Checking and joining are one
+        step (no await between them), so clients connecting all at once cannot all pass the check."""
+        if most is not None and len(self.subscribers) >= most:
+            return None
         sub = Subscriber(symbols, kinds)
         self.subscribers.add(sub)
         return sub

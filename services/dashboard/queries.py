@@ -13,6 +13,9 @@ from typing import Any
 import orjson
 
 from services.core.indicators import INDICATOR_COLUMNS
+from services.core.signals import RULES
+from services.core.symbols import FORMAT_HELP, is_well_formed
+from services.core.times import parse_time
 
 BAR_COLUMNS = ("ts", "open", "high", "low", "close", "volume", *INDICATOR_COLUMNS)
 SIGNAL_COLUMNS = ("symbol", "ts", "rule", "side", "price", "value", "reference")
@@ -22,26 +25,62 @@ class CursorError(ValueError):
     pass
 
 
+NOT_OURS = "not a cursor from this API (pass the next_cursor of a previous page unchanged)"
+
+
+def cursor_time(value: Any) -> datetime:
+    """A cursor's time: ISO 8601 as encode_cursor writes it (ASCII, as every time from outside)."""
+    if not isinstance(value, str):
+        raise CursorError(f"{NOT_OURS}: its time is not a time")
+    try:
+        return parse_time(value)
+    except (ValueError, OverflowError, OSError):
+        raise CursorError(f"{NOT_OURS}: its time is not a time") from None
+
+
+def cursor_symbol(value: Any) -> str:
+    """A cursor's symbol: well-formed, as a `symbol` parameter must be. (Not checked against the
+    accepted list: a listing of all symbols pages through whatever is stored.)"""
+    if not isinstance(value, str) or not is_well_formed(value):
+        raise CursorError(f"{NOT_OURS}: its symbol is not a symbol ({FORMAT_HELP})")
+    return value
+
+
+def cursor_rule(value: Any) -> str:
+    """A cursor's rule: one of the signal rules (the signals table allows no other)."""
+    if value not in RULES:
+        raise CursorError(f"{NOT_OURS}: its rule is not one of {', '.join(RULES)}")
+    return value
+
+
+# Each listing's cursor key, field by field: its rows' sort key (see bars() and signals()).
+CURSOR_KEYS = {"bars": (cursor_time,), "signals": (cursor_time, cursor_symbol, cursor_rule)}
+
+
 def encode_cursor(kind: str, order: str, key: list[Any]) -> str:
     raw = orjson.dumps([kind, order, *[k.isoformat() if isinstance(k, datetime) else k for k in key]])
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(value: str, kind: str, order: str, size: int) -> list[Any]:
+def decode_cursor(value: str, kind: str, order: str) -> list[Any]:
+    """The key of a cursor that `encode_cursor(kind, order, key)` made, every field checked by the
+    rules of its kind's listing (CURSOR_KEYS): a tampered one never reaches a query."""
+    fields = CURSOR_KEYS[kind.partition(":")[0]]
     try:
-        raw = orjson.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
-        got_kind, got_order, *key = raw
-        key[0] = datetime.fromisoformat(key[0])
-    except (ValueError, TypeError, IndexError, orjson.JSONDecodeError) as exc:
-        raise CursorError("not a cursor from this API (pass the next_cursor of a previous page unchanged)") from exc
-    if got_kind != kind or len(key) != size:
+        got_kind, got_order, *key = orjson.loads(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)))
+    except (ValueError, TypeError, orjson.JSONDecodeError) as exc:
+        raise CursorError(NOT_OURS) from exc
+    if got_kind != kind or len(key) != len(fields):
         raise CursorError(f"this cursor belongs to another endpoint or timeframe ({_listing(got_kind)}), "
                           f"not {_listing(kind)}")
-    if not all(isinstance(k, str) and len(k) <= 64 for k in key[1:]):  # symbol, rule: text columns
-        raise CursorError("not a cursor from this API (pass the next_cursor of a previous page unchanged)")
     if got_order != order:
-        raise CursorError(f"this cursor was made for order={got_order}; pass the same order")
-    return key
+        raise CursorError(f"this cursor was made for order={_order(got_order)}; pass the same order")
+    return [check(field) for check, field in zip(fields, key)]
+
+
+def _order(order: Any) -> str:
+    """A cursor's order for a message (a forged one is not echoed back)."""
+    return order if order in ("asc", "desc") else "another order"
 
 
 def _listing(kind: Any) -> str:

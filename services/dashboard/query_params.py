@@ -59,7 +59,7 @@ def parse_when(value: str | None, name: str) -> datetime | None:
         return parse_time(value)
     except (ValueError, OverflowError, OSError):
         raise bad_param(name, f"{value!r} is neither ISO 8601 (e.g. 2024-05-01T12:00:00Z; UTC if no offset) "
-                              "nor epoch seconds") from None
+                              "nor epoch seconds (ASCII digits)") from None
 
 
 def check_range(start: datetime | None, end: datetime | None, names: tuple[str, str]) -> None:
@@ -67,11 +67,12 @@ def check_range(start: datetime | None, end: datetime | None, names: tuple[str, 
         raise bad_param(names[1], f"`{names[1]}` must be after `{names[0]}`")
 
 
-def parse_cursor(value: str | None, kind: str, order: str, size: int) -> list[Any] | None:
+def parse_cursor(value: str | None, kind: str, order: str) -> list[Any] | None:
+    """The key of a `cursor` parameter, each field checked (queries.decode_cursor); 422 naming it."""
     if value is None:
         return None
     try:
-        return queries.decode_cursor(value, kind, order, size)
+        return queries.decode_cursor(value, kind, order)
     except queries.CursorError as exc:
         raise bad_param("cursor", str(exc)) from None
 

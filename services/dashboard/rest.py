@@ -79,7 +79,7 @@ def rest_router(settings: Settings) -> APIRouter:
         start, end = parse_when(from_, "from"), parse_when(to, "to")
         check_range(start, end, ("from", "to"))
         tf = parse_timeframe(timeframe, "timeframe")
-        key = parse_cursor(cursor, f"bars:{tf}", order, 1)
+        key = parse_cursor(cursor, f"bars:{tf}", order)
         items, next_key = read(request, queries.bars, sym, tf, start, end, order, limit, key)
         nxt = queries.encode_cursor(f"bars:{tf}", order, next_key) if next_key else None
         return {"symbol": sym, "order": order, "count": len(items), "items": items, "next_cursor": nxt,
@@ -118,7 +118,7 @@ def rest_router(settings: Settings) -> APIRouter:
         start, end = parse_when(since, "since"), parse_when(until, "until")
         check_range(start, end, ("since", "until"))
         tf = parse_timeframe(timeframe, "timeframe")
-        key = parse_cursor(cursor, f"signals:{tf}", order, 3)
+        key = parse_cursor(cursor, f"signals:{tf}", order)
         items, next_key = read(request, queries.signals, sym, tf, start, end, order, limit, key)
         nxt = queries.encode_cursor(f"signals:{tf}", order, next_key) if next_key else None
         return {"order": order, "count": len(items), "items": items, "next_cursor": nxt, "next": next_url(request, nxt)}

@@ -7,7 +7,8 @@ docs/dashboard.md ("WebSocket /ws").
 
 What one client may cost is bounded: at most TICKFLOW_DASHBOARD_WS_MAX_CLIENTS at once (the
 next is closed with 1013, retry later), a queue of at most `feed.QUEUE_EVENTS` (then "overflow"),
-and a client that takes no message for TICKFLOW_DASHBOARD_WS_SEND_TIMEOUT_S is dropped.
+and a client that takes no message for TICKFLOW_DASHBOARD_WS_SEND_TIMEOUT_S is dropped: a send
+waits once TICKFLOW_DASHBOARD_WS_BUFFER_BYTES are unsent for it (services/http_guard.py).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from starlette.concurrency import run_in_threadpool
 from services.config import Settings
 from services.core.symbols import SymbolPolicy
 from services.dashboard import feed as feedmod
+from services.http_guard import DROP, UNSENT_BYTES
 from services.logs import event
 
 log = logging.getLogger(__name__)
@@ -92,30 +94,48 @@ def ws_router(settings: Settings, refused: dict[str, int]) -> APIRouter:
             await websocket.close(code=1008, reason=close_reason(str(exc)))
             return
         hub: feedmod.Hub = websocket.app.state.hub
-        if len(hub.subscribers) >= settings.dashboard_ws_max_clients:
+        # From here on every published batch is queued for this client: it counts against the cap
+        # before anything else is awaited.
+        sub = hub.subscribe(symbols, kinds, most=settings.dashboard_ws_max_clients)
+        if sub is None:
             refused["full"] += 1
             await websocket.close(code=1013, reason=close_reason(
                 f"{settings.dashboard_ws_max_clients} clients connected, the most this server takes; retry later"))
             return
         try:
+            await serve(websocket, sub, hub, after)
+        finally:
+            hub.unsubscribe(sub)
+
+    async def serve(websocket: WebSocket, sub: feedmod.Subscriber, hub: feedmod.Hub, after: int | None) -> None:
+        try:
             await asyncio.wait_for(hub.ready.wait(), timeout=10)
         except TimeoutError:
             await websocket.close(code=1013, reason="feed not connected to PostgreSQL yet; retry")
             return
-        sub = hub.subscribe(symbols, kinds)  # from here on, every published batch is queued for us
         try:
             await stream(websocket, sub, hub, after)
         except WebSocketDisconnect:
             pass
         except SlowClient as slow:
-            # Its socket is full: a close frame may never get through, so it gets a bounded try.
             refused["slow"] += 1
-            event(log, "WebSocket client dropped: it stopped reading", logging.WARNING, resume_after=slow.position)
-            with suppress(Exception):
-                await asyncio.wait_for(websocket.close(code=1013, reason=close_reason(
-                    f"too slow; reconnect with after={slow.position}")), timeout=1.0)
-        finally:
-            hub.unsubscribe(sub)
+            await drop(websocket, slow.position)
+
+    async def drop(websocket: WebSocket, position: int) -> None:
+        """Drop a client that stopped reading. Its buffers are full: a close frame would wait behind
+        them, and closing the connection would wait for them to drain, forever. So the server resets
+        it (guarded protocol, services/http_guard.py); elsewhere (tests' in-process client) it gets a
+        bounded try at a close frame."""
+        extensions = websocket.scope.get("extensions") or {}
+        unsent = extensions[UNSENT_BYTES]() if UNSENT_BYTES in extensions else None
+        event(log, "WebSocket client dropped: it stopped reading", logging.WARNING, resume_after=position,
+              unsent_bytes=unsent, waited_s=settings.dashboard_ws_send_timeout_s)
+        if DROP in extensions:
+            extensions[DROP]()
+            return
+        with suppress(Exception):
+            await asyncio.wait_for(websocket.close(code=1013, reason=close_reason(
+                f"too slow; reconnect with after={position}")), timeout=1.0)
 
     async def send(websocket: WebSocket, message: str, position: int) -> None:
         """Send, or give up on a client that has not taken anything for the send timeout."""

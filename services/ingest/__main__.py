@@ -19,6 +19,7 @@ import uvicorn
 
 from services.cli import add_setting_flags, settings_with_flags
 from services.config import get_settings
+from services.http_guard import server_options
 
 FLAGS = {"--host": "ingest_host", "--port": "ingest_port", "--workers": "ingest_workers",
          "--ops-port": "ingest_ops_port"}
@@ -59,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             workers=settings.ingest_workers,
             log_level="warning",
             access_log=False,
+            **server_options(settings),
         )
     finally:
         if ops is not None:

@@ -14,7 +14,10 @@ def test_time_parameters() -> None:
     assert parse_time("2024-05-01T14:00:00+02:00") == datetime(2024, 5, 1, 12, tzinfo=utc)
     assert parse_time("2024-05-01 12:00") == datetime(2024, 5, 1, 12, tzinfo=utc)  # no offset: UTC
     assert parse_time("1714564800") == parse_time(1714564800) == datetime(2024, 5, 1, 12, tzinfo=utc)
-    for bad in ("soon", "2024-13-01", "nan", ""):
+    assert parse_time("-631065599.5") == datetime(1950, 1, 2, 0, 0, 0, 500000, tzinfo=utc)
+    # ASCII digits only: float() would read '٣' (Arabic-Indic) and '３' (fullwidth) as 3.
+    for bad in ("soon", "2024-13-01", "nan", "inf", "", "٣", "３", "1_000", "١٧١٤٥٦٤٨٠٠", "2024-05-0١",
+                "2024-05-01T12:00:00\x00", "2024-05-01\x00junk"):
         with pytest.raises((ValueError, OverflowError)):
             parse_time(bad)
 

@@ -245,3 +245,20 @@ def test_real_instruments_are_served_when_the_symbol_pattern_accepts_them(dash_d
         assert client.get("/api/bars?symbol=ETH%2FEUR").status_code == 404
     with TestClient(create_app(dash_db)) as client:  # no pattern: the configured symbols only
         assert client.get("/api/bars?symbol=BTC%2FUSD").status_code == 404
+
+
+@pytest.mark.parametrize("url, name", [
+    ("/api/bars?symbol=AAPL&from=\u0663", "from"),                        # Arabic-Indic 3: read as epoch 3 before
+    ("/api/bars?symbol=AAPL&to=\u0661\u0667\u0660\u0660\u0660\u0660\u0660\u0660\u0660\u0660", "to"),
+    ("/api/bars?symbol=AAPL&limit=\u0663", "limit"),
+    ("/api/signals?since=\uff13", "since"),                                # fullwidth 3
+    ("/api/signals?until=1\u0667\u0660\u0660\u0660\u0660\u0660\u0660\u0660\u0660", "until"),
+    ("/api/signals?limit=\uff11\uff10", "limit"),
+])
+def test_numbers_in_parameters_are_ascii_digits(client: TestClient, prepared: dict[str, Any], url: str,
+                                                name: str) -> None:
+    response = client.get(url)
+    assert response.status_code == 422, response.text
+    assert [e["loc"] for e in response.json()["detail"]] == [["query", name]]
+    ascii_digits = url.translate({c: str(d) for d in range(10) for c in (0x660 + d, 0xff10 + d)})
+    assert client.get(ascii_digits).status_code == 200  # the same number in ASCII digits is read

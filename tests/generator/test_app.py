@@ -8,6 +8,7 @@ from collections import Counter
 import httpx
 import pytest
 
+from services.config import get_settings
 from services.core.simulation import is_candle
 from services.generator.app import create_app
 from services.ops import BackgroundServer
@@ -15,7 +16,7 @@ from services.generator.pusher import PushStats
 from services.generator.runner import Runner
 from fake_ingest import contract_errors
 from generator_data import make_plan
-from support import scrape_metrics
+from support import open_unfinished_requests, read_until_closed, scrape_metrics
 
 
 def test_app_endpoints() -> None:
@@ -61,3 +62,25 @@ def test_server_port_in_use_is_an_error() -> None:
         s.listen()
         with pytest.raises(OSError):
             BackgroundServer(create_app(dict, PushStats(), lambda: True), "127.0.0.1", s.getsockname()[1])
+
+
+def test_the_server_bounds_unfinished_headers_and_long_urls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The generator's server (BackgroundServer, as every operations port) has the guarded protocols:
+    unfinished headers are answered 408 and closed after the header timeout, a long URL gets 414."""
+    try:
+        with monkeypatch.context() as env:
+            env.setenv("TICKFLOW_HTTP_HEADER_TIMEOUT_S", "1")
+            get_settings.cache_clear()  # the protocols read the process's settings
+            server = BackgroundServer(create_app(dict, PushStats(), lambda: True), "127.0.0.1", 0).start()
+        try:
+            unfinished = open_unfinished_requests(server.port, 5, b"GET /healthz HTTP/1.1\r\nHost: x\r\nAcc")
+            long_url = open_unfinished_requests(server.port, 1, b"GET /?" + b"a" * 9000 + b" HTTP/1.1\r\n\r\n")
+            results = read_until_closed(unfinished + long_url, timeout=10)
+            assert httpx.get(f"http://127.0.0.1:{server.port}/healthz", timeout=5).json() == {"status": "ok"}
+        finally:
+            server.stop()
+    finally:
+        get_settings.cache_clear()  # after the environment is restored
+    assert [answer.split(b"\r\n")[0] for answer, _ in results] == [b"HTTP/1.1 408 Request Timeout"] * 5 + [
+        b"HTTP/1.1 414 Request-URI Too Long"]
+    assert all(after is not None and 0.5 < after < 6 for _, after in results[:5])

@@ -1,4 +1,5 @@
-"""Hostile input at POST /ingest never gets a 5xx, and answers stay proportional (real local Kafka).
+"""Hostile input at POST /ingest never gets a 5xx, and answers stay proportional (real local Kafka);
+unfinished request headers are timed out.
 
 Covers what an attacker found: a body nested 255+ levels deep (a 500 before), a rejected record
 larger than Kafka's message limit (a 503 "retry later" before), a request of invalid records whose
@@ -10,6 +11,7 @@ import socket
 import time
 from pathlib import Path
 
+import httpx
 import orjson
 import pytest
 from fastapi.testclient import TestClient
@@ -18,7 +20,7 @@ from services.config import Settings
 from services.ingest.judge import MAX_ERRORS_PER_RECORD
 from services.ingest.publisher import MAX_REJECTED_RECORD_BYTES
 from running_services import start_ingest
-from support import service_env
+from support import open_unfinished_requests, read_until_closed, service_env
 from test_api import candle, read_topic
 
 
@@ -98,4 +100,27 @@ def test_a_slow_request_body_is_timed_out_with_a_408(stack: Settings, tmp_path: 
     assert answer.startswith(b"HTTP/1.1 408"), answer
     assert b"did not arrive within 1.5 s" in answer
     assert 1.4 < waited < 20, waited
+    assert ingest.stop() == 0, ingest.log_tail()
+
+
+def test_unfinished_request_headers_are_timed_out_while_requests_are_served(stack: Settings, tmp_path: Path) -> None:
+    """1,000 sockets with an unfinished header block stayed open for 25 s and more: now they are answered
+    408 and closed after TICKFLOW_HTTP_HEADER_TIMEOUT_S, and do not keep a normal request waiting."""
+    header_timeout_s = 2.0
+    ingest, port = start_ingest(service_env(stack, http_header_timeout_s=header_timeout_s), tmp_path)
+    ingest.wait_http(f"http://127.0.0.1:{port}/healthz")
+    unfinished = open_unfinished_requests(port, 200, b"POST /ingest HTTP/1.1\r\nHost: x\r\n"
+                                                     b"Content-Type: application/json\r\nContent-Len")
+    sent = time.monotonic()
+    response = httpx.post(f"http://127.0.0.1:{port}/ingest", json=candle(), timeout=10)
+    served_after = time.monotonic() - sent
+    assert response.status_code == 200 and response.json()["accepted"] == 1, response.text
+    results = read_until_closed(unfinished, timeout=header_timeout_s + 15)
+    closed_after = sorted(after for _, after in results if after is not None)
+    assert len(closed_after) == 200, f"{200 - len(closed_after)} still open"
+    print(f"\na request beside 200 unfinished ones served in {served_after * 1000:.0f} ms; they were closed after "
+          f"{closed_after[0]:.2f}-{closed_after[-1]:.2f} s (header timeout {header_timeout_s} s)")
+    assert served_after < header_timeout_s, "served before the unfinished ones were timed out"
+    assert header_timeout_s - 0.5 < closed_after[0] and closed_after[-1] < header_timeout_s + 5
+    assert all(answer.startswith(b"HTTP/1.1 408 ") for answer, _ in results)
     assert ingest.stop() == 0, ingest.log_tail()
