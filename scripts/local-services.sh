@@ -31,7 +31,8 @@ Environment (defaults):
   TICKFLOW_ZK_PORT              12181
   TICKFLOW_PG_OWNER_PASSWORD    tickflow          (role tickflow, owns db tickflow)
   TICKFLOW_PG_APP_PASSWORD      tickflow_app      (role tickflow_app, in tickflow_writer)
-  TICKFLOW_PG_ANALYST_PASSWORD  tickflow_analyst  (role tickflow_analyst, in tickflow_reader)
+  TICKFLOW_PG_ANALYST_PASSWORD  tickflow_analyst  (role tickflow_analyst, in tickflow_reader: people)
+  TICKFLOW_PG_DASHBOARD_PASSWORD tickflow_dashboard (role tickflow_dashboard, in tickflow_reader)
   TICKFLOW_PG_BINDIR            /usr/lib/postgresql/15/bin
   TICKFLOW_READY_TIMEOUT        180  (seconds to wait for each server; generous, because a
                                      busy 2-core machine can take 20 s to start Kafka)
@@ -52,6 +53,7 @@ READY_TIMEOUT=${TICKFLOW_READY_TIMEOUT:-180}
 PG_OWNER_PASSWORD=${TICKFLOW_PG_OWNER_PASSWORD:-tickflow}
 PG_APP_PASSWORD=${TICKFLOW_PG_APP_PASSWORD:-tickflow_app}
 PG_ANALYST_PASSWORD=${TICKFLOW_PG_ANALYST_PASSWORD:-tickflow_analyst}
+PG_DASHBOARD_PASSWORD=${TICKFLOW_PG_DASHBOARD_PASSWORD:-tickflow_dashboard}
 
 RUN_DIR=$LOCAL_DIR/run
 LOGS_DIR=$LOCAL_DIR/logs
@@ -413,7 +415,7 @@ pg_bootstrap() {
     local out db
     out=$(
         export TICKFLOW_PG_OWNER_PASSWORD=$PG_OWNER_PASSWORD TICKFLOW_PG_APP_PASSWORD=$PG_APP_PASSWORD \
-            TICKFLOW_PG_ANALYST_PASSWORD=$PG_ANALYST_PASSWORD \
+            TICKFLOW_PG_ANALYST_PASSWORD=$PG_ANALYST_PASSWORD TICKFLOW_PG_DASHBOARD_PASSWORD=$PG_DASHBOARD_PASSWORD \
             TICKFLOW_PG_AIRFLOW_PASSWORD=${TICKFLOW_PG_AIRFLOW_PASSWORD:-airflow}
         as_pg "$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -v side_databases="$PG_SIDE_DATABASES" \
             -h "$PG_SOCK_DIR" -p "$PG_PORT" -U postgres -d postgres <"$PG_ROLES_DIR/tickflow-roles.psql" 2>&1 &&

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     database_url: str = "postgresql://tickflow_app:tickflow_app@127.0.0.1:15432/tickflow"
     admin_database_url: str = "postgresql://tickflow:tickflow@127.0.0.1:15432/tickflow"
     reader_database_url: str = "postgresql://tickflow_analyst:tickflow_analyst@127.0.0.1:15432/tickflow"
+    # The dashboard reads as a login of its own: people (the reader URL) could otherwise see its
+    # queries and end its sessions, which PostgreSQL allows within one login.
+    dashboard_database_url: str = "postgresql://tickflow_dashboard:tickflow_dashboard@127.0.0.1:15432/tickflow"
     ingest_url: str = Field("http://127.0.0.1:8000", description="ingest base URL; records go to URL/ingest")
     # The ports scripts/local-services.sh runs PostgreSQL and Kafka on. When set, the URLs above that
     # are not set themselves use them, so a second checkout on other ports never reaches the first
@@ -286,7 +289,7 @@ class Settings(BaseSettings):
         return Topics(self.kafka_topic_prefix)
 
 
-DATABASE_URL_FIELDS = ("database_url", "admin_database_url", "reader_database_url")
+DATABASE_URL_FIELDS = ("database_url", "admin_database_url", "reader_database_url", "dashboard_database_url")
 POSTGRES_DEFAULT_PORT, KAFKA_DEFAULT_PORT = 5432, 9092
 
 

@@ -12,7 +12,7 @@ from typing import Iterator
 import pytest
 from sqlalchemy import Engine
 
-from services.config import Settings
+from services.config import DATABASE_URL_FIELDS, Settings
 from services.db.connect import make_engine, require_database, side_database_urls
 from services.db.migrations import migrate
 from namespaces import namespaced, own_topics
@@ -24,8 +24,7 @@ def pytest_configure(config: pytest.Config) -> None:
     """Point every database URL at the test database, for this process and the services it starts;
     stop what a killed earlier run on it left running."""
     settings = Settings()
-    names = ("database_url", "admin_database_url", "reader_database_url")
-    for name, url in side_database_urls({n: getattr(settings, n) for n in names}, TEST_DATABASE).items():
+    for name, url in side_database_urls({n: getattr(settings, n) for n in DATABASE_URL_FIELDS}, TEST_DATABASE).items():
         os.environ[f"TICKFLOW_{name.upper()}"] = url
     stop_orphaned_services(os.environ["TICKFLOW_DATABASE_URL"])
 
