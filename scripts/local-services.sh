@@ -33,6 +33,9 @@ Environment (defaults):
   TICKFLOW_PG_APP_PASSWORD      tickflow_app      (role tickflow_app, in tickflow_writer)
   TICKFLOW_PG_ANALYST_PASSWORD  tickflow_analyst  (role tickflow_analyst, in tickflow_reader: people)
   TICKFLOW_PG_DASHBOARD_PASSWORD tickflow_dashboard (role tickflow_dashboard, in tickflow_reader)
+  TICKFLOW_PG_HUMAN_CONNECTION_LIMIT, TICKFLOW_PG_HUMAN_STATEMENT_TIMEOUT,
+  TICKFLOW_PG_HUMAN_IDLE_IN_TRANSACTION_TIMEOUT, TICKFLOW_PG_PIPELINE_CONNECTIONS
+                                20, 60s, 60s, 40 (people's limits; README "Who may write")
   TICKFLOW_PG_BINDIR            /usr/lib/postgresql/15/bin
   TICKFLOW_READY_TIMEOUT        180  (seconds to wait for each server; generous, because a
                                      busy 2-core machine can take 20 s to start Kafka)
