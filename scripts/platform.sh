@@ -187,9 +187,18 @@ group_gone() {  # pgid seconds -> 0 once no process of the group is left (zombie
   done
 }
 
+# The dashboard reads as its own login, which local-services.sh creates with
+# TICKFLOW_PG_DASHBOARD_PASSWORD (default: the one in the default TICKFLOW_DASHBOARD_DATABASE_URL).
+dashboard_login() {
+  if [[ -n ${TICKFLOW_PG_DASHBOARD_PASSWORD:-} && -z ${TICKFLOW_DASHBOARD_DATABASE_URL:-} ]]; then
+    export TICKFLOW_DASHBOARD_DATABASE_URL="postgresql://tickflow_dashboard:$TICKFLOW_PG_DASHBOARD_PASSWORD@127.0.0.1:$PG_PORT/tickflow"
+  fi
+}
+
 start() {
   mkdir -p "$RUN" "$LOGS"
   cd "$ROOT"
+  dashboard_login
   launch ingest "http://127.0.0.1:$INGEST_PORT/readyz" "$PY" -m services.ingest --port "$INGEST_PORT" --ops-port "$INGEST_OPS_PORT"
   launch processor "http://127.0.0.1:$PROCESSOR_PORT/healthz" "$PY" -m services.processor --metrics-port "$PROCESSOR_PORT"
   launch dashboard "http://127.0.0.1:$DASHBOARD_PORT/readyz" "$PY" -m services.dashboard --port "$DASHBOARD_PORT"
