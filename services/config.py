@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from urllib.parse import urlsplit
 from typing import TYPE_CHECKING, Annotated, Callable
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -44,7 +44,8 @@ class Settings(BaseSettings):
     # The ports scripts/local-services.sh runs PostgreSQL and Kafka on. When set, the URLs above that
     # are not set themselves use them, so a second checkout on other ports never reaches the first
     # one's services; a set URL on another port is refused.
-    pg_port: int | None = Field(None, ge=1, le=65535, description="local PostgreSQL port; the default database URLs use it")
+    pg_port: int | None = Field(
+        None, ge=1, le=65535, description="local PostgreSQL port; the default database URLs use it")
     kafka_port: int | None = Field(None, ge=1, le=65535, description="local Kafka port; the default bootstrap uses it")
 
     # What the market looks like.
@@ -302,7 +303,8 @@ def database_url_on_port(url: str, port: int) -> str:
 
 
 def bootstrap_ports(bootstrap: str) -> list[int]:
-    return [urlsplit(f"//{server.strip()}").port or KAFKA_DEFAULT_PORT for server in bootstrap.split(",") if server.strip()]
+    servers = (server.strip() for server in bootstrap.split(",") if server.strip())
+    return [urlsplit(f"//{server}").port or KAFKA_DEFAULT_PORT for server in servers]
 
 
 def bootstrap_on_port(bootstrap: str, port: int) -> str:
