@@ -14,7 +14,7 @@ from typing import Callable
 import httpx
 from sqlalchemy import Engine, text
 
-from services.config import Settings
+from services.config import DATABASE_URL_FIELDS, Settings
 from services.db.connect import make_engine, require_database, side_database_urls
 from services.db.migrations import migrate
 from services.kafka_io import delete_topics, ensure_topics
@@ -48,8 +48,7 @@ class BenchStack:
     @classmethod
     def create(cls, log_dir: Path, database: str = BENCH_DATABASE) -> "BenchStack":
         base = Settings()
-        urls = side_database_urls({name: getattr(base, name) for name in
-                                   ("database_url", "admin_database_url", "reader_database_url")}, database)
+        urls = side_database_urls({name: getattr(base, name) for name in DATABASE_URL_FIELDS}, database)
         tag = uuid.uuid4().hex[:6]
         settings = base.model_copy(update={**urls, "kafka_topic_prefix": f"bench-{tag}.",
                                            "processor_group": f"bench-{tag}", "log_format": "json"})
@@ -82,8 +81,7 @@ class BenchStack:
     def env(self, **extra: object) -> dict[str, str]:
         env = dict(os.environ)
         s = self.settings
-        for name in ("kafka_bootstrap", "kafka_topic_prefix", "processor_group", "database_url",
-                     "admin_database_url", "reader_database_url", "log_format"):
+        for name in ("kafka_bootstrap", "kafka_topic_prefix", "processor_group", *DATABASE_URL_FIELDS, "log_format"):
             env[f"TICKFLOW_{name.upper()}"] = str(getattr(s, name))
         env.update({f"TICKFLOW_{k.upper()}": str(v) for k, v in extra.items()})
         return env

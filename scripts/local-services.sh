@@ -31,7 +31,11 @@ Environment (defaults):
   TICKFLOW_ZK_PORT              12181
   TICKFLOW_PG_OWNER_PASSWORD    tickflow          (role tickflow, owns db tickflow)
   TICKFLOW_PG_APP_PASSWORD      tickflow_app      (role tickflow_app, in tickflow_writer)
-  TICKFLOW_PG_ANALYST_PASSWORD  tickflow_analyst  (role tickflow_analyst, in tickflow_reader)
+  TICKFLOW_PG_ANALYST_PASSWORD  tickflow_analyst  (role tickflow_analyst, in tickflow_reader: people)
+  TICKFLOW_PG_DASHBOARD_PASSWORD tickflow_dashboard (role tickflow_dashboard, in tickflow_reader)
+  TICKFLOW_PG_HUMAN_CONNECTION_LIMIT, TICKFLOW_PG_HUMAN_STATEMENT_TIMEOUT,
+  TICKFLOW_PG_HUMAN_IDLE_IN_TRANSACTION_TIMEOUT, TICKFLOW_PG_PIPELINE_CONNECTIONS
+                                20, 60s, 60s, 40 (people's limits; README "Who may write")
   TICKFLOW_PG_BINDIR            /usr/lib/postgresql/15/bin
   TICKFLOW_READY_TIMEOUT        180  (seconds to wait for each server; generous, because a
                                      busy 2-core machine can take 20 s to start Kafka)
@@ -52,6 +56,7 @@ READY_TIMEOUT=${TICKFLOW_READY_TIMEOUT:-180}
 PG_OWNER_PASSWORD=${TICKFLOW_PG_OWNER_PASSWORD:-tickflow}
 PG_APP_PASSWORD=${TICKFLOW_PG_APP_PASSWORD:-tickflow_app}
 PG_ANALYST_PASSWORD=${TICKFLOW_PG_ANALYST_PASSWORD:-tickflow_analyst}
+PG_DASHBOARD_PASSWORD=${TICKFLOW_PG_DASHBOARD_PASSWORD:-tickflow_dashboard}
 
 RUN_DIR=$LOCAL_DIR/run
 LOGS_DIR=$LOCAL_DIR/logs
@@ -106,6 +111,22 @@ make_tmp() {
 # Keep service logs bounded: move a log over 100 MB aside before a start.
 rotate_log() { # file
     if [[ -f $1 ]] && (($(stat -c %s "$1") > 100 * 1024 * 1024)); then mv -f "$1" "$1.1"; fi
+}
+
+# The logs are for their owner only (0600): postgres.log records the failing statements of every
+# role (with the values in them), the Kafka and ZooKeeper logs the configuration. Created 0600 and
+# never widened; the servers append to the file as it is (pg_ctl -l, our >> redirections).
+create_private_log() { # file
+    (umask 077 && : >>"$1")
+    chmod 600 "$1"
+}
+
+# Logs an older version of this script left readable by everyone become private on every start.
+make_logs_private() {
+    local log
+    for log in "$PG_DIR"/log/* "$LOGS_DIR"/*; do
+        if [[ -f $log && ! -L $log ]]; then chmod 600 "$log"; fi
+    done
 }
 
 show_tail() { # file [label]
@@ -330,14 +351,14 @@ pg_prepare() {
         die "postgres: socket path $sock is longer than 107 bytes; set TICKFLOW_LOCAL_DIR to a shorter path"
     mkdir -p "$PG_DATA" "$PG_DIR/log" "$PG_SOCK_DIR" "$RUN_DIR" "$LOGS_DIR"
     chmod 755 "$LOCAL_DIR" "$PG_DIR" 2>/dev/null || true
+    create_private_log "$PG_LOG"
     if $IS_ROOT; then
         id -u postgres >/dev/null 2>&1 ||
             die "postgres: OS user 'postgres' is missing; run: apt-get install --reinstall postgresql-common"
         if [[ $(stat -c %U "$PG_DATA") != postgres ]]; then
             chown -R postgres:postgres "$PG_DATA"
         fi
-        chown postgres:postgres "$PG_DIR/log" "$PG_SOCK_DIR"
-        touch "$PG_LOG" && chown postgres:postgres "$PG_LOG"
+        chown postgres:postgres "$PG_DIR/log" "$PG_SOCK_DIR" "$PG_LOG"
         if ! as_pg test -w "$PG_DATA" -a -x "$PG_DATA"; then
             local dir="" part blocker=$PG_DATA parts=()
             IFS=/ read -ra parts <<<"${PG_DATA#/}"
@@ -348,7 +369,7 @@ pg_prepare() {
             die "postgres: the 'postgres' OS user cannot enter $blocker; run 'chmod o+x $blocker' or set TICKFLOW_LOCAL_DIR=/var/tmp/tickflow"
         fi
     fi
-    chmod 700 "$PG_DATA"
+    chmod 700 "$PG_DATA" "$PG_DIR/log"
     ln -sfn ../pg/log/postgres.log "$LOGS_DIR/postgres.log"
 
     if [[ ! -s $PG_DATA/PG_VERSION ]]; then
@@ -397,7 +418,7 @@ pg_bootstrap() {
     local out db
     out=$(
         export TICKFLOW_PG_OWNER_PASSWORD=$PG_OWNER_PASSWORD TICKFLOW_PG_APP_PASSWORD=$PG_APP_PASSWORD \
-            TICKFLOW_PG_ANALYST_PASSWORD=$PG_ANALYST_PASSWORD \
+            TICKFLOW_PG_ANALYST_PASSWORD=$PG_ANALYST_PASSWORD TICKFLOW_PG_DASHBOARD_PASSWORD=$PG_DASHBOARD_PASSWORD \
             TICKFLOW_PG_AIRFLOW_PASSWORD=${TICKFLOW_PG_AIRFLOW_PASSWORD:-airflow}
         as_pg "$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -v side_databases="$PG_SIDE_DATABASES" \
             -h "$PG_SOCK_DIR" -p "$PG_PORT" -U postgres -d postgres <"$PG_ROLES_DIR/tickflow-roles.psql" 2>&1 &&
@@ -677,10 +698,12 @@ kafka_launch() { # kind
         kafka) log=$KAFKA_LOG script=kafka-server-start.sh conf=server.properties heap="-Xms256m -Xmx512m" ;;
     esac
     rotate_log "$log"
+    create_private_log "$log"
     printf '\n===== %s: started by local-services.sh at %s =====\n' "$kind" "$(date '+%F %T')" >>"$log"
     offset=$(stat -c %s "$log")
     (
         unset JMX_PORT KAFKA_DEBUG
+        umask 077 # the JVM's own logs in LOG_DIR (GC logs) are private too
         export LOG_DIR=$LOGS_DIR KAFKA_HEAP_OPTS=$heap \
             KAFKA_LOG4J_OPTS="-Dlog4j.configuration=file:$KAFKA_CONF/log4j.properties"
         cd "$KAFKA_HOME"
@@ -840,6 +863,7 @@ main() {
             ;;
         start)
             take_lock
+            make_logs_private
             if [[ $svc != kafka ]]; then pg_start; fi
             if [[ $svc != postgres ]]; then kafka_start; fi
             ;;

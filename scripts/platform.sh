@@ -53,9 +53,17 @@ wait_http() {  # name url seconds
   done
 }
 
+# A service's log is its owner's only (0600), like PostgreSQL's: errors carry the statements and
+# values the services send (local-services.sh does the same for the servers' logs).
+private_log() {  # file
+  (umask 077 && : >>"$1")
+  chmod 600 "$1"
+}
+
 launch() {  # name health-url command...
   local name=$1 url=$2; shift 2
   if alive "$name"; then echo "$name: already running (pid $(cat "$RUN/$name.pid"))"; return 0; fi
+  private_log "$LOGS/$name.log"
   # setsid: each service leads its own process group, so stop reaches its worker processes too.
   setsid "$@" >>"$LOGS/$name.log" 2>&1 < /dev/null &
   echo $! >"$RUN/$name.pid"
@@ -136,8 +144,7 @@ start_airflow() {
     echo "airflow: starting standalone (first start migrates its database; log $LOGS/airflow.log)..."
     # The admin password lands in its generated file and in standalone's log: both for our user only
     # (umask for what standalone creates; chmod for files an older start left readable).
-    touch "$LOGS/airflow.log"
-    chmod 600 "$LOGS/airflow.log"
+    private_log "$LOGS/airflow.log"
     [[ ! -e $(airflow_password_file) ]] || chmod 600 "$(airflow_password_file)"
     # setsid: standalone leads its own process group, so stop reaches its ~40 processes.
     ( umask 077; airflow_env; exec setsid "$ROOT/.venv/bin/airflow" standalone >>"$LOGS/airflow.log" 2>&1 </dev/null ) &
@@ -180,9 +187,18 @@ group_gone() {  # pgid seconds -> 0 once no process of the group is left (zombie
   done
 }
 
+# The dashboard reads as its own login, which local-services.sh creates with
+# TICKFLOW_PG_DASHBOARD_PASSWORD (default: the one in the default TICKFLOW_DASHBOARD_DATABASE_URL).
+dashboard_login() {
+  if [[ -n ${TICKFLOW_PG_DASHBOARD_PASSWORD:-} && -z ${TICKFLOW_DASHBOARD_DATABASE_URL:-} ]]; then
+    export TICKFLOW_DASHBOARD_DATABASE_URL="postgresql://tickflow_dashboard:$TICKFLOW_PG_DASHBOARD_PASSWORD@127.0.0.1:$PG_PORT/tickflow"
+  fi
+}
+
 start() {
   mkdir -p "$RUN" "$LOGS"
   cd "$ROOT"
+  dashboard_login
   launch ingest "http://127.0.0.1:$INGEST_PORT/readyz" "$PY" -m services.ingest --port "$INGEST_PORT" --ops-port "$INGEST_OPS_PORT"
   launch processor "http://127.0.0.1:$PROCESSOR_PORT/healthz" "$PY" -m services.processor --metrics-port "$PROCESSOR_PORT"
   launch dashboard "http://127.0.0.1:$DASHBOARD_PORT/readyz" "$PY" -m services.dashboard --port "$DASHBOARD_PORT"

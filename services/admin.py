@@ -4,8 +4,19 @@ from __future__ import annotations
 import argparse
 import sys
 
-from services.config import get_settings
+from pydantic import ValidationError
+
+from services.config import Settings, get_settings
 from services.logs import setup_logging
+
+
+def settings_or_exit() -> Settings:
+    """The settings, or exit 2 with pydantic's reasons (e.g. a URL contradicting TICKFLOW_PG_PORT)."""
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        reasons = "; ".join(error["msg"].removeprefix("Value error, ") for error in exc.errors())
+        sys.exit(f"error: invalid settings: {reasons}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("migrate", help="apply pending SQL migrations from sql/ as the owner role")
     sub.add_parser("status", help="list applied and pending migrations")
     args = parser.parse_args(argv)
-    settings = get_settings()
+    settings = settings_or_exit()
     setup_logging("WARNING", "text")  # the command prints its own summary
 
     if args.command == "topics":

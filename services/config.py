@@ -5,11 +5,14 @@ override the matching field for one run.
 """
 from __future__ import annotations
 
+import re
 from functools import lru_cache
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Callable
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy import make_url
 
 from services.core.indicators import IndicatorParams
 from services.core.records import DEFAULT_MAX_FUTURE_SKEW_S
@@ -35,7 +38,16 @@ class Settings(BaseSettings):
     database_url: str = "postgresql://tickflow_app:tickflow_app@127.0.0.1:15432/tickflow"
     admin_database_url: str = "postgresql://tickflow:tickflow@127.0.0.1:15432/tickflow"
     reader_database_url: str = "postgresql://tickflow_analyst:tickflow_analyst@127.0.0.1:15432/tickflow"
+    # The dashboard reads as a login of its own: people (the reader URL) could otherwise see its
+    # queries and end its sessions, which PostgreSQL allows within one login.
+    dashboard_database_url: str = "postgresql://tickflow_dashboard:tickflow_dashboard@127.0.0.1:15432/tickflow"
     ingest_url: str = Field("http://127.0.0.1:8000", description="ingest base URL; records go to URL/ingest")
+    # The ports scripts/local-services.sh runs PostgreSQL and Kafka on. When set, the URLs above that
+    # are not set themselves use them, so a second checkout on other ports never reaches the first
+    # one's services; a set URL on another port is refused.
+    pg_port: int | None = Field(
+        None, ge=1, le=65535, description="local PostgreSQL port; the default database URLs use it")
+    kafka_port: int | None = Field(None, ge=1, le=65535, description="local Kafka port; the default bootstrap uses it")
 
     # What the market looks like.
     symbols: Annotated[tuple[str, ...], NoDecode] = Field(
@@ -241,6 +253,29 @@ class Settings(BaseSettings):
         return value.strip()
 
     @model_validator(mode="after")
+    def _urls_follow_the_local_ports(self) -> "Settings":
+        if self.pg_port is not None:
+            for name in DATABASE_URL_FIELDS:
+                setattr(self, name, self._on_port(name, "TICKFLOW_PG_PORT", self.pg_port, database_url_ports,
+                                                  database_url_on_port))
+        if self.kafka_port is not None:
+            self.kafka_bootstrap = self._on_port("kafka_bootstrap", "TICKFLOW_KAFKA_PORT", self.kafka_port,
+                                                 bootstrap_ports, bootstrap_on_port)
+        return self
+
+    def _on_port(self, name: str, port_variable: str, port: int, ports_of: Callable[[str], list[int]],
+                 moved_to: Callable[[str, int], str]) -> str:
+        """The field `name` on `port`: its default moved there; a value set on another port refused."""
+        value = getattr(self, name)
+        if name not in self.model_fields_set:
+            return moved_to(value, port)
+        other = [p for p in ports_of(value) if p != port]
+        if other:
+            raise ValueError(f"TICKFLOW_{name.upper()} uses port {other[0]} but {port_variable}={port}: "
+                             f"unset one of them, or make them agree")
+        return value
+
+    @model_validator(mode="after")
     def _indicators_and_rules_are_valid(self) -> "Settings":
         self.indicator_params()
         self.signal_rules()
@@ -268,6 +303,28 @@ class Settings(BaseSettings):
         from services.kafka_io import Topics
 
         return Topics(self.kafka_topic_prefix)
+
+
+DATABASE_URL_FIELDS = ("database_url", "admin_database_url", "reader_database_url", "dashboard_database_url")
+POSTGRES_DEFAULT_PORT, KAFKA_DEFAULT_PORT = 5432, 9092
+
+
+def database_url_ports(url: str) -> list[int]:
+    return [make_url(url).port or POSTGRES_DEFAULT_PORT]
+
+
+def database_url_on_port(url: str, port: int) -> str:
+    return make_url(url).set(port=port).render_as_string(hide_password=False)
+
+
+def bootstrap_ports(bootstrap: str) -> list[int]:
+    servers = (server.strip() for server in bootstrap.split(",") if server.strip())
+    return [urlsplit(f"//{server}").port or KAFKA_DEFAULT_PORT for server in servers]
+
+
+def bootstrap_on_port(bootstrap: str, port: int) -> str:
+    servers = (server.strip() for server in bootstrap.split(",") if server.strip())
+    return ",".join(f"{re.sub(r':[0-9]+$', '', server)}:{port}" for server in servers)
 
 
 @lru_cache(maxsize=1)

@@ -9,10 +9,11 @@ import os
 from pathlib import Path
 from typing import Iterator
 
+import psycopg2
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, make_url
 
-from services.config import Settings
+from services.config import DATABASE_URL_FIELDS, Settings
 from services.db.connect import make_engine, require_database, side_database_urls
 from services.db.migrations import migrate
 from namespaces import namespaced, own_topics
@@ -24,10 +25,26 @@ def pytest_configure(config: pytest.Config) -> None:
     """Point every database URL at the test database, for this process and the services it starts;
     stop what a killed earlier run on it left running."""
     settings = Settings()
-    names = ("database_url", "admin_database_url", "reader_database_url")
-    for name, url in side_database_urls({n: getattr(settings, n) for n in names}, TEST_DATABASE).items():
+    for name, url in side_database_urls({n: getattr(settings, n) for n in DATABASE_URL_FIELDS}, TEST_DATABASE).items():
         os.environ[f"TICKFLOW_{name.upper()}"] = url
     stop_orphaned_services(os.environ["TICKFLOW_DATABASE_URL"])
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Name the logins the tests need that the server lacks (provisioned by an older
+    tickflow-roles.psql): their tests fail with a bare 'password authentication failed'."""
+    settings = Settings()
+    needed = {make_url(getattr(settings, name)).username for name in DATABASE_URL_FIELDS}
+    needed |= {make_url(Settings.model_fields[name].default).username for name in DATABASE_URL_FIELDS}
+    try:
+        with psycopg2.connect(settings.database_url, connect_timeout=5) as conn, conn.cursor() as cur:
+            cur.execute("SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)", (sorted(needed),))
+            missing = needed - {name for (name,) in cur.fetchall()}
+        conn.close()
+    except psycopg2.Error:
+        return []  # no server: the tests say so themselves
+    return [f"PostgreSQL lacks the logins {', '.join(sorted(missing))}: provisioned by an older "
+            "tickflow-roles.psql; `scripts/local-services.sh start` re-provisions it (no restart)"] if missing else []
 
 
 @pytest.fixture(scope="session")

@@ -36,8 +36,8 @@ log = logging.getLogger(__name__)
 
 
 def reader_engine(settings: Settings) -> Engine:
-    """Read-only role, and read-only transactions on top (belt and braces)."""
-    return make_engine(settings.reader_database_url, pool_size=5, max_overflow=5, connect_args={
+    """The dashboard's own read-only login, and read-only transactions on top (belt and braces)."""
+    return make_engine(settings.dashboard_database_url, pool_size=5, max_overflow=5, connect_args={
         "application_name": "tickflow-dashboard-api", "connect_timeout": 5,
         "options": "-c default_transaction_read_only=on -c statement_timeout=15000",
     })
@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if notifier is not None and any(e["type"] == "signal" for e in events):
                 notifier.wake()
 
-        listener = feedmod.FeedListener(settings.reader_database_url, publish)
+        listener = feedmod.FeedListener(settings.dashboard_database_url, publish)
         app.state.listener = listener
         listener.start()
         if notifier is not None:

@@ -1,4 +1,5 @@
-"""Engines for the three database identities: owner (migrations), writer (services), reader (people)."""
+"""Engines for the database identities: owner (migrations), writer (services), and two readers:
+people (the analyst) and the dashboard, each its own login."""
 from __future__ import annotations
 
 from sqlalchemy import Engine, create_engine, make_url, text
@@ -22,8 +23,11 @@ def with_database(url: str, database: str) -> str:
     return make_url(url).set(database=database).render_as_string(hide_password=False)
 
 
-# The reader login of side databases (tests, benchmarks): the analyst may connect to `tickflow` only.
+# The reader logins of side databases (tests, benchmarks), standing for the analyst and the dashboard,
+# which may connect to `tickflow` only (k8s/base/postgres/initdb/tickflow-roles.psql).
 SIDE_READER = "tickflow_test_analyst"
+SIDE_DASHBOARD = "tickflow_test_dashboard"
+SIDE_LOGINS = {"reader_database_url": SIDE_READER, "dashboard_database_url": SIDE_DASHBOARD}
 
 
 def require_database(admin_url: str) -> None:
@@ -42,9 +46,9 @@ def require_database(admin_url: str) -> None:
 
 
 def side_database_urls(urls: dict[str, str], database: str) -> dict[str, str]:
-    """Settings' three URLs (by field name) moved to a side database, the reader as its own login."""
+    """Settings' database URLs (by field name) moved to a side database, each reader as its side login."""
     moved = {name: with_database(url, database) for name, url in urls.items()}
-    if "reader_database_url" in moved:
-        moved["reader_database_url"] = make_url(moved["reader_database_url"]).set(
-            username=SIDE_READER).render_as_string(hide_password=False)
+    for name, login in SIDE_LOGINS.items():
+        if name in moved:
+            moved[name] = make_url(moved[name]).set(username=login).render_as_string(hide_password=False)
     return moved

@@ -58,7 +58,7 @@ def test_notify_is_sent_on_commit_only_and_duplicates_or_rollbacks_announce_noth
     bars, signals = stream_rows(candles(("AAPL",), 60, seed=4, start=START))
     dsn = dash_db.database_url
     insert_rows(dsn, bars[:30], [])
-    listen = listener(dash_db.reader_database_url)  # the reader role may LISTEN
+    listen = listener(dash_db.dashboard_database_url)  # the dashboard's login may LISTEN
     try:
         head = feed_head(dsn)
         writer = psycopg2.connect(dsn)
@@ -129,7 +129,7 @@ def test_concurrent_batches_never_let_a_reader_skip_a_feed_id(dash_db: Settings)
     done = threading.Event()
 
     def read() -> None:
-        conn = psycopg2.connect(dash_db.reader_database_url)
+        conn = psycopg2.connect(dash_db.dashboard_database_url)
         conn.autocommit = True
         last = start_head
         try:
@@ -204,7 +204,7 @@ def test_pruning_removes_an_old_prefix_and_keeps_the_newest_batch(dash_db: Setti
 def test_the_listener_survives_a_dropped_connection_without_losing_an_event(
         dash_db: Settings, caplog: pytest.LogCaptureFixture) -> None:
     """Commits made while the dashboard's PostgreSQL connection is down are published after it reconnects."""
-    url = make_url(dash_db.reader_database_url)
+    url = make_url(dash_db.dashboard_database_url)
     proxy = TcpProxy((url.host, url.port))
     published: list[dict] = []
     heads: list[int] = []
@@ -256,7 +256,7 @@ class CommitDuringCatchUp(FeedListener):
 def test_a_notification_that_arrives_during_a_query_is_acted_on_at_once(dash_db: Settings) -> None:
     published: list[dict] = []
     bars, _ = stream_rows(candles(("AAPL",), 50, seed=5, start=START))
-    listener = CommitDuringCatchUp(dash_db.reader_database_url, lambda events, _: published.extend(events),
+    listener = CommitDuringCatchUp(dash_db.dashboard_database_url, lambda events, _: published.extend(events),
                                    poll_s=60.0, commit=lambda: insert_rows(dash_db.database_url, bars, []))
     listener.start()
     try:

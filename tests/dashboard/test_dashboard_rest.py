@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from services.config import Settings
-from services.db.connect import SIDE_READER
+from services.db.connect import SIDE_DASHBOARD
 from services.core.indicators import INDICATOR_COLUMNS
 from services.dashboard.app import create_app
 from services.dashboard.schemas import Period
@@ -179,7 +179,7 @@ def test_rest_reads_through_the_read_only_role(client: TestClient, prepared: dic
     engine = client.app.state.reader  # the engine every /api endpoint reads with
     with engine.connect() as conn:
         user, read_only = conn.execute(text("SELECT current_user, current_setting('transaction_read_only')")).one()
-        assert (user, read_only) == (SIDE_READER, "on")  # the reader login of the test database
+        assert (user, read_only) == (SIDE_DASHBOARD, "on")  # the dashboard's login in the test database
     raw = engine.raw_connection()
     try:
         with raw.cursor() as cur, pytest.raises(psycopg2.Error) as refused:
@@ -192,7 +192,7 @@ def test_rest_reads_through_the_read_only_role(client: TestClient, prepared: dic
         users = set(conn.execute(text(
             "SELECT usename FROM pg_stat_activity WHERE application_name = 'tickflow-dashboard-api' "
             "AND datname = current_database()")).scalars())
-    assert users == {SIDE_READER}
+    assert users == {SIDE_DASHBOARD}
 
 
 def test_docs_page_and_library_are_served(client: TestClient) -> None:

@@ -7,8 +7,9 @@ import psycopg2
 import pytest
 from sqlalchemy import Engine, make_url, text
 
-from services.config import Settings
-from services.db.connect import SIDE_READER
+from services.config import Settings, database_url_on_port
+from services.dashboard.app import reader_engine
+from services.db.connect import SIDE_DASHBOARD, SIDE_READER
 
 # What the services' group role may do to each table, and nothing more (sql/0023_least_privilege.sql).
 WRITER = {
@@ -89,8 +90,13 @@ def test_only_the_owner_takes_advisory_locks(base_settings: Settings, who: str) 
         assert "permission denied for function" in refused(url, f"SELECT {call}")
 
 
+def deployed_login(base_settings: Settings, field: str) -> str:
+    """The login `field` names outside the tests (its default), on the server the tests use."""
+    return database_url_on_port(Settings.model_fields[field].default, make_url(base_settings.database_url).port)
+
+
 def test_the_analyst_connects_to_tickflow_only(base_settings: Settings) -> None:
-    analyst = dsn(Settings.model_fields["reader_database_url"].default)  # the people's login
+    analyst = dsn(deployed_login(base_settings, "reader_database_url"))  # the people's login
     assert make_url(analyst).username == "tickflow_analyst"
     conn = psycopg2.connect(analyst, connect_timeout=5)
     conn.close()
@@ -109,3 +115,29 @@ def test_the_owner_owns_the_schema_and_nothing_more(owner_db: Engine) -> None:
     assert "must have admin option" in refused(url, "GRANT pg_execute_server_program TO tickflow")
     assert "permission denied" in refused(url, "CREATE ROLE sneaky")
     assert "permission denied" in refused(url, "CREATE DATABASE sneaky")
+
+
+@pytest.mark.parametrize("logins", ["test database", "deployed"])
+def test_people_can_neither_read_nor_end_the_dashboards_sessions(base_settings: Settings, logins: str) -> None:
+    """PostgreSQL shows a session's query text to, and lets it be terminated by, its own login: with the
+    dashboard reading as tickflow_analyst, any analyst saw its queries and could end its connections."""
+    settings = base_settings if logins == "test database" else base_settings.with_updates(**{
+        field: deployed_login(base_settings, field) for field in ("reader_database_url", "dashboard_database_url")})
+    dashboard = reader_engine(settings)  # the engine every /api endpoint of the dashboard reads with
+    try:
+        with dashboard.connect() as conn:
+            pid, user = conn.execute(text("SELECT pg_backend_pid(), current_user /* dashboard */")).one()
+            analyst = psycopg2.connect(settings.reader_database_url, connect_timeout=5)
+            analyst.autocommit = True
+            try:
+                with analyst.cursor() as cur:
+                    cur.execute("SELECT usename, query FROM pg_stat_activity WHERE pid = %s", (pid,))
+                    assert cur.fetchall() == [(user, "<insufficient privilege>")]
+                    with pytest.raises(psycopg2.errors.InsufficientPrivilege, match="terminat"):
+                        cur.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            finally:
+                analyst.close()
+            assert conn.execute(text("SELECT pg_backend_pid()")).scalar_one() == pid  # its session lives on
+    finally:
+        dashboard.dispose()
+    assert user == (SIDE_DASHBOARD if logins == "test database" else "tickflow_dashboard")

@@ -44,15 +44,17 @@ NEEDS: dict[str, dict[str, str]] = {
     "ingest": {"kafka_bootstrap": "kafka", "ingest_host": "bind", "ingest_ops_host": "bind"},
     "generator": {"ingest_url": "url", "generator_host": "bind"},
     "processor": {"kafka_bootstrap": "kafka", "database_url": "url", "processor_metrics_host": "bind"},
-    # Writer for webhook deliveries and pruning the feed; reader for the REST API and the LISTEN feed.
-    "dashboard": {"database_url": "url", "reader_database_url": "url", "dashboard_host": "bind"},
+    # Writer for webhook deliveries and pruning the feed; its own reader login for the REST API and the
+    # LISTEN feed (not the analysts': they could read its queries and end its sessions).
+    "dashboard": {"database_url": "url", "dashboard_database_url": "url", "dashboard_host": "bind"},
     "admin topics": {"kafka_bootstrap": "kafka"},
     "admin migrate": {"admin_database_url": "url"},
     # Resumes from each symbol's newest stored bar, read with the read-only role.
     "feed": {"ingest_url": "url", "reader_database_url": "url", "alpaca_ops_host": "bind"},
 }
 # The database role each URL setting must log in as (README: Configuration / SQL).
-URL_ROLES = {"database_url": "tickflow_app", "admin_database_url": "tickflow", "reader_database_url": "tickflow_analyst"}
+URL_ROLES = {"database_url": "tickflow_app", "admin_database_url": "tickflow", "reader_database_url": "tickflow_analyst",
+             "dashboard_database_url": "tickflow_dashboard"}
 # The port setting each long-running service binds its HTTP server to.
 PORT_SETTING = {"ingest": "ingest_port", "generator": "generator_port", "processor": "processor_metrics_port",
                 "dashboard": "dashboard_port", "feed": "alpaca_ops_port"}
@@ -72,7 +74,8 @@ def bound_ports(service: str, settings: Any) -> set[int]:
 # Variables that are not settings but PostgreSQL provisioning inputs (init script, URLs).
 # Each login role's password, as the postgres container's environment (and the init script) names it.
 ROLE_PASSWORD_ENV = {"tickflow": "TICKFLOW_PG_OWNER_PASSWORD", "tickflow_app": "TICKFLOW_PG_APP_PASSWORD",
-                     "tickflow_analyst": "TICKFLOW_PG_ANALYST_PASSWORD", "airflow": "TICKFLOW_PG_AIRFLOW_PASSWORD"}
+                     "tickflow_analyst": "TICKFLOW_PG_ANALYST_PASSWORD",
+                     "tickflow_dashboard": "TICKFLOW_PG_DASHBOARD_PASSWORD", "airflow": "TICKFLOW_PG_AIRFLOW_PASSWORD"}
 PG_PASSWORD_VARS = set(ROLE_PASSWORD_ENV.values())
 INIT_DIR = K8S / "base" / "postgres" / "initdb"  # the one provisioning of roles: compose, k8s, local
 INIT_SCRIPT = INIT_DIR / "10-tickflow-roles.sh"

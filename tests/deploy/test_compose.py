@@ -253,8 +253,8 @@ def test_database_passwords_are_the_ones_postgres_is_provisioned_with() -> None:
     assert ("airflow-scheduler", "airflow", "/airflow") in urls, "Airflow's metadata database"
     assert ("processor", "tickflow_app", "/tickflow") in urls and ("migrate", "tickflow", "/tickflow") in urls
     dashboard = sorted((role, path) for name, role, path in urls if name == "dashboard")
-    assert dashboard == [("tickflow_analyst", "/tickflow"), ("tickflow_app", "/tickflow")], (
-        "dashboard: the reader for the API and the feed, the writer for webhooks and pruning")
+    assert dashboard == [("tickflow_app", "/tickflow"), ("tickflow_dashboard", "/tickflow")], (
+        "dashboard: its own reader login for the API and the feed, the writer for webhooks and pruning")
 
 
 def test_replicas_and_kafka_in_kraft_mode() -> None:

@@ -228,7 +228,7 @@ def test_database_passwords_are_the_ones_postgres_is_provisioned_with(overlay: s
     c = cluster(overlay)
     script = (INIT_DIR / "tickflow-roles.psql").read_text()
     variables = dict(re.findall(r"\\getenv (\w+) (\w+)", script))
-    local_only = {"tickflow_test_analyst"}  # side databases: never created by compose or Kubernetes
+    local_only = {"tickflow_test_analyst", "tickflow_test_dashboard"}  # side databases: not in compose or Kubernetes
     for role, var in re.findall(r"ALTER ROLE (\w+) WITH [A-Z ]*PASSWORD :'(\w+)'", script):
         if role not in local_only:
             assert variables[var] == ROLE_PASSWORD_ENV[role], f"init script: {role} gets ${variables[var]}"
@@ -248,7 +248,7 @@ def test_database_passwords_are_the_ones_postgres_is_provisioned_with(overlay: s
         ("processor", "TICKFLOW_DATABASE_URL", "tickflow_app"),
         ("admin migrate", "TICKFLOW_ADMIN_DATABASE_URL", "tickflow"),
         ("dashboard", "TICKFLOW_DATABASE_URL", "tickflow_app"),
-        ("dashboard", "TICKFLOW_READER_DATABASE_URL", "tickflow_analyst"),
+        ("dashboard", "TICKFLOW_DASHBOARD_DATABASE_URL", "tickflow_dashboard"),
     } | feed, f"{overlay}: who connects to PostgreSQL as whom"
 
 
@@ -641,7 +641,8 @@ def test_dashboard_gets_both_roles_and_webhooks_stay_off_until_configured(overla
     _, ct = by_service(c, "dashboard")
     refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in ct["env"] if "secretKeyRef" in e.get("valueFrom", {})}
     assert refs["TICKFLOW_PG_APP_PASSWORD"] == {"name": "tickflow-db", "key": "app-password"}
-    assert refs["TICKFLOW_PG_ANALYST_PASSWORD"] == {"name": "tickflow-db", "key": "analyst-password"}
+    assert refs["TICKFLOW_PG_DASHBOARD_PASSWORD"] == {"name": "tickflow-db", "key": "dashboard-password"}
+    assert "TICKFLOW_PG_ANALYST_PASSWORD" not in refs, "the analysts' login is for people"
     assert refs["TICKFLOW_WEBHOOK_SECRET"] == {"name": "tickflow-webhooks", "key": "secret", "optional": True}
     assert refs["TICKFLOW_WEBHOOK_URLS"] == {"name": "tickflow-webhooks", "key": "urls", "optional": True}
     literal = {e["name"] for e in ct["env"] if "value" in e}

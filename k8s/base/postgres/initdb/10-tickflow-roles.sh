@@ -11,6 +11,7 @@ set -e
 : "${TICKFLOW_PG_OWNER_PASSWORD:?is required (owner role tickflow)}"
 : "${TICKFLOW_PG_APP_PASSWORD:?is required (writer login tickflow_app)}"
 : "${TICKFLOW_PG_ANALYST_PASSWORD:?is required (reader login tickflow_analyst)}"
+: "${TICKFLOW_PG_DASHBOARD_PASSWORD:?is required (reader login tickflow_dashboard)}"
 export TICKFLOW_PG_AIRFLOW_PASSWORD="${TICKFLOW_PG_AIRFLOW_PASSWORD:-}"
 tickflow_initdb_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 psql -X -q -v ON_ERROR_STOP=1 --username "${POSTGRES_USER:-postgres}" --dbname postgres \
