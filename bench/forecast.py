@@ -22,6 +22,8 @@ import sys
 import time
 from datetime import datetime, timezone
 
+from sqlalchemy import text
+
 from bench.batch import fill_bars
 from bench.pipeline import CANDLES_ONLY
 from bench.report import Measurement, Report
@@ -84,6 +86,8 @@ def run_forecasts(report: Report, stack: BenchStack, days: int = DAYS) -> None:
                            f"second {first['second']:.2f} s, {days} values, 7 days, 5 windows"))
 
     fill_daily(stack, days)
+    with stack.db.begin() as conn:  # an earlier run over another number of days stored other as_of dates
+        conn.execute(text("DELETE FROM market_forecasts WHERE run_id LIKE 'bench%'"))
     symbols = tuple(stack.settings.symbols)
     end = datetime.now(timezone.utc)
     forecast_symbol(stack.settings.database_url, symbols[0], end, 7, days, 5, "bench-warm-up")  # after the first call

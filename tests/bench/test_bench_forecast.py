@@ -9,7 +9,7 @@ from bench.report import Report
 from bench.stack import BenchStack
 from support import TEST_DATABASE
 
-BARS, DAYS = 20_000, 120
+BARS, DAYS = 2_000, 60  # tiny: this checks the bench code; `make bench` measures
 
 
 def test_forecast_and_evaluation_figures(tmp_path: Path) -> None:

@@ -163,6 +163,10 @@ def test_the_form_marks_required_only_what_cannot_be_empty(dag_bag: dict[str, An
         assert schema["items"]["enum"] == schema["examples"] == ["AAPL", "GOOGL", "AMZN", "MSFT", "TSLA"]
         assert dag_bag[dag_id].params.get_param("timeframes").schema["examples"] == ["raw", "1m", "5m", "1h", "1d"]
         assert "the hour before the run was triggered" in dag_bag[dag_id].params.get_param("start").description
+    # One definition of the params both indicator DAGs take (the UI test checks them on one DAG's form).
+    backfill, reconciliation = (dag_bag[d].params for d in ("indicator_backfill", "indicator_reconciliation"))
+    for name in ("symbols", "timeframes", "start", "end"):
+        assert backfill.get_param(name).schema == reconciliation.get_param(name).schema, name
 
 
 def test_deployment_checks_run_on_the_executor_named_by_the_setting(airflow_db: str,

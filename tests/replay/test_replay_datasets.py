@@ -7,7 +7,6 @@ from __future__ import annotations
 import subprocess
 import sys
 from datetime import timedelta
-from pathlib import Path
 from typing import Iterator
 
 import orjson
@@ -21,15 +20,28 @@ from services.core.reference import compute_indicators, compute_signals
 from services.core.timeframes import RAW
 from services.orchestration.params import Window
 from services.orchestration.reconcile import finish_run, reconcile_symbol, start_run
+from namespaces import namespaced, own_topics
 from running_services import RunningPipeline, ingest_and_processor
+from streams import truncate_outputs
 from support import ROOT, assert_same_indicators, signal_keys, wait_until
 
 
-@pytest.fixture
-def pipeline(stack: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RunningPipeline]:
-    monkeypatch.setenv("TICKFLOW_SYMBOL_PATTERN", ".*")  # ingest accepts every well-formed symbol
-    with ingest_and_processor(stack, tmp_path) as running:
-        yield running
+@pytest.fixture(scope="module")
+def stack(base_settings: Settings, owner_db: Engine) -> Iterator[Settings]:
+    """One namespace for the module: each test replays its own symbol and reads only that symbol's rows."""
+    with own_topics(namespaced(base_settings, "test-replay")) as settings:
+        truncate_outputs(owner_db)
+        yield settings
+
+
+@pytest.fixture(scope="module")
+def pipeline(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPipeline]:
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("TICKFLOW_SYMBOL_PATTERN", ".*")  # ingest accepts every well-formed symbol
+        with ingest_and_processor(stack, tmp_path_factory.mktemp("replay")) as running:
+            running.ingest.outlive_test()
+            running.processor.outlive_test()
+            yield running
 
 
 def run_replay(pipeline: RunningPipeline, *args: str) -> dict:
@@ -63,7 +75,7 @@ def test_a_shipped_history_is_stored_whole_with_exact_indicators(
         rows, rows, rows, 0, 0)
     wait_until(lambda: count(owner_db, "SELECT count(*) FROM bars WHERE symbol = :s AND timeframe = 'raw'",
                              s=symbol) == rows, timeout=120, what=f"{rows} {symbol} bars")
-    assert count(owner_db, "SELECT count(*) FROM late_bars") == 0
+    assert count(owner_db, "SELECT count(*) FROM late_bars WHERE symbol = :s", s=symbol) == 0
     assert count(owner_db, "SELECT count(*) FROM dead_letters") == 0
 
     bars = stored(owner_db, symbol)
@@ -74,7 +86,8 @@ def test_a_shipped_history_is_stored_whole_with_exact_indicators(
     reference = compute_indicators(bars["close"])
     assert_same_indicators(bars, reference)
     with owner_db.connect() as conn:
-        signals = pd.read_sql_query(text("SELECT symbol, ts, rule, side FROM signals WHERE timeframe = 'raw'"), conn)
+        signals = pd.read_sql_query(text("SELECT symbol, ts, rule, side FROM signals WHERE timeframe = 'raw' "
+                                         "AND symbol = :s"), conn, params={"s": symbol})
     expected = [(symbol, bars["ts"][s.position], s.rule, s.side) for s in compute_signals(reference).itertuples()]
     assert signal_keys(signals) == sorted(expected) and len(expected) > 0
 
@@ -94,10 +107,11 @@ def test_a_shipped_history_is_stored_whole_with_exact_indicators(
 
 
 def test_replaying_again_stores_nothing_twice(pipeline: RunningPipeline, owner_db: Engine) -> None:
-    symbol, rows, _ = SHIPPED["BTCUSD"]
+    symbol, (_, rows, _) = "BTCAGAIN", SHIPPED["BTCUSD"]  # a symbol of its own in the module's pipeline
     for _ in range(2):
         summary = run_replay(pipeline, str(shipped("BTCUSD")), "--symbol", symbol)
         assert (summary["accepted"], summary["rejected"]) == (rows, 0)
-    wait_until(lambda: count(owner_db, "SELECT count(*) FROM late_bars WHERE reason = 'duplicate' OR reason = 'late'")
-               == rows, timeout=60, what=f"{rows} resent bars recorded as late")
-    assert count(owner_db, "SELECT count(*) FROM bars WHERE timeframe = 'raw'") == rows
+    wait_until(lambda: count(owner_db, "SELECT count(*) FROM late_bars WHERE symbol = :s AND reason IN "
+                                       "('duplicate', 'late')", s=symbol) == rows,
+               timeout=60, what=f"{rows} resent bars recorded as late")
+    assert count(owner_db, "SELECT count(*) FROM bars WHERE timeframe = 'raw' AND symbol = :s", s=symbol) == rows
