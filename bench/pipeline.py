@@ -32,7 +32,7 @@ from kafka import TopicPartition
 from bench.report import Measurement, Report
 from bench.stack import ROOT, BenchStack, free_port, wait_for
 from services.core.simulation import MarketSimulator, RecordMix
-from services.dashboard import feed
+from services.dashboard import updates
 from services.kafka_io import make_consumer, make_producer
 from services.processor.sinks import copy_csv
 
@@ -325,7 +325,7 @@ def _watch_commits(dsn: str, count: int, deadline: float) -> list[float]:
     """Each bar's delay: (when its commit was announced) − (its candle timestamp, stamped at send).
 
     The processor's batch transaction sends NOTIFY tickflow_feed (sql/0020), which PostgreSQL
-    delivers at commit; the bars come from the feed rows after the last one read. Waiting on the
+    delivers at commit; the bars come from the dashboard_feed rows after the last one read. Waiting on the
     notification instead of polling keeps the observer from eating the CPU it is measuring.
     """
     conn = psycopg2.connect(dsn, application_name="tickflow-bench-latency")
@@ -333,8 +333,8 @@ def _watch_commits(dsn: str, count: int, deadline: float) -> list[float]:
     delays: list[float] = []
     try:
         with conn.cursor() as cur:
-            cur.execute(f"LISTEN {feed.CHANNEL}")
-            last = feed.head_id(cur)
+            cur.execute(f"LISTEN {updates.CHANNEL}")
+            last = updates.head_id(cur)
             while len(delays) < count and time.monotonic() < deadline:
                 if not conn.notifies and select.select([conn], [], [], 1.0) == ([], [], []):
                     continue

@@ -153,7 +153,7 @@ class Settings(BaseSettings):
         20.0, gt=0, description="no records for this long while partitions have unread ones: reconnect")
     processor_stuck_transaction_s: float = Field(
         15.0, gt=0, description="PostgreSQL ends a processor transaction idle or one statement busy this long "
-                                "(a frozen processor must not hold the feed's commit-order lock for longer)")
+                                "(a frozen processor must not hold the dashboard_feed commit-order lock for longer)")
     processor_liveness_timeout_s: float = Field(
         60.0, gt=0, description="/healthz fails once the poll loop has not run for this long")
     processor_metrics_host: str = "127.0.0.1"
@@ -177,7 +177,7 @@ class Settings(BaseSettings):
     timeframes: Annotated[tuple[str, ...], NoDecode] = Field(
         ("1m", "5m", "1h", "1d"), description="comma-separated timeframes the processor rolls base bars up into, e.g. 1m,5m,1h,1d")
 
-    # Dashboard (services/dashboard): page, read-only REST, WebSocket feed, webhooks.
+    # Dashboard (services/dashboard): page, read-only REST, WebSocket live updates, webhooks.
     dashboard_host: str = Field("127.0.0.1", description="bind address")
     dashboard_port: int = Field(8003, ge=0, le=65535, description="port")
     dashboard_feed_retention_hours: float = Field(24.0, gt=0, description="dashboard_feed rows kept for resuming")

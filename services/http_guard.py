@@ -48,7 +48,7 @@ def server_options(settings: Settings) -> dict[str, Any]:
         "ws": f"{__name__}:GuardedWebSocketProtocol",
         "ws_ping_interval": WS_PING_INTERVAL_S,
         # A client that has not answered a ping within the send timeout is not taking messages
-        # either: the same rule as a send that waits (ws.py), for a feed too quiet to fill buffers.
+        # either: the same rule as a send that waits (ws.py), for live updates too quiet to fill buffers.
         "ws_ping_timeout": settings.dashboard_ws_send_timeout_s,
     }
 

@@ -1,13 +1,13 @@
-"""The live dashboard: page, read-only REST, WebSocket feed of committed bars and signals,
+"""The live dashboard: page, read-only REST, WebSocket live updates of committed bars and signals,
 webhook notifications of signals, and the per-symbol summaries the market_summary DAG stores
 (computed by services/orchestration/market_summary.py; the dashboard only reads them).
 
-- `app`:          `create_app`: starts and stops the feed and the webhooks, mounts the routes below
+- `app`:          `create_app`: starts and stops the live updates and the webhooks, mounts the routes below
 - `page`:         the page at / and its charting library
 - `rest`:         /api/*, with `query_params` (parameter checks), `schemas` (response models)
                   and `queries` (the SQL)
-- `ws`:           /ws, the WebSocket feed, with its client cap and send timeout
-- `feed`:         LISTEN/NOTIFY listener, fan-out hub, WebSocket messages, and the feed's pruning
+- `ws`:           /ws, the WebSocket live updates, with their client cap and send timeout
+- `updates`:      LISTEN/NOTIFY listener, fan-out hub, WebSocket messages, and the pruning of the stored events
 - `webhooks`:     signed webhooks for new signals
 - `monitoring`:   /healthz, /readyz, /metrics
 - `__main__`:     `python -m services.dashboard`: serve, or `summarize` (the DAG's logic, run once)

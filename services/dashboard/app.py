@@ -1,13 +1,13 @@
-"""The dashboard service (FastAPI): the page, read-only REST, the WebSocket feed, webhooks.
+"""The dashboard service (FastAPI): the page, read-only REST, the WebSocket live updates, webhooks.
 
 - `/` the page (services/dashboard/static) with lightweight-charts served from npm's
   node_modules at `/vendor/lightweight-charts.js` (installed by `npm ci`, never committed; page.py).
 - `/api/*` read-only REST on the reader role, in read-only transactions (rest.py). Documented at /docs.
-- `/ws` committed bars and signals as they are committed (ws.py, feed.py), resumable by event id.
+- `/ws` committed bars and signals as they are committed (ws.py, updates.py), resumable by event id.
 - webhooks for new signals when TICKFLOW_WEBHOOK_URLS is set (see webhooks.py).
 - `/healthz`, `/readyz`, `/metrics` (monitoring.py).
 
-This module only assembles them: `create_app` starts and stops the feed listener, its pruning and
+This module only assembles them: `create_app` starts and stops the live-updates listener, its pruning and
 the webhook notifier with the app (lifespan), and mounts the routers and the static files.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
 from services.config import Settings, get_settings
-from services.dashboard import feed as feedmod
+from services.dashboard import updates
 from services.dashboard.monitoring import monitoring_router
 from services.dashboard.page import STATIC_DIR, page_router, vendor_file
 from services.dashboard.rest import rest_router
@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         setup_logging(settings.log_level, settings.log_format)
         loop = asyncio.get_running_loop()
-        hub = feedmod.Hub()
+        hub = updates.Hub()
         app.state.hub = hub
         app.state.reader = reader_engine(settings)
         app.state.writer = make_engine(settings.database_url, pool_size=1, max_overflow=1,
@@ -67,12 +67,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if notifier is not None and any(e["type"] == "signal" for e in events):
                 notifier.wake()
 
-        listener = feedmod.FeedListener(settings.dashboard_database_url, publish)
+        listener = updates.UpdateListener(settings.dashboard_database_url, publish)
         app.state.listener = listener
         listener.start()
         if notifier is not None:
             notifier.start()
-        pruner = asyncio.create_task(feedmod.prune_forever(app.state.writer, settings.dashboard_feed_retention_hours))
+        pruner = asyncio.create_task(updates.prune_forever(app.state.writer, settings.dashboard_feed_retention_hours))
         if not vendor_file(settings).is_file():
             event(log, "charting library missing: the page cannot draw charts; run `make install` "
                        "(npm ci in services/dashboard/web)", logging.WARNING, expected=str(vendor_file(settings)))

@@ -7,7 +7,7 @@ with the processor's rule (services/core/timeframes.py): the window holding the 
 aligned to the UTC epoch; open = first, high = max, low = min, close = last, volume = sum.
 
 One statement, so one snapshot: `last_ts` says which base bars it holds, and a client that then
-adds the feed's base bars after `last_ts` keeps it exact.
+adds the live updates' base bars after `last_ts` keeps it exact.
 """
 from __future__ import annotations
 

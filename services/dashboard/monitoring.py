@@ -6,13 +6,13 @@ from collections.abc import Iterator
 from fastapi import APIRouter, FastAPI
 from prometheus_client import CollectorRegistry
 
-from services.dashboard import feed as feedmod
+from services.dashboard import updates
 from services.ops import StateCollector, ops_router
 
 
 def _samples(app: FastAPI, ws_refused: dict[str, int]) -> Iterator[tuple[str, str, str, float, dict[str, str]]]:
     state = app.state
-    hub: feedmod.Hub | None = getattr(state, "hub", None)
+    hub: updates.Hub | None = getattr(state, "hub", None)
     if hub is None:  # not started (its lifespan makes the hub)
         return
     yield "tickflow_dashboard_ws_clients", "gauge", "WebSocket clients connected.", len(hub.subscribers), {}
@@ -31,12 +31,12 @@ def _samples(app: FastAPI, ws_refused: dict[str, int]) -> Iterator[tuple[str, st
 
 def monitoring_router(app: FastAPI, ws_refused: dict[str, int]) -> APIRouter:
     """The routes; /metrics reports `ws_refused` (WebSocket clients refused or dropped, by reason,
-    counted by `ws.ws_router`) beside the feed's and the webhooks' counters in `app.state`."""
+    counted by `ws.ws_router`) beside the live updates' and the webhooks' counters in `app.state`."""
     registry = CollectorRegistry()
     registry.register(StateCollector(lambda: _samples(app, ws_refused)))
 
     def ready() -> tuple[bool, dict[str, object]]:
-        listener: feedmod.FeedListener | None = getattr(app.state, "listener", None)
+        listener: updates.UpdateListener | None = getattr(app.state, "listener", None)
         if listener is not None and listener.connected.is_set() and app.state.hub.head is not None:
             return True, {"status": "ready", "feed_head": app.state.hub.head}
         return False, {"status": "waiting", "detail": "the feed listener is not connected to PostgreSQL"}

@@ -1,6 +1,6 @@
 """The page at / and the charting library it draws with.
 
-The page's own files are services/dashboard/static (index.html, app.js, style.css; mounted at
+The page's own files are services/dashboard/static (index.html, its scripts and style sheets; mounted at
 /static by `app`). lightweight-charts comes from npm's node_modules, installed by `npm ci`
 (`make install`) and never committed; it is served at /vendor/lightweight-charts.js from
 TICKFLOW_DASHBOARD_VENDOR_DIR (an image sets it) or services/dashboard/web/node_modules.

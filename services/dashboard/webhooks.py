@@ -5,8 +5,8 @@ One thread per dashboard process, writing as the writer role (tables in sql/0021
 1. **Enqueue.** Per endpoint, `webhook_cursors` holds the last `dashboard_feed` id already turned
    into deliveries. New signal rows after it become `webhook_deliveries` rows (one per signal and
    endpoint, unique on the idempotency key) in the same transaction that advances the cursor, so
-   a crash either keeps both or neither. Feed ids are commit-ordered, so nothing is skipped. A
-   new endpoint starts at the feed's current head.
+   a crash either keeps both or neither. Event ids are commit-ordered, so nothing is skipped. A
+   new endpoint starts at the live updates' current head.
 2. **Deliver.** Due deliveries are claimed with `FOR UPDATE SKIP LOCKED` (several dashboards can
    share the tables) and leased for the request timeout plus a margin; an attempt row is written
    ('sending') and committed before the POST, and completed after it: 'delivered' on 2xx,
@@ -36,7 +36,7 @@ import orjson
 import psycopg2
 
 from services.config import Settings
-from services.dashboard.feed import head_id
+from services.dashboard.updates import head_id
 from services.logs import event
 from services.retry import Backoff
 
@@ -131,7 +131,7 @@ class WebhookNotifier(threading.Thread):
 
     # -- control --------------------------------------------------------------------------
     def wake(self) -> None:
-        """New signals were committed (called by the feed listener; thread-safe)."""
+        """New signals were committed (called by the live-updates listener; thread-safe)."""
         self._wake.set()
 
     def stop(self) -> None:

@@ -1,12 +1,12 @@
-"""The WebSocket feed, /ws: every committed bar and signal in commit order, resumable by event id.
+"""The WebSocket live updates, /ws: every committed bar and signal in commit order, resumable by event id.
 
-A client may name `after=<event id>` (first it gets what was committed since, from the feed
-table), `symbols` and `kinds`. Then it gets every batch the hub publishes, a heartbeat after
-HEARTBEAT_S without one, and at the end a close that says where to resume. Message types are in
+A client may name `after=<event id>` (first it gets what was committed since, from the
+`dashboard_feed` table), `symbols` and `kinds`. Then it gets every batch the hub publishes, a
+heartbeat after HEARTBEAT_S without one, and at the end a close that says where to resume. Message types are in
 docs/dashboard.md ("WebSocket /ws").
 
 What one client may cost is bounded: at most TICKFLOW_DASHBOARD_WS_MAX_CLIENTS at once (the
-next is closed with 1013, retry later), a queue of at most `feed.QUEUE_EVENTS` (then "overflow"),
+next is closed with 1013, retry later), a queue of at most `updates.QUEUE_EVENTS` (then "overflow"),
 and a client that takes no message for TICKFLOW_DASHBOARD_WS_SEND_TIMEOUT_S is dropped: a send
 waits once TICKFLOW_DASHBOARD_WS_BUFFER_BYTES are unsent for it (services/http_guard.py).
 """
@@ -22,13 +22,13 @@ from starlette.concurrency import run_in_threadpool
 
 from services.config import Settings
 from services.core.symbols import SymbolPolicy
-from services.dashboard import feed as feedmod
+from services.dashboard import updates
 from services.http_guard import DROP, UNSENT_BYTES
 from services.logs import event
 
 log = logging.getLogger(__name__)
 
-CATCH_UP_PAGE = 2000  # events per feed-table read while a resuming client catches up
+CATCH_UP_PAGE = 2000  # events per dashboard_feed read while a resuming client catches up
 HEARTBEAT_S = 15.0
 MAX_EVENT_ID = 2**63 - 1  # dashboard_feed.id is a bigint
 
@@ -90,10 +90,10 @@ def ws_router(settings: Settings, refused: dict[str, int]) -> APIRouter:
         try:
             after, symbols, kinds = parse_ws_params(dict(websocket.query_params), known)
         except ValueError as exc:
-            await websocket.send_text(feedmod.dumps({"type": "error", "detail": str(exc)}))
+            await websocket.send_text(updates.dumps({"type": "error", "detail": str(exc)}))
             await websocket.close(code=1008, reason=close_reason(str(exc)))
             return
-        hub: feedmod.Hub = websocket.app.state.hub
+        hub: updates.Hub = websocket.app.state.hub
         # From here on every published batch is queued for this client: it counts against the cap
         # before anything else is awaited.
         sub = hub.subscribe(symbols, kinds, most=settings.dashboard_ws_max_clients)
@@ -107,7 +107,7 @@ def ws_router(settings: Settings, refused: dict[str, int]) -> APIRouter:
         finally:
             hub.unsubscribe(sub)
 
-    async def serve(websocket: WebSocket, sub: feedmod.Subscriber, hub: feedmod.Hub, after: int | None) -> None:
+    async def serve(websocket: WebSocket, sub: updates.Subscriber, hub: updates.Hub, after: int | None) -> None:
         try:
             await asyncio.wait_for(hub.ready.wait(), timeout=10)
         except TimeoutError:
@@ -144,17 +144,17 @@ def ws_router(settings: Settings, refused: dict[str, int]) -> APIRouter:
         except TimeoutError:
             raise SlowClient(position) from None
 
-    async def stream(websocket: WebSocket, sub: feedmod.Subscriber, hub: feedmod.Hub, after: int | None) -> None:
+    async def stream(websocket: WebSocket, sub: updates.Subscriber, hub: updates.Hub, after: int | None) -> None:
         head = hub.head or 0
         pos = head
-        await send(websocket, feedmod.dumps({"type": "hello", "head": head, "after": after}), after or head)
+        await send(websocket, updates.dumps({"type": "hello", "head": head, "after": after}), after or head)
         if after is not None:
             pos = await catch_up(websocket, sub, after, head)
         receiver = asyncio.create_task(drain_client(websocket))
         try:
             while True:
                 if sub.overflowed and sub.queue.empty():
-                    await send(websocket, feedmod.dumps({"type": "overflow", "last_id": pos}), pos)
+                    await send(websocket, updates.dumps({"type": "overflow", "last_id": pos}), pos)
                     await websocket.close(code=1013, reason=f"too slow; reconnect with after={pos}")
                     return
                 getter = asyncio.ensure_future(sub.queue.get())
@@ -165,7 +165,7 @@ def ws_router(settings: Settings, refused: dict[str, int]) -> APIRouter:
                     return  # the client went away
                 if getter not in done:
                     getter.cancel()
-                    await send(websocket, feedmod.dumps({"type": "heartbeat", "last_id": pos}), pos)
+                    await send(websocket, updates.dumps({"type": "heartbeat", "last_id": pos}), pos)
                     continue
                 batch = getter.result()
                 sub.taken(batch)
@@ -177,26 +177,26 @@ def ws_router(settings: Settings, refused: dict[str, int]) -> APIRouter:
         finally:
             receiver.cancel()
 
-    async def catch_up(websocket: WebSocket, sub: feedmod.Subscriber, after: int, head: int) -> int:
-        """Send what was committed in (after, head] from the feed table; return the new position."""
+    async def catch_up(websocket: WebSocket, sub: updates.Subscriber, after: int, head: int) -> int:
+        """Send what was committed in (after, head] from the dashboard_feed table; return the new position."""
         engine = websocket.app.state.reader
 
         def oldest() -> int | None:
             conn = engine.raw_connection()
             try:
                 with conn.cursor() as cur:
-                    return feedmod.oldest_id(cur)
+                    return updates.oldest_id(cur)
             finally:
                 conn.rollback()
                 conn.close()
 
         if after > head:
-            await send(websocket, feedmod.dumps({
+            await send(websocket, updates.dumps({
                 "type": "reset", "reason": f"after={after} is beyond the newest event id {head}", "head": head}), head)
             return head
         first = await run_in_threadpool(oldest)
         if first is not None and after < first - 1:
-            await send(websocket, feedmod.dumps({
+            await send(websocket, updates.dumps({
                 "type": "reset", "head": head,
                 "reason": f"events after {after} up to {first - 1} were pruned (retention); reload from REST"}), head)
             return head
@@ -205,7 +205,7 @@ def ws_router(settings: Settings, refused: dict[str, int]) -> APIRouter:
             conn = engine.raw_connection()
             try:
                 with conn.cursor() as cur:
-                    return feedmod.fetch_events(cur, lo, head, CATCH_UP_PAGE)
+                    return updates.fetch_events(cur, lo, head, CATCH_UP_PAGE)
             finally:
                 conn.rollback()
                 conn.close()
@@ -213,7 +213,7 @@ def ws_router(settings: Settings, refused: dict[str, int]) -> APIRouter:
         pos = after
         while pos < head:
             events, last = await run_in_threadpool(page, pos)
-            for message in feedmod.event_messages(sub.select(events), last):
+            for message in updates.event_messages(sub.select(events), last):
                 await send(websocket, message, pos)
             pos = last
         return pos

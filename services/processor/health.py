@@ -7,7 +7,8 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from services.ops import BackgroundServer, ops_router
-from services.processor.runner import Processor, ProcessorStats
+from services.processor.metrics import ProcessorStats
+from services.processor.runner import Processor
 
 
 def health_app(stats: ProcessorStats, registry: CollectorRegistry, liveness_timeout_s: float) -> FastAPI:

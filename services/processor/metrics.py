@@ -1,20 +1,19 @@
-"""The processor's Prometheus metrics (prometheus_client; served by health.py).
+"""The processor's statistics and its Prometheus metrics (prometheus_client; served by health.py).
 
-The counters the loop keeps in `ProcessorStats` are read at scrape time (one source of truth, also
-logged at shutdown); what is observed per batch is a Histogram here. Every observation is per
+The loop counts into `ProcessorStats`; its counters are read at scrape time (one source of truth,
+also logged at shutdown); what is observed per batch is a Histogram here. Every observation is per
 batch, never per record: one costs about 1.7 µs here, 5% of a stored bar's processor time.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram
 
 from services.ops import StateCollector
-
-if TYPE_CHECKING:
-    from services.processor.runner import ProcessorStats
 
 COUNTERS = {
     "batches": "Batches committed.",
@@ -32,6 +31,32 @@ COUNTERS = {
     "stranded_joins": "Group joins the Kafka client left unfinished and the processor finished.",
     "kafka_errors": "Polls that raised because Kafka was unreachable (each waited a backoff step, then polled on).",
 }
+
+
+@dataclass(slots=True)
+class ProcessorStats:
+    started_at: float = field(default_factory=time.time)
+    last_loop_at: float = field(default_factory=time.monotonic)
+    batches: int = 0
+    messages: int = 0
+    bars: int = 0  # base bars stored
+    rolled_bars: int = 0  # rolled-up candles stored (closed windows of the configured timeframes)
+    signals: int = 0
+    late_bars: int = 0
+    dead_letters: int = 0
+    other_records: int = 0
+    write_failures: int = 0
+    rewinds: int = 0
+    state_rebuilds: int = 0
+    reconnects: int = 0
+    stranded_joins: int = 0
+    kafka_errors: int = 0  # polls that raised because Kafka was unreachable
+    kafka_unreachable: bool = False  # since the last poll that reached Kafka: alive, not ready
+    last_batch_ms: float = 0.0
+    assigned: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 class ProcessorMetrics:

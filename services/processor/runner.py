@@ -13,69 +13,31 @@ import logging
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import orjson
-import psycopg2
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import MemberState, OffsetAndMetadata
 
 from services.config import Settings
 from services.core.records import ValidationContext
-from services.core.stream import SymbolStream
-from services.core.symbols import is_well_formed
 from services.core.timeframes import RAW
 from services.kafka_io import coordinator_known, finish_stranded_join, make_consumer, make_producer
 from services.logs import event
-from services.processor.metrics import ProcessorMetrics
+from services.processor.errors import DATA_ERRORS, DB_ERRORS, RETRYABLE, error_text
+from services.processor.metrics import ProcessorMetrics, ProcessorStats
 from services.processor.sinks import SIDE_ROWS, BarRow, DeadLetterRow, LateBarRow, SignalRow
-from services.processor.store import BatchWriter, OffsetConflict
+from services.processor.store import BatchWriter
+from services.processor.streams import SymbolStreams
 from services.processor.transaction import BatchOutput, build_batch, dead_letter_batch, printable
 from services.retry import Backoff, retry
 
 log = logging.getLogger(__name__)
 
-DB_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError, OffsetConflict)
-# Infrastructure: a batch that cannot be stored is retried from the last committed offsets.
-RETRYABLE = (*DB_ERRORS, KafkaError)
 JOIN_POLL_MS = 1_000  # poll timeout while the consumer (re)joins its group (see Processor._poll_timeout_ms)
 JOIN_STALL_FACTOR = 3.0  # a join is a stall after this many processor_stall_timeout_s
-# Data: the batch holds a record that cannot be computed or stored (PostgreSQL refuses a value,
-# the binary encoder overflows, the engine refuses it). Retrying would fail forever, so the
-# offending records are isolated and dead-lettered, and the rest is stored (Processor._isolate).
-DATA_ERRORS = (psycopg2.DataError, psycopg2.IntegrityError, ArithmeticError, ValueError, TypeError)
-
-
-@dataclass(slots=True)
-class ProcessorStats:
-    started_at: float = field(default_factory=time.time)
-    last_loop_at: float = field(default_factory=time.monotonic)
-    batches: int = 0
-    messages: int = 0
-    bars: int = 0  # base bars stored
-    rolled_bars: int = 0  # rolled-up candles stored (closed windows of the configured timeframes)
-    signals: int = 0
-    late_bars: int = 0
-    dead_letters: int = 0
-    other_records: int = 0
-    write_failures: int = 0
-    rewinds: int = 0
-    state_rebuilds: int = 0
-    reconnects: int = 0
-    stranded_joins: int = 0
-    kafka_errors: int = 0  # polls that raised because Kafka was unreachable
-    kafka_unreachable: bool = False  # since the last poll that reached Kafka: alive, not ready
-    last_batch_ms: float = 0.0
-    assigned: int = 0
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def error_text(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}".strip()
 
 
 @dataclass(slots=True)
@@ -113,13 +75,14 @@ class Processor(ConsumerRebalanceListener):
         self.consumer: KafkaConsumer | None = None  # connected by run(): Kafka may be down at start
         self._last_progress = time.monotonic()
         self._producer: KafkaProducer | None = None  # created on the first dead letter
-        self.streams: dict[str, SymbolStream] = {}
         self.offsets: dict[tuple[str, int], int | None] = {}  # stored next offset per assigned partition
         self.needs_rewind = False
         # Event time is judged against the time Kafka stamped on each message (build_batch), not here.
         self._validation = ValidationContext(now=None, max_future_skew=settings.max_future_skew_seconds)
         self.stats = ProcessorStats()
         self.metrics = ProcessorMetrics(self.stats)
+        self.streams = SymbolStreams(self.store, self.topics.prices, self.params, self.rules, self.timeframes,
+                                     self.stats)
         self.stopping = threading.Event()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="processor-writer")
         self._in_flight: InFlight | None = None
@@ -273,7 +236,7 @@ class Processor(ConsumerRebalanceListener):
         started = time.perf_counter()
         messages = [m for records in polled.values() for m in records]
         try:
-            self._load_streams_of(messages)
+            self.streams.load_for(messages)
         except RETRYABLE as exc:
             self._settle()
             self._failed(exc)
@@ -291,7 +254,7 @@ class Processor(ConsumerRebalanceListener):
         self._in_flight = InFlight(self._writer.submit(self._store, out, expected, count, started), messages, expected)
 
     def _build(self, messages: list[Any]) -> tuple[BatchOutput, int]:
-        return build_batch(messages, self.streams.__getitem__, self._validation, self.topics.record_type_of_topic,
+        return build_batch(messages, self.streams.stream_for, self._validation, self.topics.record_type_of_topic,
                            clock=time.time())
 
     def _store(self, out: BatchOutput, expected: dict[tuple[str, int], int | None], count: int,
@@ -383,7 +346,7 @@ class Processor(ConsumerRebalanceListener):
         """Build and store one batch on this thread (used while isolating)."""
         started = time.perf_counter()
         if dead_letter is None:
-            self._load_streams_of(messages)
+            self.streams.load_for(messages)
             out, count = self._build(messages)
         else:
             out, count = dead_letter_batch(messages[0], dead_letter), 1
@@ -448,38 +411,6 @@ class Processor(ConsumerRebalanceListener):
         ]
         for future in futures:
             future.get(timeout=10)
-
-    def _load_streams_of(self, messages: list[Any]) -> None:
-        """Load the streams of the symbols these messages' price records are keyed by (build_batch
-        dead-letters a record keyed by anything but its own symbol)."""
-        keys = {m.key for m in messages if m.topic == self.topics.prices and m.key}
-        self._load_streams({symbol for symbol in (key.decode(errors="replace") for key in keys)
-                            if is_well_formed(symbol)})
-
-    def _load_streams(self, symbols: set[str]) -> None:
-        missing = symbols - self.streams.keys()
-        if not missing:
-            return
-        states = self.store.load_states(missing)
-        for symbol in missing:
-            state = states.get(symbol)
-            if state is None:
-                self.streams[symbol] = SymbolStream(symbol, self.params, self.rules, self.timeframes)
-                continue
-            try:
-                self.streams[symbol] = SymbolStream.from_state(symbol, state, self.params, self.rules,
-                                                               self.timeframes)
-            except (KeyError, *DATA_ERRORS) as exc:
-                self.streams[symbol] = self._rebuild_stream(symbol, exc)
-
-    def _rebuild_stream(self, symbol: str, exc: BaseException) -> SymbolStream:
-        """A saved state that cannot be restored: replay the symbol's stored bars instead."""
-        bars = self.store.load_base_bars(symbol)
-        stream = SymbolStream.replay(symbol, bars, self.params, self.rules, self.timeframes)
-        self.stats.state_rebuilds += 1
-        event(log, "saved symbol state could not be restored; rebuilt it from the stored bars", logging.WARNING,
-              symbol=symbol, bars=len(bars), error=printable(error_text(exc)))
-        return stream
 
     def _rewind(self) -> None:
         """Seek every assigned partition to its stored offset; forget in-memory state."""

@@ -1,7 +1,7 @@
 """The processor's tables: for each, the shape of its rows, declared once, and the sink that stores them.
 
 A row type is a NamedTuple whose fields are the table's columns, in order: the batch builder
-makes rows by name (`BarRow.of(candle, values)`), and the sink derives its staging table, COPY
+makes rows by name (`BarRow.of(bar, values)`), and the sink derives its staging table, COPY
 and INSERT from the same fields. Adding a column means adding a field here (and a migration).
 Every sink stages its rows through a temporary table and inserts them with ON CONFLICT DO
 NOTHING, so a batch written twice stores each row once.
@@ -46,9 +46,10 @@ class BarRow(_BarColumns):
     __slots__ = ()
 
     @classmethod
-    def of(cls, candle: StockPrice, values: IndicatorValues) -> "BarRow":
-        return cls(candle.stock_symbol, RAW, candle.timestamp, candle.opening_price, candle.high, candle.low,
-                   candle.closing_price, candle.volume, 1, *values)
+    def of(cls, bar: StockPrice, values: IndicatorValues) -> "BarRow":
+        """A base bar: the applied price record, with its indicators."""
+        return cls(bar.stock_symbol, RAW, bar.timestamp, bar.opening_price, bar.high, bar.low,
+                   bar.closing_price, bar.volume, 1, *values)
 
     @classmethod
     def rolled(cls, symbol: str, bar: RolledBar) -> "BarRow":
@@ -68,8 +69,8 @@ class SignalRow(NamedTuple):
     reference: float
 
     @classmethod
-    def of(cls, candle: StockPrice, signal: Signal) -> "SignalRow":
-        return cls(candle.stock_symbol, RAW, candle.timestamp, signal.rule, signal.side, candle.closing_price,
+    def of(cls, bar: StockPrice, signal: Signal) -> "SignalRow":
+        return cls(bar.stock_symbol, RAW, bar.timestamp, signal.rule, signal.side, bar.closing_price,
                    signal.value, signal.reference)
 
     @classmethod

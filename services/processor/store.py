@@ -30,7 +30,7 @@ class BatchWriter:
     def __init__(self, dsn: str, group: str, params: dict[str, Any], stuck_after_s: float = 15.0) -> None:
         self._dsn = dsn
         # A processor frozen mid-transaction (SIGSTOP, a hung host with its TCP connection open) holds
-        # the dashboard feed's commit-order lock, and with it every other writer's commit: PostgreSQL
+        # the dashboard_feed triggers' commit-order lock, and with it every other writer's commit: PostgreSQL
         # ends such a session after this long, and the processor rewinds when it wakes.
         stuck_ms = max(1, round(stuck_after_s * 1000))
         self._options = f"-c idle_in_transaction_session_timeout={stuck_ms} -c statement_timeout={stuck_ms}"
@@ -116,7 +116,7 @@ class BatchWriter:
         conn = self._writer()
         try:
             with conn.cursor() as cur:
-                # Every COPY before the first INSERT: inserting bars takes the dashboard feed's
+                # Every COPY before the first INSERT: inserting bars takes the dashboard_feed triggers'
                 # commit-order lock, and a backend waiting for COPY data from a frozen client ignores
                 # statement_timeout (PostgreSQL only checks for cancels there between commands), so
                 # it would hold the lock until the client woke. Once staged, every wait is one that

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import Engine, make_url, text
 
 from services.config import Settings
-from services.dashboard.feed import prune
-from services.dashboard.feed import FeedListener
+from services.dashboard.updates import prune
+from services.dashboard.updates import UpdateListener
 from services.db.connect import make_engine
 from dashboard_data import candles, feed_after, feed_head, insert_rows, stream_rows
 from support import TcpProxy, wait_until
@@ -213,7 +213,7 @@ def test_the_listener_survives_a_dropped_connection_without_losing_an_event(
         published.extend(events)
         heads.append(last_id)
 
-    listener = FeedListener(url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False),
+    listener = UpdateListener(url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False),
                             publish, poll_s=0.2)
     bars, signals = stream_rows(candles(("AAPL",), 300, seed=9, start=START))
     listener.start()
@@ -236,7 +236,7 @@ def test_the_listener_survives_a_dropped_connection_without_losing_an_event(
     assert any(r.getMessage() == "feed connection lost; reconnecting" for r in caplog.records)
 
 
-class CommitDuringCatchUp(FeedListener):
+class CommitDuringCatchUp(UpdateListener):
     """A listener whose first catch-up is followed by another transaction's commit and one more query
     of its own: the NOTIFY reaches the socket while that query runs, so psycopg2 takes it into
     conn.notifies and select() never sees it (what happened, by chance, under load in CI)."""

@@ -449,7 +449,7 @@ def _fastapi_get_routes(service: str) -> frozenset[str]:
         from prometheus_client import CollectorRegistry
 
         from services.processor.health import health_app
-        from services.processor.runner import ProcessorStats
+        from services.processor.metrics import ProcessorStats
 
         app = health_app(ProcessorStats(), CollectorRegistry(), liveness_timeout_s=60.0)
     elif service == "feed":

@@ -1,7 +1,7 @@
 "use strict";
 // The recommendation card per symbol (README "Recommendations"): the newest text the daily
 // market_recommendations DAG stored for the chart's timeframe, how much weight it says the
-// evidence deserves, and who worded it. app.js calls load(timeframe) whenever it loads the
+// evidence deserves, and who worded it. cards.js calls load(timeframe) whenever it loads the
 // summaries (at start, on a timeframe switch, every minute). The text is set as text, never as
 // HTML: it may come from an LLM.
 

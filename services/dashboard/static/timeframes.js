@@ -2,7 +2,7 @@
 // Timeframes on the page: the processor's window rule (README "Timeframes",
 // services/core/timeframes.py), so the page can keep the forming candle of a rolled-up timeframe
 // up to date from the feed's base bars, and times written in UTC, 24 h, as precise as the
-// timeframe needs. No DOM and no chart here: app.js draws.
+// timeframe needs. No DOM and no chart here: chart.js draws.
 
 window.TickflowTimeframes = (() => {
   const RAW = "raw";                   // the base bars themselves

@@ -1,15 +1,16 @@
-"""The dashboard's live feed: committed bars and signals, in commit order, from PostgreSQL.
+"""The dashboard's live updates: committed bars and signals, in commit order, from PostgreSQL.
 
 The processor's batch transaction fills `dashboard_feed` through triggers (sql/0020) and sends
-NOTIFY tickflow_feed, which PostgreSQL delivers only on commit. `FeedListener` (one thread per
+NOTIFY tickflow_feed, which PostgreSQL delivers only on commit. `UpdateListener` (one thread per
 dashboard process) LISTENs on the read-only role, reads the rows after the last id it
 published, joins them back to bars/signals and hands them to `Hub`, which fans them out to
-WebSocket subscribers on the event loop. Feed ids are commit-ordered (see the migration), so
+WebSocket subscribers on the event loop. Event ids are commit-ordered (see the migration), so
 "every id above the last one seen" is exactly what is new: nothing is skipped, nothing repeats.
 A lost notification costs at most `poll_s` of latency: the listener also polls.
 
-The feed only grows from the triggers; `prune_forever` (run by the dashboard's lifespan) deletes
-batches older than TICKFLOW_DASHBOARD_FEED_RETENTION_HOURS, as a prefix of ids.
+The table (`dashboard_feed`, its historical name) only grows from the triggers; `prune_forever` (run
+by the dashboard's lifespan) deletes batches older than TICKFLOW_DASHBOARD_FEED_RETENTION_HOURS, as a
+prefix of ids.
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ CHANNEL = "tickflow_feed"
 BAR_FIELDS = ("open", "high", "low", "close", "volume", *INDICATOR_COLUMNS)
 SIGNAL_FIELDS = ("side", "price", "value", "reference")
 
-# Events after an id, joined back to their bar or signal. A feed row holds one batch: its events
+# Events after an id, joined back to their bar or signal. A dashboard_feed row holds one batch: its events
 # are first_id + (position - 1). An event whose bar/signal is gone (deleted since) comes back with
 # NULLs and is skipped.
 EVENTS_SQL = f"""
@@ -63,20 +64,20 @@ _NB = len(BAR_FIELDS)
 
 
 def rows_to_events(rows: Iterable[tuple]) -> list[dict[str, Any]]:
-    """Feed rows (EVENTS_SQL) as WebSocket events: {"id", "type", "symbol", "ts", ...}."""
+    """dashboard_feed rows (EVENTS_SQL) as WebSocket events: {"id", "type", "symbol", "ts", ...}."""
     out = []
     for row in rows:
-        feed_id, kind, symbol, ts, rule = row[:5]
+        event_id, kind, symbol, ts, rule = row[:5]
         if kind == "bar":
             values = row[5:5 + _NB]
             if values[0] is None:
                 continue
-            out.append({"id": feed_id, "type": "bar", "symbol": symbol, "ts": ts, **dict(zip(BAR_FIELDS, values))})
+            out.append({"id": event_id, "type": "bar", "symbol": symbol, "ts": ts, **dict(zip(BAR_FIELDS, values))})
         else:
             values = row[5 + _NB:]
             if values[0] is None:
                 continue
-            out.append({"id": feed_id, "type": "signal", "symbol": symbol, "ts": ts, "rule": rule,
+            out.append({"id": event_id, "type": "signal", "symbol": symbol, "ts": ts, "rule": rule,
                         **dict(zip(SIGNAL_FIELDS, values))})
     return out
 
@@ -90,20 +91,20 @@ def fetch_events(cur: Any, after: int, upto: int, limit: int = 5000) -> tuple[li
 
 
 def head_id(cur: Any) -> int:
-    """The newest committed event id (0 for an empty feed)."""
+    """The newest committed event id (0 when there is none)."""
     cur.execute("SELECT coalesce(max(last_id), 0) FROM dashboard_feed")
     return int(cur.fetchone()[0])
 
 
 def oldest_id(cur: Any) -> int | None:
-    """The oldest event id still in the feed (older ones were pruned)."""
+    """The oldest event id still stored (older ones were pruned)."""
     cur.execute("SELECT min(first_id) FROM dashboard_feed")
     value = cur.fetchone()[0]
     return None if value is None else int(value)
 
 
-class FeedListener(threading.Thread):
-    """LISTEN for commits, read new feed rows, call `publish(events, last_id)` (from this thread).
+class UpdateListener(threading.Thread):
+    """LISTEN for commits, read new dashboard_feed rows, call `publish(events, last_id)` (from this thread).
 
     On start (and after every reconnection) it continues from the last id it published, so a
     dropped connection loses nothing; the first start begins at the current head.
@@ -291,7 +292,7 @@ def event_messages(events: list[dict[str, Any]], last_id: int) -> list[str]:
     """`events` (all with ids <= last_id) as "events" messages of at most MESSAGE_EVENTS each.
 
     Each message's last_id is where a client resumes after it: its last event's id, and for the
-    final one `last_id` (the feed position, which may lie past events a filter left out).
+    final one `last_id` (the position in the live updates, which may lie past events a filter left out).
     """
     messages = []
     for start in range(0, len(events), MESSAGE_EVENTS):
@@ -312,10 +313,10 @@ RETURNING cardinality(symbols)
 
 
 def prune(engine: Engine, retention_hours: float) -> int:
-    """Delete the feed's batches older than the retention, as one prefix of ids (the newest batch
+    """Delete the batches older than the retention, as one prefix of ids (the newest batch
     stays); return how many events went.
 
-    Deleting a prefix keeps the feed a contiguous range of ids, so its oldest id tells a resuming
+    Deleting a prefix keeps the stored events a contiguous range of ids, so its oldest id tells a resuming
     client exactly whether something it needs was pruned.
     """
     conn = engine.raw_connection()
