@@ -20,7 +20,13 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import (
-    AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, model_validator,
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
 )
 
 from services.core.symbols import MAX_SYMBOL_LENGTH, SYMBOL_FORMAT, SymbolPolicy
@@ -104,7 +110,8 @@ class _Record(BaseModel):
     @property
     def key(self) -> str:
         """The Kafka partitioning key: records of one key stay in order."""
-        return getattr(self, self.key_field)
+        key: str = getattr(self, self.key_field)
+        return key
 
     def to_payload(self) -> dict[str, Any]:
         """The canonical JSON object published to Kafka."""

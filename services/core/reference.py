@@ -102,7 +102,7 @@ def compute_signals(frame: pd.DataFrame, rules: SignalRules = SignalRules()) -> 
     for rule in RULE_TABLE:
         value = column(rule.value)
         if rule.line is None:
-            reference = np.full(n, float(getattr(rules, rule.threshold)))
+            reference = np.full(n, rule.level(rules))
         else:
             reference = column(rule.line)
         up, down = _crossings(value, reference)

@@ -70,6 +70,12 @@ class CrossingRule(NamedTuple):
     up: str | None  # side of a crossing upwards, None: no signal
     down: str | None  # side of a crossing downwards, None: no signal
 
+    def level(self, rules: SignalRules) -> float:
+        """The threshold this rule crosses, from `rules` (a rule crossing a line has none)."""
+        if self.threshold is None:
+            raise ValueError(f"rule {self.rule} crosses the line {self.line}, not a threshold")
+        return float(getattr(rules, self.threshold))
+
 
 RULE_TABLE: tuple[CrossingRule, ...] = (
     CrossingRule("rsi", "rsi", line=None, threshold="rsi_oversold", up=None, down=BUY),
@@ -88,7 +94,8 @@ class Signal:
     reference: float  # what it crossed (the threshold; ema_slow; macd_signal)
 
 
-def crossing(prev_value, prev_reference, cur_value, cur_reference) -> int:
+def crossing(prev_value: float | None, prev_reference: float | None, cur_value: float | None,
+             cur_reference: float | None) -> int:
     """Direction in which ``value`` crossed ``reference`` between two bars.
 
     ``UP`` (1) if prev value <= prev reference and cur value > cur reference,
@@ -112,7 +119,7 @@ _CHECKS = tuple(
         r.rule,
         INDICATOR_COLUMNS.index(r.value),
         None if r.line is None else INDICATOR_COLUMNS.index(r.line),
-        r.threshold,
+        r.threshold or "",  # a SignalRules field; a rule crossing a line has none
         r.up,
         r.down,
     )

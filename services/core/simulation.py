@@ -37,6 +37,7 @@ import math
 import random
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 TRADING_MINUTE_YEARS = 1.0 / (252 * 390)
 PRICE_DECIMALS = 4
@@ -292,7 +293,7 @@ class MarketSimulator:
         """Current (last close) price of `symbol`."""
         return self._states[symbol].close
 
-    def tick(self, symbol: str) -> list[dict]:
+    def tick(self, symbol: str) -> list[dict[str, Any]]:
         """Advance `symbol` by one candle; return [candle, *side records]."""
         st = self._states[symbol]
         ts = self.timestamp(symbol)
@@ -304,20 +305,20 @@ class MarketSimulator:
         st.n += 1
         return out
 
-    def ticks(self, symbols: Sequence[str] | None = None) -> Iterator[list[dict]]:
+    def ticks(self, symbols: Sequence[str] | None = None) -> Iterator[list[dict[str, Any]]]:
         """Round robin over `symbols` (default: all), forever."""
         order = list(symbols) if symbols is not None else list(self.symbols)
         while True:
             for s in order:
                 yield self.tick(s)
 
-    def stream(self, count: int) -> Iterator[list[dict]]:
+    def stream(self, count: int) -> Iterator[list[dict[str, Any]]]:
         """The first `count` ticks of the round robin over all symbols."""
         it = self.ticks()
         for _ in range(count):
             yield next(it)
 
-    def sample(self, timestamp: float | None = None) -> dict:
+    def sample(self, timestamp: float | None = None) -> dict[str, Any]:
         """One record of a random type around the current state, for demos (GET /).
 
         Uses its own random generator and does not mutate any stream state, so calling it never
@@ -344,7 +345,7 @@ class MarketSimulator:
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _candle(self, st: _SymbolState, ts: float, rng: random.Random, advance: bool) -> dict:
+    def _candle(self, st: _SymbolState, ts: float, rng: random.Random, advance: bool) -> dict[str, Any]:
         s0 = st.price
         z = rng.gauss(0.0, 1.0)
         log_ret = st.drift_step + st.vol_step * z
@@ -380,7 +381,7 @@ class MarketSimulator:
             "timestamp": ts,
         }
 
-    def _side_records(self, st: _SymbolState, ts: float, out: list[dict]) -> None:
+    def _side_records(self, st: _SymbolState, ts: float, out: list[dict[str, Any]]) -> None:
         rng = st.side_rng
         m = self.mix
         # Sentiment evolves every tick (OU towards 0, plus occasional shocks).
@@ -399,7 +400,7 @@ class MarketSimulator:
             out.append(self._market_data(st, ts))
 
     @staticmethod
-    def _order_book(st: _SymbolState, ts: float, side: str, rng: random.Random) -> dict:
+    def _order_book(st: _SymbolState, ts: float, side: str, rng: random.Random) -> dict[str, Any]:
         px = st.close
         # Half-spread 1-5 bps plus a few levels of depth (each ~2 bps).
         offset = px * (0.0001 + 0.0004 * rng.random() + 0.0002 * rng.randrange(5))
@@ -420,7 +421,7 @@ class MarketSimulator:
         }
 
     @staticmethod
-    def _news(st: _SymbolState, ts: float, sentiment: float, rng: random.Random) -> dict:
+    def _news(st: _SymbolState, ts: float, sentiment: float, rng: random.Random) -> dict[str, Any]:
         score = max(-1.0, min(1.0, sentiment + 0.1 * rng.gauss(0.0, 1.0)))
         magnitude = max(0.0, min(1.0, 0.2 + 0.6 * abs(score) + 0.2 * rng.random()))
         return {
@@ -432,7 +433,7 @@ class MarketSimulator:
         }
 
     @staticmethod
-    def _market_data(st: _SymbolState, ts: float) -> dict:
+    def _market_data(st: _SymbolState, ts: float) -> dict[str, Any]:
         p = st.profile
         return {
             "data_type": "market_data",
@@ -442,7 +443,7 @@ class MarketSimulator:
             "pe_ratio": round(st.close / p.eps, 4),
         }
 
-    def _economic(self, ts: float, out: list[dict]) -> None:
+    def _economic(self, ts: float, out: list[dict[str, Any]]) -> None:
         rng = self._econ.rng
         values = self._econ.values
         for series in ECONOMIC_SERIES:  # every series moves every round (fixed draws per round)
@@ -462,7 +463,7 @@ class MarketSimulator:
             out.append(self._economic_record(series, ts, values[series.name]))
 
     @staticmethod
-    def _economic_record(series: _Series, ts: float, value: float) -> dict:
+    def _economic_record(series: _Series, ts: float, value: float) -> dict[str, Any]:
         return {
             "data_type": "economic_indicator",
             "timestamp": ts,

@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import math
 import operator
+from typing import SupportsIndex
 
 __all__ = ["finite_number", "period", "positive_number"]
 
 
 def period(name: str, value: object) -> int:
     """A number of bars: an int >= 1.  ``True`` is refused although Python counts it as 1."""
-    try:
-        bars = operator.index(value)
-    except TypeError:
-        bars = 0
-    if isinstance(value, bool) or bars < 1:
+    bars = operator.index(value) if isinstance(value, SupportsIndex) and not isinstance(value, bool) else 0
+    if bars < 1:
         raise ValueError(f"{name} must be an int >= 1, got {value!r}")
     return int(bars)
 

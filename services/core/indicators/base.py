@@ -10,6 +10,7 @@ parameters continues bit-identically.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Any
 
 __all__ = ["Indicator", "require_keys"]
 
@@ -22,15 +23,15 @@ class Indicator(ABC):
         """Feed the next value; return the indicator's value for it, or ``None`` while warming up."""
 
     @abstractmethod
-    def to_state(self) -> dict:
+    def to_state(self) -> dict[str, Any]:
         """The complete state as plain JSON types (dict/list/float/int/None)."""
 
     @abstractmethod
-    def load_state(self, state: dict) -> None:
+    def load_state(self, state: dict[str, Any]) -> None:
         """Continue from ``to_state()`` output; ``ValueError`` if parts are missing."""
 
 
-def require_keys(state: dict, keys: tuple[str, ...], what: str) -> None:
+def require_keys(state: dict[str, Any], keys: tuple[str, ...], what: str) -> None:
     """Refuse a saved state that lacks parts, naming them, before anything is overwritten."""
     missing = [k for k in keys if k not in state]
     if missing:

@@ -28,8 +28,8 @@ class Bollinger(RollingWindow):
 
     @property
     def upper(self) -> float | None:
-        return None if self.mean is None else self.mean + self.k * self.std
+        return None if self.mean is None or self.std is None else self.mean + self.k * self.std
 
     @property
     def lower(self) -> float | None:
-        return None if self.mean is None else self.mean - self.k * self.std
+        return None if self.mean is None or self.std is None else self.mean - self.k * self.std

@@ -6,6 +6,8 @@ The EMA is also the building block of RSI (Wilder smoothing is an EMA with
 
 from __future__ import annotations
 
+from typing import Any
+
 from services.core.indicators.base import Indicator, require_keys
 from services.core.validation import period as check_period
 
@@ -75,10 +77,10 @@ class Ema(Indicator):
             return w
         return None
 
-    def to_state(self) -> dict:
+    def to_state(self) -> dict[str, Any]:
         return {"avg": self._avg, "count": self._count}
 
-    def load_state(self, state: dict) -> None:
+    def load_state(self, state: dict[str, Any]) -> None:
         require_keys(state, ("avg", "count"), "Ema")
         self._avg = float(state["avg"])
         self._count = int(state["count"])

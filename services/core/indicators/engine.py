@@ -67,10 +67,11 @@ class IndicatorEngine:
 
         bb = self._bb
         bb_middle = bb.update(close)
-        if bb_middle is None:
+        bb_std = bb.std
+        if bb_middle is None or bb_std is None:
             bb_upper = bb_lower = None
         else:
-            d = self._bb_k * bb.std
+            d = self._bb_k * bb_std
             bb_upper = bb_middle + d
             bb_lower = bb_middle - d
         sma_ind = self._sma
@@ -81,7 +82,7 @@ class IndicatorEngine:
             IndicatorValues, (sma, ema_fast, ema_slow, rsi, macd, macd_signal, macd_hist, bb_middle, bb_upper, bb_lower)
         )
 
-    def to_state(self) -> dict:
+    def to_state(self) -> dict[str, Any]:
         """Complete engine state as plain JSON types (dict/list/float/int/None)."""
         state: dict[str, Any] = {
             "version": STATE_VERSION,
@@ -99,7 +100,7 @@ class IndicatorEngine:
         return state
 
     @classmethod
-    def from_state(cls, state: dict, params: IndicatorParams) -> "IndicatorEngine":
+    def from_state(cls, state: dict[str, Any], params: IndicatorParams) -> "IndicatorEngine":
         """Rebuild an engine from ``to_state()`` output; it continues bit-identically.
 
         Raises ``ValueError`` if the state has another version, was saved with

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from services.core.indicators.base import Indicator, require_keys
 from services.core.indicators.ema import Ema
 
@@ -41,10 +43,10 @@ class Macd(Indicator):
             self.hist = m - sig
         return m
 
-    def to_state(self) -> dict:
+    def to_state(self) -> dict[str, Any]:
         return {"fast": self.fast.to_state(), "slow": self.slow.to_state(), "signal": self.signal_ema.to_state()}
 
-    def load_state(self, state: dict) -> None:
+    def load_state(self, state: dict[str, Any]) -> None:
         require_keys(state, ("fast", "slow", "signal"), "Macd")
         self.fast.load_state(state["fast"])
         self.slow.load_state(state["slow"])
@@ -52,4 +54,4 @@ class Macd(Indicator):
         f, s = self.fast.value, self.slow.value
         self.macd = None if f is None or s is None else f - s
         self.signal = self.signal_ema.value
-        self.hist = None if self.signal is None else self.macd - self.signal
+        self.hist = None if self.signal is None or self.macd is None else self.macd - self.signal

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import sys
+from typing import Any
 
 from services.core.indicators.base import Indicator, require_keys
 from services.core.validation import period as check_period
@@ -181,7 +182,7 @@ class RollingWindow(Indicator):
         self._wcomp_add = c
         self._wcomp_rem = 0.0
 
-    def to_state(self) -> dict:
+    def to_state(self) -> dict[str, Any]:
         state = {
             "buf": list(self._buf),
             "pos": self._pos,
@@ -204,8 +205,9 @@ class RollingWindow(Indicator):
             )
         return state
 
-    def load_state(self, state: dict) -> None:
-        keys = ("buf", "pos", "count", "same", "last", "neg", "sum", "sum_comp_add", "sum_comp_rem", "mean")
+    def load_state(self, state: dict[str, Any]) -> None:
+        keys: tuple[str, ...] = ("buf", "pos", "count", "same", "last", "neg", "sum", "sum_comp_add", "sum_comp_rem",
+                                 "mean")
         if self.track_std:
             keys += ("wmean", "m2", "wcomp_add", "wcomp_rem", "std")
         require_keys(state, keys, "RollingWindow")

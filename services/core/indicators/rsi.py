@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from services.core.indicators.base import Indicator, require_keys
 from services.core.indicators.ema import Ema
 from services.core.validation import period as check_period
@@ -46,7 +48,7 @@ class Rsi(Indicator):
                 gain = loss = 0.0
         up = self._gains.update(gain)
         down = self._losses.update(loss)
-        if down is None:  # both EMAs have seen the same number of bars: both warm, or neither
+        if up is None or down is None:  # both EMAs have seen the same number of bars: both warm, or neither
             return None
         rsi = 100.0 if down == 0.0 else 100.0 - 100.0 / (1.0 + up / down)
         self.value = rsi
@@ -55,7 +57,7 @@ class Rsi(Indicator):
     # The saved format predates building the RSI from two EMAs (README, "Processing guarantees":
     # states in symbol_state must stay readable): the averages are "up"/"down", with one "count".
 
-    def to_state(self) -> dict:
+    def to_state(self) -> dict[str, Any]:
         gains = self._gains.to_state()
         return {
             "prev": self._prev,
@@ -65,7 +67,7 @@ class Rsi(Indicator):
             "value": self.value,
         }
 
-    def load_state(self, state: dict) -> None:
+    def load_state(self, state: dict[str, Any]) -> None:
         require_keys(state, ("prev", "up", "down", "count", "value"), "Rsi")
         self._prev = None if state["prev"] is None else float(state["prev"])
         self._gains.load_state({"avg": state["up"], "count": state["count"]})
