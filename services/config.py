@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import TYPE_CHECKING, Annotated, Callable
+from typing import TYPE_CHECKING, Annotated, Callable, Iterable
 from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator, model_validator
@@ -221,7 +221,9 @@ class Settings(BaseSettings):
     def _split_webhook_urls(cls, value: object) -> object:
         if isinstance(value, str):
             value = [u.strip() for u in value.split(",") if u.strip()]
-        urls = tuple(value)  # type: ignore[arg-type]
+        if not isinstance(value, Iterable):
+            raise ValueError(f"expected comma-separated URLs, got {type(value).__name__}")
+        urls = tuple(value)
         bad = [u for u in urls if not str(u).startswith(("http://", "https://"))]
         if bad:
             raise ValueError(f"webhook URLs must start with http:// or https://: {bad}")
@@ -230,7 +232,9 @@ class Settings(BaseSettings):
     @field_validator("timeframes", mode="before")
     @classmethod
     def _parse_timeframes(cls, value: object) -> object:
-        text = value if isinstance(value, str) else ",".join(value)  # type: ignore[arg-type]
+        if not isinstance(value, (str, Iterable)):
+            raise ValueError(f"expected comma-separated timeframes, got {type(value).__name__}")
+        text = value if isinstance(value, str) else ",".join(map(str, value))
         return tuple(tf.name for tf in parse_timeframes(text))
 
     @field_validator("symbols", "alpaca_symbols", mode="before")
@@ -238,7 +242,9 @@ class Settings(BaseSettings):
     def _split_symbols(cls, value: object, info: ValidationInfo) -> object:
         if isinstance(value, str):
             value = [s.strip().upper() for s in value.split(",") if s.strip()]
-        symbols = tuple(dict.fromkeys(value))  # type: ignore[arg-type]
+        if not isinstance(value, Iterable):
+            raise ValueError(f"expected comma-separated symbols, got {type(value).__name__}")
+        symbols = tuple(dict.fromkeys(value))
         if not symbols and info.field_name == "symbols":
             raise ValueError("at least one symbol is required")
         bad = [s for s in symbols if not isinstance(s, str) or not is_well_formed(s)]
@@ -266,7 +272,7 @@ class Settings(BaseSettings):
     def _on_port(self, name: str, port_variable: str, port: int, ports_of: Callable[[str], list[int]],
                  moved_to: Callable[[str, int], str]) -> str:
         """The field `name` on `port`: its default moved there; a value set on another port refused."""
-        value = getattr(self, name)
+        value: str = getattr(self, name)
         if name not in self.model_fields_set:
             return moved_to(value, port)
         other = [p for p in ports_of(value) if p != port]

@@ -168,7 +168,8 @@ class GuardedWebSocketProtocol(WebSocketsSansIOProtocol):
         if sock is None:
             return buffered
         queued = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, struct.pack("i", 0))  # SIOCOUTQ on a socket
-        return buffered + struct.unpack("i", queued)[0]
+        unacknowledged: int = struct.unpack("i", queued)[0]
+        return buffered + unacknowledged
 
     def drop(self) -> None:
         self.transport.abort()

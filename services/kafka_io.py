@@ -137,7 +137,7 @@ def _existing(admin: KafkaAdminClient, names: list[str]) -> dict[str, int]:
     return {t["name"]: len(t["partitions"]) for t in admin.describe_topics(names) if not t.get("error_code")}
 
 
-def _create(admin: KafkaAdminClient, new_topics: dict[str, dict[str, int]], patience_s: float = 90.0) -> None:
+def _create(admin: KafkaAdminClient, new_topics: dict[str, dict[str, object]], patience_s: float = 90.0) -> None:
     """Create topics, waiting out a controller that is still busy: a broker that just started
     with thousands of partitions on disk answers CreateTopics only once it has loaded them.
     A timed-out request may still be carried out, so each retry asks only for what is missing."""

@@ -94,7 +94,7 @@ class StateCollector(Collector):
         self._read = read
 
     def collect(self) -> Iterator[Metric]:
-        families: dict[str, Metric] = {}
+        families: dict[str, CounterMetricFamily | GaugeMetricFamily] = {}
         for name, kind, help_text, value, labels in self._read():
             family = families.get(name)
             if family is None:

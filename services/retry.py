@@ -25,7 +25,7 @@ class Backoff:
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to wait after failed try number `attempt` (1, 2, ...)."""
         ceiling = min(self.cap, self.base * 2 ** min(max(attempt, 1) - 1, 60))
-        wait = ceiling / 2 + self.rng.uniform(0, ceiling / 2) if self.jitter else ceiling
+        wait: float = ceiling / 2 + self.rng.uniform(0, ceiling / 2) if self.jitter else ceiling
         if retry_after is not None:
             wait = max(wait, retry_after)
         return min(self.cap, wait)

@@ -78,6 +78,8 @@ def service_env(stack: Settings, **settings: object) -> dict[str, str]:
     settings = {"kafka_topic_prefix": stack.kafka_topic_prefix, "processor_group": stack.processor_group,
                 **settings}
     env.update({f"TICKFLOW_{k.upper()}": str(v) for k, v in settings.items()})
+    if "kafka_bootstrap" in settings:  # an address of its own (a proxy, say): the port variable would refuse it
+        env.pop("TICKFLOW_KAFKA_PORT", None)
     env.setdefault("TICKFLOW_LOG_FORMAT", "json")
     return env
 

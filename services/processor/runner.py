@@ -49,7 +49,9 @@ class InFlight:
     expected: dict[tuple[str, int], int | None]  # stored next offsets the batch started from
 
 
-class Processor(ConsumerRebalanceListener):
+class Processor:
+    """A member of the processor group; its own rebalance listener (registered below)."""
+
     def __init__(
         self,
         settings: Settings,
@@ -97,7 +99,7 @@ class Processor(ConsumerRebalanceListener):
         self.metrics.forget_partitions({(tp.topic, tp.partition) for tp in revoked})
 
     def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        self.stats.assigned = len(self.consumer.assignment())
+        self.stats.assigned = len(self._kafka.assignment())
         self.needs_rewind = True
 
     # -- main loop --------------------------------------------------------------------------
@@ -143,20 +145,27 @@ class Processor(ConsumerRebalanceListener):
     def stop(self) -> None:
         self.stopping.set()
 
+    @property
+    def _kafka(self) -> KafkaConsumer:
+        """The connected consumer: run() connects before anything uses it."""
+        if self.consumer is None:
+            raise RuntimeError("the processor is not connected to Kafka yet")
+        return self.consumer
+
     def _poll(self) -> dict[TopicPartition, list[Any]] | None:
         """One poll; None after waiting out a Kafka error (broker down, coordinator gone) with capped
         backoff. The consumer reconnects and rejoins by itself, and the rewind that follows any new
         assignment positions it from PostgreSQL, so riding out an outage needs nothing else."""
         try:
-            polled = self.consumer.poll(timeout_ms=self._poll_timeout_ms(),
-                                        max_records=self.settings.processor_batch_max)
+            polled: dict[TopicPartition, list[Any]] = self._kafka.poll(
+                timeout_ms=self._poll_timeout_ms(), max_records=self.settings.processor_batch_max)
         except KafkaError as exc:
             self.stats.kafka_errors += 1
             self._kafka_lost(error_text(exc))
             self._settle()  # a batch in flight still commits to PostgreSQL meanwhile
             self.stopping.wait(self._kafka_backoff.next())
             return None
-        if not polled and self.stats.assigned and not coordinator_known(self.consumer):
+        if not polled and self.stats.assigned and not coordinator_known(self._kafka):
             self._kafka_lost("no connection to the group coordinator")  # the client retries by itself
         elif self.stats.kafka_unreachable:
             self.stats.kafka_unreachable = False
@@ -174,9 +183,9 @@ class Processor(ConsumerRebalanceListener):
 
     def _joining(self) -> bool:
         """Is the group (re)joining? If so, make sure the next poll carries the join through."""
-        if self.consumer.group_metadata().state == MemberState.STABLE:
+        if self._kafka.group_metadata().state == MemberState.STABLE:
             return False
-        if finish_stranded_join(self.consumer):
+        if finish_stranded_join(self._kafka):
             self.stats.stranded_joins += 1
             event(log, "group join left unfinished by the Kafka client; finishing it", logging.WARNING)
         return True
@@ -206,7 +215,7 @@ class Processor(ConsumerRebalanceListener):
         return self.consumer is not None
 
     def _subscribe(self) -> None:
-        self.consumer.subscribe(self._topic_names, listener=self)
+        self._kafka.subscribe(self._topic_names, listener=self)
         self._last_progress = time.monotonic()  # the stall watchdog counts from the subscription
 
     def _wait_for_topics(self) -> None:
@@ -219,7 +228,7 @@ class Processor(ConsumerRebalanceListener):
         delays, said_at = Backoff(0.1, 2.0, jitter=False), 0.0
         while not self.stopping.is_set():
             try:
-                missing = [t for t in self._topic_names if not self.consumer.partitions_for_topic(t)]
+                missing = [t for t in self._topic_names if not self._kafka.partitions_for_topic(t)]
             except KafkaError as exc:  # Kafka went away right after the consumer connected
                 missing = self._topic_names
                 event(log, "Kafka unreachable while reading topic metadata; retrying", logging.WARNING,
@@ -362,9 +371,9 @@ class Processor(ConsumerRebalanceListener):
         A fresh consumer rejoins, and the rewind that follows every assignment makes it exact.
         """
         self._last_progress = time.monotonic()  # at most one check per stall window
-        assigned = self.consumer.assignment()
+        assigned = self._kafka.assignment()
         try:
-            ends = self.consumer.end_offsets(list(assigned), timeout_ms=5_000) if assigned else {}
+            ends = self._kafka.end_offsets(list(assigned), timeout_ms=5_000) if assigned else {}
         except KafkaError:
             return  # Kafka itself is unreachable: nothing a new consumer could do better
         behind = {f"{tp.topic}[{tp.partition}]": end - (self.offsets.get((tp.topic, tp.partition)) or 0)
@@ -375,7 +384,7 @@ class Processor(ConsumerRebalanceListener):
               lag=sum(behind.values()), partitions=len(behind))
         self.stats.reconnects += 1
         try:
-            self.consumer.close(autocommit=False)
+            self._kafka.close(autocommit=False)
         except KafkaError:
             pass
         self.streams.clear()
@@ -414,7 +423,7 @@ class Processor(ConsumerRebalanceListener):
 
     def _rewind(self) -> None:
         """Seek every assigned partition to its stored offset; forget in-memory state."""
-        assignment = self.consumer.assignment()
+        assignment = self._kafka.assignment()
 
         def said(exc: BaseException, delay: float) -> None:
             event(log, "PostgreSQL unavailable; retrying", logging.WARNING, error=str(exc).strip(),
@@ -430,9 +439,9 @@ class Processor(ConsumerRebalanceListener):
         for tp in assignment:
             key = (tp.topic, tp.partition)
             if key in stored:
-                self.consumer.seek(tp, stored[key])
+                self._kafka.seek(tp, stored[key])
             else:
-                self.consumer.seek_to_beginning(tp)
+                self._kafka.seek_to_beginning(tp)
             self.offsets[key] = stored.get(key)
         self.needs_rewind = False
         self.stats.rewinds += 1
@@ -444,14 +453,14 @@ class Processor(ConsumerRebalanceListener):
         """The lag gauge: each partition's high watermark (as of the last fetch) minus the next offset
         the processor will store (it stays put while batches fail, so an outage shows as growing lag)."""
         for (topic, partition), offset in self.offsets.items():
-            highwater = self.consumer.highwater(TopicPartition(topic, partition))
+            highwater = self._kafka.highwater(TopicPartition(topic, partition))
             if highwater is not None:
                 self.metrics.consumer_lag.labels(topic, str(partition)).set(max(0, highwater - (offset or 0)))
 
     def _report_lag(self, next_offsets: dict[tuple[str, int], int]) -> None:
         """Kafka-side commits exist only so lag tools see progress; PostgreSQL holds the truth."""
         try:
-            self.consumer.commit_async(
+            self._kafka.commit_async(
                 {TopicPartition(t, p): OffsetAndMetadata(o, "", -1) for (t, p), o in next_offsets.items()}
             )
         except KafkaError as exc:
@@ -461,10 +470,15 @@ class Processor(ConsumerRebalanceListener):
         self._writer.shutdown(wait=True)
         try:
             if self.consumer is not None:
-                self.consumer.close(autocommit=False)
+                self._kafka.close(autocommit=False)
             if self._producer is not None:
                 self._producer.close(timeout=5)
         finally:
             self.store.close()
         event(log, "processor stopped", **{k: v for k, v in self.stats.as_dict().items()
                                            if k in ("batches", "bars", "signals", "late_bars", "dead_letters")})
+
+
+# kafka-python takes only a ConsumerRebalanceListener (an ABC) as listener: the processor is one by
+# registration, since a class of an untyped library cannot be subclassed in checked code.
+ConsumerRebalanceListener.register(Processor)

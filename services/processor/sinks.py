@@ -11,7 +11,8 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from typing import Any, Iterable, NamedTuple, get_type_hints
+import types
+from typing import Any, Callable, Iterable, NamedTuple, Sequence, get_args, get_type_hints
 
 from services.core.indicators import INDICATOR_COLUMNS, IndicatorValues
 from services.core.records import EconomicIndicator, MarketData, NewsSentiment, OrderBook, StockPrice
@@ -22,6 +23,23 @@ from services.db.binary_copy import BinaryCopy
 
 F8 = "double precision"
 _STAGING_TYPES = {str: "text", float: F8, int: "bigint", bytes: "bytea"}
+Merge = Callable[[], object]  # the INSERT of rows a sink has staged, run once every sink has staged its rows
+
+
+def staging_type(hint: Any) -> str:
+    """The staging column type of a row field's type hint (`X | None` stages as X; NULL is a value)."""
+    if isinstance(hint, types.UnionType):
+        (hint,) = (a for a in get_args(hint) if a is not type(None))
+    return _STAGING_TYPES[hint]
+
+
+RowType = type[tuple[Any, ...]]  # a NamedTuple class: a table's row, its fields the columns in order
+
+
+def fields_of(row: RowType) -> tuple[str, ...]:
+    """A row type's field names (NamedTuple's `_fields`, which a plain tuple type does not declare)."""
+    fields: tuple[str, ...] = getattr(row, "_fields")
+    return fields
 
 
 def timestamptz_of(epoch_seconds: str) -> str:
@@ -35,15 +53,29 @@ def timestamptz_of(epoch_seconds: str) -> str:
 
 # -- rows ----------------------------------------------------------------------------------------
 
-_BarColumns = NamedTuple("_BarColumns", [
-    ("symbol", str), ("timeframe", str), ("ts", float), ("open", float), ("high", float), ("low", float),
-    ("close", float), ("volume", float), ("base_bars", int), *((name, float) for name in INDICATOR_COLUMNS)])
-
-
-class BarRow(_BarColumns):
+class BarRow(NamedTuple):
     """A base bar or a rolled-up candle, with the indicators after it (None: not defined yet)."""
 
-    __slots__ = ()
+    symbol: str
+    timeframe: str
+    ts: float
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    base_bars: int
+    # IndicatorValues' fields, in order (checked below)
+    sma: float | None
+    ema_fast: float | None
+    ema_slow: float | None
+    rsi: float | None
+    macd: float | None
+    macd_signal: float | None
+    macd_hist: float | None
+    bb_middle: float | None
+    bb_upper: float | None
+    bb_lower: float | None
 
     @classmethod
     def of(cls, bar: StockPrice, values: IndicatorValues) -> "BarRow":
@@ -57,6 +89,9 @@ class BarRow(_BarColumns):
         return cls(symbol, bar.timeframe, c.start, c.open, c.high, c.low, c.close, c.volume, c.bars,
                    *bar.values)
 
+
+if BarRow._fields[-len(INDICATOR_COLUMNS):] != INDICATOR_COLUMNS:
+    raise TypeError(f"BarRow must end with the indicator columns {INDICATOR_COLUMNS}")
 
 class SignalRow(NamedTuple):
     symbol: str
@@ -156,14 +191,14 @@ class Sink:
     """A table fed by COPY (csv) into a staging table with the row type's columns."""
 
     table: str
-    row: type  # a NamedTuple of the table's columns
+    row: RowType
     timestamps: tuple[str, ...] = ()  # staged as epoch seconds, stored as timestamptz
     jsonb: tuple[str, ...] = ()  # staged as text, stored as jsonb
 
     @property
     def columns(self) -> tuple[tuple[str, str], ...]:
         hints = get_type_hints(self.row)
-        return tuple((name, _STAGING_TYPES[hints[name]]) for name in self.row._fields)
+        return tuple((name, staging_type(hints[name])) for name in fields_of(self.row))
 
     @property
     def staging(self) -> str:
@@ -173,24 +208,22 @@ class Sink:
         cols = ", ".join(f"{name} {kind}" for name, kind in self.columns)
         return f"CREATE TEMP TABLE IF NOT EXISTS {self.staging} ({cols}) ON COMMIT DELETE ROWS"
 
-    def stage(self, cur: Any, rows: list[tuple]) -> None:
-        """COPY the rows into the staging table (what `merge` then inserts)."""
+    def stage(self, cur: Any, rows: Sequence[tuple[Any, ...]]) -> Merge:
+        """COPY the rows into the staging table; returns the INSERT that stores them."""
         cur.copy_expert(f"COPY {self.staging} FROM STDIN (FORMAT csv)", copy_csv(self._csv_rows(rows)))
+        return lambda: cur.execute(self.insert_sql())
 
-    def merge(self, cur: Any, staged: None) -> None:
-        cur.execute(self.insert_sql())
+    def write(self, cur: Any, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Stage and store at once (bulk loads outside the processor's batch transaction)."""
+        self.stage(cur, rows)()
 
-    def write(self, cur: Any, rows: list[tuple]) -> None:
-        """Stage and merge at once (bulk loads outside the processor's batch transaction)."""
-        self.merge(cur, self.stage(cur, rows))
-
-    def _csv_rows(self, rows: list[tuple]) -> Iterable[tuple]:
+    def _csv_rows(self, rows: Sequence[tuple[Any, ...]]) -> Iterable[tuple[Any, ...]]:
         if not any(kind == "bytea" for _, kind in self.columns):
             return rows
         return (tuple("\\x" + v.hex() if isinstance(v, (bytes, bytearray)) else v for v in row) for row in rows)
 
     def insert_sql(self) -> str:
-        names = self.row._fields
+        names = fields_of(self.row)
         exprs = [
             timestamptz_of(n) if n in self.timestamps else f"{n}::jsonb" if n in self.jsonb else n
             for n in names
@@ -219,7 +252,7 @@ class BarSink:
         assert BarRow._fields[:len(self._texts)] == self._texts
         hints = get_type_hints(BarRow)
         numbers = BarRow._fields[len(self._texts):]
-        types = [*("smallint" for _ in self._texts), *(_STAGING_TYPES[hints[n]] for n in numbers)]
+        types = [*("smallint" for _ in self._texts), *(staging_type(hints[n]) for n in numbers)]
         self._copy = BinaryCopy(types)
         staged = [*(f"{t}_ix" for t in self._texts), *numbers]
         self._create = (f"CREATE TEMP TABLE IF NOT EXISTS {self.staging} ("
@@ -233,9 +266,9 @@ class BarSink:
     def create_staging_sql(self) -> str:
         return self._create
 
-    def stage(self, cur: Any, rows: list[BarRow]) -> list[list[str]]:
-        """COPY the rows into the staging table, their texts as indexes; returns the texts `merge` needs."""
-        columns = list(zip(*rows))
+    def stage(self, cur: Any, rows: Sequence[BarRow]) -> Merge:
+        """COPY the rows into the staging table, their texts as indexes; returns the INSERT that stores them."""
+        columns: list[Sequence[Any]] = list(zip(*rows))
         lists = []
         for i in range(len(self._texts)):
             names = sorted(set(columns[i]))
@@ -243,14 +276,11 @@ class BarSink:
             columns[i] = [index[name] for name in columns[i]]
             lists.append(names)
         cur.copy_expert(f"COPY {self.staging} FROM STDIN (FORMAT binary)", io.BytesIO(self._copy.encode(columns)))
-        return lists
+        return lambda: cur.execute(self._insert, lists)
 
-    def merge(self, cur: Any, staged: list[list[str]]) -> None:
-        cur.execute(self._insert, staged)
-
-    def write(self, cur: Any, rows: list[BarRow]) -> None:
-        """Stage and merge at once (bulk loads outside the processor's batch transaction)."""
-        self.merge(cur, self.stage(cur, rows))
+    def write(self, cur: Any, rows: Sequence[BarRow]) -> None:
+        """Stage and store at once (bulk loads outside the processor's batch transaction)."""
+        self.stage(cur, rows)()
 
 
 SINKS: tuple[Sink | BarSink, ...] = (
@@ -268,7 +298,7 @@ SINKS: tuple[Sink | BarSink, ...] = (
 PROCESSOR_TABLES: tuple[str, ...] = (*(sink.table for sink in SINKS), "processor_offsets", "symbol_state")
 
 
-def copy_csv(rows: Iterable[tuple]) -> io.StringIO:
+def copy_csv(rows: Iterable[tuple[Any, ...]]) -> io.StringIO:
     """Rows as CSV for `COPY ... (FORMAT csv)`: the csv module runs in C and writes floats with
     repr(), which round-trips exactly; None becomes an unquoted empty field, i.e. NULL."""
     buf = io.StringIO()

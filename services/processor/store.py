@@ -89,7 +89,8 @@ class BatchWriter:
         conn = self._reader()
         with conn, conn.cursor() as cur:
             cur.execute(STORED_BASE_BARS_SQL, (symbol,))
-            return cur.fetchall()
+            bars: list[tuple[float, float, float, float, float, int]] = cur.fetchall()
+            return bars
 
     def load_states(self, symbols: Iterable[str]) -> dict[str, dict[str, Any]]:
         wanted = tuple(symbols)
@@ -121,9 +122,9 @@ class BatchWriter:
                 # statement_timeout (PostgreSQL only checks for cancels there between commands), so
                 # it would hold the lock until the client woke. Once staged, every wait is one that
                 # stuck_after_s bounds: a statement running, or the session idle in its transaction.
-                staged = [(sink, sink.stage(cur, rows)) for sink in SINKS if (rows := out.rows_of(sink.row))]
-                for sink, prepared in staged:
-                    sink.merge(cur, prepared)
+                inserts = [sink.stage(cur, rows) for sink in SINKS if (rows := out.rows_of(sink.row))]
+                for insert in inserts:
+                    insert()
                 self._advance_offsets(cur, out.next_offsets, expected)
                 if out.states:
                     psycopg2.extras.execute_values(

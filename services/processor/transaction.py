@@ -36,7 +36,7 @@ class BatchOutput:
     # the live streams move on while the batch is being written.
     states: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
 
-    def add(self, row: tuple) -> None:
+    def add(self, row: tuple[Any, ...]) -> None:
         self.rows.setdefault(type(row), []).append(row)
 
     def rows_of(self, row_type: type) -> list[Any]:
@@ -112,7 +112,9 @@ def build_batch(
                                    result.last_applied_ts, raw_bytes.decode()))
         else:
             out.add(SIDE_ROWS[type(record)].of(record))
-    out.states = {symbol: (stream.last_ts, stream.to_state()) for symbol, stream in touched.items()}
+    # A stream that has applied no bar has nothing to save (every touched one has: a first bar is never late).
+    out.states = {symbol: (stream.last_ts, stream.to_state()) for symbol, stream in touched.items()
+                  if stream.last_ts is not None}
     return out, count
 
 
