@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = settings_with_flags(summarize, args, settings, SUMMARIZE_FLAGS)
     setup_logging(settings.log_level, settings.log_format)
 
-    from services.orchestration.market_summary import resolve_end, summarize as run_summary
+    from services.orchestration.analytics.market_summary import resolve_end, summarize as run_summary
     from services.orchestration.params import validate_timeframes
 
     try:

@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from sqlalchemy.pool import NullPool
 
 from services.db.connect import make_engine
-from services.orchestration.checks import SKIPPED, CheckResult, check_kubernetes_rollout
+from services.orchestration.checks.deployment import SKIPPED, CheckResult, check_kubernetes_rollout
 from services.orchestration.settings import OrchestrationSettings
 
 DB_CONN_ID = "tickflow_db"

@@ -75,25 +75,25 @@ def _with_params(settings: Any, params: Mapping[str, Any], fields: Mapping[str, 
 
 def deployment_check(name: str, run_id: str) -> dict[str, Any]:
     """Run one check, record it, and fail (or skip) the task as the check says."""
-    from services.orchestration import checks
+    from services.orchestration.checks import deployment
     from services.orchestration.runtime import engine_for, kubernetes_rollout, load_settings
 
     settings = load_settings()
     engine = engine_for(settings)
     try:
         kube = (lambda: kubernetes_rollout(settings)) if name == "kubernetes_rollout" else None
-        result = checks.run_check_patiently(name, settings, engine, kubernetes=kube)
+        result = deployment.run_check_patiently(name, settings, engine, kubernetes=kube)
         try:
-            checks.record_check(engine, run_id, result)
+            deployment.record_check(engine, run_id, result)
         except Exception as exc:  # noqa: BLE001 - the check's own outcome matters more
             log.error("could not record %s in deployment_checks: %s", name, exc)
             if not result.failed:
-                result = checks.CheckResult(name, checks.FAILED, f"{result.message}; but recording it in "
-                                            f"deployment_checks failed: {exc}", result.details, result.duration_ms)
+                result = deployment.CheckResult(name, deployment.FAILED, f"{result.message}; but recording it in "
+                                                f"deployment_checks failed: {exc}", result.details, result.duration_ms)
     finally:
         engine.dispose()
     log.info("%s: %s — %s (%.0f ms)", name, result.status, result.message, result.duration_ms)
-    if result.status == checks.SKIPPED:
+    if result.status == deployment.SKIPPED:
         raise _skip(result.message)
     if result.failed:
         raise _fail(result.message)
@@ -101,16 +101,16 @@ def deployment_check(name: str, run_id: str) -> dict[str, Any]:
 
 
 def deployment_summary(run_id: str, task_states: dict[str, str | None] | None = None) -> str:
-    from services.orchestration import checks
+    from services.orchestration.checks import deployment
     from services.orchestration.runtime import engine_for, load_settings
 
     settings = load_settings()
     engine = engine_for(settings)
     try:
-        ok, message = checks.summarize_run(engine, run_id, task_states=task_states)
+        ok, message = deployment.summarize_run(engine, run_id, task_states=task_states)
     except Exception as exc:  # noqa: BLE001 - e.g. PostgreSQL itself is down: say so, plainly
         reason = str(getattr(exc, "orig", exc)).strip().splitlines()
-        raise _fail(f"cannot read the results from deployment_checks at {checks.db_location(settings.database_url)}: "
+        raise _fail(f"cannot read the results from deployment_checks at {deployment.db_location(settings.database_url)}: "
                     f"{reason[0] if reason else type(exc).__name__}; see each check task's log") from None
     finally:
         engine.dispose()
@@ -147,9 +147,9 @@ def plan_backfill(params: Mapping[str, Any], *, data_interval_start: datetime | 
 
 
 def backfill_job(job: Mapping[str, Any]) -> dict[str, Any]:
-    from services.orchestration.backfill import backfill_symbol
+    from services.orchestration.indicators.backfill import backfill_symbol
     from services.orchestration.runtime import engine_for, load_settings
-    from services.orchestration.state import rebuild_symbol_state
+    from services.orchestration.indicators.state import rebuild_symbol_state
 
     settings = load_settings()
     engine = engine_for(settings)
@@ -196,7 +196,7 @@ def plan_reconciliation(params: Mapping[str, Any], run_id: str, *, data_interval
                         data_interval_end: datetime | None = None, run_after: datetime | None = None,
                         run_type: str | None = None) -> list[dict[str, Any]]:
     """Validate params, create the run's row, one job per symbol."""
-    from services.orchestration import reconcile
+    from services.orchestration.indicators import reconcile
     from services.orchestration.runtime import engine_for, load_settings
 
     settings = load_settings()
@@ -222,7 +222,7 @@ def plan_reconciliation(params: Mapping[str, Any], run_id: str, *, data_interval
 
 
 def reconciliation_job(job: Mapping[str, Any]) -> dict[str, Any]:
-    from services.orchestration import reconcile
+    from services.orchestration.indicators import reconcile
     from services.orchestration.runtime import engine_for, load_settings
 
     settings = load_settings()
@@ -242,7 +242,7 @@ def reconciliation_job(job: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def reconciliation_summary(run_id: str) -> dict[str, Any]:
-    from services.orchestration import reconcile
+    from services.orchestration.indicators import reconcile
     from services.orchestration.runtime import engine_for, load_settings
 
     settings = load_settings()
@@ -267,7 +267,7 @@ def reconciliation_summary(run_id: str) -> dict[str, Any]:
 
 def market_summary(params: Mapping[str, Any], data_interval_end: datetime | None, run_id: str | None) -> dict:
     """Settings from TICKFLOW_*, the database from the Airflow connection `tickflow_db` if defined."""
-    from services.orchestration.market_summary import resolve_end, summarize
+    from services.orchestration.analytics.market_summary import resolve_end, summarize
     from services.orchestration.runtime import load_settings
 
     settings = load_settings()
@@ -284,9 +284,9 @@ def market_summary(params: Mapping[str, Any], data_interval_end: datetime | None
 
 def signal_evaluation(params: Mapping[str, Any], data_interval_end: datetime | None, run_id: str | None) -> dict:
     """Validate params (settings give the defaults), evaluate every symbol x timeframe x rule, store the rows."""
-    from services.orchestration.market_summary import resolve_end
+    from services.orchestration.analytics.market_summary import resolve_end
     from services.orchestration.runtime import load_settings
-    from services.orchestration.signal_evaluation import evaluate_signals
+    from services.orchestration.analytics.signal_evaluation import evaluate_signals
 
     settings = load_settings()
     try:
@@ -306,8 +306,8 @@ def signal_evaluation(params: Mapping[str, Any], data_interval_end: datetime | N
 
 def plan_forecast(params: Mapping[str, Any], data_interval_end: datetime | None) -> list[dict[str, Any]]:
     """Validate params (settings give the defaults); one job per symbol."""
-    from services.orchestration.market_forecast import DAILY
-    from services.orchestration.market_summary import resolve_end
+    from services.orchestration.analytics.market_forecast import DAILY
+    from services.orchestration.analytics.market_summary import resolve_end
     from services.orchestration.runtime import load_settings
 
     settings = load_settings(use_connections=False)
@@ -330,7 +330,7 @@ def plan_forecast(params: Mapping[str, Any], data_interval_end: datetime | None)
 
 def forecast_job(job: Mapping[str, Any], run_id: str | None) -> dict[str, Any]:
     """One symbol's forecast; skipped (with the reason) when it has too little daily history."""
-    from services.orchestration.market_forecast import NotEnoughHistory, forecast_symbol
+    from services.orchestration.analytics.market_forecast import NotEnoughHistory, forecast_symbol
     from services.orchestration.runtime import load_settings
 
     settings = load_settings()
@@ -358,9 +358,9 @@ def forecast_summary(results: list[dict[str, Any]]) -> dict[str, Any]:
 def recommendations(params: Mapping[str, Any], data_interval_end: datetime | None, run_id: str | None) -> dict:
     """Validate params (settings give the defaults), make and store a recommendation per symbol x timeframe."""
     from services.core.recommendation import Policy
-    from services.orchestration.market_summary import resolve_end
-    from services.orchestration.phrasing import LLMEndpoint
-    from services.orchestration.recommendations import recommend
+    from services.orchestration.analytics.market_summary import resolve_end
+    from services.orchestration.analytics.phrasing import LLMEndpoint
+    from services.orchestration.analytics.recommendations import recommend
     from services.orchestration.runtime import load_settings
 
     settings = load_settings()

@@ -10,9 +10,9 @@ from sqlalchemy import Engine, text
 
 from services.core.indicators import INDICATOR_COLUMNS
 from support import assert_same_indicators, signal_keys
-from services.orchestration.backfill import backfill_symbol
+from services.orchestration.indicators.backfill import backfill_symbol
 from services.orchestration.params import Window
-from services.orchestration.recompute import warmup_bars
+from services.orchestration.indicators.recompute import warmup_bars
 from orchestration_data import StreamData, read_stream_data
 
 NULLS = ", ".join(f"{c} = NULL" for c in INDICATOR_COLUMNS)

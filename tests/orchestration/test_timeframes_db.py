@@ -10,11 +10,11 @@ from sqlalchemy import Engine, text
 
 from services.core.indicators import INDICATOR_COLUMNS
 from services.core.timeframes import Timeframe
-from services.orchestration.backfill import backfill_symbol
+from services.orchestration.indicators.backfill import backfill_symbol
 from services.orchestration.params import Window
-from services.orchestration.recompute import warmup_bars
-from services.orchestration.reconcile import finish_run, reconcile_symbol, start_run
-from services.orchestration.rolled import history_start
+from services.orchestration.indicators.recompute import warmup_bars
+from services.orchestration.indicators.reconcile import finish_run, reconcile_symbol, start_run
+from services.orchestration.indicators.rolled import history_start
 from support import assert_same_indicators, signal_keys
 from orchestration_data import (
     DEFAULT_TIMEFRAMES, START, insert_rows, read_timeframe, stream_rows_with_timeframes,

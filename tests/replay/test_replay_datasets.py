@@ -20,7 +20,7 @@ from services.config import Settings
 from services.core.reference import compute_indicators, compute_signals
 from services.core.timeframes import RAW
 from services.orchestration.params import Window
-from services.orchestration.reconcile import finish_run, reconcile_symbol, start_run
+from services.orchestration.indicators.reconcile import finish_run, reconcile_symbol, start_run
 from running_services import RunningPipeline, ingest_and_processor
 from support import ROOT, assert_same_indicators, signal_keys, wait_until
 

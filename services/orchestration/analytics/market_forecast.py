@@ -1,5 +1,5 @@
 """The market_forecast DAG's logic for one symbol: read its daily candles, forecast close, high, low
-and volume (services/orchestration/forecasting.py), store forecasts and evaluations (sql/0028).
+and volume (services/orchestration/analytics/forecasting.py), store forecasts and evaluations (sql/0028).
 
 The history is the symbol's newest `history` candles of the `1d` timeframe before `end` (a day's
 candle is stored once the next day's first base bar arrives: README, "Timeframes"). The forecast
@@ -17,8 +17,8 @@ import pandas as pd
 import psycopg2.extras
 
 from services.logs import event
-from services.orchestration.forecasting import LEVELS, forecast_target, min_history
-from services.orchestration.recompute import copy_frame
+from services.orchestration.analytics.forecasting import LEVELS, forecast_target, min_history
+from services.orchestration.indicators.recompute import copy_frame
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from services.core.recommendation import INDICATOR_FIELDS, Evidence, Policy, fac
 from services.core.signals import RULES
 from services.db.statements import upsert_values
 from services.logs import event
-from services.orchestration.phrasing import LLM, LLMEndpoint, Phrased, phrase
+from services.orchestration.analytics.phrasing import LLM, LLMEndpoint, Phrased, phrase
 
 log = logging.getLogger(__name__)
 

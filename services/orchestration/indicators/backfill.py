@@ -7,7 +7,7 @@ second run over the same window writes nothing (idempotent), and a run over inta
 nothing either. Each chunk of bars is written in one transaction.
 
 Base bars (timeframe 'raw') are the input: their OHLCV are never created or deleted here. A
-rolled timeframe's candles are an output of the roll-up (services/orchestration/rolled.py), so
+rolled timeframe's candles are an output of the roll-up (services/orchestration/indicators/rolled.py), so
 a missing or wrong candle is upserted whole (ON CONFLICT (symbol, timeframe, ts)): that is how
 a timeframe added after the history was stored gets its candles. A stored candle the roll-up
 does not produce is only counted: the writer role may not delete bars (sql/0023).
@@ -29,9 +29,9 @@ from services.core.signals import SignalRules
 from services.core.timeframes import RAW, Timeframe
 from services.db.binary_copy import BinaryCopy
 from services.orchestration.params import Window
-from services.orchestration.recompute import DEFAULT_CHUNK_BARS, DEFAULT_TOLERANCE, Chunk, iter_chunks
-from services.orchestration.rolled import CANDLE_COLUMNS, iter_rolled_chunks
-from services.orchestration.signal_diff import diff_signals, stored_signals
+from services.orchestration.indicators.recompute import DEFAULT_CHUNK_BARS, DEFAULT_TOLERANCE, Chunk, iter_chunks
+from services.orchestration.indicators.rolled import CANDLE_COLUMNS, iter_rolled_chunks
+from services.orchestration.indicators.signal_diff import diff_signals, stored_signals
 
 log = logging.getLogger(__name__)
 
