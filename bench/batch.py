@@ -29,7 +29,8 @@ from services.core.timeframes import RAW
 from services.orchestration.indicators.backfill import backfill_symbol
 from services.orchestration.params import Window
 from services.orchestration.indicators.reconcile import finish_run, reconcile_symbol, start_run
-from services.orchestration.indicators.recompute import DEFAULT_TOLERANCE, copy_frame
+from services.orchestration.batch import copy_frame
+from services.orchestration.indicators.recompute import BAR_COLUMNS, DEFAULT_TOLERANCE
 from services.processor.sinks import BarRow, BarSink
 
 START = datetime(2025, 1, 1, tzinfo=timezone.utc)
@@ -73,9 +74,9 @@ def read_rate(stack: BenchStack, symbols: tuple[str, ...]) -> tuple[float, list[
         started = time.perf_counter()
         with raw.driver_connection.cursor() as cur:
             for symbol in symbols:
-                query = cur.mogrify(f"SELECT {', '.join(('ts', 'close', *INDICATOR_COLUMNS))} FROM bars "
+                query = cur.mogrify(f"SELECT {', '.join(BAR_COLUMNS)} FROM bars "
                                     "WHERE symbol = %s ORDER BY ts", (symbol,)).decode()
-                frame = copy_frame(cur, query)
+                frame = copy_frame(cur, query, BAR_COLUMNS, {"ts": str})
                 closes.append(frame["close"].to_numpy(dtype=np.float64))
                 n += len(frame)
         elapsed = time.perf_counter() - started

@@ -10,6 +10,7 @@ it into tasks. Airflow is imported at the top of the modules only the DAG files 
                  rebuild a symbol's streaming state
 - `analytics/`:  the market DAGs: summaries, signal evaluation, forecasts, recommendations
 - `checks/`:     the deployment checks, and the failure alerts of every DAG's tasks
+- `batch`:       what the batch jobs share: rows read through COPY into frames, exact row times
 - `tasks`:       the task bodies the DAG files call (params -> work -> task state)
 - `params`:      validation of DAG params (symbols, time windows, tolerances) with clear errors
 - `settings`:    `OrchestrationSettings` (the services' TICKFLOW_* settings plus check thresholds)

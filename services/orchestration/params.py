@@ -13,9 +13,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
 from services.core.symbols import SymbolPolicy
+from services.core import times
 from services.core.times import as_utc
 
-__all__ = ["ParamError", "Window", "parse_time", "resolve_window", "validate_symbols", "validate_timeframes",
+__all__ = ["ParamError", "Window", "parse_time", "resolve_end", "resolve_window", "validate_symbols", "validate_timeframes",
            "validate_tolerance", "validate_max_mismatches", "validate_bool"]
 
 EXAMPLE_TIME = "2024-05-01T00:00:00Z"
@@ -111,6 +112,16 @@ def resolve_window(
             f"the window is [start, end) and was taken from {source}"
         )
     return Window(window_start, window_end, source)
+
+
+def resolve_end(param: str | None, data_interval_end: datetime | None, now: datetime | None = None) -> datetime:
+    """The window end for a DAG run that looks back from a time: the `end` param (ISO 8601 or epoch
+    seconds), else the run's data interval end, else now."""
+    if param:
+        return times.parse_time(param)
+    if data_interval_end is not None:
+        return times.parse_time(data_interval_end)
+    return (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
 
 
 def validate_symbols(value: Any, configured: Iterable[str], accepted: SymbolPolicy | None = None) -> list[str]:

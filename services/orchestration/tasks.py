@@ -17,8 +17,8 @@ from typing import Any, Mapping
 
 from services.orchestration.catalog import DEFAULT_TOLERANCE, MANUAL_SPAN, MANUAL_WINDOW
 from services.orchestration.params import (
-    ParamError, Window, resolve_window, validate_bool, validate_max_mismatches, validate_symbols, validate_timeframes,
-    validate_tolerance,
+    ParamError, Window, resolve_end, resolve_window, validate_bool, validate_max_mismatches, validate_symbols,
+    validate_timeframes, validate_tolerance,
 )
 
 log = logging.getLogger(__name__)
@@ -267,7 +267,7 @@ def reconciliation_summary(run_id: str) -> dict[str, Any]:
 
 def market_summary(params: Mapping[str, Any], data_interval_end: datetime | None, run_id: str | None) -> dict:
     """Settings from TICKFLOW_*, the database from the Airflow connection `tickflow_db` if defined."""
-    from services.orchestration.analytics.market_summary import resolve_end, summarize
+    from services.orchestration.analytics.market_summary import summarize
     from services.orchestration.runtime import load_settings
 
     settings = load_settings()
@@ -284,7 +284,6 @@ def market_summary(params: Mapping[str, Any], data_interval_end: datetime | None
 
 def signal_evaluation(params: Mapping[str, Any], data_interval_end: datetime | None, run_id: str | None) -> dict:
     """Validate params (settings give the defaults), evaluate every symbol x timeframe x rule, store the rows."""
-    from services.orchestration.analytics.market_summary import resolve_end
     from services.orchestration.runtime import load_settings
     from services.orchestration.analytics.signal_evaluation import evaluate_signals
 
@@ -307,7 +306,6 @@ def signal_evaluation(params: Mapping[str, Any], data_interval_end: datetime | N
 def plan_forecast(params: Mapping[str, Any], data_interval_end: datetime | None) -> list[dict[str, Any]]:
     """Validate params (settings give the defaults); one job per symbol."""
     from services.orchestration.analytics.market_forecast import DAILY
-    from services.orchestration.analytics.market_summary import resolve_end
     from services.orchestration.runtime import load_settings
 
     settings = load_settings(use_connections=False)
@@ -358,7 +356,6 @@ def forecast_summary(results: list[dict[str, Any]]) -> dict[str, Any]:
 def recommendations(params: Mapping[str, Any], data_interval_end: datetime | None, run_id: str | None) -> dict:
     """Validate params (settings give the defaults), make and store a recommendation per symbol x timeframe."""
     from services.core.recommendation import Policy
-    from services.orchestration.analytics.market_summary import resolve_end
     from services.orchestration.analytics.phrasing import LLMEndpoint
     from services.orchestration.analytics.recommendations import recommend
     from services.orchestration.runtime import load_settings

@@ -18,7 +18,7 @@ import psycopg2.extras
 
 from services.logs import event
 from services.orchestration.analytics.forecasting import LEVELS, forecast_target, min_history
-from services.orchestration.indicators.recompute import copy_frame
+from services.orchestration.batch import copy_frame
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,6 @@ from typing import Any, Iterable
 
 from services.core.signals import RULES
 from services.core.timeframes import RAW, Timeframe
-from services.core.times import parse_time
 from services.logs import event
 
 log = logging.getLogger(__name__)
@@ -176,13 +175,3 @@ def summarize(dsn: str, end: datetime, horizon: int, run_id: str | None = None,
     finally:
         conn.close()
     return report
-
-
-def resolve_end(param: str | None, data_interval_end: datetime | None, now: datetime | None = None) -> datetime:
-    """The window end for a DAG run: the `end` param, else the run's data interval end, else now."""
-    if param:
-        return parse_time(param)
-    if data_interval_end is not None:
-        return parse_time(data_interval_end)
-    return (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
-

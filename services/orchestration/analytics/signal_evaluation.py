@@ -21,7 +21,7 @@ from services.core.evaluation import evaluate_rules
 from services.core.signals import RULES
 from services.db.statements import upsert_values
 from services.logs import event
-from services.orchestration.indicators.recompute import TS_MICROS, copy_frame
+from services.orchestration.batch import TS_MICROS, copy_frame
 
 log = logging.getLogger(__name__)
 

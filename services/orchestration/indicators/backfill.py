@@ -18,7 +18,7 @@ import io
 import logging
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import psycopg2.extras
@@ -26,16 +26,17 @@ from sqlalchemy import Engine
 
 from services.core.indicators import INDICATOR_COLUMNS, IndicatorParams
 from services.core.signals import SignalRules
-from services.core.timeframes import RAW, Timeframe
+from services.core.timeframes import RAW
 from services.db.binary_copy import BinaryCopy
-from services.orchestration.params import Window
-from services.orchestration.indicators.recompute import DEFAULT_CHUNK_BARS, DEFAULT_TOLERANCE, Chunk, iter_chunks
-from services.orchestration.indicators.rolled import CANDLE_COLUMNS, iter_rolled_chunks
+from services.orchestration.indicators.chunks import chunks
+from services.orchestration.indicators.recompute import DEFAULT_CHUNK_BARS, DEFAULT_TOLERANCE, Chunk
+from services.orchestration.indicators.rolled import CANDLE_COLUMNS
 from services.orchestration.indicators.signal_diff import diff_signals, stored_signals
+from services.orchestration.params import Window
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BackfillResult", "backfill_symbol", "chunks", "write_chunk"]
+__all__ = ["BackfillResult", "backfill_symbol", "write_chunk"]
 
 
 @dataclass(slots=True)
@@ -162,15 +163,6 @@ def _write_signals(cur: Any, chunk: Chunk, tolerance: float, result: BackfillRes
             extra, template="(%s, %s, %s::bigint, %s)",
         )
         result.signals_deleted += len(extra)
-
-
-def chunks(conn: Any, symbol: str, timeframe: str, window: Window, params: IndicatorParams, rules: SignalRules,
-           *, chunk_bars: int, warmup: int | None) -> Iterator[Chunk]:
-    """The recomputation of one symbol's timeframe over `window`, chunk by chunk."""
-    if timeframe == RAW:
-        return iter_chunks(conn, symbol, window, params, rules, chunk_bars=chunk_bars, warmup=warmup)
-    return iter_rolled_chunks(conn, symbol, Timeframe.parse(timeframe), window, params, rules,
-                              chunk_bars=chunk_bars, warmup=warmup)
 
 
 def backfill_symbol(

@@ -15,12 +15,10 @@ way, so rows are matched exactly.
 """
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import dataclass
 from datetime import datetime
-from types import MappingProxyType
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
@@ -29,6 +27,7 @@ from services.core.reference import compute_indicators, compute_signals
 from services.core.indicators import INDICATOR_COLUMNS, IndicatorParams
 from services.core.signals import SignalRules
 from services.core.timeframes import RAW
+from services.orchestration.batch import copy_frame
 from services.orchestration.catalog import DEFAULT_TOLERANCE
 from services.orchestration.params import Window
 
@@ -129,33 +128,17 @@ def expected_signals(frame: pd.DataFrame, closes: np.ndarray, first: int, ts: li
     ]
 
 
-_BAR_COLUMNS = ("ts", "close", *INDICATOR_COLUMNS)
-# A row's `ts` as whole microseconds since the epoch, exactly (extract returns numeric): how stored
-# rows are matched with recomputed ones.
-TS_MICROS = "(extract(epoch FROM ts) * 1000000)::bigint"
-
-
-def copy_frame(cur: Any, query: str, columns: Sequence[str] = _BAR_COLUMNS,
-               dtypes: Mapping[str, Any] = MappingProxyType({"ts": str})) -> pd.DataFrame:
-    """The rows of `query` through COPY TO, as a frame of `columns` (float64 unless `dtypes` says)."""
-    buf = io.StringIO()
-    cur.copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT csv)", buf)
-    buf.seek(0)
-    if not buf.getvalue():
-        return pd.DataFrame({c: pd.Series(dtype="object" if dtypes.get(c) is str else dtypes.get(c, "float64"))
-                             for c in columns})
-    return pd.read_csv(buf, header=None, names=list(columns), dtype=dict(dtypes),
-                       keep_default_na=False, na_values=[""])  # pandas 3 parses floats round-trip exactly
+BAR_COLUMNS = ("ts", "close", *INDICATOR_COLUMNS)  # what the recomputation reads of a base bar
 
 
 def _select(cur: Any, symbol: str, where: str, order: str, limit: int, args: tuple) -> pd.DataFrame:
-    cols = ", ".join(_BAR_COLUMNS)
+    cols = ", ".join(BAR_COLUMNS)
     cur.execute("SET LOCAL TIME ZONE 'UTC'")  # timestamps as text in UTC, for the rest of the transaction
     query = cur.mogrify(
         f"SELECT {cols} FROM bars WHERE symbol = %s AND timeframe = 'raw' AND {where} ORDER BY ts {order} LIMIT %s",
         (symbol, *args, limit),
     ).decode()
-    frame = copy_frame(cur, query)
+    frame = copy_frame(cur, query, BAR_COLUMNS, {"ts": str})
     return frame.iloc[::-1].reset_index(drop=True) if order == "DESC" else frame
 
 

@@ -28,10 +28,11 @@ from sqlalchemy import Engine, text
 from services.core.indicators import IndicatorParams
 from services.core.signals import SignalRules
 from services.core.timeframes import RAW
-from services.orchestration.indicators.backfill import backfill_symbol, chunks
-from services.orchestration.params import Window
+from services.orchestration.indicators.backfill import backfill_symbol
+from services.orchestration.indicators.chunks import chunks
 from services.orchestration.indicators.recompute import DEFAULT_CHUNK_BARS, Chunk
 from services.orchestration.indicators.signal_diff import diff_signals, stored_signals
+from services.orchestration.params import Window
 
 log = logging.getLogger(__name__)
 

@@ -28,9 +28,9 @@ from services.core.indicators import INDICATOR_COLUMNS, IndicatorParams
 from services.core.reference import compute_indicators, roll_up
 from services.core.signals import SignalRules
 from services.core.timeframes import Timeframe
+from services.orchestration.batch import TS_MICROS, copy_frame
+from services.orchestration.indicators.recompute import DEFAULT_CHUNK_BARS, Chunk, expected_signals, warmup_bars
 from services.orchestration.params import Window
-from services.orchestration.indicators.recompute import (
-    DEFAULT_CHUNK_BARS, TS_MICROS, Chunk, copy_frame, expected_signals, warmup_bars)
 
 __all__ = ["CANDLE_COLUMNS", "history_start", "iter_rolled_chunks"]
 
