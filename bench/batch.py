@@ -30,7 +30,7 @@ from services.orchestration.indicators.backfill import backfill_symbol
 from services.orchestration.params import Window
 from services.orchestration.indicators.reconcile import finish_run, reconcile_symbol, start_run
 from services.orchestration.batch import copy_frame
-from services.orchestration.indicators.recompute import BAR_COLUMNS, DEFAULT_TOLERANCE
+from services.orchestration.indicators.recompute import BAR_COLUMNS, DEFAULT_TOLERANCE, Recomputation
 from services.processor.sinks import BarRow, BarSink
 
 START = datetime(2025, 1, 1, tzinfo=timezone.utc)
@@ -109,7 +109,7 @@ def run(report: Report, stack: BenchStack, total: int = 1_000_000) -> None:
                            "services.core.reference.compute_indicators on the same closes, no I/O"))
 
     started = time.perf_counter()
-    results = [backfill_symbol(stack.db, symbol, window) for symbol in symbols]
+    results = [backfill_symbol(stack.db, Recomputation(symbol, window)) for symbol in symbols]
     seconds = time.perf_counter() - started
     bars = sum(r.bars for r in results)
     written = sum(r.rows_written for r in results)
@@ -126,7 +126,8 @@ def run(report: Report, stack: BenchStack, total: int = 1_000_000) -> None:
     run_id = f"bench-{math.floor(time.time())}"
     start_run(stack.db, run_id, window, symbols, tolerance=DEFAULT_TOLERANCE, max_mismatches=0, repair=False)
     started = time.perf_counter()
-    checked = [reconcile_symbol(stack.db, run_id, symbol, window, tolerance=DEFAULT_TOLERANCE) for symbol in symbols]
+    checked = [reconcile_symbol(stack.db, run_id, Recomputation(symbol, window, tolerance=DEFAULT_TOLERANCE))
+               for symbol in symbols]
     seconds = time.perf_counter() - started
     summary = finish_run(stack.db, run_id)
     bars = sum(r.bars for r in checked)

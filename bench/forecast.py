@@ -30,6 +30,7 @@ from services.core.indicators import INDICATOR_COLUMNS
 from services.core.simulation import MarketSimulator
 from services.core.signals import RULES
 from services.orchestration.indicators.backfill import backfill_symbol
+from services.orchestration.indicators.recompute import Recomputation
 from services.orchestration.analytics.signal_evaluation import evaluate_signals, evaluate_span, load_span
 from services.processor.sinks import BarRow, BarSink
 
@@ -116,7 +117,7 @@ def run_evaluation(report: Report, stack: BenchStack, total: int) -> None:
     window = fill_bars(stack, total)
     symbols = tuple(stack.settings.symbols)
     for symbol in symbols:  # the signals (untimed set-up)
-        backfill_symbol(stack.db, symbol, window)
+        backfill_symbol(stack.db, Recomputation(symbol, window))
 
     raw = stack.db.raw_connection()
     try:

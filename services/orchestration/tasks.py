@@ -148,8 +148,9 @@ def plan_backfill(params: Mapping[str, Any], *, data_interval_start: datetime | 
 
 def backfill_job(job: Mapping[str, Any]) -> dict[str, Any]:
     from services.orchestration.indicators.backfill import backfill_symbol
-    from services.orchestration.runtime import engine_for, load_settings
+    from services.orchestration.indicators.recompute import Recomputation
     from services.orchestration.indicators.state import rebuild_symbol_state
+    from services.orchestration.runtime import engine_for, load_settings
 
     settings = load_settings()
     engine = engine_for(settings)
@@ -157,8 +158,8 @@ def backfill_job(job: Mapping[str, Any]) -> dict[str, Any]:
     per_timeframe: dict[str, dict[str, Any]] = {}
     try:
         for timeframe in job.get("timeframes", ["raw"]):
-            result = backfill_symbol(engine, job["symbol"], Window.from_dict(job["window"]), params, rules,
-                                     timeframe=timeframe, tolerance=DEFAULT_TOLERANCE)
+            result = backfill_symbol(engine, Recomputation(job["symbol"], Window.from_dict(job["window"]), params, rules,
+                                                           timeframe=timeframe, tolerance=DEFAULT_TOLERANCE))
             per_timeframe[timeframe] = result.as_dict()
         # After an indicator-settings change the processor waits for this: a state it may continue from.
         state = rebuild_symbol_state(engine, job["symbol"], params, rules, settings.timeframe_specs())
@@ -223,6 +224,7 @@ def plan_reconciliation(params: Mapping[str, Any], run_id: str, *, data_interval
 
 def reconciliation_job(job: Mapping[str, Any]) -> dict[str, Any]:
     from services.orchestration.indicators import reconcile
+    from services.orchestration.indicators.recompute import Recomputation
     from services.orchestration.runtime import engine_for, load_settings
 
     settings = load_settings()
@@ -230,10 +232,9 @@ def reconciliation_job(job: Mapping[str, Any]) -> dict[str, Any]:
     per_timeframe: dict[str, dict[str, Any]] = {}
     try:
         for timeframe in job.get("timeframes", ["raw"]):
-            result = reconcile.reconcile_symbol(
-                engine, job["run_id"], job["symbol"], Window.from_dict(job["window"]), settings.indicator_params(),
-                settings.signal_rules(), tolerance=float(job["tolerance"]), repair=bool(job["repair"]),
-                timeframe=timeframe)
+            spec = Recomputation(job["symbol"], Window.from_dict(job["window"]), settings.indicator_params(),
+                                 settings.signal_rules(), timeframe=timeframe, tolerance=float(job["tolerance"]))
+            result = reconcile.reconcile_symbol(engine, job["run_id"], spec, repair=bool(job["repair"]))
             per_timeframe[timeframe] = result.as_dict()
     finally:
         engine.dispose()

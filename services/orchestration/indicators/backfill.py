@@ -24,15 +24,13 @@ import numpy as np
 import psycopg2.extras
 from sqlalchemy import Engine
 
-from services.core.indicators import INDICATOR_COLUMNS, IndicatorParams
-from services.core.signals import SignalRules
+from services.core.indicators import INDICATOR_COLUMNS
 from services.core.timeframes import RAW
 from services.db.binary_copy import BinaryCopy
 from services.orchestration.indicators.chunks import chunks
-from services.orchestration.indicators.recompute import DEFAULT_CHUNK_BARS, DEFAULT_TOLERANCE, Chunk
+from services.orchestration.indicators.recompute import Chunk, Recomputation
 from services.orchestration.indicators.rolled import CANDLE_COLUMNS
 from services.orchestration.indicators.signal_diff import diff_signals, stored_signals
-from services.orchestration.params import Window
 
 log = logging.getLogger(__name__)
 
@@ -165,29 +163,18 @@ def _write_signals(cur: Any, chunk: Chunk, tolerance: float, result: BackfillRes
         result.signals_deleted += len(extra)
 
 
-def backfill_symbol(
-    engine: Engine,
-    symbol: str,
-    window: Window,
-    params: IndicatorParams = IndicatorParams(),
-    rules: SignalRules = SignalRules(),
-    *,
-    timeframe: str = RAW,
-    tolerance: float = DEFAULT_TOLERANCE,
-    chunk_bars: int = DEFAULT_CHUNK_BARS,
-    warmup: int | None = None,
-) -> BackfillResult:
-    """Recompute `symbol`'s `timeframe` over `window` from stored base bars and write what differs."""
+def backfill_symbol(engine: Engine, spec: Recomputation) -> BackfillResult:
+    """Recompute the symbol's timeframe over the window from stored base bars and write what differs."""
+    symbol, timeframe = spec.symbol, spec.timeframe
     started = time.perf_counter()
-    result = BackfillResult(symbol=symbol, window=str(window), timeframe=timeframe)
+    result = BackfillResult(symbol=symbol, window=str(spec.window), timeframe=timeframe)
     raw = engine.raw_connection()
     try:
         conn = raw.driver_connection
         try:
-            for chunk in chunks(conn, symbol, timeframe, window, params, rules, chunk_bars=chunk_bars,
-                                warmup=warmup):
+            for chunk in chunks(conn, spec):
                 with conn.cursor() as cur:
-                    write_chunk(cur, chunk, tolerance, result)
+                    write_chunk(cur, chunk, spec.tolerance, result)
                 conn.commit()
                 result.bars += len(chunk)
                 result.chunks += 1

@@ -31,8 +31,8 @@ from services.orchestration.batch import copy_frame
 from services.orchestration.catalog import DEFAULT_TOLERANCE
 from services.orchestration.params import Window
 
-__all__ = ["DEFAULT_TOLERANCE", "Chunk", "ExpectedSignal", "differs", "expected_signals", "iter_chunks",
-           "warmup_bars"]
+__all__ = ["DEFAULT_TOLERANCE", "Chunk", "ExpectedSignal", "Recomputation", "differs", "expected_signals",
+           "iter_chunks", "warmup_bars"]
 
 DEFAULT_CHUNK_BARS = 200_000
 SEED_WEIGHT = 1e-18  # how far the warm-up start's influence must have faded
@@ -69,6 +69,22 @@ def differs(stored: np.ndarray, expected: np.ndarray, tolerance: float) -> np.nd
     both = ~(s_nan | e_nan)
     out[both] = np.abs(stored[both] - expected[both]) > tolerance * np.maximum(1.0, np.abs(expected[both]))
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class Recomputation:
+    """What to recompute: one symbol's timeframe over `window` with `params` and `rules`, compared with
+    what is stored within `tolerance`; read `chunk_bars` base bars at a time after `warmup` bars (or
+    candles) of history (None: `warmup_bars(params)`). The backfill and the reconciliation take it."""
+
+    symbol: str
+    window: Window
+    params: IndicatorParams = IndicatorParams()
+    rules: SignalRules = SignalRules()
+    timeframe: str = RAW
+    tolerance: float = DEFAULT_TOLERANCE
+    chunk_bars: int = DEFAULT_CHUNK_BARS
+    warmup: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,23 +158,15 @@ def _select(cur: Any, symbol: str, where: str, order: str, limit: int, args: tup
     return frame.iloc[::-1].reset_index(drop=True) if order == "DESC" else frame
 
 
-def iter_chunks(
-    raw_conn: Any,
-    symbol: str,
-    window: Window,
-    params: IndicatorParams = IndicatorParams(),
-    rules: SignalRules = SignalRules(),
-    *,
-    chunk_bars: int = DEFAULT_CHUNK_BARS,
-    warmup: int | None = None,
-) -> Iterator[Chunk]:
-    """The symbol's bars in [window.start, window.end), chunk by chunk, with expected values.
+def iter_chunks(raw_conn: Any, spec: Recomputation) -> Iterator[Chunk]:
+    """The symbol's base bars in [window.start, window.end), chunk by chunk, with expected values.
 
     `raw_conn` is a psycopg2 connection (e.g. `engine.raw_connection()`); the caller owns its
-    transactions. Each chunk is computed from `warmup` bars before it (default
-    `warmup_bars(params)`) plus its own bars.
+    transactions. Each chunk is computed from `spec.warmup` bars before it (default
+    `warmup_bars(spec.params)`) plus its own bars.
     """
-    warmup = warmup_bars(params) if warmup is None else warmup
+    symbol, window, params, rules, chunk_bars = spec.symbol, spec.window, spec.params, spec.rules, spec.chunk_bars
+    warmup = warmup_bars(params) if spec.warmup is None else spec.warmup
     with raw_conn.cursor() as cur:
         history = _select(cur, symbol, "ts < %s", "DESC", warmup, (window.start,))
     history_complete = len(history) < warmup
