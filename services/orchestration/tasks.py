@@ -12,8 +12,9 @@ import this module, and the DAG processor parses them often.
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from services.orchestration.catalog import DEFAULT_TOLERANCE, MANUAL_SPAN, MANUAL_WINDOW
 from services.orchestration.params import (
@@ -71,16 +72,31 @@ def _with_params(settings: Any, params: Mapping[str, Any], fields: Mapping[str, 
     updates = {field: params[name] for name, field in fields.items() if params.get(name) is not None}
     return settings.with_updates(**updates) if updates else settings
 
+
+@contextmanager
+def _refusing(mistakes: type[Exception] = ValueError) -> Iterator[None]:
+    """A mistake in the params (or in a setting a param overrides) raised in the block refuses the run."""
+    try:
+        yield
+    except mistakes as exc:
+        raise Refused(f"invalid params: {exc}") from None
+
+
+def _symbols_and_timeframes(params: Mapping[str, Any], settings: Any) -> tuple[list[str], list[str]]:
+    """The run's symbols and timeframes: the params', each configured (or allowed); empty = all."""
+    return (validate_symbols(params.get("symbols"), settings.symbols, settings.symbol_policy()),
+            validate_timeframes(params.get("timeframes"), settings.timeframes))
+
+
 # -- deployment_check ------------------------------------------------------------------------------
 
 def deployment_check(name: str, run_id: str) -> dict[str, Any]:
     """Run one check, record it, and fail (or skip) the task as the check says."""
     from services.orchestration.checks import deployment
-    from services.orchestration.runtime import engine_for, kubernetes_rollout, load_settings
+    from services.orchestration.runtime import kubernetes_rollout, load_settings, task_engine
 
     settings = load_settings()
-    engine = engine_for(settings)
-    try:
+    with task_engine(settings) as engine:
         kube = (lambda: kubernetes_rollout(settings)) if name == "kubernetes_rollout" else None
         result = deployment.run_check_patiently(name, settings, engine, kubernetes=kube)
         try:
@@ -90,8 +106,6 @@ def deployment_check(name: str, run_id: str) -> dict[str, Any]:
             if not result.failed:
                 result = deployment.CheckResult(name, deployment.FAILED, f"{result.message}; but recording it in "
                                                 f"deployment_checks failed: {exc}", result.details, result.duration_ms)
-    finally:
-        engine.dispose()
     log.info("%s: %s — %s (%.0f ms)", name, result.status, result.message, result.duration_ms)
     if result.status == deployment.SKIPPED:
         raise _skip(result.message)
@@ -102,18 +116,17 @@ def deployment_check(name: str, run_id: str) -> dict[str, Any]:
 
 def deployment_summary(run_id: str, task_states: dict[str, str | None] | None = None) -> str:
     from services.orchestration.checks import deployment
-    from services.orchestration.runtime import engine_for, load_settings
+    from services.orchestration.runtime import load_settings, task_engine
 
     settings = load_settings()
-    engine = engine_for(settings)
-    try:
-        ok, message = deployment.summarize_run(engine, run_id, task_states=task_states)
-    except Exception as exc:  # noqa: BLE001 - e.g. PostgreSQL itself is down: say so, plainly
-        reason = str(getattr(exc, "orig", exc)).strip().splitlines()
-        raise _fail(f"cannot read the results from deployment_checks at {deployment.db_location(settings.database_url)}: "
-                    f"{reason[0] if reason else type(exc).__name__}; see each check task's log") from None
-    finally:
-        engine.dispose()
+    with task_engine(settings) as engine:
+        try:
+            ok, message = deployment.summarize_run(engine, run_id, task_states=task_states)
+        except Exception as exc:  # noqa: BLE001 - e.g. PostgreSQL itself is down: say so, plainly
+            reason = str(getattr(exc, "orig", exc)).strip().splitlines()
+            raise _fail(f"cannot read the results from deployment_checks at "
+                        f"{deployment.db_location(settings.database_url)}: "
+                        f"{reason[0] if reason else type(exc).__name__}; see each check task's log") from None
     if not ok:
         raise _fail(message)
     log.info("%s", message)
@@ -136,12 +149,9 @@ def plan_backfill(params: Mapping[str, Any], *, data_interval_start: datetime | 
     from services.orchestration.runtime import load_settings
 
     settings = load_settings(use_connections=False)
-    try:
-        symbols = validate_symbols(params.get("symbols"), settings.symbols, settings.symbol_policy())
-        timeframes = validate_timeframes(params.get("timeframes"), settings.timeframes)
+    with _refusing(ParamError):
+        symbols, timeframes = _symbols_and_timeframes(params, settings)
         window = _window(params, data_interval_start, data_interval_end, run_after, run_type)
-    except ParamError as exc:
-        raise Refused(f"invalid params: {exc}") from None
     log.info("backfill %s (from %s) for %s in %s", window, window.source, ", ".join(symbols), ", ".join(timeframes))
     return [{"symbol": s, "window": window.as_dict(), "timeframes": timeframes} for s in symbols]
 
@@ -150,21 +160,18 @@ def backfill_job(job: Mapping[str, Any]) -> dict[str, Any]:
     from services.orchestration.indicators.backfill import backfill_symbol
     from services.orchestration.indicators.recompute import Recomputation
     from services.orchestration.indicators.state import rebuild_symbol_state
-    from services.orchestration.runtime import engine_for, load_settings
+    from services.orchestration.runtime import load_settings, task_engine
 
     settings = load_settings()
-    engine = engine_for(settings)
     params, rules = settings.indicator_params(), settings.signal_rules()
     per_timeframe: dict[str, dict[str, Any]] = {}
-    try:
+    with task_engine(settings) as engine:
         for timeframe in job.get("timeframes", ["raw"]):
             result = backfill_symbol(engine, Recomputation(job["symbol"], Window.from_dict(job["window"]), params, rules,
                                                            timeframe=timeframe, tolerance=DEFAULT_TOLERANCE))
             per_timeframe[timeframe] = result.as_dict()
         # After an indicator-settings change the processor waits for this: a state it may continue from.
         state = rebuild_symbol_state(engine, job["symbol"], params, rules, settings.timeframe_specs())
-    finally:
-        engine.dispose()
     totals = {key: sum(r[key] for r in per_timeframe.values()) for key in _COUNTS}
     return {"symbol": job["symbol"], **totals, "timeframes": per_timeframe, "state": state, "window": job["window"]}
 
@@ -198,24 +205,18 @@ def plan_reconciliation(params: Mapping[str, Any], run_id: str, *, data_interval
                         run_type: str | None = None) -> list[dict[str, Any]]:
     """Validate params, create the run's row, one job per symbol."""
     from services.orchestration.indicators import reconcile
-    from services.orchestration.runtime import engine_for, load_settings
+    from services.orchestration.runtime import load_settings, task_engine
 
     settings = load_settings()
-    try:
-        symbols = validate_symbols(params.get("symbols"), settings.symbols, settings.symbol_policy())
-        timeframes = validate_timeframes(params.get("timeframes"), settings.timeframes)
+    with _refusing(ParamError):
+        symbols, timeframes = _symbols_and_timeframes(params, settings)
         window = _window(params, data_interval_start, data_interval_end, run_after, run_type)
         tolerance = validate_tolerance(params.get("tolerance", DEFAULT_TOLERANCE))
         max_mismatches = validate_max_mismatches(params.get("max_mismatches", 0))
         repair = validate_bool("repair", params.get("repair", False))
-    except ParamError as exc:
-        raise Refused(f"invalid params: {exc}") from None
-    engine = engine_for(settings)
-    try:
+    with task_engine(settings) as engine:
         reconcile.start_run(engine, run_id, window, symbols, tolerance=tolerance, max_mismatches=max_mismatches,
                             repair=repair, timeframes=timeframes)
-    finally:
-        engine.dispose()
     log.info("reconciliation %s of %s (from %s) in %s, tolerance %g, max_mismatches %d, repair %s", run_id, window,
              window.source, ", ".join(timeframes), tolerance, max_mismatches, repair)
     return [{"symbol": s, "window": window.as_dict(), "run_id": run_id, "tolerance": tolerance, "repair": repair,
@@ -225,35 +226,29 @@ def plan_reconciliation(params: Mapping[str, Any], run_id: str, *, data_interval
 def reconciliation_job(job: Mapping[str, Any]) -> dict[str, Any]:
     from services.orchestration.indicators import reconcile
     from services.orchestration.indicators.recompute import Recomputation
-    from services.orchestration.runtime import engine_for, load_settings
+    from services.orchestration.runtime import load_settings, task_engine
 
     settings = load_settings()
-    engine = engine_for(settings)
     per_timeframe: dict[str, dict[str, Any]] = {}
-    try:
+    with task_engine(settings) as engine:
         for timeframe in job.get("timeframes", ["raw"]):
             spec = Recomputation(job["symbol"], Window.from_dict(job["window"]), settings.indicator_params(),
                                  settings.signal_rules(), timeframe=timeframe, tolerance=float(job["tolerance"]))
             result = reconcile.reconcile_symbol(engine, job["run_id"], spec, repair=bool(job["repair"]))
             per_timeframe[timeframe] = result.as_dict()
-    finally:
-        engine.dispose()
     totals = {key: sum(r[key] for r in per_timeframe.values()) for key in ("bars", "mismatches", "remaining")}
     return {"symbol": job["symbol"], **totals, "timeframes": per_timeframe}
 
 
 def reconciliation_summary(run_id: str) -> dict[str, Any]:
     from services.orchestration.indicators import reconcile
-    from services.orchestration.runtime import engine_for, load_settings
+    from services.orchestration.runtime import load_settings, task_engine
 
-    settings = load_settings()
-    engine = engine_for(settings)
-    try:
-        summary = reconcile.finish_run(engine, run_id)
-    except reconcile.RunNotFound:
-        raise _fail(f"reconciliation run {run_id!r} was never started: the plan task failed (see its log)") from None
-    finally:
-        engine.dispose()
+    with task_engine(load_settings()) as engine:
+        try:
+            summary = reconcile.finish_run(engine, run_id)
+        except reconcile.RunNotFound:
+            raise _fail(f"reconciliation run {run_id!r} was never started: the plan task failed (see its log)") from None
     if summary.failed:
         raise _fail(summary.message)
     if summary.bars == 0:
@@ -272,12 +267,10 @@ def market_summary(params: Mapping[str, Any], data_interval_end: datetime | None
     from services.orchestration.runtime import load_settings
 
     settings = load_settings()
-    try:
+    with _refusing():
         settings = _with_params(settings, params, {"horizon_bars": "summary_horizon_bars"})
         timeframes = validate_timeframes(params.get("timeframes"), settings.timeframes)
         end = resolve_end(params.get("end"), data_interval_end)
-    except ValueError as exc:
-        raise Refused(f"invalid params: {exc}") from None
     return summarize(settings.database_url, end, settings.summary_horizon_bars, run_id, timeframes)
 
 
@@ -289,14 +282,11 @@ def signal_evaluation(params: Mapping[str, Any], data_interval_end: datetime | N
     from services.orchestration.analytics.signal_evaluation import evaluate_signals
 
     settings = load_settings()
-    try:
-        symbols = validate_symbols(params.get("symbols"), settings.symbols, settings.symbol_policy())
-        timeframes = validate_timeframes(params.get("timeframes"), settings.timeframes)
+    with _refusing():
+        symbols, timeframes = _symbols_and_timeframes(params, settings)
         settings = _with_params(settings, params, {"fee_bps": "evaluation_fee_bps",
                                                    "lookback_days": "evaluation_lookback_days"})
         end = resolve_end(params.get("end"), data_interval_end)
-    except (ParamError, ValueError) as exc:
-        raise Refused(f"invalid params: {exc}") from None
     return evaluate_signals(settings.database_url, end, timedelta(days=settings.evaluation_lookback_days),
                             settings.evaluation_fee_bps, symbols, timeframes, run_id)
 
@@ -310,14 +300,12 @@ def plan_forecast(params: Mapping[str, Any], data_interval_end: datetime | None)
     from services.orchestration.runtime import load_settings
 
     settings = load_settings(use_connections=False)
-    try:
+    with _refusing():
         symbols = validate_symbols(params.get("symbols"), settings.symbols, settings.symbol_policy())
         settings = _with_params(settings, params, {"horizon": "forecast_horizon_days",
                                                    "history": "forecast_history_days"})
         horizon, history = settings.forecast_horizon_days, settings.forecast_history_days
         end = resolve_end(params.get("end"), data_interval_end)
-    except (ParamError, ValueError) as exc:
-        raise Refused(f"invalid params: {exc}") from None
     if DAILY not in settings.timeframes:
         raise Refused(f"no daily candles to forecast from: TICKFLOW_TIMEFRAMES ({','.join(settings.timeframes)}) "
                       f"does not roll up {DAILY}")
@@ -362,13 +350,10 @@ def recommendations(params: Mapping[str, Any], data_interval_end: datetime | Non
     from services.orchestration.runtime import load_settings
 
     settings = load_settings()
-    try:
-        symbols = validate_symbols(params.get("symbols"), settings.symbols, settings.symbol_policy())
-        timeframes = validate_timeframes(params.get("timeframes"), settings.timeframes)
+    with _refusing():
+        symbols, timeframes = _symbols_and_timeframes(params, settings)
         settings = _with_params(settings, params, {"min_trades": "evaluation_min_trades"})
         end = resolve_end(params.get("end"), data_interval_end)
-    except (ParamError, ValueError) as exc:
-        raise Refused(f"invalid params: {exc}") from None
     policy = Policy(min_trades=settings.evaluation_min_trades, stale_days=settings.recommendation_stale_days,
                     news_hours=settings.recommendation_news_hours, rsi_oversold=settings.rsi_oversold,
                     rsi_overbought=settings.rsi_overbought)
