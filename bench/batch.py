@@ -27,7 +27,7 @@ from services.core.reference import compute_indicators
 from services.core.simulation import MarketSimulator
 from services.core.timeframes import RAW
 from services.orchestration.indicators.backfill import backfill_symbol
-from services.orchestration.params import Window
+from services.orchestration.run_params import Window
 from services.orchestration.indicators.reconcile import finish_run, reconcile_symbol, start_run
 from services.orchestration.batch import copy_frame
 from services.orchestration.indicators.recompute import BAR_COLUMNS, DEFAULT_TOLERANCE, Recomputation

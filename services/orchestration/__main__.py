@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(settings.log_level, settings.log_format)
 
     from services.orchestration.analytics.market_summary import summarize as run_summary
-    from services.orchestration.params import resolve_end, validate_timeframes
+    from services.orchestration.run_params import resolve_end, validate_timeframes
 
     try:
         end = resolve_end(args.end, None)

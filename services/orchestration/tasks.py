@@ -1,4 +1,4 @@
-"""The bodies of the DAGs' tasks: validate params, run the work, turn outcomes into task states.
+"""The bodies of the DAGs' tasks: validate the run params, run the work, turn outcomes into task states.
 
 DAG files (dags/) call these with values from the Airflow context; everything returned is
 JSON (it travels as XCom). A failed check or reconciliation raises AirflowFailException (no
@@ -17,8 +17,8 @@ from datetime import datetime, timedelta
 from typing import Any, Iterator, Mapping
 
 from services.orchestration.catalog import DEFAULT_TOLERANCE, MANUAL_SPAN, MANUAL_WINDOW
-from services.orchestration.params import (
-    ParamError, Window, resolve_end, resolve_window, validate_bool, validate_max_mismatches, validate_symbols,
+from services.orchestration.run_params import (
+    RunParamError, Window, resolve_end, resolve_window, validate_bool, validate_max_mismatches, validate_symbols,
     validate_timeframes, validate_tolerance,
 )
 
@@ -55,37 +55,37 @@ class Refused(SystemExit):
         return self.message
 
 
-def _window(params: Mapping[str, Any], data_interval_start: datetime | None, data_interval_end: datetime | None,
+def _window(run_params: Mapping[str, Any], data_interval_start: datetime | None, data_interval_end: datetime | None,
             run_after: datetime | None, run_type: str | None) -> Window:
-    """The params' window; else a manual run's last hour (catalog.MANUAL_SPAN); else the data interval."""
+    """The run params' window; else a manual run's last hour (catalog.MANUAL_SPAN); else the data interval."""
     if run_type == "manual":
         data_interval_start = data_interval_end = None
-    window = resolve_window(params.get("start"), params.get("end"), data_interval_start=data_interval_start,
+    window = resolve_window(run_params.get("start"), run_params.get("end"), data_interval_start=data_interval_start,
                             data_interval_end=data_interval_end, run_after=run_after, default_span=MANUAL_SPAN)
     return window if window.source != "default" else Window(window.start, window.end, MANUAL_WINDOW)
 
 
 
-def _with_params(settings: Any, params: Mapping[str, Any], fields: Mapping[str, str]) -> Any:
-    """`settings` with the params that override a setting (param name -> settings field), each
+def _with_run_params(settings: Any, run_params: Mapping[str, Any], fields: Mapping[str, str]) -> Any:
+    """`settings` with the run params that override a setting (param name -> settings field), each
     validated by that field, as the environment and the command line are (Settings.with_updates)."""
-    updates = {field: params[name] for name, field in fields.items() if params.get(name) is not None}
+    updates = {field: run_params[name] for name, field in fields.items() if run_params.get(name) is not None}
     return settings.with_updates(**updates) if updates else settings
 
 
 @contextmanager
 def _refusing(mistakes: type[Exception] = ValueError) -> Iterator[None]:
-    """A mistake in the params (or in a setting a param overrides) raised in the block refuses the run."""
+    """A mistake in the run params (or in a setting a param overrides) raised in the block refuses the run."""
     try:
         yield
     except mistakes as exc:
         raise Refused(f"invalid params: {exc}") from None
 
 
-def _symbols_and_timeframes(params: Mapping[str, Any], settings: Any) -> tuple[list[str], list[str]]:
-    """The run's symbols and timeframes: the params', each configured (or allowed); empty = all."""
-    return (validate_symbols(params.get("symbols"), settings.symbols, settings.symbol_policy()),
-            validate_timeframes(params.get("timeframes"), settings.timeframes))
+def _symbols_and_timeframes(run_params: Mapping[str, Any], settings: Any) -> tuple[list[str], list[str]]:
+    """The run's symbols and timeframes: the run params', each configured (or allowed); empty = all."""
+    return (validate_symbols(run_params.get("symbols"), settings.symbols, settings.symbol_policy()),
+            validate_timeframes(run_params.get("timeframes"), settings.timeframes))
 
 
 # -- deployment_check ------------------------------------------------------------------------------
@@ -142,16 +142,16 @@ _COUNTS = ("bars", "rows_written", "bars_written", "values_written", "candles_in
            "signals_inserted", "signals_updated", "signals_deleted")
 
 
-def plan_backfill(params: Mapping[str, Any], *, data_interval_start: datetime | None = None,
+def plan_backfill(run_params: Mapping[str, Any], *, data_interval_start: datetime | None = None,
                   data_interval_end: datetime | None = None, run_after: datetime | None = None,
                   run_type: str | None = None) -> list[dict[str, Any]]:
-    """Validate params; one job per symbol (the mapped tasks' input), each for all the run's timeframes."""
+    """Validate the run params; one job per symbol (the mapped tasks' input), each for all the run's timeframes."""
     from services.orchestration.runtime import load_settings
 
     settings = load_settings(use_connections=False)
-    with _refusing(ParamError):
-        symbols, timeframes = _symbols_and_timeframes(params, settings)
-        window = _window(params, data_interval_start, data_interval_end, run_after, run_type)
+    with _refusing(RunParamError):
+        symbols, timeframes = _symbols_and_timeframes(run_params, settings)
+        window = _window(run_params, data_interval_start, data_interval_end, run_after, run_type)
     log.info("backfill %s (from %s) for %s in %s", window, window.source, ", ".join(symbols), ", ".join(timeframes))
     return [{"symbol": s, "window": window.as_dict(), "timeframes": timeframes} for s in symbols]
 
@@ -163,15 +163,15 @@ def backfill_job(job: Mapping[str, Any]) -> dict[str, Any]:
     from services.orchestration.runtime import load_settings, task_engine
 
     settings = load_settings()
-    params, rules = settings.indicator_params(), settings.signal_rules()
+    indicator_params, rules = settings.indicator_params(), settings.signal_rules()
     per_timeframe: dict[str, dict[str, Any]] = {}
     with task_engine(settings) as engine:
         for timeframe in job.get("timeframes", ["raw"]):
-            result = backfill_symbol(engine, Recomputation(job["symbol"], Window.from_dict(job["window"]), params, rules,
-                                                           timeframe=timeframe, tolerance=DEFAULT_TOLERANCE))
-            per_timeframe[timeframe] = result.as_dict()
+            spec = Recomputation(job["symbol"], Window.from_dict(job["window"]), indicator_params, rules,
+                                 timeframe=timeframe, tolerance=DEFAULT_TOLERANCE)
+            per_timeframe[timeframe] = backfill_symbol(engine, spec).as_dict()
         # After an indicator-settings change the processor waits for this: a state it may continue from.
-        state = rebuild_symbol_state(engine, job["symbol"], params, rules, settings.timeframe_specs())
+        state = rebuild_symbol_state(engine, job["symbol"], indicator_params, rules, settings.timeframe_specs())
     totals = {key: sum(r[key] for r in per_timeframe.values()) for key in _COUNTS}
     return {"symbol": job["symbol"], **totals, "timeframes": per_timeframe, "state": state, "window": job["window"]}
 
@@ -200,20 +200,20 @@ def backfill_summary(results: list[dict[str, Any]]) -> dict[str, Any]:
 # -- indicator_reconciliation ----------------------------------------------------------------------
 # Mapped per symbol, looping over the timeframes, for the same reasons as the backfill.
 
-def plan_reconciliation(params: Mapping[str, Any], run_id: str, *, data_interval_start: datetime | None = None,
+def plan_reconciliation(run_params: Mapping[str, Any], run_id: str, *, data_interval_start: datetime | None = None,
                         data_interval_end: datetime | None = None, run_after: datetime | None = None,
                         run_type: str | None = None) -> list[dict[str, Any]]:
-    """Validate params, create the run's row, one job per symbol."""
+    """Validate the run params, create the run's row, one job per symbol."""
     from services.orchestration.indicators import reconcile
     from services.orchestration.runtime import load_settings, task_engine
 
     settings = load_settings()
-    with _refusing(ParamError):
-        symbols, timeframes = _symbols_and_timeframes(params, settings)
-        window = _window(params, data_interval_start, data_interval_end, run_after, run_type)
-        tolerance = validate_tolerance(params.get("tolerance", DEFAULT_TOLERANCE))
-        max_mismatches = validate_max_mismatches(params.get("max_mismatches", 0))
-        repair = validate_bool("repair", params.get("repair", False))
+    with _refusing(RunParamError):
+        symbols, timeframes = _symbols_and_timeframes(run_params, settings)
+        window = _window(run_params, data_interval_start, data_interval_end, run_after, run_type)
+        tolerance = validate_tolerance(run_params.get("tolerance", DEFAULT_TOLERANCE))
+        max_mismatches = validate_max_mismatches(run_params.get("max_mismatches", 0))
+        repair = validate_bool("repair", run_params.get("repair", False))
     with task_engine(settings) as engine:
         reconcile.start_run(engine, run_id, window, symbols, tolerance=tolerance, max_mismatches=max_mismatches,
                             repair=repair, timeframes=timeframes)
@@ -248,7 +248,8 @@ def reconciliation_summary(run_id: str) -> dict[str, Any]:
         try:
             summary = reconcile.finish_run(engine, run_id)
         except reconcile.RunNotFound:
-            raise _fail(f"reconciliation run {run_id!r} was never started: the plan task failed (see its log)") from None
+            raise _fail(f"reconciliation run {run_id!r} was never started: the plan task failed "
+                        "(see its log)") from None
     if summary.failed:
         raise _fail(summary.message)
     if summary.bars == 0:
@@ -261,32 +262,33 @@ def reconciliation_summary(run_id: str) -> dict[str, Any]:
 
 # -- market_summary --------------------------------------------------------------------------------
 
-def market_summary(params: Mapping[str, Any], data_interval_end: datetime | None, run_id: str | None) -> dict:
+def market_summary(run_params: Mapping[str, Any], data_interval_end: datetime | None, run_id: str | None) -> dict:
     """Settings from TICKFLOW_*, the database from the Airflow connection `tickflow_db` if defined."""
     from services.orchestration.analytics.market_summary import summarize
     from services.orchestration.runtime import load_settings
 
     settings = load_settings()
     with _refusing():
-        settings = _with_params(settings, params, {"horizon_bars": "summary_horizon_bars"})
-        timeframes = validate_timeframes(params.get("timeframes"), settings.timeframes)
-        end = resolve_end(params.get("end"), data_interval_end)
+        settings = _with_run_params(settings, run_params, {"horizon_bars": "summary_horizon_bars"})
+        timeframes = validate_timeframes(run_params.get("timeframes"), settings.timeframes)
+        end = resolve_end(run_params.get("end"), data_interval_end)
     return summarize(settings.database_url, end, settings.summary_horizon_bars, run_id, timeframes)
 
 
 # -- signal_evaluation -----------------------------------------------------------------------------
 
-def signal_evaluation(params: Mapping[str, Any], data_interval_end: datetime | None, run_id: str | None) -> dict:
-    """Validate params (settings give the defaults), evaluate every symbol x timeframe x rule, store the rows."""
+def signal_evaluation(run_params: Mapping[str, Any], data_interval_end: datetime | None, run_id: str | None) -> dict:
+    """Validate the run params (settings give the defaults), evaluate every symbol x timeframe x rule, store
+    the rows."""
     from services.orchestration.runtime import load_settings
     from services.orchestration.analytics.signal_evaluation import evaluate_signals
 
     settings = load_settings()
     with _refusing():
-        symbols, timeframes = _symbols_and_timeframes(params, settings)
-        settings = _with_params(settings, params, {"fee_bps": "evaluation_fee_bps",
-                                                   "lookback_days": "evaluation_lookback_days"})
-        end = resolve_end(params.get("end"), data_interval_end)
+        symbols, timeframes = _symbols_and_timeframes(run_params, settings)
+        settings = _with_run_params(settings, run_params, {"fee_bps": "evaluation_fee_bps",
+                                                           "lookback_days": "evaluation_lookback_days"})
+        end = resolve_end(run_params.get("end"), data_interval_end)
     return evaluate_signals(settings.database_url, end, timedelta(days=settings.evaluation_lookback_days),
                             settings.evaluation_fee_bps, symbols, timeframes, run_id)
 
@@ -294,18 +296,18 @@ def signal_evaluation(params: Mapping[str, Any], data_interval_end: datetime | N
 # -- market_forecast -------------------------------------------------------------------------------
 # One mapped task per symbol: each fits its own models (seconds per symbol), retries alone.
 
-def plan_forecast(params: Mapping[str, Any], data_interval_end: datetime | None) -> list[dict[str, Any]]:
-    """Validate params (settings give the defaults); one job per symbol."""
+def plan_forecast(run_params: Mapping[str, Any], data_interval_end: datetime | None) -> list[dict[str, Any]]:
+    """Validate the run params (settings give the defaults); one job per symbol."""
     from services.orchestration.analytics.market_forecast import DAILY
     from services.orchestration.runtime import load_settings
 
     settings = load_settings(use_connections=False)
     with _refusing():
-        symbols = validate_symbols(params.get("symbols"), settings.symbols, settings.symbol_policy())
-        settings = _with_params(settings, params, {"horizon": "forecast_horizon_days",
-                                                   "history": "forecast_history_days"})
+        symbols = validate_symbols(run_params.get("symbols"), settings.symbols, settings.symbol_policy())
+        settings = _with_run_params(settings, run_params, {"horizon": "forecast_horizon_days",
+                                                           "history": "forecast_history_days"})
         horizon, history = settings.forecast_horizon_days, settings.forecast_history_days
-        end = resolve_end(params.get("end"), data_interval_end)
+        end = resolve_end(run_params.get("end"), data_interval_end)
     if DAILY not in settings.timeframes:
         raise Refused(f"no daily candles to forecast from: TICKFLOW_TIMEFRAMES ({','.join(settings.timeframes)}) "
                       f"does not roll up {DAILY}")
@@ -342,8 +344,8 @@ def forecast_summary(results: list[dict[str, Any]]) -> dict[str, Any]:
 
 # -- market_recommendations ------------------------------------------------------------------------
 
-def recommendations(params: Mapping[str, Any], data_interval_end: datetime | None, run_id: str | None) -> dict:
-    """Validate params (settings give the defaults), make and store a recommendation per symbol x timeframe."""
+def recommendations(run_params: Mapping[str, Any], data_interval_end: datetime | None, run_id: str | None) -> dict:
+    """Validate the run params (settings give the defaults), make and store a recommendation per symbol x timeframe."""
     from services.core.recommendation import Policy
     from services.orchestration.analytics.phrasing import LLMEndpoint
     from services.orchestration.analytics.recommendations import recommend
@@ -351,9 +353,9 @@ def recommendations(params: Mapping[str, Any], data_interval_end: datetime | Non
 
     settings = load_settings()
     with _refusing():
-        symbols, timeframes = _symbols_and_timeframes(params, settings)
-        settings = _with_params(settings, params, {"min_trades": "evaluation_min_trades"})
-        end = resolve_end(params.get("end"), data_interval_end)
+        symbols, timeframes = _symbols_and_timeframes(run_params, settings)
+        settings = _with_run_params(settings, run_params, {"min_trades": "evaluation_min_trades"})
+        end = resolve_end(run_params.get("end"), data_interval_end)
     policy = Policy(min_trades=settings.evaluation_min_trades, stale_days=settings.recommendation_stale_days,
                     news_hours=settings.recommendation_news_hours, rsi_oversold=settings.rsi_oversold,
                     rsi_overbought=settings.rsi_overbought)

@@ -11,7 +11,7 @@ from sqlalchemy import Engine, text
 from services.core.indicators import INDICATOR_COLUMNS
 from support import assert_same_indicators, signal_keys
 from services.orchestration.indicators.backfill import backfill_symbol
-from services.orchestration.params import Window
+from services.orchestration.run_params import Window
 from services.orchestration.indicators.recompute import Recomputation, warmup_bars
 from orchestration_data import StreamData, read_stream_data
 

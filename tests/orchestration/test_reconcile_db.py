@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from services.orchestration.indicators.recompute import Recomputation
-from services.orchestration.params import Window
+from services.orchestration.run_params import Window
 from services.orchestration.indicators.reconcile import RunNotFound, finish_run, reconcile_symbol, start_run
 from orchestration_data import StreamData, read_stream_data
 

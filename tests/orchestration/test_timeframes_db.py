@@ -11,7 +11,7 @@ from sqlalchemy import Engine, text
 from services.core.indicators import INDICATOR_COLUMNS
 from services.core.timeframes import Timeframe
 from services.orchestration.indicators.backfill import backfill_symbol
-from services.orchestration.params import Window
+from services.orchestration.run_params import Window
 from services.orchestration.indicators.recompute import Recomputation, warmup_bars
 from services.orchestration.indicators.reconcile import finish_run, reconcile_symbol, start_run
 from services.orchestration.indicators.rolled import history_start

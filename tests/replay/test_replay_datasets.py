@@ -19,7 +19,7 @@ from bench.datasets import SHIPPED, shipped
 from services.config import Settings
 from services.core.reference import compute_indicators, compute_signals
 from services.core.timeframes import RAW
-from services.orchestration.params import Window
+from services.orchestration.run_params import Window
 from services.orchestration.indicators.recompute import Recomputation
 from services.orchestration.indicators.reconcile import finish_run, reconcile_symbol, start_run
 from running_services import RunningPipeline, ingest_and_processor

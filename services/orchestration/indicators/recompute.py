@@ -29,7 +29,7 @@ from services.core.signals import SignalRules
 from services.core.timeframes import RAW
 from services.orchestration.batch import copy_frame
 from services.orchestration.catalog import DEFAULT_TOLERANCE
-from services.orchestration.params import Window
+from services.orchestration.run_params import Window
 
 __all__ = ["DEFAULT_TOLERANCE", "Chunk", "ExpectedSignal", "Recomputation", "differs", "expected_signals",
            "iter_chunks", "warmup_bars"]

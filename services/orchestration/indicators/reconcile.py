@@ -30,7 +30,7 @@ from services.orchestration.indicators.backfill import backfill_symbol
 from services.orchestration.indicators.chunks import chunks
 from services.orchestration.indicators.recompute import Chunk, Recomputation
 from services.orchestration.indicators.signal_diff import diff_signals, stored_signals
-from services.orchestration.params import Window
+from services.orchestration.run_params import Window
 
 log = logging.getLogger(__name__)
 
