@@ -143,7 +143,7 @@ def test_the_import_scan_sees_every_spelling() -> None:
         "from .. import orchestration",
         "from . import queries",
         "def command():",
-        "    from services.orchestration.market_summary import summarize",
+        "    from services.orchestration.analytics.market_summary import summarize",
     ])
     found = imports(source, "services.dashboard.example")
     assert [(line, in_function) for target, line, in_function in found if forbidden(target)] == [
