@@ -26,10 +26,11 @@ from services.core.indicators import INDICATOR_COLUMNS
 from services.core.reference import compute_indicators
 from services.core.simulation import MarketSimulator
 from services.core.timeframes import RAW
-from services.orchestration.backfill import backfill_symbol
-from services.orchestration.params import Window
-from services.orchestration.reconcile import finish_run, reconcile_symbol, start_run
-from services.orchestration.recompute import DEFAULT_TOLERANCE, copy_frame
+from services.orchestration.indicators.backfill import backfill_symbol
+from services.orchestration.run_params import Window
+from services.orchestration.indicators.reconcile import finish_run, reconcile_symbol, start_run
+from services.orchestration.batch import copy_frame
+from services.orchestration.indicators.recompute import BAR_COLUMNS, DEFAULT_TOLERANCE, Recomputation
 from services.processor.sinks import BarRow, BarSink
 
 START = datetime(2025, 1, 1, tzinfo=timezone.utc)
@@ -73,9 +74,9 @@ def read_rate(stack: BenchStack, symbols: tuple[str, ...]) -> tuple[float, list[
         started = time.perf_counter()
         with raw.driver_connection.cursor() as cur:
             for symbol in symbols:
-                query = cur.mogrify(f"SELECT {', '.join(('ts', 'close', *INDICATOR_COLUMNS))} FROM bars "
+                query = cur.mogrify(f"SELECT {', '.join(BAR_COLUMNS)} FROM bars "
                                     "WHERE symbol = %s ORDER BY ts", (symbol,)).decode()
-                frame = copy_frame(cur, query)
+                frame = copy_frame(cur, query, BAR_COLUMNS, {"ts": str})
                 closes.append(frame["close"].to_numpy(dtype=np.float64))
                 n += len(frame)
         elapsed = time.perf_counter() - started
@@ -108,7 +109,7 @@ def run(report: Report, stack: BenchStack, total: int = 1_000_000) -> None:
                            "services.core.reference.compute_indicators on the same closes, no I/O"))
 
     started = time.perf_counter()
-    results = [backfill_symbol(stack.db, symbol, window) for symbol in symbols]
+    results = [backfill_symbol(stack.db, Recomputation(symbol, window)) for symbol in symbols]
     seconds = time.perf_counter() - started
     bars = sum(r.bars for r in results)
     written = sum(r.rows_written for r in results)
@@ -125,7 +126,8 @@ def run(report: Report, stack: BenchStack, total: int = 1_000_000) -> None:
     run_id = f"bench-{math.floor(time.time())}"
     start_run(stack.db, run_id, window, symbols, tolerance=DEFAULT_TOLERANCE, max_mismatches=0, repair=False)
     started = time.perf_counter()
-    checked = [reconcile_symbol(stack.db, run_id, symbol, window, tolerance=DEFAULT_TOLERANCE) for symbol in symbols]
+    checked = [reconcile_symbol(stack.db, run_id, Recomputation(symbol, window, tolerance=DEFAULT_TOLERANCE))
+               for symbol in symbols]
     seconds = time.perf_counter() - started
     summary = finish_run(stack.db, run_id)
     bars = sum(r.bars for r in checked)

@@ -31,8 +31,9 @@ from bench.stack import ROOT, BenchStack
 from services.core.indicators import INDICATOR_COLUMNS
 from services.core.simulation import MarketSimulator
 from services.core.signals import RULES
-from services.orchestration.backfill import backfill_symbol
-from services.orchestration.signal_evaluation import evaluate_signals, evaluate_span, load_span
+from services.orchestration.indicators.backfill import backfill_symbol
+from services.orchestration.indicators.recompute import Recomputation
+from services.orchestration.analytics.signal_evaluation import evaluate_signals, evaluate_span, load_span
 from services.processor.sinks import BarRow, BarSink
 
 DAYS = 730
@@ -42,7 +43,7 @@ import json, time
 t0 = time.perf_counter()
 from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 from statsmodels.tsa.forecasting.theta import ThetaModel
-from services.orchestration.forecasting import forecast_target
+from services.orchestration.analytics.forecasting import forecast_target
 import numpy as np
 t1 = time.perf_counter()
 y = 100 * np.exp(np.cumsum(np.random.default_rng(5).normal(0, 0.02, {days})))
@@ -73,8 +74,8 @@ def fill_daily(stack: BenchStack, days: int = DAYS, seed: int = 7) -> None:
 
 
 def run_forecasts(report: Report, stack: BenchStack, days: int = DAYS) -> None:
-    from services.orchestration.forecasting import forecast_target
-    from services.orchestration.market_forecast import forecast_symbol, load_daily
+    from services.orchestration.analytics.forecasting import forecast_target
+    from services.orchestration.analytics.market_forecast import forecast_symbol, load_daily
 
     done = subprocess.run([sys.executable, "-c", FIRST_CALL.format(days=days)], cwd=ROOT, capture_output=True,
                           text=True, check=True, timeout=600)
@@ -120,7 +121,7 @@ def run_evaluation(report: Report, stack: BenchStack, total: int) -> None:
     window = fill_bars(stack, total)
     symbols = tuple(stack.settings.symbols)
     for symbol in symbols:  # the signals (untimed set-up)
-        backfill_symbol(stack.db, symbol, window)
+        backfill_symbol(stack.db, Recomputation(symbol, window))
 
     raw = stack.db.raw_connection()
     try:

@@ -1,7 +1,7 @@
 """
 ### deployment_check
 
-Is Tickflow up? Every 5 minutes, one task per check (logic: `services/orchestration/checks.py`):
+Is Tickflow up? Every 5 minutes, one task per check (logic: `services/orchestration/checks/deployment.py`):
 
 - `ingest_health`, `processor_health`, `generator_health`: each service's health endpoint
 - `kafka_topics`: Kafka reachable, every topic present with its partition count

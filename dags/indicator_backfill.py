@@ -2,7 +2,7 @@
 ### indicator_backfill
 
 Recompute indicators and signals from the stored bars with pandas + `ta` and write what
-differs (logic: `services/orchestration/backfill.py`). Idempotent: a second run writes nothing.
+differs (logic: `services/orchestration/indicators/backfill.py`). Idempotent: a second run writes nothing.
 
 - **Window** `[start, end)`: the params if given; else, for a manual run, the hour before it was
   triggered; else the run's data interval (the schedule's previous day; Airflow backfills:

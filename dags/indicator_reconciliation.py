@@ -2,7 +2,7 @@
 ### indicator_reconciliation
 
 Every hour, recompute the indicators of the previous hour's bars with pandas + `ta` and compare
-them with what the stream wrote (logic: `services/orchestration/reconcile.py`).
+them with what the stream wrote (logic: `services/orchestration/indicators/reconcile.py`).
 
 - A value mismatches when it is NULL on one side only or
   `|stored - expected| > tolerance * max(1, |expected|)`.

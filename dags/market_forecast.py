@@ -3,7 +3,7 @@
 
 Every day, per symbol (one mapped task each), the next `horizon` days of close, high, low and
 volume from the symbol's daily (`1d`) candles, with 80% and 95% prediction intervals (logic:
-`services/orchestration/market_forecast.py` and `forecasting.py`). Candidates: the `naive` and
+`services/orchestration/analytics/market_forecast.py` and `forecasting.py`). Candidates: the `naive` and
 `drift` baselines (always fitted), statsmodels ETS and Theta; each symbol's and target's model is
 chosen by rolling-origin cross-validation on its own history, and the evaluation (MASE, sMAPE,
 interval coverage of every candidate) is stored beside the forecast. When no model beats naive,

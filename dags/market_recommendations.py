@@ -2,7 +2,7 @@
 ### market_recommendations
 
 Every day, per symbol and timeframe, a short recommendation in plain words and the facts it was
-written from (logic: `services/orchestration/recommendations.py`, the wording:
+written from (logic: `services/orchestration/analytics/recommendations.py`, the wording:
 `services/core/recommendation.py`): the newest bar's indicators, each rule's newest signal with
 its evaluation (`signal_evaluations` at `TICKFLOW_EVALUATION_FEE_BPS`), the newest 7-day close
 forecast with its skill against naive, and the news sentiment of the last

@@ -3,7 +3,7 @@
 
 Every hour, per-symbol summaries of the last hour (`1h`), day (`1d`) and week (`7d`) before
 the end of the run's data interval, for each timeframe's bars (logic:
-`services/orchestration/market_summary.py`), stored in `market_summaries` and
+`services/orchestration/analytics/market_summary.py`), stored in `market_summaries` and
 `market_summary_rules` and shown by the dashboard:
 
 - OHLC, return (close / open - 1), volatility (sample std dev of log returns between bars),

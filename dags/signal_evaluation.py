@@ -2,7 +2,7 @@
 ### signal_evaluation
 
 Every day, what following each rule's signals would have done, per symbol, timeframe and rule,
-over the `lookback_days` before the window end (logic: `services/orchestration/signal_evaluation.py`,
+over the `lookback_days` before the window end (logic: `services/orchestration/analytics/signal_evaluation.py`,
 the computation: `services/core/evaluation.py`): closed trades, wins and win rate, mean return per
 trade after a fee of `fee_bps` basis points on every entry and exit, total return, Sharpe, maximum
 drawdown and exposure, each beside buy-and-hold over the same bars. Long-only: a BUY while flat

@@ -1,7 +1,7 @@
 """A FAKE OpenAI-compatible chat-completions endpoint for the tests (not a test).
 
 It is a fake because no model service runs here (no network but the package registries). It
-speaks the wire format services/orchestration/phrasing.py uses: POST <base>/chat/completions with
+speaks the wire format services/orchestration/analytics/phrasing.py uses: POST <base>/chat/completions with
 {"model", "messages"} and an answer {"choices": [{"message": {"content"}}]}. What it answers is
 decided per request by `answer(facts, draft) -> (status, content)`, from the facts (JSON) and the
 draft the client sent; every request is kept in `requests` (path, headers, body).

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 Order = Literal["asc", "desc"]  # listing order by time; desc = newest first
-# The periods the market_summary DAG computes (services/orchestration/market_summary.py, PERIODS)
+# The periods the market_summary DAG computes (services/orchestration/analytics/market_summary.py, PERIODS)
 # and market_summaries.period allows (sql/0026); tests/dashboard/test_dashboard_rest.py checks
 # they agree. Written out here so that the dashboard does not import the DAG side.
 Period = Literal["1h", "1d", "7d"]

@@ -2,6 +2,9 @@
 people (the analyst) and the dashboard, each its own login."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Any, Iterator
+
 from sqlalchemy import Engine, create_engine, make_url, text
 
 
@@ -16,6 +19,19 @@ def sqlalchemy_url(url: str) -> str:
 def make_engine(url: str, **kwargs: object) -> Engine:
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(sqlalchemy_url(url), **kwargs)
+
+
+@contextmanager
+def pg_connection(dsn: str, application_name: str, connect_timeout: int = 10) -> Iterator[Any]:
+    """A plain psycopg2 connection to `dsn` (a libpq URL), named `application_name` in pg_stat_activity,
+    closed when the block ends. Its own `with conn:` is a transaction, as psycopg2's always is."""
+    import psycopg2  # as SQLAlchemy does: only once a connection is made
+
+    conn = psycopg2.connect(dsn, application_name=application_name, connect_timeout=connect_timeout)
+    try:
+        yield conn
+    finally:
+        conn.close()
 
 
 def with_database(url: str, database: str) -> str:

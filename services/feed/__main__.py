@@ -23,7 +23,7 @@ from services.core.times import as_utc
 from services.feed.alpaca import Alpaca, APIError, MissingKeys, quiet_sdk_loggers
 from services.feed.bars import LIVE_TIMEFRAME, Cursor, closed_until, step_of
 from services.feed.runner import Feed, newest_stored, utcnow
-from services.generator.pusher import Pusher, ingest_token
+from services.ingest_client import Pusher, ingest_token
 from services.logs import event, setup_logging
 from services.ops import BackgroundServer, StateCollector, ops_router
 

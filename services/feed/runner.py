@@ -7,7 +7,7 @@
   WebSocket stream. The streams' threads put bars on a queue; this thread alone sends, so the gap
   before a bar (bars a dropped socket missed) is fetched and sent before the bar itself.
 
-Sending is the generator's `Pusher` (services/generator/pusher.py): batches, retries with backoff,
+Sending is the ingest client's `Pusher` (services/ingest_client.py): batches, retries with backoff,
 413 splits, per-record verdicts, exactly as the replay sends. Ingest validates every bar.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ from sqlalchemy.exc import OperationalError
 from services.db.connect import make_engine
 from services.feed.alpaca import Alpaca, Bar, DataStream, Transient, connected, stream_name
 from services.feed.bars import LIVE_TIMEFRAME, Cursor, Window, after, closed_until, record_of, step_of
-from services.generator.pusher import Pusher
+from services.ingest_client import Pusher
 from services.logs import event
 from services.retry import Backoff, retry
 

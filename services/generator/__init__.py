@@ -1,5 +1,6 @@
 """Tickflow generator: simulated market data pushed to ingest over HTTP.
 
 Run ``python -m services.generator --help``.  The simulation itself is pure and lives in
-``services.core.simulation``; ``pusher`` sends batches with retries, ``app`` is the small HTTP API.
+``services.core.simulation``; batches go to ingest through the shared ingest client
+(``services.ingest_client``); ``app`` is the small HTTP API.
 """

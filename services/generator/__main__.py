@@ -7,7 +7,7 @@ resolves them into a ``Plan``, builds the ``Runner`` and the optional HTTP serve
 /readyz, /metrics; see services/generator/app.py), turns SIGTERM/SIGINT into
 ``Runner.request_stop`` and returns the exit status.  How a run works -- workers, pacing,
 batching, shutdown -- is in services/generator/runner.py; sending with retries is in
-services/generator/pusher.py.
+services/ingest_client.py.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from services.cli import add_setting_flags, number_or_max, settings_with_flags
 from services.config import Settings, get_settings
 from services.core.simulation import RecordMix
-from services.generator.pusher import ingest_token
+from services.ingest_client import ingest_token
 from services.generator.runner import Plan, Runner
 from services.logs import event, setup_logging
 

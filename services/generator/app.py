@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
-from services.generator.pusher import PushStats
+from services.ingest_client import PushStats
 from services.ops import StateCollector, ops_router
 
 Sample = tuple[str, str, str, float, dict[str, str]]  # see services.ops.StateCollector

@@ -9,7 +9,7 @@ symbols[w::workers], so each symbol's records stay in order.  A worker
 * never produces a candle more than ``Plan.max_ahead`` seconds ahead of the wall clock,
 * buffers records and sends a batch once it holds ``Plan.batch`` records or its oldest record
   waited ``Plan.flush_interval`` seconds, through its own ``Pusher`` (retries, backoff and the
-  ingest answer contract live in ``services/generator/pusher.py``).
+  ingest answer contract live in ``services/ingest_client.py``).
 
 A finite run (``Plan.count``) ends when every worker produced its quota and flushed.  Otherwise
 ``Runner.request_stop`` (the CLI calls it on SIGTERM/SIGINT) stops production, lets the workers
@@ -32,7 +32,7 @@ from typing import Any
 import orjson
 
 from services.core.simulation import MarketSimulator, RecordMix, is_candle
-from services.generator.pusher import MAX_LOGGED_REASONS, PushResult, Pusher, PushStats
+from services.ingest_client import MAX_LOGGED_REASONS, PushResult, Pusher, PushStats
 from services.logs import event
 
 # Same logger as the CLI: the run's log lines keep the name they always had.

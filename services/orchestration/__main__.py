@@ -33,8 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = settings_with_flags(summarize, args, settings, SUMMARIZE_FLAGS)
     setup_logging(settings.log_level, settings.log_format)
 
-    from services.orchestration.market_summary import resolve_end, summarize as run_summary
-    from services.orchestration.params import validate_timeframes
+    from services.orchestration.analytics.market_summary import summarize as run_summary
+    from services.orchestration.run_params import resolve_end, validate_timeframes
 
     try:
         end = resolve_end(args.end, None)

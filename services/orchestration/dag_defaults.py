@@ -7,7 +7,7 @@ from typing import Any
 
 from airflow.sdk.definitions.retry_policy import ExceptionRetryPolicy, RetryAction, RetryRule
 
-from services.orchestration.alerts import failure_notifiers
+from services.orchestration.checks.alerts import failure_notifiers
 from services.orchestration.tasks import Refused
 
 # Retrying a refusal would only repeat the same one-line reason (and alert twice).

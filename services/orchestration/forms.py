@@ -5,7 +5,7 @@ timeframes are choices among the configured ones (`enum`; symbols matching TICKF
 may be typed too when it is set), times are RFC 3339 date-times
 (`format: date-time`, checked with rfc3339-validator), numbers have their ranges. A param that
 may be left empty has `null` among its types, so the form does not mark it required. What JSON
-Schema cannot say (start before end) the DAG's first task checks (services/orchestration/params.py).
+Schema cannot say (start before end) the DAG's first task checks (services/orchestration/run_params.py).
 
 The choices are read from TICKFLOW_SYMBOLS / TICKFLOW_TIMEFRAMES when the DAG file is parsed.
 """

@@ -14,15 +14,16 @@ Airflow is imported inside the functions only, so the rest of the package works 
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 from urllib.parse import quote
 
 from sqlalchemy import Engine
 from sqlalchemy.pool import NullPool
 
 from services.db.connect import make_engine
-from services.orchestration.checks import SKIPPED, CheckResult, check_kubernetes_rollout
+from services.orchestration.checks.deployment import SKIPPED, CheckResult, check_kubernetes_rollout
 from services.orchestration.settings import OrchestrationSettings
 
 DB_CONN_ID = "tickflow_db"
@@ -31,7 +32,7 @@ K8S_CONN_ID = "kubernetes_default"
 POD_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 __all__ = ["DB_CONN_ID", "K8S_CONN_ID", "KAFKA_CONN_ID", "database_url_of", "engine_for", "kafka_bootstrap_of",
-           "kubernetes_rollout", "load_settings", "optional_connection"]
+           "kubernetes_rollout", "load_settings", "optional_connection", "task_engine"]
 
 
 def optional_connection(conn_id: str) -> Any | None:
@@ -81,6 +82,16 @@ def load_settings(use_connections: bool = True) -> OrchestrationSettings:
 def engine_for(settings: OrchestrationSettings) -> Engine:
     """An engine for one task (no pool kept between tasks)."""
     return make_engine(settings.database_url, poolclass=NullPool, connect_args={"connect_timeout": 10})
+
+
+@contextmanager
+def task_engine(settings: OrchestrationSettings) -> Iterator[Engine]:
+    """`engine_for(settings)`, disposed of when the block ends."""
+    engine = engine_for(settings)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def kubernetes_rollout(settings: OrchestrationSettings) -> CheckResult:

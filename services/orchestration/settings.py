@@ -16,7 +16,7 @@ deployment-check thresholds and endpoints, read from the same TICKFLOW_* environ
 | `TICKFLOW_CHECK_K8S_NAMESPACE` | (connection's or pod's namespace) | where the Deployments are |
 | `TICKFLOW_CHECK_K8S_LABEL_SELECTOR` | (all Deployments) | which Deployments to check |
 | `TICKFLOW_CHECK_EXECUTOR` | (the default executor) | Airflow executor of deployment_check's tasks (Kubernetes: `LocalExecutor`) |
-| `TICKFLOW_ALERT_EMAIL_TO` | (no email) | comma-separated recipients of failure alerts (services/orchestration/alerts.py) |
+| `TICKFLOW_ALERT_EMAIL_TO` | (no email) | comma-separated recipients of failure alerts (services/orchestration/checks/alerts.py) |
 | `TICKFLOW_EVALUATION_FEE_BPS` | `10` | signal_evaluation: fee paid on every entry and exit, in basis points |
 | `TICKFLOW_EVALUATION_LOOKBACK_DAYS` | `30` | signal_evaluation: days of bars before the window end |
 | `TICKFLOW_FORECAST_HORIZON_DAYS` | `7` | market_forecast: days forecast |

@@ -1,4 +1,4 @@
-"""The bodies of the DAGs' tasks: validate params, run the work, turn outcomes into task states.
+"""The bodies of the DAGs' tasks: validate the run params, run the work, turn outcomes into task states.
 
 DAG files (dags/) call these with values from the Airflow context; everything returned is
 JSON (it travels as XCom). A failed check or reconciliation raises AirflowFailException (no
@@ -12,13 +12,14 @@ import this module, and the DAG processor parses them often.
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from services.orchestration.catalog import DEFAULT_TOLERANCE, MANUAL_SPAN, MANUAL_WINDOW
-from services.orchestration.params import (
-    ParamError, Window, resolve_window, validate_bool, validate_max_mismatches, validate_symbols, validate_timeframes,
-    validate_tolerance,
+from services.orchestration.run_params import (
+    RunParamError, Window, resolve_end, resolve_window, validate_bool, validate_max_mismatches, validate_symbols,
+    validate_timeframes, validate_tolerance,
 )
 
 log = logging.getLogger(__name__)
@@ -54,46 +55,59 @@ class Refused(SystemExit):
         return self.message
 
 
-def _window(params: Mapping[str, Any], data_interval_start: datetime | None, data_interval_end: datetime | None,
+def _window(run_params: Mapping[str, Any], data_interval_start: datetime | None, data_interval_end: datetime | None,
             run_after: datetime | None, run_type: str | None) -> Window:
-    """The params' window; else a manual run's last hour (catalog.MANUAL_SPAN); else the data interval."""
+    """The run params' window; else a manual run's last hour (catalog.MANUAL_SPAN); else the data interval."""
     if run_type == "manual":
         data_interval_start = data_interval_end = None
-    window = resolve_window(params.get("start"), params.get("end"), data_interval_start=data_interval_start,
+    window = resolve_window(run_params.get("start"), run_params.get("end"), data_interval_start=data_interval_start,
                             data_interval_end=data_interval_end, run_after=run_after, default_span=MANUAL_SPAN)
     return window if window.source != "default" else Window(window.start, window.end, MANUAL_WINDOW)
 
 
 
-def _with_params(settings: Any, params: Mapping[str, Any], fields: Mapping[str, str]) -> Any:
-    """`settings` with the params that override a setting (param name -> settings field), each
+def _with_run_params(settings: Any, run_params: Mapping[str, Any], fields: Mapping[str, str]) -> Any:
+    """`settings` with the run params that override a setting (param name -> settings field), each
     validated by that field, as the environment and the command line are (Settings.with_updates)."""
-    updates = {field: params[name] for name, field in fields.items() if params.get(name) is not None}
+    updates = {field: run_params[name] for name, field in fields.items() if run_params.get(name) is not None}
     return settings.with_updates(**updates) if updates else settings
+
+
+@contextmanager
+def _refusing(mistakes: type[Exception] = ValueError) -> Iterator[None]:
+    """A mistake in the run params (or in a setting a param overrides) raised in the block refuses the run."""
+    try:
+        yield
+    except mistakes as exc:
+        raise Refused(f"invalid params: {exc}") from None
+
+
+def _symbols_and_timeframes(run_params: Mapping[str, Any], settings: Any) -> tuple[list[str], list[str]]:
+    """The run's symbols and timeframes: the run params', each configured (or allowed); empty = all."""
+    return (validate_symbols(run_params.get("symbols"), settings.symbols, settings.symbol_policy()),
+            validate_timeframes(run_params.get("timeframes"), settings.timeframes))
+
 
 # -- deployment_check ------------------------------------------------------------------------------
 
 def deployment_check(name: str, run_id: str) -> dict[str, Any]:
     """Run one check, record it, and fail (or skip) the task as the check says."""
-    from services.orchestration import checks
-    from services.orchestration.runtime import engine_for, kubernetes_rollout, load_settings
+    from services.orchestration.checks import deployment
+    from services.orchestration.runtime import kubernetes_rollout, load_settings, task_engine
 
     settings = load_settings()
-    engine = engine_for(settings)
-    try:
+    with task_engine(settings) as engine:
         kube = (lambda: kubernetes_rollout(settings)) if name == "kubernetes_rollout" else None
-        result = checks.run_check_patiently(name, settings, engine, kubernetes=kube)
+        result = deployment.run_check_patiently(name, settings, engine, kubernetes=kube)
         try:
-            checks.record_check(engine, run_id, result)
+            deployment.record_check(engine, run_id, result)
         except Exception as exc:  # noqa: BLE001 - the check's own outcome matters more
             log.error("could not record %s in deployment_checks: %s", name, exc)
             if not result.failed:
-                result = checks.CheckResult(name, checks.FAILED, f"{result.message}; but recording it in "
-                                            f"deployment_checks failed: {exc}", result.details, result.duration_ms)
-    finally:
-        engine.dispose()
+                result = deployment.CheckResult(name, deployment.FAILED, f"{result.message}; but recording it in "
+                                                f"deployment_checks failed: {exc}", result.details, result.duration_ms)
     log.info("%s: %s — %s (%.0f ms)", name, result.status, result.message, result.duration_ms)
-    if result.status == checks.SKIPPED:
+    if result.status == deployment.SKIPPED:
         raise _skip(result.message)
     if result.failed:
         raise _fail(result.message)
@@ -101,19 +115,18 @@ def deployment_check(name: str, run_id: str) -> dict[str, Any]:
 
 
 def deployment_summary(run_id: str, task_states: dict[str, str | None] | None = None) -> str:
-    from services.orchestration import checks
-    from services.orchestration.runtime import engine_for, load_settings
+    from services.orchestration.checks import deployment
+    from services.orchestration.runtime import load_settings, task_engine
 
     settings = load_settings()
-    engine = engine_for(settings)
-    try:
-        ok, message = checks.summarize_run(engine, run_id, task_states=task_states)
-    except Exception as exc:  # noqa: BLE001 - e.g. PostgreSQL itself is down: say so, plainly
-        reason = str(getattr(exc, "orig", exc)).strip().splitlines()
-        raise _fail(f"cannot read the results from deployment_checks at {checks.db_location(settings.database_url)}: "
-                    f"{reason[0] if reason else type(exc).__name__}; see each check task's log") from None
-    finally:
-        engine.dispose()
+    with task_engine(settings) as engine:
+        try:
+            ok, message = deployment.summarize_run(engine, run_id, task_states=task_states)
+        except Exception as exc:  # noqa: BLE001 - e.g. PostgreSQL itself is down: say so, plainly
+            reason = str(getattr(exc, "orig", exc)).strip().splitlines()
+            raise _fail(f"cannot read the results from deployment_checks at "
+                        f"{deployment.db_location(settings.database_url)}: "
+                        f"{reason[0] if reason else type(exc).__name__}; see each check task's log") from None
     if not ok:
         raise _fail(message)
     log.info("%s", message)
@@ -129,41 +142,36 @@ _COUNTS = ("bars", "rows_written", "bars_written", "values_written", "candles_in
            "signals_inserted", "signals_updated", "signals_deleted")
 
 
-def plan_backfill(params: Mapping[str, Any], *, data_interval_start: datetime | None = None,
+def plan_backfill(run_params: Mapping[str, Any], *, data_interval_start: datetime | None = None,
                   data_interval_end: datetime | None = None, run_after: datetime | None = None,
                   run_type: str | None = None) -> list[dict[str, Any]]:
-    """Validate params; one job per symbol (the mapped tasks' input), each for all the run's timeframes."""
+    """Validate the run params; one job per symbol (the mapped tasks' input), each for all the run's timeframes."""
     from services.orchestration.runtime import load_settings
 
     settings = load_settings(use_connections=False)
-    try:
-        symbols = validate_symbols(params.get("symbols"), settings.symbols, settings.symbol_policy())
-        timeframes = validate_timeframes(params.get("timeframes"), settings.timeframes)
-        window = _window(params, data_interval_start, data_interval_end, run_after, run_type)
-    except ParamError as exc:
-        raise Refused(f"invalid params: {exc}") from None
+    with _refusing(RunParamError):
+        symbols, timeframes = _symbols_and_timeframes(run_params, settings)
+        window = _window(run_params, data_interval_start, data_interval_end, run_after, run_type)
     log.info("backfill %s (from %s) for %s in %s", window, window.source, ", ".join(symbols), ", ".join(timeframes))
     return [{"symbol": s, "window": window.as_dict(), "timeframes": timeframes} for s in symbols]
 
 
 def backfill_job(job: Mapping[str, Any]) -> dict[str, Any]:
-    from services.orchestration.backfill import backfill_symbol
-    from services.orchestration.runtime import engine_for, load_settings
-    from services.orchestration.state import rebuild_symbol_state
+    from services.orchestration.indicators.backfill import backfill_symbol
+    from services.orchestration.indicators.recompute import Recomputation
+    from services.orchestration.indicators.state import rebuild_symbol_state
+    from services.orchestration.runtime import load_settings, task_engine
 
     settings = load_settings()
-    engine = engine_for(settings)
-    params, rules = settings.indicator_params(), settings.signal_rules()
+    indicator_params, rules = settings.indicator_params(), settings.signal_rules()
     per_timeframe: dict[str, dict[str, Any]] = {}
-    try:
+    with task_engine(settings) as engine:
         for timeframe in job.get("timeframes", ["raw"]):
-            result = backfill_symbol(engine, job["symbol"], Window.from_dict(job["window"]), params, rules,
-                                     timeframe=timeframe, tolerance=DEFAULT_TOLERANCE)
-            per_timeframe[timeframe] = result.as_dict()
+            spec = Recomputation(job["symbol"], Window.from_dict(job["window"]), indicator_params, rules,
+                                 timeframe=timeframe, tolerance=DEFAULT_TOLERANCE)
+            per_timeframe[timeframe] = backfill_symbol(engine, spec).as_dict()
         # After an indicator-settings change the processor waits for this: a state it may continue from.
-        state = rebuild_symbol_state(engine, job["symbol"], params, rules, settings.timeframe_specs())
-    finally:
-        engine.dispose()
+        state = rebuild_symbol_state(engine, job["symbol"], indicator_params, rules, settings.timeframe_specs())
     totals = {key: sum(r[key] for r in per_timeframe.values()) for key in _COUNTS}
     return {"symbol": job["symbol"], **totals, "timeframes": per_timeframe, "state": state, "window": job["window"]}
 
@@ -192,29 +200,23 @@ def backfill_summary(results: list[dict[str, Any]]) -> dict[str, Any]:
 # -- indicator_reconciliation ----------------------------------------------------------------------
 # Mapped per symbol, looping over the timeframes, for the same reasons as the backfill.
 
-def plan_reconciliation(params: Mapping[str, Any], run_id: str, *, data_interval_start: datetime | None = None,
+def plan_reconciliation(run_params: Mapping[str, Any], run_id: str, *, data_interval_start: datetime | None = None,
                         data_interval_end: datetime | None = None, run_after: datetime | None = None,
                         run_type: str | None = None) -> list[dict[str, Any]]:
-    """Validate params, create the run's row, one job per symbol."""
-    from services.orchestration import reconcile
-    from services.orchestration.runtime import engine_for, load_settings
+    """Validate the run params, create the run's row, one job per symbol."""
+    from services.orchestration.indicators import reconcile
+    from services.orchestration.runtime import load_settings, task_engine
 
     settings = load_settings()
-    try:
-        symbols = validate_symbols(params.get("symbols"), settings.symbols, settings.symbol_policy())
-        timeframes = validate_timeframes(params.get("timeframes"), settings.timeframes)
-        window = _window(params, data_interval_start, data_interval_end, run_after, run_type)
-        tolerance = validate_tolerance(params.get("tolerance", DEFAULT_TOLERANCE))
-        max_mismatches = validate_max_mismatches(params.get("max_mismatches", 0))
-        repair = validate_bool("repair", params.get("repair", False))
-    except ParamError as exc:
-        raise Refused(f"invalid params: {exc}") from None
-    engine = engine_for(settings)
-    try:
+    with _refusing(RunParamError):
+        symbols, timeframes = _symbols_and_timeframes(run_params, settings)
+        window = _window(run_params, data_interval_start, data_interval_end, run_after, run_type)
+        tolerance = validate_tolerance(run_params.get("tolerance", DEFAULT_TOLERANCE))
+        max_mismatches = validate_max_mismatches(run_params.get("max_mismatches", 0))
+        repair = validate_bool("repair", run_params.get("repair", False))
+    with task_engine(settings) as engine:
         reconcile.start_run(engine, run_id, window, symbols, tolerance=tolerance, max_mismatches=max_mismatches,
                             repair=repair, timeframes=timeframes)
-    finally:
-        engine.dispose()
     log.info("reconciliation %s of %s (from %s) in %s, tolerance %g, max_mismatches %d, repair %s", run_id, window,
              window.source, ", ".join(timeframes), tolerance, max_mismatches, repair)
     return [{"symbol": s, "window": window.as_dict(), "run_id": run_id, "tolerance": tolerance, "repair": repair,
@@ -222,37 +224,32 @@ def plan_reconciliation(params: Mapping[str, Any], run_id: str, *, data_interval
 
 
 def reconciliation_job(job: Mapping[str, Any]) -> dict[str, Any]:
-    from services.orchestration import reconcile
-    from services.orchestration.runtime import engine_for, load_settings
+    from services.orchestration.indicators import reconcile
+    from services.orchestration.indicators.recompute import Recomputation
+    from services.orchestration.runtime import load_settings, task_engine
 
     settings = load_settings()
-    engine = engine_for(settings)
     per_timeframe: dict[str, dict[str, Any]] = {}
-    try:
+    with task_engine(settings) as engine:
         for timeframe in job.get("timeframes", ["raw"]):
-            result = reconcile.reconcile_symbol(
-                engine, job["run_id"], job["symbol"], Window.from_dict(job["window"]), settings.indicator_params(),
-                settings.signal_rules(), tolerance=float(job["tolerance"]), repair=bool(job["repair"]),
-                timeframe=timeframe)
+            spec = Recomputation(job["symbol"], Window.from_dict(job["window"]), settings.indicator_params(),
+                                 settings.signal_rules(), timeframe=timeframe, tolerance=float(job["tolerance"]))
+            result = reconcile.reconcile_symbol(engine, job["run_id"], spec, repair=bool(job["repair"]))
             per_timeframe[timeframe] = result.as_dict()
-    finally:
-        engine.dispose()
     totals = {key: sum(r[key] for r in per_timeframe.values()) for key in ("bars", "mismatches", "remaining")}
     return {"symbol": job["symbol"], **totals, "timeframes": per_timeframe}
 
 
 def reconciliation_summary(run_id: str) -> dict[str, Any]:
-    from services.orchestration import reconcile
-    from services.orchestration.runtime import engine_for, load_settings
+    from services.orchestration.indicators import reconcile
+    from services.orchestration.runtime import load_settings, task_engine
 
-    settings = load_settings()
-    engine = engine_for(settings)
-    try:
-        summary = reconcile.finish_run(engine, run_id)
-    except reconcile.RunNotFound:
-        raise _fail(f"reconciliation run {run_id!r} was never started: the plan task failed (see its log)") from None
-    finally:
-        engine.dispose()
+    with task_engine(load_settings()) as engine:
+        try:
+            summary = reconcile.finish_run(engine, run_id)
+        except reconcile.RunNotFound:
+            raise _fail(f"reconciliation run {run_id!r} was never started: the plan task failed "
+                        "(see its log)") from None
     if summary.failed:
         raise _fail(summary.message)
     if summary.bars == 0:
@@ -265,38 +262,33 @@ def reconciliation_summary(run_id: str) -> dict[str, Any]:
 
 # -- market_summary --------------------------------------------------------------------------------
 
-def market_summary(params: Mapping[str, Any], data_interval_end: datetime | None, run_id: str | None) -> dict:
+def market_summary(run_params: Mapping[str, Any], data_interval_end: datetime | None, run_id: str | None) -> dict:
     """Settings from TICKFLOW_*, the database from the Airflow connection `tickflow_db` if defined."""
-    from services.orchestration.market_summary import resolve_end, summarize
+    from services.orchestration.analytics.market_summary import summarize
     from services.orchestration.runtime import load_settings
 
     settings = load_settings()
-    try:
-        settings = _with_params(settings, params, {"horizon_bars": "summary_horizon_bars"})
-        timeframes = validate_timeframes(params.get("timeframes"), settings.timeframes)
-        end = resolve_end(params.get("end"), data_interval_end)
-    except ValueError as exc:
-        raise Refused(f"invalid params: {exc}") from None
+    with _refusing():
+        settings = _with_run_params(settings, run_params, {"horizon_bars": "summary_horizon_bars"})
+        timeframes = validate_timeframes(run_params.get("timeframes"), settings.timeframes)
+        end = resolve_end(run_params.get("end"), data_interval_end)
     return summarize(settings.database_url, end, settings.summary_horizon_bars, run_id, timeframes)
 
 
 # -- signal_evaluation -----------------------------------------------------------------------------
 
-def signal_evaluation(params: Mapping[str, Any], data_interval_end: datetime | None, run_id: str | None) -> dict:
-    """Validate params (settings give the defaults), evaluate every symbol x timeframe x rule, store the rows."""
-    from services.orchestration.market_summary import resolve_end
+def signal_evaluation(run_params: Mapping[str, Any], data_interval_end: datetime | None, run_id: str | None) -> dict:
+    """Validate the run params (settings give the defaults), evaluate every symbol x timeframe x rule, store
+    the rows."""
     from services.orchestration.runtime import load_settings
-    from services.orchestration.signal_evaluation import evaluate_signals
+    from services.orchestration.analytics.signal_evaluation import evaluate_signals
 
     settings = load_settings()
-    try:
-        symbols = validate_symbols(params.get("symbols"), settings.symbols, settings.symbol_policy())
-        timeframes = validate_timeframes(params.get("timeframes"), settings.timeframes)
-        settings = _with_params(settings, params, {"fee_bps": "evaluation_fee_bps",
-                                                   "lookback_days": "evaluation_lookback_days"})
-        end = resolve_end(params.get("end"), data_interval_end)
-    except (ParamError, ValueError) as exc:
-        raise Refused(f"invalid params: {exc}") from None
+    with _refusing():
+        symbols, timeframes = _symbols_and_timeframes(run_params, settings)
+        settings = _with_run_params(settings, run_params, {"fee_bps": "evaluation_fee_bps",
+                                                           "lookback_days": "evaluation_lookback_days"})
+        end = resolve_end(run_params.get("end"), data_interval_end)
     return evaluate_signals(settings.database_url, end, timedelta(days=settings.evaluation_lookback_days),
                             settings.evaluation_fee_bps, symbols, timeframes, run_id)
 
@@ -304,21 +296,18 @@ def signal_evaluation(params: Mapping[str, Any], data_interval_end: datetime | N
 # -- market_forecast -------------------------------------------------------------------------------
 # One mapped task per symbol: each fits its own models (seconds per symbol), retries alone.
 
-def plan_forecast(params: Mapping[str, Any], data_interval_end: datetime | None) -> list[dict[str, Any]]:
-    """Validate params (settings give the defaults); one job per symbol."""
-    from services.orchestration.market_forecast import DAILY
-    from services.orchestration.market_summary import resolve_end
+def plan_forecast(run_params: Mapping[str, Any], data_interval_end: datetime | None) -> list[dict[str, Any]]:
+    """Validate the run params (settings give the defaults); one job per symbol."""
+    from services.orchestration.analytics.market_forecast import DAILY
     from services.orchestration.runtime import load_settings
 
     settings = load_settings(use_connections=False)
-    try:
-        symbols = validate_symbols(params.get("symbols"), settings.symbols, settings.symbol_policy())
-        settings = _with_params(settings, params, {"horizon": "forecast_horizon_days",
-                                                   "history": "forecast_history_days"})
+    with _refusing():
+        symbols = validate_symbols(run_params.get("symbols"), settings.symbols, settings.symbol_policy())
+        settings = _with_run_params(settings, run_params, {"horizon": "forecast_horizon_days",
+                                                           "history": "forecast_history_days"})
         horizon, history = settings.forecast_horizon_days, settings.forecast_history_days
-        end = resolve_end(params.get("end"), data_interval_end)
-    except (ParamError, ValueError) as exc:
-        raise Refused(f"invalid params: {exc}") from None
+        end = resolve_end(run_params.get("end"), data_interval_end)
     if DAILY not in settings.timeframes:
         raise Refused(f"no daily candles to forecast from: TICKFLOW_TIMEFRAMES ({','.join(settings.timeframes)}) "
                       f"does not roll up {DAILY}")
@@ -330,7 +319,7 @@ def plan_forecast(params: Mapping[str, Any], data_interval_end: datetime | None)
 
 def forecast_job(job: Mapping[str, Any], run_id: str | None) -> dict[str, Any]:
     """One symbol's forecast; skipped (with the reason) when it has too little daily history."""
-    from services.orchestration.market_forecast import NotEnoughHistory, forecast_symbol
+    from services.orchestration.analytics.market_forecast import NotEnoughHistory, forecast_symbol
     from services.orchestration.runtime import load_settings
 
     settings = load_settings()
@@ -355,22 +344,18 @@ def forecast_summary(results: list[dict[str, Any]]) -> dict[str, Any]:
 
 # -- market_recommendations ------------------------------------------------------------------------
 
-def recommendations(params: Mapping[str, Any], data_interval_end: datetime | None, run_id: str | None) -> dict:
-    """Validate params (settings give the defaults), make and store a recommendation per symbol x timeframe."""
+def recommendations(run_params: Mapping[str, Any], data_interval_end: datetime | None, run_id: str | None) -> dict:
+    """Validate the run params (settings give the defaults), make and store a recommendation per symbol x timeframe."""
     from services.core.recommendation import Policy
-    from services.orchestration.market_summary import resolve_end
-    from services.orchestration.phrasing import LLMEndpoint
-    from services.orchestration.recommendations import recommend
+    from services.orchestration.analytics.phrasing import LLMEndpoint
+    from services.orchestration.analytics.recommendations import recommend
     from services.orchestration.runtime import load_settings
 
     settings = load_settings()
-    try:
-        symbols = validate_symbols(params.get("symbols"), settings.symbols, settings.symbol_policy())
-        timeframes = validate_timeframes(params.get("timeframes"), settings.timeframes)
-        settings = _with_params(settings, params, {"min_trades": "evaluation_min_trades"})
-        end = resolve_end(params.get("end"), data_interval_end)
-    except (ParamError, ValueError) as exc:
-        raise Refused(f"invalid params: {exc}") from None
+    with _refusing():
+        symbols, timeframes = _symbols_and_timeframes(run_params, settings)
+        settings = _with_run_params(settings, run_params, {"min_trades": "evaluation_min_trades"})
+        end = resolve_end(run_params.get("end"), data_interval_end)
     policy = Policy(min_trades=settings.evaluation_min_trades, stale_days=settings.recommendation_stale_days,
                     news_hours=settings.recommendation_news_hours, rsi_oversold=settings.rsi_oversold,
                     rsi_overbought=settings.rsi_overbought)

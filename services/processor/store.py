@@ -14,12 +14,9 @@ import orjson
 import psycopg2
 import psycopg2.extras
 
+from services.db.queries import STORED_BASE_BARS_SQL
 from services.processor.sinks import SINKS, timestamptz_of
 from services.processor.transaction import BatchOutput
-
-# A symbol's stored base bars, oldest first: what its streaming state is rebuilt from.
-STORED_BASE_BARS_SQL = ("SELECT extract(epoch FROM ts)::float8, open, high, low, close, volume FROM bars "
-                        "WHERE symbol = %s AND timeframe = 'raw' ORDER BY ts")
 
 
 class OffsetConflict(RuntimeError):

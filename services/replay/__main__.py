@@ -18,7 +18,7 @@ import orjson
 from services.cli import add_setting_flags, number_or_max, settings_with_flags
 from services.config import Settings, get_settings
 from services.core.symbols import FORMAT_HELP, is_well_formed
-from services.generator.pusher import Pusher, ingest_token
+from services.ingest_client import Pusher, ingest_token
 from services.logs import event, setup_logging
 from services.replay.files import LayoutError, Source, parse_columns, read_candles
 from services.replay.runner import Pace, in_time_order, replay

@@ -1,7 +1,7 @@
 """Sending a history of candles to ingest: paced, batched, retried, counted.
 
 The candles go out in time order (a symbol's bars in the order the processor must apply them),
-in batches through the generator's `Pusher` (services/generator/pusher.py: retries with backoff,
+in batches through the ingest client's `Pusher` (services/ingest_client.py: retries with backoff,
 413 splits, per-record verdicts), one batch at a time, so a symbol's bars reach Kafka in order even
 across retries. Pacing (`Pace`):
 
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from services.generator.pusher import Pusher
+from services.ingest_client import Pusher
 
 TOP_REASONS = 5
 

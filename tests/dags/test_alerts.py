@@ -12,7 +12,7 @@ from typing import Any, Iterator
 
 import pytest
 
-from services.orchestration.alerts import WebhookNotifier, failure_notifiers, webhook_url
+from services.orchestration.checks.alerts import WebhookNotifier, failure_notifiers, webhook_url
 
 
 class Receiver:

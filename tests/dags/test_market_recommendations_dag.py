@@ -16,8 +16,8 @@ from sqlalchemy import Engine, text
 
 from services.config import Settings
 from services.core.recommendation import template_text, unsupported_numbers
-from services.orchestration.market_forecast import forecast_symbol
-from services.orchestration.signal_evaluation import evaluate_signals
+from services.orchestration.analytics.market_forecast import forecast_symbol
+from services.orchestration.analytics.signal_evaluation import evaluate_signals
 from dags_support import task_states, xcom
 from fake_llm import FakeLLM, plain_words
 from goog_daily import GoogDaily

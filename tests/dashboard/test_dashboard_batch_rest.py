@@ -12,7 +12,7 @@ from sqlalchemy import Engine, text
 
 from services.config import Settings
 from services.dashboard.app import create_app
-from services.orchestration.signal_evaluation import evaluate_signals
+from services.orchestration.analytics.signal_evaluation import evaluate_signals
 from dashboard_data import candles, insert_rows, stream_rows
 
 START = 1_700_000_000.0

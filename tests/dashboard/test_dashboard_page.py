@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from services.config import Settings
-from services.orchestration.market_summary import summarize
+from services.orchestration.analytics.market_summary import summarize
 from dashboard_data import candles, insert_rows, stream_rows
 from test_dashboard_browser import CHROMIUM, WEB_DIR
 

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, text
 from services.config import Settings
 from services.core.recommendation import Policy
 from services.dashboard.app import create_app
-from services.orchestration.recommendations import recommend
+from services.orchestration.analytics.recommendations import recommend
 from dashboard_data import candles, insert_rows, stream_rows
 from test_dashboard_browser import CHROMIUM, WEB_DIR
 

@@ -18,7 +18,7 @@ from services.db.connect import SIDE_DASHBOARD
 from services.core.indicators import INDICATOR_COLUMNS
 from services.dashboard.app import create_app
 from services.dashboard.schemas import Period
-from services.orchestration.market_summary import PERIODS, summarize
+from services.orchestration.analytics.market_summary import PERIODS, summarize
 from dashboard_data import candles, insert_rows, stream_rows
 from support import ROOT
 

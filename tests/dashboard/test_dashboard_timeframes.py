@@ -14,7 +14,7 @@ from services.config import Settings
 from services.core.indicators import INDICATOR_COLUMNS
 from services.core.timeframes import Timeframe
 from services.dashboard.app import create_app
-from services.orchestration.market_summary import summarize
+from services.orchestration.analytics.market_summary import summarize
 from dashboard_data import candles, insert_rolled, insert_rows, rolled_rows, stream_rows
 
 START = 1_700_000_000.0  # 2023-11-14T22:13:20Z: not on a minute boundary

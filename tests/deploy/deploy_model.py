@@ -433,7 +433,7 @@ def _fastapi_get_routes(service: str) -> frozenset[str]:
         app = create_app(Settings(), publisher=object())  # type: ignore[arg-type]  # never called
     elif service == "generator":
         from services.generator.app import create_app as create_generator_app
-        from services.generator.pusher import PushStats
+        from services.ingest_client import PushStats
 
         app = create_generator_app(dict, PushStats(), lambda: True)
     elif service == "ingest-ops":

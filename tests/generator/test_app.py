@@ -12,7 +12,7 @@ from services.config import get_settings
 from services.core.simulation import is_candle
 from services.generator.app import create_app
 from services.ops import BackgroundServer
-from services.generator.pusher import PushStats
+from services.ingest_client import PushStats
 from services.generator.runner import Runner
 from fake_ingest import contract_errors
 from generator_data import make_plan

@@ -1,4 +1,5 @@
-"""The generator's pusher (services/generator/pusher.py) against a real local HTTP server (a fake ingest)."""
+"""The ingest client (services/ingest_client.py: the generator, the replay and the feed send through it)
+against a real local HTTP server (a fake ingest)."""
 from __future__ import annotations
 
 import email.utils
@@ -7,7 +8,7 @@ import threading
 
 import pytest
 
-from services.generator.pusher import (
+from services.ingest_client import (
     Pusher,
     PushStats,
     Verdict,
@@ -89,7 +90,7 @@ def test_422_rejections_are_counted_not_retried(caplog: pytest.LogCaptureFixture
         return 422, {}, {"accepted": 0, "rejected": len(recs), "results": results}
 
     with FakeIngest(default=reject_all) as ingest, fast_pusher(ingest.url) as pusher:
-        with caplog.at_level("WARNING", logger="services.generator.pusher"):
+        with caplog.at_level("WARNING", logger="services.ingest_client"):
             result = pusher.push(batch)
             second = pusher.push(batch[:2])
     assert (result.accepted, result.rejected, result.undelivered, result.retries) == (0, 5, 0, 0)

@@ -10,9 +10,9 @@ from sqlalchemy import Engine, text
 
 from services.core.indicators import INDICATOR_COLUMNS
 from support import assert_same_indicators, signal_keys
-from services.orchestration.backfill import backfill_symbol
-from services.orchestration.params import Window
-from services.orchestration.recompute import warmup_bars
+from services.orchestration.indicators.backfill import backfill_symbol
+from services.orchestration.run_params import Window
+from services.orchestration.indicators.recompute import Recomputation, warmup_bars
 from orchestration_data import StreamData, read_stream_data
 
 NULLS = ", ".join(f"{c} = NULL" for c in INDICATOR_COLUMNS)
@@ -42,8 +42,8 @@ def test_backfill_restores_a_deleted_range_and_a_second_run_writes_nothing(
                           "ON CONFLICT DO NOTHING"), {"inside": times[1100], "outside": times[1400]})
     assert deleted > 0
 
-    result = backfill_symbol(orch_db, "AAPL", Window(start.to_pydatetime(), end.to_pydatetime(), "params"),
-                             chunk_bars=97)  # several chunks, warm-up carried between them
+    result = backfill_symbol(orch_db, Recomputation("AAPL", Window(start.to_pydatetime(), end.to_pydatetime(), "params"),
+                                                    chunk_bars=97))  # several chunks, warm-up carried between them
     assert result.bars == 300 and result.chunks == 4
     assert result.bars_written == 300 and result.values_written == 300 * len(INDICATOR_COLUMNS)
     assert result.signals_inserted == deleted and result.signals_deleted == 1
@@ -66,7 +66,7 @@ def test_backfill_restores_a_deleted_range_and_a_second_run_writes_nothing(
     np.testing.assert_allclose(got["value"].to_numpy(), want["value"].to_numpy(), rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(got["reference"].to_numpy(), want["reference"].to_numpy(), rtol=1e-9, atol=1e-9)
 
-    again = backfill_symbol(orch_db, "AAPL", Window(start.to_pydatetime(), end.to_pydatetime(), "params"))
+    again = backfill_symbol(orch_db, Recomputation("AAPL", Window(start.to_pydatetime(), end.to_pydatetime(), "params")))
     assert again.rows_written == 0 and again.bars == 300
     assert read_stream_data(orch_db).bars.equals(after.bars)
 
@@ -80,7 +80,7 @@ def test_backfill_from_the_first_bar_restores_the_early_nulls_exactly(
         conn.execute(text(f"UPDATE bars SET sma = 1.0, rsi = 50.0, macd_signal = 0.5 WHERE timeframe = 'raw' AND ts < :e"), {"e": times[60]})
         conn.execute(text("DELETE FROM signals WHERE timeframe = 'raw'"))
     window = Window(times[0].to_pydatetime() - timedelta(days=1), times[60].to_pydatetime(), "params")
-    result = backfill_symbol(orch_db, "GOOGL", window)
+    result = backfill_symbol(orch_db, Recomputation("GOOGL", window))
     # sma has no value before bar 19, rsi before 13, macd_signal before 33: those become NULL again
     assert result.bars_written == 60 and result.per_indicator == {"sma": 60, "rsi": 60, "macd_signal": 60}
     after = read_stream_data(orch_db)
@@ -96,8 +96,8 @@ def test_intact_data_is_not_rewritten_and_other_symbols_are_untouched(
     times = original.times("MSFT")
     with orch_db.begin() as conn:
         conn.execute(text("UPDATE bars SET rsi = rsi + 0.5 WHERE timeframe = 'raw' AND symbol = 'AAPL'"))
-    result = backfill_symbol(orch_db, "MSFT", Window(times[0].to_pydatetime(), times.iloc[-1].to_pydatetime()
-                                                     + timedelta(seconds=1), "params"), chunk_bars=500)
+    window = Window(times[0].to_pydatetime(), times.iloc[-1].to_pydatetime() + timedelta(seconds=1), "params")
+    result = backfill_symbol(orch_db, Recomputation("MSFT", window, chunk_bars=500))
     assert result.bars == 1200 and result.rows_written == 0
     after = read_stream_data(orch_db)
     aapl = after.bars["symbol"] == "AAPL"

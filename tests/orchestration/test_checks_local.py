@@ -20,7 +20,7 @@ from services.config import Settings
 from services.db.connect import make_engine
 from services.db.migrations import SQL_DIR
 from services.kafka_io import Topics, delete_topics, make_admin, make_consumer, make_producer
-from services.orchestration import checks
+from services.orchestration.checks import deployment as checks
 from services.orchestration.catalog import CHECKS
 from services.orchestration.settings import OrchestrationSettings
 from support import free_port

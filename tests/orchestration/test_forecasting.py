@@ -1,4 +1,4 @@
-"""The forecast models and their selection (services/orchestration/forecasting.py), without I/O: the
+"""The forecast models and their selection (services/orchestration/analytics/forecasting.py), without I/O: the
 baselines' formulas by hand, nested intervals, rolling-origin windows, and naive kept when no
 model beats it."""
 from __future__ import annotations
@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from services.orchestration.forecasting import FITTERS, LEVELS, MODELS, cross_validate, fit_forecast, forecast_target
+from services.orchestration.analytics.forecasting import FITTERS, LEVELS, MODELS, cross_validate, fit_forecast, forecast_target
 
 Z80, Z95 = 1.2815515655446004, 1.959963984540054
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from services.orchestration.market_summary import resolve_end
+from services.orchestration.run_params import resolve_end
 
 
 def test_window_end_of_a_run() -> None:

@@ -1,12 +1,13 @@
-"""DAG param validation: windows, symbols, timeframes, tolerances — and the errors people see."""
+"""Run param validation (services/orchestration/run_params.py): windows, symbols, timeframes, tolerances — and the
+errors people see."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from services.orchestration.params import (
-    ParamError, Window, parse_time, resolve_window, validate_bool, validate_max_mismatches, validate_symbols,
+from services.orchestration.run_params import (
+    RunParamError, Window, parse_time, resolve_window, validate_bool, validate_max_mismatches, validate_symbols,
     validate_timeframes, validate_tolerance,
 )
 
@@ -39,7 +40,7 @@ def test_times_are_parsed_to_utc(value: object, expected: datetime | None) -> No
     (1714521600, r"start: expected an ISO 8601 date-time string such as '2024-05-01T00:00:00Z', got int 1714521600"),
 ])
 def test_bad_times_say_which_param_and_what_is_expected(value: object, message: str) -> None:
-    with pytest.raises(ParamError, match=message):
+    with pytest.raises(RunParamError, match=message):
         parse_time("start", value)
 
 
@@ -68,10 +69,10 @@ def test_without_interval_the_default_span_before_run_after_is_used() -> None:
 
 
 def test_an_empty_or_inverted_window_is_refused_with_both_times() -> None:
-    with pytest.raises(ParamError, match=r"start \(2024-05-02T00:00:00\+00:00\) must be before end "
+    with pytest.raises(RunParamError, match=r"start \(2024-05-02T00:00:00\+00:00\) must be before end "
                                          r"\(2024-05-01T00:00:00\+00:00\); the window is \[start, end\)"):
         resolve_window("2024-05-02", "2024-05-01")
-    with pytest.raises(ParamError, match="must be before end .* taken from params \\+ data interval"):
+    with pytest.raises(RunParamError, match="must be before end .* taken from params \\+ data interval"):
         resolve_window("2024-05-02T00:00:00Z", None, data_interval_start=DI_START, data_interval_end=DI_END)
 
 
@@ -90,10 +91,10 @@ def test_symbols_are_normalised_and_empty_means_all(value: object, expected: lis
 
 
 def test_unknown_symbols_are_named_with_the_configured_ones() -> None:
-    with pytest.raises(ParamError, match=r"symbols: unknown symbol\(s\) FOO, BAR; configured symbols are "
+    with pytest.raises(RunParamError, match=r"symbols: unknown symbol\(s\) FOO, BAR; configured symbols are "
                                          r"AAPL, GOOGL, AMZN, MSFT, TSLA \(TICKFLOW_SYMBOLS\)"):
         validate_symbols(["AAPL", "foo", "bar"], CONFIGURED)
-    with pytest.raises(ParamError, match="every symbol must be a string, got 3"):
+    with pytest.raises(RunParamError, match="every symbol must be a string, got 3"):
         validate_symbols(["AAPL", 3], CONFIGURED)
 
 
@@ -101,14 +102,14 @@ def test_tolerance_max_mismatches_and_flags() -> None:
     assert validate_tolerance(1e-9) == 1e-9
     assert validate_tolerance("1e-6") == 1e-6
     for bad in (0, -1e-9, 1, "abc", float("nan"), True, None):
-        with pytest.raises(ParamError, match="tolerance: expected a relative tolerance between 0 and 1"):
+        with pytest.raises(RunParamError, match="tolerance: expected a relative tolerance between 0 and 1"):
             validate_tolerance(bad)
     assert validate_max_mismatches(0) == 0 and validate_max_mismatches("12") == 12
     for bad in (-1, 1.5, "x", True, None):
-        with pytest.raises(ParamError, match="max_mismatches: expected a whole number >= 0"):
+        with pytest.raises(RunParamError, match="max_mismatches: expected a whole number >= 0"):
             validate_max_mismatches(bad)
     assert validate_bool("repair", True) is True and validate_bool("repair", "false") is False
-    with pytest.raises(ParamError, match="repair: expected true or false, got 'maybe'"):
+    with pytest.raises(RunParamError, match="repair: expected true or false, got 'maybe'"):
         validate_bool("repair", "maybe")
 
 
@@ -124,11 +125,11 @@ def test_timeframes_are_canonical_and_empty_means_raw_and_all_configured(value: 
 
 
 def test_unknown_timeframes_are_named_with_the_stored_ones() -> None:
-    with pytest.raises(ParamError, match=r"^timeframes: unknown timeframe\(s\) 15m, 2h; the stored ones are "
+    with pytest.raises(RunParamError, match=r"^timeframes: unknown timeframe\(s\) 15m, 2h; the stored ones are "
                                          r"raw, 1m, 5m, 1h, 1d \(raw = base bars"):
         validate_timeframes(["2h", "1m", "15m"], TIMEFRAMES)
-    with pytest.raises(ParamError, match=r"^timeframes: 'hourly' is not a timeframe; use raw"):
+    with pytest.raises(RunParamError, match=r"^timeframes: 'hourly' is not a timeframe; use raw"):
         validate_timeframes("hourly", TIMEFRAMES)
-    with pytest.raises(ParamError, match=r"^timeframes: expected a list"):
+    with pytest.raises(RunParamError, match=r"^timeframes: expected a list"):
         validate_timeframes(5, TIMEFRAMES)
     assert validate_timeframes(None, ()) == ["raw"]  # no timeframes configured: base bars only

@@ -1,4 +1,4 @@
-"""The LLM phrasing of a recommendation (services/orchestration/phrasing.py) against a local FAKE
+"""The LLM phrasing of a recommendation (services/orchestration/analytics/phrasing.py) against a local FAKE
 OpenAI-compatible endpoint (tests/fake_llm.py; no model service runs here): a good answer is used,
 an invented number, an HTTP error, a timeout, an empty or malformed answer fall back to the template
 with the reason; the key goes as a bearer token and never into the log."""
@@ -12,7 +12,7 @@ import pytest
 from pydantic import SecretStr
 
 from services.core.recommendation import Evidence, Policy, facts_of, template_text
-from services.orchestration.phrasing import INSTRUCTIONS, LLMEndpoint, phrase
+from services.orchestration.analytics.phrasing import INSTRUCTIONS, LLMEndpoint, phrase
 from services.orchestration.settings import OrchestrationSettings
 from fake_llm import SLOW, FakeLLM
 

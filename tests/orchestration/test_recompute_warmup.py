@@ -8,7 +8,7 @@ import pytest
 from services.core.reference import compute_indicators
 from services.core.indicators import INDICATOR_COLUMNS, IndicatorEngine, IndicatorParams
 from services.core.simulation import MarketSimulator, is_candle
-from services.orchestration.recompute import differs, warmup_bars
+from services.orchestration.indicators.recompute import differs, warmup_bars
 
 N = 4000
 

@@ -7,8 +7,9 @@ from typing import Callable
 import pytest
 from sqlalchemy import Engine, text
 
-from services.orchestration.params import Window
-from services.orchestration.reconcile import RunNotFound, finish_run, reconcile_symbol, start_run
+from services.orchestration.indicators.recompute import Recomputation
+from services.orchestration.run_params import Window
+from services.orchestration.indicators.reconcile import RunNotFound, finish_run, reconcile_symbol, start_run
 from orchestration_data import StreamData, read_stream_data
 
 
@@ -20,8 +21,8 @@ def whole(data: StreamData) -> Window:
 def run(engine: Engine, run_id: str, window: Window, symbols: tuple[str, ...], *, repair: bool = False,
         max_mismatches: int = 0, tolerance: float = 1e-9):  # type: ignore[no-untyped-def]
     start_run(engine, run_id, window, symbols, tolerance=tolerance, max_mismatches=max_mismatches, repair=repair)
-    results = [reconcile_symbol(engine, run_id, s, window, tolerance=tolerance, repair=repair, chunk_bars=400)
-               for s in symbols]
+    results = [reconcile_symbol(engine, run_id, Recomputation(s, window, tolerance=tolerance, chunk_bars=400),
+                                repair=repair) for s in symbols]
     return results, finish_run(engine, run_id)
 
 
@@ -96,7 +97,7 @@ def test_tolerance_is_relative_and_configurable(stream_data: Callable[..., Strea
 def test_a_symbol_without_result_fails_the_run(stream_data: Callable[..., StreamData], orch_db: Engine) -> None:
     data = stream_data(("AAPL",), 100)
     start_run(orch_db, "partial", whole(data), ("AAPL", "AMZN"), tolerance=1e-9, max_mismatches=0, repair=False)
-    reconcile_symbol(orch_db, "partial", "AAPL", whole(data), tolerance=1e-9)
+    reconcile_symbol(orch_db, "partial", Recomputation("AAPL", whole(data), tolerance=1e-9))
     summary = finish_run(orch_db, "partial")
     assert summary.failed and summary.message.startswith("reconciliation of AMZN did not finish")
     with pytest.raises(RunNotFound):

@@ -13,7 +13,7 @@ from services.core.stream import SymbolStream
 from services.core.indicators import IndicatorParams
 from services.core.records import StockPrice
 from services.core.signals import SignalRules
-from services.orchestration.state import CURRENT, NO_BARS, REBUILT, rebuild_symbol_state
+from services.orchestration.indicators.state import CURRENT, NO_BARS, REBUILT, rebuild_symbol_state
 from services.processor.store import BatchWriter
 from orchestration_data import insert_stream_data, stream_rows
 

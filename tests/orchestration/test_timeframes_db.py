@@ -10,11 +10,11 @@ from sqlalchemy import Engine, text
 
 from services.core.indicators import INDICATOR_COLUMNS
 from services.core.timeframes import Timeframe
-from services.orchestration.backfill import backfill_symbol
-from services.orchestration.params import Window
-from services.orchestration.recompute import warmup_bars
-from services.orchestration.reconcile import finish_run, reconcile_symbol, start_run
-from services.orchestration.rolled import history_start
+from services.orchestration.indicators.backfill import backfill_symbol
+from services.orchestration.run_params import Window
+from services.orchestration.indicators.recompute import Recomputation, warmup_bars
+from services.orchestration.indicators.reconcile import finish_run, reconcile_symbol, start_run
+from services.orchestration.indicators.rolled import history_start
 from support import assert_same_indicators, signal_keys
 from orchestration_data import (
     DEFAULT_TIMEFRAMES, START, insert_rows, read_timeframe, stream_rows_with_timeframes,
@@ -40,8 +40,8 @@ def whole() -> Window:
 
 def reconcile(engine: Engine, run_id: str, *, repair: bool = False):  # type: ignore[no-untyped-def]
     start_run(engine, run_id, whole(), SYMBOLS, tolerance=1e-9, max_mismatches=0, repair=repair, timeframes=TIMEFRAMES)
-    results = [reconcile_symbol(engine, run_id, s, whole(), tolerance=1e-9, timeframe=tf, repair=repair,
-                                chunk_bars=700) for s in SYMBOLS for tf in TIMEFRAMES]
+    results = [reconcile_symbol(engine, run_id, Recomputation(s, whole(), timeframe=tf, tolerance=1e-9, chunk_bars=700),
+                                repair=repair) for s in SYMBOLS for tf in TIMEFRAMES]
     return results, finish_run(engine, run_id)
 
 
@@ -108,14 +108,14 @@ def test_backfill_inserts_the_missing_candles_of_a_timeframe_exactly_as_the_stre
     with orch_db.begin() as conn:  # as if 5m had been configured after the history was stored
         conn.execute(text("DELETE FROM bars WHERE timeframe = '5m'"))
         conn.execute(text("DELETE FROM signals WHERE timeframe = '5m'"))
-    results = [backfill_symbol(orch_db, s, whole(), timeframe="5m", chunk_bars=500) for s in SYMBOLS]
+    results = [backfill_symbol(orch_db, Recomputation(s, whole(), timeframe="5m", chunk_bars=500)) for s in SYMBOLS]
     assert sum(r.candles_inserted for r in results) == len(stored["5m"][0])
     assert sum(r.signals_inserted for r in results) == len(stored["5m"][1])
     assert all(r.chunks > 1 for r in results)  # several chunks, the forming window carried between them
     assert_same_rows(orch_db, "5m", stored["5m"])
     for tf in ("raw", "1m", "1h"):
         assert read_timeframe(orch_db, tf)[0].equals(stored[tf][0])  # nothing else touched
-    again = backfill_symbol(orch_db, "AAPL", whole(), timeframe="5m")
+    again = backfill_symbol(orch_db, Recomputation("AAPL", whole(), timeframe="5m"))
     assert again.rows_written == 0 and again.bars == len(stored["5m"][0]) // 2
 
 
@@ -127,8 +127,8 @@ def test_backfill_of_a_window_after_the_warm_up_equals_the_stream(stored: dict, 
         conn.execute(text("DELETE FROM bars WHERE timeframe = '1m' AND symbol = 'AAPL' AND ts >= :s AND ts < :e"),
                      {"s": start, "e": end})
         conn.execute(text("DELETE FROM signals WHERE timeframe = '1m' AND symbol = 'AAPL'"))
-    result = backfill_symbol(orch_db, "AAPL", Window(start.to_pydatetime(), end.to_pydatetime(), "params"),
-                             timeframe="1m", chunk_bars=97)
+    result = backfill_symbol(orch_db, Recomputation("AAPL", Window(start.to_pydatetime(), end.to_pydatetime(), "params"),
+                                                    timeframe="1m", chunk_bars=97))
     assert (result.bars, result.candles_inserted) == (50, 50)
     bars, signals = read_timeframe(orch_db, "1m")
     assert bars[CANDLE].equals(minutes[CANDLE])

@@ -18,8 +18,9 @@ from bench.datasets import SHIPPED, shipped
 from services.config import Settings
 from services.core.reference import compute_indicators, compute_signals
 from services.core.timeframes import RAW
-from services.orchestration.params import Window
-from services.orchestration.reconcile import finish_run, reconcile_symbol, start_run
+from services.orchestration.run_params import Window
+from services.orchestration.indicators.recompute import Recomputation
+from services.orchestration.indicators.reconcile import finish_run, reconcile_symbol, start_run
 from namespaces import namespaced, own_topics
 from running_services import RunningPipeline, ingest_and_processor
 from streams import truncate_outputs
@@ -95,7 +96,7 @@ def test_a_shipped_history_is_stored_whole_with_exact_indicators(
     window = Window(bars["ts"].iloc[0].to_pydatetime(), bars["ts"].iloc[-1].to_pydatetime() + timedelta(days=1), "params")
     timeframes = (RAW, *stack.timeframes)
     start_run(owner_db, f"replay-{name}", window, (symbol,), tolerance=1e-9, max_mismatches=0, repair=False)
-    results = [reconcile_symbol(owner_db, f"replay-{name}", symbol, window, tolerance=1e-9, timeframe=tf)
+    results = [reconcile_symbol(owner_db, f"replay-{name}", Recomputation(symbol, window, timeframe=tf, tolerance=1e-9))
                for tf in timeframes]
     summary_row = finish_run(owner_db, f"replay-{name}")
     assert [(r.timeframe, r.mismatches) for r in results] == [(tf, 0) for tf in timeframes]

@@ -22,9 +22,10 @@ import psycopg2.extras
 
 from services.core.recommendation import INDICATOR_FIELDS, Evidence, Policy, facts_of, template_text
 from services.core.signals import RULES
+from services.db.connect import pg_connection
 from services.db.statements import upsert_values
 from services.logs import event
-from services.orchestration.phrasing import LLM, LLMEndpoint, Phrased, phrase
+from services.orchestration.analytics.phrasing import LLM, LLMEndpoint, Phrased, phrase
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +74,7 @@ def recommend(dsn: str, end: datetime, symbols: Iterable[str], timeframes: Itera
     began = time.perf_counter()
     made: list[tuple[dict[str, Any], str, Phrased]] = []
     skipped: list[str] = []
-    conn = psycopg2.connect(dsn, application_name="tickflow-recommendations", connect_timeout=10)
-    try:
+    with pg_connection(dsn, "tickflow-recommendations") as conn:
         with conn, conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
             cur.execute("SET LOCAL TIME ZONE 'UTC'")
             evidence = [read_evidence(cur, s, tf, end, fee_bps, policy.news_hours) for s in symbols for tf in timeframes]
@@ -91,8 +91,6 @@ def recommend(dsn: str, end: datetime, symbols: Iterable[str], timeframes: Itera
                      p.fallback_reason, llm.model if llm else None, psycopg2.extras.Json(f), run_id)
                     for f, template, p in made]
             psycopg2.extras.execute_values(cur, UPSERT, rows)
-    finally:
-        conn.close()
     seconds = time.perf_counter() - began
     event(log, "recommendations stored", end=end.isoformat(), rows=len(made), skipped=len(skipped),
           llm=sum(p.phrasing == LLM for *_, p in made), seconds=round(seconds, 3))

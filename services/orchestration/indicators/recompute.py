@@ -15,12 +15,10 @@ way, so rows are matched exactly.
 """
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import dataclass
 from datetime import datetime
-from types import MappingProxyType
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Iterator
 
 import numpy as np
 import pandas as pd
@@ -29,11 +27,12 @@ from services.core.reference import compute_indicators, compute_signals
 from services.core.indicators import INDICATOR_COLUMNS, IndicatorParams
 from services.core.signals import SignalRules
 from services.core.timeframes import RAW
+from services.orchestration.batch import copy_frame
 from services.orchestration.catalog import DEFAULT_TOLERANCE
-from services.orchestration.params import Window
+from services.orchestration.run_params import Window
 
-__all__ = ["DEFAULT_TOLERANCE", "Chunk", "ExpectedSignal", "differs", "expected_signals", "iter_chunks",
-           "warmup_bars"]
+__all__ = ["DEFAULT_TOLERANCE", "Chunk", "ExpectedSignal", "Recomputation", "differs", "expected_signals",
+           "iter_chunks", "warmup_bars"]
 
 DEFAULT_CHUNK_BARS = 200_000
 SEED_WEIGHT = 1e-18  # how far the warm-up start's influence must have faded
@@ -70,6 +69,22 @@ def differs(stored: np.ndarray, expected: np.ndarray, tolerance: float) -> np.nd
     both = ~(s_nan | e_nan)
     out[both] = np.abs(stored[both] - expected[both]) > tolerance * np.maximum(1.0, np.abs(expected[both]))
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class Recomputation:
+    """What to recompute: one symbol's timeframe over `window` with `params` and `rules`, compared with
+    what is stored within `tolerance`; read `chunk_bars` base bars at a time after `warmup` bars (or
+    candles) of history (None: `warmup_bars(params)`). The backfill and the reconciliation take it."""
+
+    symbol: str
+    window: Window
+    params: IndicatorParams = IndicatorParams()
+    rules: SignalRules = SignalRules()
+    timeframe: str = RAW
+    tolerance: float = DEFAULT_TOLERANCE
+    chunk_bars: int = DEFAULT_CHUNK_BARS
+    warmup: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,53 +144,29 @@ def expected_signals(frame: pd.DataFrame, closes: np.ndarray, first: int, ts: li
     ]
 
 
-_BAR_COLUMNS = ("ts", "close", *INDICATOR_COLUMNS)
-# A row's `ts` as whole microseconds since the epoch, exactly (extract returns numeric): how stored
-# rows are matched with recomputed ones.
-TS_MICROS = "(extract(epoch FROM ts) * 1000000)::bigint"
-
-
-def copy_frame(cur: Any, query: str, columns: Sequence[str] = _BAR_COLUMNS,
-               dtypes: Mapping[str, Any] = MappingProxyType({"ts": str})) -> pd.DataFrame:
-    """The rows of `query` through COPY TO, as a frame of `columns` (float64 unless `dtypes` says)."""
-    buf = io.StringIO()
-    cur.copy_expert(f"COPY ({query}) TO STDOUT WITH (FORMAT csv)", buf)
-    buf.seek(0)
-    if not buf.getvalue():
-        return pd.DataFrame({c: pd.Series(dtype="object" if dtypes.get(c) is str else dtypes.get(c, "float64"))
-                             for c in columns})
-    return pd.read_csv(buf, header=None, names=list(columns), dtype=dict(dtypes),
-                       keep_default_na=False, na_values=[""])  # pandas 3 parses floats round-trip exactly
+BAR_COLUMNS = ("ts", "close", *INDICATOR_COLUMNS)  # what the recomputation reads of a base bar
 
 
 def _select(cur: Any, symbol: str, where: str, order: str, limit: int, args: tuple) -> pd.DataFrame:
-    cols = ", ".join(_BAR_COLUMNS)
+    cols = ", ".join(BAR_COLUMNS)
     cur.execute("SET LOCAL TIME ZONE 'UTC'")  # timestamps as text in UTC, for the rest of the transaction
     query = cur.mogrify(
         f"SELECT {cols} FROM bars WHERE symbol = %s AND timeframe = 'raw' AND {where} ORDER BY ts {order} LIMIT %s",
         (symbol, *args, limit),
     ).decode()
-    frame = copy_frame(cur, query)
+    frame = copy_frame(cur, query, BAR_COLUMNS, {"ts": str})
     return frame.iloc[::-1].reset_index(drop=True) if order == "DESC" else frame
 
 
-def iter_chunks(
-    raw_conn: Any,
-    symbol: str,
-    window: Window,
-    params: IndicatorParams = IndicatorParams(),
-    rules: SignalRules = SignalRules(),
-    *,
-    chunk_bars: int = DEFAULT_CHUNK_BARS,
-    warmup: int | None = None,
-) -> Iterator[Chunk]:
-    """The symbol's bars in [window.start, window.end), chunk by chunk, with expected values.
+def iter_chunks(raw_conn: Any, spec: Recomputation) -> Iterator[Chunk]:
+    """The symbol's base bars in [window.start, window.end), chunk by chunk, with expected values.
 
     `raw_conn` is a psycopg2 connection (e.g. `engine.raw_connection()`); the caller owns its
-    transactions. Each chunk is computed from `warmup` bars before it (default
-    `warmup_bars(params)`) plus its own bars.
+    transactions. Each chunk is computed from `spec.warmup` bars before it (default
+    `warmup_bars(spec.params)`) plus its own bars.
     """
-    warmup = warmup_bars(params) if warmup is None else warmup
+    symbol, window, params, rules, chunk_bars = spec.symbol, spec.window, spec.params, spec.rules, spec.chunk_bars
+    warmup = warmup_bars(params) if spec.warmup is None else spec.warmup
     with raw_conn.cursor() as cur:
         history = _select(cur, symbol, "ts < %s", "DESC", warmup, (window.start,))
     history_complete = len(history) < warmup

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.orchestration.recompute import TS_MICROS, Chunk, ExpectedSignal
+from services.orchestration.batch import TS_MICROS
+from services.orchestration.indicators.recompute import Chunk, ExpectedSignal
 
 __all__ = ["SignalDiff", "StoredSignal", "diff_signals", "stored_signals"]
 

@@ -1,5 +1,5 @@
 """The market_forecast DAG's logic for one symbol: read its daily candles, forecast close, high, low
-and volume (services/orchestration/forecasting.py), store forecasts and evaluations (sql/0028).
+and volume (services/orchestration/analytics/forecasting.py), store forecasts and evaluations (sql/0028).
 
 The history is the symbol's newest `history` candles of the `1d` timeframe before `end` (a day's
 candle is stored once the next day's first base bar arrives: README, "Timeframes"). The forecast
@@ -16,9 +16,10 @@ from typing import Any
 import pandas as pd
 import psycopg2.extras
 
+from services.db.connect import pg_connection
 from services.logs import event
-from services.orchestration.forecasting import LEVELS, forecast_target, min_history
-from services.orchestration.recompute import copy_frame
+from services.orchestration.analytics.forecasting import LEVELS, forecast_target, min_history
+from services.orchestration.batch import copy_frame
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,7 @@ def forecast_symbol(dsn: str, symbol: str, end: datetime, horizon: int, history:
                     run_id: str | None = None) -> dict[str, Any]:
     """Forecast and store every target of `symbol`; a JSON-able report (NotEnoughHistory if too short)."""
     began = time.perf_counter()
-    conn = psycopg2.connect(dsn, application_name="tickflow-market-forecast", connect_timeout=10)
-    try:
+    with pg_connection(dsn, "tickflow-market-forecast") as conn:
         with conn, conn.cursor() as cur:
             daily = load_daily(cur, symbol, end, history)
         if len(daily) < min_history(horizon):
@@ -85,8 +85,6 @@ def forecast_symbol(dsn: str, symbol: str, end: datetime, horizon: int, history:
             for table, columns, rows in (("market_forecasts", FORECAST_COLUMNS, forecasts),
                                          ("forecast_evaluations", EVALUATION_COLUMNS, evaluations)):
                 psycopg2.extras.execute_values(cur, f"INSERT INTO {table} ({', '.join(columns)}) VALUES %s", rows)
-    finally:
-        conn.close()
     seconds = time.perf_counter() - began
     event(log, "market forecast stored", symbol=symbol, as_of=as_of.isoformat(), history_bars=len(daily),
           seconds=round(seconds, 2), beats_naive={t: r["beats_naive"] for t, r in report.items()})

@@ -1,4 +1,5 @@
-"""Validation of DAG params: symbols, timeframes and time windows, with error messages a person can act on.
+"""Validation of run params (the params a DAG run is given: symbols, timeframes, time windows, tolerance, ...),
+with error messages a person can act on.
 
 A window is half-open, [start, end), in UTC — the same convention as Airflow's data intervals.
 Where it comes from, in order: the run's params (`start`, `end`), then the run's data interval
@@ -13,16 +14,17 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
 from services.core.symbols import SymbolPolicy
+from services.core import times
 from services.core.times import as_utc
 
-__all__ = ["ParamError", "Window", "parse_time", "resolve_window", "validate_symbols", "validate_timeframes",
+__all__ = ["RunParamError", "Window", "parse_time", "resolve_end", "resolve_window", "validate_symbols", "validate_timeframes",
            "validate_tolerance", "validate_max_mismatches", "validate_bool"]
 
 EXAMPLE_TIME = "2024-05-01T00:00:00Z"
 
 
-class ParamError(ValueError):
-    """A DAG param is invalid; the message names the param, the value and what is expected."""
+class RunParamError(ValueError):
+    """A run param is invalid; the message names the param, the value and what is expected."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +40,7 @@ class Window:
                 raise ValueError(f"Window.{name} must be timezone-aware")
             object.__setattr__(self, name, as_utc(value))
         if self.start >= self.end:
-            raise ParamError(
+            raise RunParamError(
                 f"start ({self.start.isoformat()}) must be before end ({self.end.isoformat()}); "
                 "the window is [start, end)"
             )
@@ -66,12 +68,12 @@ def parse_time(name: str, value: Any) -> datetime | None:
         try:
             parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
         except ValueError:
-            raise ParamError(
+            raise RunParamError(
                 f"{name}: {value!r} is not an ISO 8601 date-time; use e.g. {EXAMPLE_TIME!r} "
                 "(without a UTC offset the time is taken as UTC)"
             ) from None
     else:
-        raise ParamError(f"{name}: expected an ISO 8601 date-time string such as {EXAMPLE_TIME!r}, "
+        raise RunParamError(f"{name}: expected an ISO 8601 date-time string such as {EXAMPLE_TIME!r}, "
                          f"got {type(value).__name__} {value!r}")
     return as_utc(parsed)
 
@@ -106,11 +108,21 @@ def resolve_window(
     window_start = p_start if p_start is not None else fallback_start
     window_end = p_end if p_end is not None else fallback_end
     if window_start >= window_end:
-        raise ParamError(
+        raise RunParamError(
             f"start ({window_start.isoformat()}) must be before end ({window_end.isoformat()}); "
             f"the window is [start, end) and was taken from {source}"
         )
     return Window(window_start, window_end, source)
+
+
+def resolve_end(param: str | None, data_interval_end: datetime | None, now: datetime | None = None) -> datetime:
+    """The window end for a DAG run that looks back from a time: the `end` param (ISO 8601 or epoch
+    seconds), else the run's data interval end, else now."""
+    if param:
+        return times.parse_time(param)
+    if data_interval_end is not None:
+        return times.parse_time(data_interval_end)
+    return (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
 
 
 def validate_symbols(value: Any, configured: Iterable[str], accepted: SymbolPolicy | None = None) -> list[str]:
@@ -124,11 +136,11 @@ def validate_symbols(value: Any, configured: Iterable[str], accepted: SymbolPoli
     elif isinstance(value, (list, tuple)):
         items = list(value)
     else:
-        raise ParamError(f"symbols: expected a list of symbols such as {configured[:2]}, got {value!r}")
+        raise RunParamError(f"symbols: expected a list of symbols such as {configured[:2]}, got {value!r}")
     symbols: list[str] = []
     for item in items:
         if not isinstance(item, str):
-            raise ParamError(f"symbols: every symbol must be a string, got {item!r}")
+            raise RunParamError(f"symbols: every symbol must be a string, got {item!r}")
         symbol = item.strip().upper()
         if symbol and symbol not in symbols:
             symbols.append(symbol)
@@ -136,7 +148,7 @@ def validate_symbols(value: Any, configured: Iterable[str], accepted: SymbolPoli
         return configured
     unknown = [s for s in symbols if s not in configured and not (accepted and accepted.accepts(s))]
     if unknown:
-        raise ParamError(
+        raise RunParamError(
             f"symbols: unknown symbol(s) {', '.join(unknown)}; configured symbols are "
             f"{', '.join(configured)} (TICKFLOW_SYMBOLS)"
             + (f", or matching {accepted.pattern.pattern!r} (TICKFLOW_SYMBOL_PATTERN)" if accepted and accepted.pattern else "")
@@ -151,10 +163,10 @@ def _items(name: str, value: Any, example: list[str]) -> list[str]:
     elif isinstance(value, (list, tuple)):
         items = list(value)
     else:
-        raise ParamError(f"{name}: expected a list such as {example}, got {value!r}")
+        raise RunParamError(f"{name}: expected a list such as {example}, got {value!r}")
     for item in items:
         if not isinstance(item, str):
-            raise ParamError(f"{name}: every item must be a string, got {item!r}")
+            raise RunParamError(f"{name}: every item must be a string, got {item!r}")
     return [item.strip() for item in items if item.strip()]
 
 
@@ -177,11 +189,11 @@ def validate_timeframes(value: Any, configured: Iterable[str]) -> list[str]:
         try:
             wanted.add(Timeframe.parse(item).name)
         except ValueError:
-            raise ParamError(f"timeframes: {item!r} is not a timeframe; use raw (the base bars) or one of "
+            raise RunParamError(f"timeframes: {item!r} is not a timeframe; use raw (the base bars) or one of "
                              f"{', '.join(known[1:]) or 'none configured'}, e.g. {known[:3]}") from None
     unknown = sorted(wanted - set(known), key=lambda name: Timeframe.parse(name).seconds)
     if unknown:
-        raise ParamError(f"timeframes: unknown timeframe(s) {', '.join(unknown)}; the stored ones are "
+        raise RunParamError(f"timeframes: unknown timeframe(s) {', '.join(unknown)}; the stored ones are "
                          f"{', '.join(known)} (raw = base bars; the others are TICKFLOW_TIMEFRAMES)")
     return [tf for tf in known if tf in wanted] or known
 
@@ -192,7 +204,7 @@ def validate_tolerance(value: Any) -> float:
     except (TypeError, ValueError):
         tolerance = math.nan
     if isinstance(value, bool) or not math.isfinite(tolerance) or not 0 < tolerance < 1:
-        raise ParamError(
+        raise RunParamError(
             f"tolerance: expected a relative tolerance between 0 and 1 such as 1e-9 "
             f"(|stored - expected| <= tolerance * max(1, |expected|)), got {value!r}"
         )
@@ -201,13 +213,13 @@ def validate_tolerance(value: Any) -> float:
 
 def validate_max_mismatches(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ParamError(f"max_mismatches: expected a whole number >= 0, got {value!r}")
+        raise RunParamError(f"max_mismatches: expected a whole number >= 0, got {value!r}")
     try:
         number = float(value)
     except ValueError:
         number = math.nan
     if not math.isfinite(number) or number < 0 or number != int(number):
-        raise ParamError(f"max_mismatches: expected a whole number >= 0, got {value!r}")
+        raise RunParamError(f"max_mismatches: expected a whole number >= 0, got {value!r}")
     return int(number)
 
 
@@ -218,4 +230,4 @@ def validate_bool(name: str, value: Any) -> bool:
         return value.strip().lower() in ("true", "1", "yes")
     if value is None:
         return False
-    raise ParamError(f"{name}: expected true or false, got {value!r}")
+    raise RunParamError(f"{name}: expected true or false, got {value!r}")

@@ -19,9 +19,10 @@ import psycopg2.extras
 
 from services.core.evaluation import evaluate_rules
 from services.core.signals import RULES
+from services.db.connect import pg_connection
 from services.db.statements import upsert_values
 from services.logs import event
-from services.orchestration.recompute import TS_MICROS, copy_frame
+from services.orchestration.batch import TS_MICROS, copy_frame
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +63,7 @@ def evaluate_signals(dsn: str, end: datetime, lookback: timedelta, fee_bps: floa
     rows: list[dict[str, Any]] = []
     bars_read = 0
     began = time.perf_counter()
-    conn = psycopg2.connect(dsn, application_name="tickflow-signal-evaluation", connect_timeout=10)
-    try:
+    with pg_connection(dsn, "tickflow-signal-evaluation") as conn:
         with conn, conn.cursor() as cur:
             for symbol in symbols:
                 for timeframe in timeframes:
@@ -75,8 +75,6 @@ def evaluate_signals(dsn: str, end: datetime, lookback: timedelta, fee_bps: floa
                                  "window_end": end, "fee_bps": fee_bps, "run_id": run_id}
                                 for row in evaluate_span(bars, signals, fee_bps))
             psycopg2.extras.execute_values(cur, UPSERT, [[r[c] for c in COLUMNS] for r in rows], page_size=1000)
-    finally:
-        conn.close()
     seconds = time.perf_counter() - began
     event(log, "signal evaluations stored", window_end=end.isoformat(), rows=len(rows), bars=bars_read,
           seconds=round(seconds, 3))

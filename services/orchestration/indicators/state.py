@@ -23,7 +23,7 @@ from services.core.stream import SymbolStream
 from services.core.indicators import IndicatorParams
 from services.core.signals import SignalRules
 from services.core.timeframes import Timeframe
-from services.processor.store import STORED_BASE_BARS_SQL
+from services.db.queries import STORED_BASE_BARS_SQL
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ second run over the same window writes nothing (idempotent), and a run over inta
 nothing either. Each chunk of bars is written in one transaction.
 
 Base bars (timeframe 'raw') are the input: their OHLCV are never created or deleted here. A
-rolled timeframe's candles are an output of the roll-up (services/orchestration/rolled.py), so
+rolled timeframe's candles are an output of the roll-up (services/orchestration/indicators/rolled.py), so
 a missing or wrong candle is upserted whole (ON CONFLICT (symbol, timeframe, ts)): that is how
 a timeframe added after the history was stored gets its candles. A stored candle the roll-up
 does not produce is only counted: the writer role may not delete bars (sql/0023).
@@ -18,24 +18,23 @@ import io
 import logging
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import psycopg2.extras
 from sqlalchemy import Engine
 
-from services.core.indicators import INDICATOR_COLUMNS, IndicatorParams
-from services.core.signals import SignalRules
-from services.core.timeframes import RAW, Timeframe
+from services.core.indicators import INDICATOR_COLUMNS
+from services.core.timeframes import RAW
 from services.db.binary_copy import BinaryCopy
-from services.orchestration.params import Window
-from services.orchestration.recompute import DEFAULT_CHUNK_BARS, DEFAULT_TOLERANCE, Chunk, iter_chunks
-from services.orchestration.rolled import CANDLE_COLUMNS, iter_rolled_chunks
-from services.orchestration.signal_diff import diff_signals, stored_signals
+from services.orchestration.indicators.chunks import chunks
+from services.orchestration.indicators.recompute import Chunk, Recomputation
+from services.orchestration.indicators.rolled import CANDLE_COLUMNS
+from services.orchestration.indicators.signal_diff import diff_signals, stored_signals
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BackfillResult", "backfill_symbol", "chunks", "write_chunk"]
+__all__ = ["BackfillResult", "backfill_symbol", "write_chunk"]
 
 
 @dataclass(slots=True)
@@ -164,38 +163,18 @@ def _write_signals(cur: Any, chunk: Chunk, tolerance: float, result: BackfillRes
         result.signals_deleted += len(extra)
 
 
-def chunks(conn: Any, symbol: str, timeframe: str, window: Window, params: IndicatorParams, rules: SignalRules,
-           *, chunk_bars: int, warmup: int | None) -> Iterator[Chunk]:
-    """The recomputation of one symbol's timeframe over `window`, chunk by chunk."""
-    if timeframe == RAW:
-        return iter_chunks(conn, symbol, window, params, rules, chunk_bars=chunk_bars, warmup=warmup)
-    return iter_rolled_chunks(conn, symbol, Timeframe.parse(timeframe), window, params, rules,
-                              chunk_bars=chunk_bars, warmup=warmup)
-
-
-def backfill_symbol(
-    engine: Engine,
-    symbol: str,
-    window: Window,
-    params: IndicatorParams = IndicatorParams(),
-    rules: SignalRules = SignalRules(),
-    *,
-    timeframe: str = RAW,
-    tolerance: float = DEFAULT_TOLERANCE,
-    chunk_bars: int = DEFAULT_CHUNK_BARS,
-    warmup: int | None = None,
-) -> BackfillResult:
-    """Recompute `symbol`'s `timeframe` over `window` from stored base bars and write what differs."""
+def backfill_symbol(engine: Engine, spec: Recomputation) -> BackfillResult:
+    """Recompute the symbol's timeframe over the window from stored base bars and write what differs."""
+    symbol, timeframe = spec.symbol, spec.timeframe
     started = time.perf_counter()
-    result = BackfillResult(symbol=symbol, window=str(window), timeframe=timeframe)
+    result = BackfillResult(symbol=symbol, window=str(spec.window), timeframe=timeframe)
     raw = engine.raw_connection()
     try:
         conn = raw.driver_connection
         try:
-            for chunk in chunks(conn, symbol, timeframe, window, params, rules, chunk_bars=chunk_bars,
-                                warmup=warmup):
+            for chunk in chunks(conn, spec):
                 with conn.cursor() as cur:
-                    write_chunk(cur, chunk, tolerance, result)
+                    write_chunk(cur, chunk, spec.tolerance, result)
                 conn.commit()
                 result.bars += len(chunk)
                 result.chunks += 1

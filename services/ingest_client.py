@@ -1,4 +1,6 @@
-"""HTTP batch sender: POST JSON arrays to ``{ingest_url}/ingest`` with retries and counters.
+"""The ingest client: POST JSON arrays to ``{ingest_url}/ingest`` with retries and counters.
+
+Shared by everything that sends candles to ingest: the generator, the replay and the Alpaca feed.
 
 Ingest's answer contract
 ------------------------
@@ -15,7 +17,8 @@ Ingest's answer contract
   undelivered and logged; retrying cannot help.
 
 A resend after a lost response can deliver a record twice; ingest and the processor dedupe by
-natural key.  Counters are thread-safe and shared by all the pushers of a generator.
+natural key.  Counters are thread-safe and may be shared by several pushers (a
+generator's workers share one).
 """
 from __future__ import annotations
 

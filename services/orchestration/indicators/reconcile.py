@@ -17,7 +17,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import timedelta
 from typing import Any, Iterable
 
@@ -25,13 +25,12 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, text
 
-from services.core.indicators import IndicatorParams
-from services.core.signals import SignalRules
 from services.core.timeframes import RAW
-from services.orchestration.backfill import backfill_symbol, chunks
-from services.orchestration.params import Window
-from services.orchestration.recompute import DEFAULT_CHUNK_BARS, Chunk
-from services.orchestration.signal_diff import diff_signals, stored_signals
+from services.orchestration.indicators.backfill import backfill_symbol
+from services.orchestration.indicators.chunks import chunks
+from services.orchestration.indicators.recompute import Chunk, Recomputation
+from services.orchestration.indicators.signal_diff import diff_signals, stored_signals
+from services.orchestration.run_params import Window
 
 log = logging.getLogger(__name__)
 
@@ -138,21 +137,9 @@ def _mismatch_rows(run_id: str, phase: str, chunk: Chunk, tolerance: float, stor
     return lines
 
 
-def compare_symbol(
-    engine: Engine,
-    run_id: str,
-    symbol: str,
-    window: Window,
-    params: IndicatorParams = IndicatorParams(),
-    rules: SignalRules = SignalRules(),
-    *,
-    tolerance: float,
-    timeframe: str = RAW,
-    phase: str = "check",
-    chunk_bars: int = DEFAULT_CHUNK_BARS,
-    warmup: int | None = None,
-) -> Comparison:
-    """Compare `symbol`'s `timeframe` over `window` and record every mismatch under (run_id, phase)."""
+def compare_symbol(engine: Engine, run_id: str, spec: Recomputation, phase: str = "check") -> Comparison:
+    """Compare the symbol's timeframe over the window and record every mismatch under (run_id, phase)."""
+    symbol, timeframe = spec.symbol, spec.timeframe
     result = Comparison()
     raw = engine.raw_connection()
     try:
@@ -162,11 +149,11 @@ def compare_symbol(
                 cur.execute("DELETE FROM reconciliation_mismatches WHERE run_id = %s AND phase = %s AND symbol = %s "
                             "AND timeframe = %s", (run_id, phase, symbol, timeframe))
             conn.commit()
-            for chunk in chunks(conn, symbol, timeframe, window, params, rules, chunk_bars=chunk_bars, warmup=warmup):
+            for chunk in chunks(conn, spec):
                 result.bars += int(len(chunk) if chunk.wanted is None else chunk.wanted.sum())
                 result.values += int(len(chunk) if chunk.wanted is None else chunk.wanted.sum()) * len(chunk.columns)
                 with conn.cursor() as cur:
-                    lines = _mismatch_rows(run_id, phase, chunk, tolerance, stored_signals(cur, chunk), result)
+                    lines = _mismatch_rows(run_id, phase, chunk, spec.tolerance, stored_signals(cur, chunk), result)
                     if lines:
                         cur.copy_expert(
                             "COPY reconciliation_mismatches (run_id, phase, symbol, timeframe, ts, indicator, "
@@ -180,24 +167,11 @@ def compare_symbol(
     return result
 
 
-def reconcile_symbol(
-    engine: Engine,
-    run_id: str,
-    symbol: str,
-    window: Window,
-    params: IndicatorParams = IndicatorParams(),
-    rules: SignalRules = SignalRules(),
-    *,
-    tolerance: float,
-    timeframe: str = RAW,
-    repair: bool = False,
-    chunk_bars: int = DEFAULT_CHUNK_BARS,
-    warmup: int | None = None,
-) -> SymbolReconciliation:
+def reconcile_symbol(engine: Engine, run_id: str, spec: Recomputation, repair: bool = False) -> SymbolReconciliation:
     """Compare one symbol's timeframe, optionally repair and re-check; store its result on the run's row."""
+    symbol, timeframe, window = spec.symbol, spec.timeframe, spec.window
     started = time.perf_counter()
-    options = dict(tolerance=tolerance, timeframe=timeframe, chunk_bars=chunk_bars, warmup=warmup)
-    check = compare_symbol(engine, run_id, symbol, window, params, rules, **options)  # type: ignore[arg-type]
+    check = compare_symbol(engine, run_id, spec)
     result = SymbolReconciliation(
         symbol=symbol, timeframe=timeframe, bars=check.bars, values=check.values, mismatches=check.mismatches,
         per_indicator=check.per_indicator, first_mismatch=check.first and check.first.isoformat(),
@@ -210,11 +184,10 @@ def reconcile_symbol(
         assert check.first is not None and check.last is not None
         span = Window(check.first.to_pydatetime(), check.last.to_pydatetime() + timedelta(microseconds=1),
                       "mismatched range")
-        fixed = backfill_symbol(engine, symbol, span, params, rules, **options)  # type: ignore[arg-type]
+        fixed = backfill_symbol(engine, replace(spec, window=span))
         result.repaired_bars = fixed.bars_written
         result.repaired_signals = fixed.signals_inserted + fixed.signals_updated + fixed.signals_deleted
-        recheck = compare_symbol(engine, run_id, symbol, window, params, rules, phase="recheck",
-                                 **options)  # type: ignore[arg-type]
+        recheck = compare_symbol(engine, run_id, spec, phase="recheck")
         result.remaining = recheck.mismatches
         log.info("%s: repaired %d bars (%d signals) in %s; %d mismatches left", label(symbol, timeframe),
                  fixed.bars_written, result.repaired_signals, span, recheck.mismatches)

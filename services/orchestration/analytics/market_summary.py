@@ -33,7 +33,7 @@ from typing import Any, Iterable
 
 from services.core.signals import RULES
 from services.core.timeframes import RAW, Timeframe
-from services.core.times import parse_time
+from services.db.connect import pg_connection
 from services.logs import event
 
 log = logging.getLogger(__name__)
@@ -150,14 +150,11 @@ def summarize(dsn: str, end: datetime, horizon: int, run_id: str | None = None,
               timeframes: Iterable[str] = (RAW,)) -> dict[str, Any]:
     """Compute and store every period of every timeframe ending at `end`, in one transaction;
     return a JSON-able report ({"timeframes": {timeframe: {period: ...}}})."""
-    import psycopg2
-
     if end.tzinfo is None:
         raise ValueError("end must be timezone-aware")
     end = end.astimezone(timezone.utc)
     report: dict[str, Any] = {"window_end": end.isoformat(), "horizon_bars": horizon, "timeframes": {}}
-    conn = psycopg2.connect(dsn, application_name="tickflow-market-summary", connect_timeout=10)
-    try:
+    with pg_connection(dsn, "tickflow-market-summary") as conn:
         with conn, conn.cursor() as cur:
             for timeframe in timeframes:
                 periods = report["timeframes"][timeframe] = {}
@@ -173,16 +170,4 @@ def summarize(dsn: str, end: datetime, horizon: int, run_id: str | None = None,
                     }
                     event(log, "market summary stored", timeframe=timeframe, period=period,
                           window_end=end.isoformat(), symbols=len(summaries))
-    finally:
-        conn.close()
     return report
-
-
-def resolve_end(param: str | None, data_interval_end: datetime | None, now: datetime | None = None) -> datetime:
-    """The window end for a DAG run: the `end` param, else the run's data interval end, else now."""
-    if param:
-        return parse_time(param)
-    if data_interval_end is not None:
-        return parse_time(data_interval_end)
-    return (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
-

@@ -24,13 +24,12 @@ from typing import Any, Iterator
 import numpy as np
 import pandas as pd
 
-from services.core.indicators import INDICATOR_COLUMNS, IndicatorParams
+from services.core.indicators import INDICATOR_COLUMNS
 from services.core.reference import compute_indicators, roll_up
 from services.core.signals import SignalRules
 from services.core.timeframes import Timeframe
-from services.orchestration.params import Window
-from services.orchestration.recompute import (
-    DEFAULT_CHUNK_BARS, TS_MICROS, Chunk, copy_frame, expected_signals, warmup_bars)
+from services.orchestration.batch import TS_MICROS, copy_frame
+from services.orchestration.indicators.recompute import Chunk, Recomputation, expected_signals, warmup_bars
 
 __all__ = ["CANDLE_COLUMNS", "history_start", "iter_rolled_chunks"]
 
@@ -118,19 +117,11 @@ def _base_batches(conn: Any, symbol: str, lo_us: int | None, end_us: int, chunk_
         yield closer
 
 
-def iter_rolled_chunks(
-    raw_conn: Any,
-    symbol: str,
-    timeframe: Timeframe,
-    window: Window,
-    params: IndicatorParams = IndicatorParams(),
-    rules: SignalRules = SignalRules(),
-    *,
-    chunk_bars: int = DEFAULT_CHUNK_BARS,
-    warmup: int | None = None,
-) -> Iterator[Chunk]:
-    """The candles of `timeframe` starting in [window.start, window.end): expected and stored."""
-    warmup = warmup_bars(params) if warmup is None else warmup
+def iter_rolled_chunks(raw_conn: Any, spec: Recomputation) -> Iterator[Chunk]:
+    """The candles of `spec.timeframe` starting in [window.start, window.end): expected and stored."""
+    symbol, window, params, rules, chunk_bars = spec.symbol, spec.window, spec.params, spec.rules, spec.chunk_bars
+    timeframe = Timeframe.parse(spec.timeframe)
+    warmup = warmup_bars(params) if spec.warmup is None else spec.warmup
     step = timeframe.seconds * _MICROS
     first_us = -(-_micros(window.start) // step) * step  # the first window starting inside [start, end)
     end_us = -(-_micros(window.end) // step) * step  # windows starting before `end` end by here
