@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 UV_VERSION := 0.13.8
 STAMP := $(VENV)/.installed
 
-.PHONY: help lock install chromium services run stop status test test-unit test-pythons test-deploy bench soak replay clean
+.PHONY: help lock install chromium services run stop status lint test test-unit test-pythons test-deploy bench soak replay clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -54,7 +54,11 @@ status:  ## what is running
 	-scripts/local-services.sh status
 	-scripts/platform.sh status
 
-test: services chromium  ## install what is needed, start local services, run all tests
+lint: $(STAMP)  ## ruff (lint and import order) and mypy (core and processor strict); configured in pyproject.toml
+	$(VENV)/bin/ruff check services dags tests bench
+	$(VENV)/bin/mypy services/core services/processor
+
+test: lint services chromium  ## lint, install what is needed, start local services, run all tests
 	scripts/ensure-kubectl.sh
 	$(PY) -m pytest
 	scripts/test-pythons.sh
@@ -63,7 +67,7 @@ test-deploy: install  ## only the offline checks of Dockerfiles, compose and Kub
 	scripts/ensure-kubectl.sh
 	$(PY) -m pytest tests/deploy
 
-test-unit: install  ## only the pure tests (no services needed)
+test-unit: install lint  ## lint, then only the pure tests (no services needed)
 	$(PY) -m pytest tests/core
 
 test-pythons: install  ## the pure tests on Python 3.12 and 3.13 too, where this machine has them

@@ -26,11 +26,11 @@ from services.core.indicators import INDICATOR_COLUMNS
 from services.core.reference import compute_indicators
 from services.core.simulation import MarketSimulator
 from services.core.timeframes import RAW
-from services.orchestration.indicators.backfill import backfill_symbol
-from services.orchestration.run_params import Window
-from services.orchestration.indicators.reconcile import finish_run, reconcile_symbol, start_run
 from services.orchestration.batch import copy_frame
+from services.orchestration.indicators.backfill import backfill_symbol
 from services.orchestration.indicators.recompute import BAR_COLUMNS, DEFAULT_TOLERANCE, Recomputation
+from services.orchestration.indicators.reconcile import finish_run, reconcile_symbol, start_run
+from services.orchestration.run_params import Window
 from services.processor.sinks import BarRow, BarSink
 
 START = datetime(2025, 1, 1, tzinfo=timezone.utc)

@@ -29,11 +29,11 @@ from bench.pipeline import CANDLES_ONLY
 from bench.report import Measurement, Report
 from bench.stack import ROOT, BenchStack
 from services.core.indicators import INDICATOR_COLUMNS
-from services.core.simulation import MarketSimulator
 from services.core.signals import RULES
+from services.core.simulation import MarketSimulator
+from services.orchestration.analytics.signal_evaluation import evaluate_signals, evaluate_span, load_span
 from services.orchestration.indicators.backfill import backfill_symbol
 from services.orchestration.indicators.recompute import Recomputation
-from services.orchestration.analytics.signal_evaluation import evaluate_signals, evaluate_span, load_span
 from services.processor.sinks import BarRow, BarSink
 
 DAYS = 730

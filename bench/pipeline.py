@@ -14,9 +14,9 @@ from __future__ import annotations
 import math
 import os
 import select
+import statistics
 import subprocess
 import sys
-import statistics
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor

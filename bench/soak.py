@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import statistics
 import time
-
 from pathlib import Path
 
 from bench.pipeline import rss_mb

@@ -29,8 +29,8 @@ from datetime import datetime, timedelta, timezone
 from airflow.sdk import dag, task
 
 from services.orchestration import tasks
-from services.orchestration.dag_defaults import task_defaults
 from services.orchestration.catalog import CHECKS, OPS_OWNER
+from services.orchestration.dag_defaults import task_defaults
 from services.orchestration.settings import OrchestrationSettings
 
 

@@ -25,8 +25,8 @@ from airflow.sdk import CronDataIntervalTimetable, dag, get_current_context, tas
 
 from services.config import Settings
 from services.orchestration import tasks
-from services.orchestration.dag_defaults import task_defaults
 from services.orchestration.catalog import DATA_OWNER
+from services.orchestration.dag_defaults import task_defaults
 from services.orchestration.forms import symbols_param, timeframes_param, window_params
 
 _settings = Settings()

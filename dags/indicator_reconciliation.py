@@ -26,8 +26,8 @@ from airflow.sdk import CronDataIntervalTimetable, Param, dag, get_current_conte
 
 from services.config import Settings
 from services.orchestration import tasks
-from services.orchestration.dag_defaults import task_defaults
 from services.orchestration.catalog import DATA_OWNER, DEFAULT_TOLERANCE
+from services.orchestration.dag_defaults import task_defaults
 from services.orchestration.forms import symbols_param, timeframes_param, window_params
 
 _settings = Settings()

@@ -23,8 +23,8 @@ from airflow.sdk import CronDataIntervalTimetable, Param, dag, task
 
 from services.config import Settings
 from services.orchestration import tasks
-from services.orchestration.dag_defaults import task_defaults
 from services.orchestration.catalog import DATA_OWNER
+from services.orchestration.dag_defaults import task_defaults
 from services.orchestration.forms import end_param, symbols_param, timeframes_param
 
 _settings = Settings()

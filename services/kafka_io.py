@@ -14,7 +14,11 @@ from functools import cached_property
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.admin import ConfigResource, ConfigResourceType
 from kafka.errors import (
-    KafkaConnectionError, KafkaError, KafkaTimeoutError, RequestTimedOutError, TopicAlreadyExistsError,
+    KafkaConnectionError,
+    KafkaError,
+    KafkaTimeoutError,
+    RequestTimedOutError,
+    TopicAlreadyExistsError,
 )
 
 from services.core.records import RECORD_MODELS

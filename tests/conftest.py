@@ -11,14 +11,14 @@ from typing import Iterator
 
 import psycopg2
 import pytest
+from namespaces import namespaced, own_topics
 from sqlalchemy import Engine, make_url
+from streams import truncate_outputs
+from support import TEST_DATABASE, ServiceProcess, stop_orphaned_services
 
 from services.config import DATABASE_URL_FIELDS, Settings
 from services.db.connect import make_engine, require_database, side_database_urls
 from services.db.migrations import migrate
-from namespaces import namespaced, own_topics
-from streams import truncate_outputs
-from support import TEST_DATABASE, ServiceProcess, stop_orphaned_services
 
 
 def pytest_configure(config: pytest.Config) -> None:

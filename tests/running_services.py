@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from services.config import Settings
 from support import ServiceProcess, free_port, service_env
+
+from services.config import Settings
 
 GENERATOR_EXIT_TIMEOUT_S = 180
 

@@ -8,12 +8,12 @@ from typing import Any
 import orjson
 from kafka import TopicPartition
 from sqlalchemy import Engine, text
+from support import DATA_TABLES, wait_until
 
 from services.config import Settings
-from services.core.simulation import MarketSimulator, RecordMix, is_candle
 from services.core.records import PRICE_TYPE
+from services.core.simulation import MarketSimulator, RecordMix, is_candle
 from services.kafka_io import make_consumer, make_producer
-from support import DATA_TABLES, wait_until
 
 CANDLES_ONLY = RecordMix(order_book=0.0, news=0.0, market_data=0.0, economic=0.0, news_shock=0.0)
 SPARSE_SIDE_RECORDS = RecordMix(order_book=0.05, news=0.02, market_data=0.01, economic=0.02)

@@ -5,9 +5,9 @@ import subprocess
 import sys
 
 import pytest
+from support import ROOT
 
 from services.config import Settings
-from support import ROOT
 
 
 def cli(module: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -19,8 +19,10 @@ def cli(module: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]
 
 def test_every_flag_names_a_documented_setting() -> None:
     from services.dashboard.__main__ import FLAGS as DASHBOARD
-    from services.feed.__main__ import FLAGS as FEED, MODE_FLAGS as FEED_MODES
-    from services.generator.__main__ import FLAGS as GENERATOR, MIX_FLAGS
+    from services.feed.__main__ import FLAGS as FEED
+    from services.feed.__main__ import MODE_FLAGS as FEED_MODES
+    from services.generator.__main__ import FLAGS as GENERATOR
+    from services.generator.__main__ import MIX_FLAGS
     from services.ingest.__main__ import FLAGS as INGEST
     from services.orchestration.__main__ import SUMMARIZE_FLAGS
     from services.processor.__main__ import FLAGS as PROCESSOR

@@ -13,9 +13,10 @@ from urllib.parse import urlencode
 from fastapi import HTTPException, Request
 
 from services.core.symbols import FORMAT_HELP, SymbolPolicy, is_well_formed
+from services.core.timeframes import RAW, Timeframe
 from services.core.times import parse_time
 from services.dashboard import queries
-from services.core.timeframes import RAW, Timeframe
+
 
 def bad_param(name: str, message: str, status: int = 422) -> HTTPException:
     """A 4xx shaped like FastAPI's own validation errors."""

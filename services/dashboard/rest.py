@@ -16,11 +16,28 @@ from services.core.timeframes import RAW, Timeframe
 from services.dashboard import queries
 from services.dashboard.forming import forming
 from services.dashboard.query_params import (
-    bad_param, check_range, next_url, only_params, parse_cursor, parse_symbol, parse_timeframe, parse_when)
+    bad_param,
+    check_range,
+    next_url,
+    only_params,
+    parse_cursor,
+    parse_symbol,
+    parse_timeframe,
+    parse_when,
+)
 from services.dashboard.schemas import (
-    BarPage, EvaluationList, ForecastList, Forming, Order, Period, RecommendationList, SignalPage, SummaryList, SymbolList,
-    TimeframeList)
-
+    BarPage,
+    EvaluationList,
+    ForecastList,
+    Forming,
+    Order,
+    Period,
+    RecommendationList,
+    SignalPage,
+    SummaryList,
+    SymbolList,
+    TimeframeList,
+)
 
 TIMEFRAME_HELP = ("raw: the base bars, one per price record (default); or rolled-up candles of a configured "
                   "timeframe such as 1m, 5m, 1h, 1d (README, \"Timeframes\")")

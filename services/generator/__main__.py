@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from services.cli import add_setting_flags, number_or_max, settings_with_flags
 from services.config import Settings, get_settings
 from services.core.simulation import RecordMix
-from services.ingest_client import ingest_token
 from services.generator.runner import Plan, Runner
+from services.ingest_client import ingest_token
 from services.logs import event, setup_logging
 
 log = logging.getLogger(__name__)

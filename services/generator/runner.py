@@ -32,7 +32,7 @@ from typing import Any
 import orjson
 
 from services.core.simulation import MarketSimulator, RecordMix, is_candle
-from services.ingest_client import MAX_LOGGED_REASONS, PushResult, Pusher, PushStats
+from services.ingest_client import MAX_LOGGED_REASONS, Pusher, PushResult, PushStats
 from services.logs import event
 
 # Same logger as the CLI: the run's log lines keep the name they always had.

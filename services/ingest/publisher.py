@@ -12,7 +12,6 @@ from kafka.errors import KafkaError
 from services.core.records import Record, Rejection
 from services.kafka_io import Topics
 
-
 # A rejected record is kept whole on ingest.rejected up to this size, else as an excerpt: a 2 MB
 # record must not turn into a message Kafka refuses (and a 503 the client would retry forever).
 MAX_REJECTED_RECORD_BYTES = 64 * 1024

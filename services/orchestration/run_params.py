@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
-from services.core.symbols import SymbolPolicy
 from services.core import times
+from services.core.symbols import SymbolPolicy
 from services.core.times import as_utc
 
 __all__ = ["RunParamError", "Window", "parse_time", "resolve_end", "resolve_window", "validate_symbols", "validate_timeframes",

@@ -18,8 +18,15 @@ from typing import Any, Iterator, Mapping
 
 from services.orchestration.catalog import DEFAULT_TOLERANCE, MANUAL_SPAN, MANUAL_WINDOW
 from services.orchestration.run_params import (
-    RunParamError, Window, resolve_end, resolve_window, validate_bool, validate_max_mismatches, validate_symbols,
-    validate_timeframes, validate_tolerance,
+    RunParamError,
+    Window,
+    resolve_end,
+    resolve_window,
+    validate_bool,
+    validate_max_mismatches,
+    validate_symbols,
+    validate_timeframes,
+    validate_tolerance,
 )
 
 log = logging.getLogger(__name__)
@@ -280,8 +287,8 @@ def market_summary(run_params: Mapping[str, Any], data_interval_end: datetime | 
 def signal_evaluation(run_params: Mapping[str, Any], data_interval_end: datetime | None, run_id: str | None) -> dict:
     """Validate the run params (settings give the defaults), evaluate every symbol x timeframe x rule, store
     the rows."""
-    from services.orchestration.runtime import load_settings
     from services.orchestration.analytics.signal_evaluation import evaluate_signals
+    from services.orchestration.runtime import load_settings
 
     settings = load_settings()
     with _refusing():

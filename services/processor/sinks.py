@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
 import types
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, NamedTuple, Sequence, get_args, get_type_hints
 
 from services.core.indicators import INDICATOR_COLUMNS, IndicatorValues
 from services.core.records import EconomicIndicator, MarketData, NewsSentiment, OrderBook, StockPrice
-from services.core.timeframes import RAW
 from services.core.signals import Signal
 from services.core.stream import RolledBar
+from services.core.timeframes import RAW
 from services.db.binary_copy import BinaryCopy
 
 F8 = "double precision"

@@ -4,11 +4,11 @@ from __future__ import annotations
 import os
 
 import pytest
+from support import TEST_DATABASE
 
 from bench import batch, soak
 from bench.report import Report
 from bench.stack import BenchStack
-from support import TEST_DATABASE
 
 BARS = 20_000
 

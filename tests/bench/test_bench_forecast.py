@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from support import TEST_DATABASE
+
 from bench import forecast
 from bench.report import Report
 from bench.stack import BenchStack
-from support import TEST_DATABASE
 
 BARS, DAYS = 2_000, 60  # tiny: this checks the bench code; `make bench` measures
 

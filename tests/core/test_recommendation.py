@@ -8,7 +8,16 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from services.core.recommendation import (
-    Evidence, Policy, facts_of, fact_numbers, numbers_in, shown, template_text, unsupported_numbers, write)
+    Evidence,
+    Policy,
+    fact_numbers,
+    facts_of,
+    numbers_in,
+    shown,
+    template_text,
+    unsupported_numbers,
+    write,
+)
 
 END = datetime(2013, 3, 2, tzinfo=timezone.utc)
 DAY = timedelta(days=1)

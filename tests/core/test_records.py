@@ -4,7 +4,13 @@ from __future__ import annotations
 import pytest
 
 from services.core.records import (
-    EconomicIndicator, MarketData, NewsSentiment, OrderBook, Rejection, StockPrice, ValidationContext,
+    EconomicIndicator,
+    MarketData,
+    NewsSentiment,
+    OrderBook,
+    Rejection,
+    StockPrice,
+    ValidationContext,
     validate_record,
 )
 from services.core.symbols import SymbolPolicy, compile_pattern
@@ -148,9 +154,9 @@ def test_prices_whose_squares_could_overflow_an_indicator_are_refused(price: flo
 def test_the_largest_and_smallest_prices_keep_every_indicator_finite() -> None:
     import math
 
-    from services.core.stream import SymbolStream
     from services.core.indicators import INDICATOR_COLUMNS, IndicatorParams
     from services.core.signals import SignalRules
+    from services.core.stream import SymbolStream
 
     stream = SymbolStream("AAPL", IndicatorParams(), SignalRules())
     for i, price in enumerate([MAX_PRICE, 5e-324, MAX_PRICE] * 20):

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from services.core.reference import SIGNAL_COLUMNS, compute_indicators, compute_signals
 from services.core.indicators import INDICATOR_COLUMNS, IndicatorEngine, IndicatorValues
+from services.core.reference import SIGNAL_COLUMNS, compute_indicators, compute_signals
 from services.core.signals import DOWN, RULE_TABLE, RULES, UP, Signal, SignalRules, crossing, detect_signals
 
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import orjson
 
-from services.core.stream import DUPLICATE, LATE, AppliedBar, SkippedBar, SymbolStream
 from services.core.indicators import IndicatorEngine, IndicatorParams
 from services.core.records import StockPrice
 from services.core.signals import SignalRules
+from services.core.stream import DUPLICATE, LATE, AppliedBar, SkippedBar, SymbolStream
 
 PARAMS, RULES = IndicatorParams(), SignalRules()
 

@@ -7,13 +7,14 @@ from operator import add
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.core.indicators import INDICATOR_COLUMNS, IndicatorParams
+from services.core.records import MAX_COUNT, StockPrice
 from services.core.reference import compute_indicators, compute_signals, roll_up
 from services.core.signals import SignalRules
 from services.core.stream import SymbolStream
-from services.core.records import MAX_COUNT, StockPrice
 from services.core.timeframes import Candle, Rollup, Timeframe, parse_timeframes
 
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC

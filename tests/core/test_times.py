@@ -30,7 +30,8 @@ def test_a_time_from_airflow_stays_aware_in_arithmetic() -> None:
     import pendulum  # Airflow's; the lock installs it
 
     from services.core.times import as_utc
-    from services.orchestration.run_params import Window, parse_time as parse_param
+    from services.orchestration.run_params import Window
+    from services.orchestration.run_params import parse_time as parse_param
 
     from_airflow = pendulum.datetime(2026, 12, 1, 1, tz="UTC").astimezone(timezone.utc)
     assert (from_airflow - timedelta(days=4)).tzinfo is None  # the trap

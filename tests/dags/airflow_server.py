@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import httpx
+from support import ROOT, free_port, wait_until
 
 from services.config import Settings
-from support import ROOT, free_port, wait_until
 
 BIN = Path(sys.executable).parent
 

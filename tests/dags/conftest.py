@@ -27,16 +27,17 @@ from typing import Any, Iterator
 
 import pandas as pd
 import pytest
+from dags_support import Streamed, read_rolled, read_tables, wait_for_topic_metadata
+from goog_daily import SYMBOL as GOOG
+from goog_daily import GoogDaily, goog_csv, post_records, price_records
+from namespaces import namespaced, own_topics
+from running_services import ingest_and_processor, send_simulated_stream
 from sqlalchemy import Engine, make_url, text
+from streams import count_bars, truncate_outputs
+from support import ROOT, TEST_DATABASE, wait_until
 
 from services.config import Settings
 from services.db.connect import make_engine, require_database
-from namespaces import namespaced, own_topics
-from running_services import ingest_and_processor, send_simulated_stream
-from streams import count_bars, truncate_outputs
-from support import ROOT, TEST_DATABASE, wait_until
-from dags_support import Streamed, read_rolled, read_tables, wait_for_topic_metadata
-from goog_daily import SYMBOL as GOOG, GoogDaily, goog_csv, post_records, price_records
 
 DAGS_DIR = ROOT / "dags"
 _settings = Settings()

@@ -5,10 +5,10 @@ from dataclasses import dataclass
 
 import pandas as pd
 from sqlalchemy import Engine, text
+from support import wait_until
 
 from services.config import Settings
 from services.kafka_io import make_consumer
-from support import wait_until
 
 
 @dataclass

@@ -19,13 +19,13 @@ from urllib.parse import quote
 
 import pandas as pd
 import pytest
+from airflow_server import Airflow, standalone
+from dags_support import Streamed, read_tables
 from sqlalchemy import Engine, text
+from support import ROOT, wait_until
 
 from services.config import Settings
 from services.core.indicators import INDICATOR_COLUMNS
-from support import ROOT, wait_until
-from airflow_server import Airflow, standalone
-from dags_support import Streamed, read_tables
 
 WEB_DIR = ROOT / "services" / "dashboard" / "web"
 CHROMIUM = "/usr/bin/chromium"

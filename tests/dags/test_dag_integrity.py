@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from support import ROOT
 
 DAGS_DIR = ROOT / "dags"

@@ -6,14 +6,14 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+from dags_support import task_states, wait_for_topic_metadata, xcom
+from namespaces import namespaced, own_topics
+from running_services import ingest_and_processor
 from sqlalchemy import Engine, text
+from support import ServiceProcess, free_port, wait_until
 
 from services.config import Settings
 from services.orchestration.catalog import CHECKS
-from namespaces import namespaced, own_topics
-from running_services import ingest_and_processor
-from support import ServiceProcess, free_port, wait_until
-from dags_support import task_states, wait_for_topic_metadata, xcom
 
 LIVE = ("AAPL", "GOOGL", "AMZN", "MSFT")  # the generator's symbols; TSLA's feed is "stuck" 10 minutes ago
 

@@ -7,11 +7,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from dags_support import Streamed, read_rolled, read_tables, task_states, xcom
 from sqlalchemy import Engine, text
+from support import assert_same_indicators, signal_keys
 
 from services.core.indicators import INDICATOR_COLUMNS
-from support import assert_same_indicators, signal_keys
-from dags_support import Streamed, read_rolled, read_tables, task_states, xcom
 
 NULLS = ", ".join(f"{c} = NULL" for c in INDICATOR_COLUMNS)
 

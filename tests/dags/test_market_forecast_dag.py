@@ -10,10 +10,9 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, text
-
 from dags_support import task_states, xcom
 from goog_daily import GoogDaily
+from sqlalchemy import Engine, text
 
 TARGETS = ("close", "high", "low", "volume")
 MODELS = {"naive", "drift", "ets", "theta"}

@@ -12,15 +12,15 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from dags_support import task_states, xcom
+from fake_llm import FakeLLM, plain_words
+from goog_daily import GoogDaily
 from sqlalchemy import Engine, text
 
 from services.config import Settings
 from services.core.recommendation import template_text, unsupported_numbers
 from services.orchestration.analytics.market_forecast import forecast_symbol
 from services.orchestration.analytics.signal_evaluation import evaluate_signals
-from dags_support import task_states, xcom
-from fake_llm import FakeLLM, plain_words
-from goog_daily import GoogDaily
 
 END = datetime(2013, 3, 2, tzinfo=timezone.utc)
 NEWS = [(END - timedelta(hours=h), score, 0.5) for h, score in ((1, 0.4), (5, -0.1), (23, 0.25), (30, -0.9))]

@@ -11,9 +11,8 @@ import numpy as np
 import pandas as pd
 import psycopg2.extras
 import pytest
-from sqlalchemy import Engine, text
-
 from dags_support import task_states, xcom
+from sqlalchemy import Engine, text
 
 END = datetime(2024, 5, 15, 12, 0, tzinfo=timezone.utc)  # after the DAG's start_date (earlier runs have no tasks)
 RULES = ("rsi", "ema_cross", "macd_cross")

@@ -4,9 +4,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from support import free_port
 
 from services.orchestration import runtime
-from support import free_port
 
 
 def test_connections_override_settings(airflow_db: str, monkeypatch: pytest.MonkeyPatch) -> None:

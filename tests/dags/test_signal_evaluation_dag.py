@@ -11,10 +11,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, text
-
 from dags_support import task_states, xcom
 from goog_daily import GoogDaily
+from sqlalchemy import Engine, text
 
 END = datetime(2013, 3, 2, tzinfo=timezone.utc)
 RULES = ("rsi", "ema_cross", "macd_cross")

@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from sqlalchemy import Engine, text
-
-from services.config import Settings
 from dashboard_data import DASHBOARD_TABLES
 from running_services import ingest_and_processor
+from sqlalchemy import Engine, text
 from support import ServiceProcess, free_port
+
+from services.config import Settings
 
 
 @pytest.fixture

@@ -13,11 +13,11 @@ import psycopg2
 import psycopg2.extras
 from websockets.sync.client import ClientConnection, connect
 
-from services.core.stream import AppliedBar, SymbolStream
 from services.core.indicators import INDICATOR_COLUMNS, IndicatorParams
 from services.core.records import StockPrice
 from services.core.signals import SignalRules
 from services.core.simulation import MarketSimulator, is_candle
+from services.core.stream import AppliedBar, SymbolStream
 from services.core.timeframes import Timeframe
 from services.dashboard.webhooks import SIGNATURE_HEADER, verify
 

@@ -14,11 +14,11 @@ from typing import Any
 
 import psycopg2
 import psycopg2.extras
+from dashboard_data import candles, insert_rolled, rolled_rows
 from sqlalchemy import Engine, text
+from test_dashboard_browser import CHROMIUM, WEB_DIR
 
 from services.config import Settings
-from dashboard_data import candles, insert_rolled, rolled_rows
-from test_dashboard_browser import CHROMIUM, WEB_DIR
 
 DAY = 86_400
 FORECAST_INSERT = ("INSERT INTO market_forecasts (symbol, target, as_of, step, ts, model, forecast, lo_80, hi_80, lo_95, "

@@ -7,13 +7,13 @@ from typing import Iterator
 
 import psycopg2.extras
 import pytest
+from dashboard_data import candles, insert_rows, stream_rows
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from services.config import Settings
 from services.dashboard.app import create_app
 from services.orchestration.analytics.signal_evaluation import evaluate_signals
-from dashboard_data import candles, insert_rows, stream_rows
 
 START = 1_700_000_000.0
 AS_OF = datetime(2024, 5, 1, tzinfo=timezone.utc)

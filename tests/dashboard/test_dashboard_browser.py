@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 from sqlalchemy import Engine, text
+from support import ROOT, ServiceProcess, service_env, wait_until
 
 from services.config import Settings
-from support import ROOT, ServiceProcess, service_env, wait_until
 
 WEB_DIR = ROOT / "services" / "dashboard" / "web"
 CHROMIUM = "/usr/bin/chromium"

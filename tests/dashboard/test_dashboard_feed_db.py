@@ -9,14 +9,13 @@ import time
 import psycopg2
 import psycopg2.errors
 import pytest
+from dashboard_data import candles, feed_after, feed_head, insert_rows, stream_rows
 from sqlalchemy import Engine, make_url, text
+from support import TcpProxy, wait_until
 
 from services.config import Settings
-from services.dashboard.updates import prune
-from services.dashboard.updates import UpdateListener
+from services.dashboard.updates import UpdateListener, prune
 from services.db.connect import make_engine
-from dashboard_data import candles, feed_after, feed_head, insert_rows, stream_rows
-from support import TcpProxy, wait_until
 
 START = 1_700_000_000.0
 

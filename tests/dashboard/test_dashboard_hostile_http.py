@@ -15,20 +15,19 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Iterator
 
 import httpx
 import orjson
 import pytest
+from dashboard_data import DASHBOARD_TABLES, candles, insert_rows, stream_rows
 from sqlalchemy import Engine, text
+from support import ServiceProcess, free_port, open_unfinished_requests, read_until_closed, scrape_metrics, wait_until
+from test_dashboard_ws_limits import silent_client
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from services.config import Settings
-from dashboard_data import DASHBOARD_TABLES, candles, insert_rows, stream_rows
-from support import ServiceProcess, free_port, open_unfinished_requests, read_until_closed, scrape_metrics, wait_until
-from test_dashboard_ws_limits import silent_client
 
 MAX_CLIENTS = 5
 SEND_TIMEOUT_S = 2.0

@@ -11,10 +11,11 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from services.config import Settings
-from services.orchestration.analytics.market_summary import summarize
 from dashboard_data import candles, insert_rows, stream_rows
 from test_dashboard_browser import CHROMIUM, WEB_DIR
+
+from services.config import Settings
+from services.orchestration.analytics.market_summary import summarize
 
 SYMBOLS = ("AAPL", "MSFT", "TSLA")
 

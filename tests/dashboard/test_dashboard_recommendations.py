@@ -9,15 +9,15 @@ import subprocess
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from dashboard_data import candles, insert_rows, stream_rows
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
+from test_dashboard_browser import CHROMIUM, WEB_DIR
 
 from services.config import Settings
 from services.core.recommendation import Policy
 from services.dashboard.app import create_app
 from services.orchestration.analytics.recommendations import recommend
-from dashboard_data import candles, insert_rows, stream_rows
-from test_dashboard_browser import CHROMIUM, WEB_DIR
 
 START = 1_700_000_000.0
 SYMBOLS = ("AAPL", "MSFT")

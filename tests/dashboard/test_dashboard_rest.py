@@ -2,25 +2,24 @@
 from __future__ import annotations
 
 import base64
-
 import math
 from datetime import datetime, timezone
 from typing import Any, Iterator, get_args
 
-import psycopg2
 import orjson
+import psycopg2
 import pytest
+from dashboard_data import candles, insert_rows, stream_rows
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
+from support import ROOT
 
 from services.config import Settings
-from services.db.connect import SIDE_DASHBOARD
 from services.core.indicators import INDICATOR_COLUMNS
 from services.dashboard.app import create_app
 from services.dashboard.schemas import Period
+from services.db.connect import SIDE_DASHBOARD
 from services.orchestration.analytics.market_summary import PERIODS, summarize
-from dashboard_data import candles, insert_rows, stream_rows
-from support import ROOT
 
 START = 1_700_000_000.0  # 2023-11-14T22:13:20Z
 BAR_FIELDS = ("ts", "open", "high", "low", "close", "volume", *INDICATOR_COLUMNS)

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterator
 
 import pytest
+from dashboard_data import candles, insert_rolled, insert_rows, rolled_rows, stream_rows
 from fastapi.testclient import TestClient
 
 from services.config import Settings
@@ -15,7 +16,6 @@ from services.core.indicators import INDICATOR_COLUMNS
 from services.core.timeframes import Timeframe
 from services.dashboard.app import create_app
 from services.orchestration.analytics.market_summary import summarize
-from dashboard_data import candles, insert_rolled, insert_rows, rolled_rows, stream_rows
 
 START = 1_700_000_000.0  # 2023-11-14T22:13:20Z: not on a minute boundary
 INTERVAL = 7.0           # seconds between a symbol's base bars: 8-9 per minute

@@ -7,16 +7,16 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest
+from dashboard_data import WebhookReceiver, candles, insert_rows, stream_rows
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from sqlalchemy import Engine, text
+from support import free_port, wait_until
 
 from services.config import Settings
 from services.dashboard.app import create_app
 from services.dashboard.webhooks import endpoint_name, idempotency_key, redact, sign, verify
 from services.retry import Backoff
-from dashboard_data import WebhookReceiver, candles, insert_rows, stream_rows
-from support import free_port, wait_until
 
 SECRET = "test-webhook-secret"
 

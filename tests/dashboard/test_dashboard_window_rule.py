@@ -7,8 +7,9 @@ import random
 import shutil
 import subprocess
 
-from services.core.timeframes import Rollup, Timeframe
 from support import ROOT
+
+from services.core.timeframes import Rollup, Timeframe
 
 SCRIPT = ROOT / "services" / "dashboard" / "static" / "timeframes.js"
 

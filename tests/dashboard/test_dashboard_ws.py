@@ -10,15 +10,14 @@ from typing import Any, Iterable
 import httpx
 import psycopg2
 import pytest
+from dashboard_data import FeedClient, HeadWatcher, candles, event_key, feed_after, feed_head, insert_rows, stream_rows
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from starlette.websockets import WebSocketDisconnect
+from support import wait_until
 
 from services.config import Settings
 from services.dashboard.app import create_app
-from dashboard_data import (FeedClient, HeadWatcher, candles, event_key, feed_after, feed_head, insert_rows,
-                            stream_rows)
-from support import wait_until
 
 SYMBOLS = ("AAPL", "GOOGL", "AMZN", "MSFT", "TSLA")
 

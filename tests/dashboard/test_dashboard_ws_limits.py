@@ -15,12 +15,12 @@ from typing import Iterator
 
 import orjson
 import pytest
+from dashboard_data import candles, insert_rows, stream_rows
+from support import ServiceProcess, free_port, scrape_metrics, wait_until
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from services.config import Settings
-from dashboard_data import candles, insert_rows, stream_rows
-from support import ServiceProcess, free_port, scrape_metrics, wait_until
 
 SYMBOLS = ("AAPL", "GOOGL", "AMZN", "MSFT", "TSLA")
 MAX_CLIENTS = 25

@@ -3,14 +3,13 @@ schema: a renamed column or an ambiguous join in the documentation fails here, n
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import psycopg2
 import pytest
 from sqlalchemy import Engine
+from support import ROOT
 
 from services.config import Settings
-from support import ROOT
 
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 SQL_BLOCK = re.compile(r"```sql\n(.*?)```", re.S)

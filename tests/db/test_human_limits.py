@@ -11,9 +11,9 @@ from typing import Iterator
 import psycopg2
 import pytest
 from sqlalchemy import make_url
+from support import ROOT, wait_until
 
 from services.config import Settings, database_url_on_port
-from support import ROOT, wait_until
 
 ROLES_FILE = ROOT / "k8s" / "base" / "postgres" / "initdb" / "tickflow-roles.psql"
 HUMAN = "tickflow_analyst"

@@ -13,14 +13,14 @@ from typing import Any
 import yaml
 from deploy_model import (
     AIRFLOW_IMAGE,
+    CHECK_URLS,
     K8S,
     NAMESPACE,
     PROJECT_VERSION,
     ROOT,
+    airflow_env_names,
     cluster,
     compose,
-    CHECK_URLS,
-    airflow_env_names,
     lock_pins,
     serves,
     settings_env_names,

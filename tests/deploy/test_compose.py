@@ -40,8 +40,8 @@ from deploy_model import (
     kafka_is_broker,
     read_env_file,
     replication_problems,
-    service_of_command,
     serves,
+    service_of_command,
     settings_env_names,
     settings_from_env,
 )

@@ -11,9 +11,9 @@ from pathlib import Path
 from deploy_model import (
     NEEDS,
     PORT_SETTING,
-    bound_ports,
     PROJECT_VERSION,
     ROOT,
+    bound_ports,
     canonical,
     lock_pins,
     settings_env_names,

@@ -30,8 +30,8 @@ from deploy_model import (
     reachable_from,
     render_dir,
     selector_matches,
-    service_of_command,
     serves,
+    service_of_command,
     settings_from_env,
 )
 from grafana_dashboards import DASHBOARD_DIR, K8S_DATASOURCES, POSTGRES_TYPE, datasources

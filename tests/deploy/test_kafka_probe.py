@@ -15,10 +15,10 @@ import threading
 from pathlib import Path
 
 import pytest
-
 from deploy_model import cluster, containers
-from services.config import Settings
 from support import ROOT, free_port
+
+from services.config import Settings
 
 KAFKA_HOME = Path(os.environ.get("TICKFLOW_LOCAL_DIR", ROOT / ".local")) / "kafka" / "dist" / "kafka_2.12-2.3.0"
 

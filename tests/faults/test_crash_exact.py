@@ -7,12 +7,19 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
-
-from services.config import Settings
 from streams import (
-    SPARSE_SIDE_RECORDS, base_bars, count_bars, produce, simulated_records, snapshot, truncate_outputs, wait_processed,
+    SPARSE_SIDE_RECORDS,
+    base_bars,
+    count_bars,
+    produce,
+    simulated_records,
+    snapshot,
+    truncate_outputs,
+    wait_processed,
 )
 from support import ServiceProcess, service_env, wait_until
+
+from services.config import Settings
 
 pytestmark = pytest.mark.fault
 BARS = 100_000

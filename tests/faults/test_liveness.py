@@ -12,13 +12,13 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
-
-from services.config import Settings
 from namespaces import namespaced, own_topics
 from running_services import start_processor
+from sqlalchemy import Engine, text
 from streams import CANDLES_ONLY, count_bars, produce, simulated_records, wait_processed
 from support import service_env, wait_until
+
+from services.config import Settings
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(600)]
 STUCK_S = 4.0

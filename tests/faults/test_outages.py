@@ -12,17 +12,24 @@ import httpx
 import orjson
 import pytest
 from kafka import TopicPartition
+from running_services import ingest_and_processor, start_processor
 from sqlalchemy import Engine, text
+from streams import (
+    CANDLES_ONLY,
+    SPARSE_SIDE_RECORDS,
+    base_bars,
+    count_bars,
+    produce,
+    simulated_records,
+    snapshot,
+    truncate_outputs,
+    wait_processed,
+)
+from support import ROOT, ServiceProcess, free_port, scrape_metrics, service_env, wait_until
 
 from services.config import Settings
 from services.core.simulation import is_candle
 from services.kafka_io import make_admin, make_consumer, make_producer
-from streams import (
-    CANDLES_ONLY, SPARSE_SIDE_RECORDS, base_bars, count_bars, produce, simulated_records, snapshot, truncate_outputs,
-    wait_processed,
-)
-from running_services import ingest_and_processor, start_processor
-from support import ROOT, ServiceProcess, free_port, scrape_metrics, service_env, wait_until
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(900)]
 LOCAL_SERVICES = str(ROOT / "scripts" / "local-services.sh")

@@ -13,14 +13,14 @@ from typing import Iterator
 
 import orjson
 import pytest
-from sqlalchemy import Engine, text
-
 from alpaca_fake import FakeAlpaca, FakeBar
 from namespaces import namespaced, own_topics
 from running_services import RunningPipeline, ingest_and_processor
-from services.config import Settings
+from sqlalchemy import Engine, text
 from streams import truncate_outputs
 from support import ROOT, ServiceProcess, free_port, wait_until
+
+from services.config import Settings
 
 KEY, SECRET = "PKTESTKEYID0000001", "fake-secret-0123456789abcdefghijklmnop"
 MINUTE = timedelta(minutes=1)

@@ -7,16 +7,16 @@ from collections import Counter
 
 import httpx
 import pytest
+from fake_ingest import contract_errors
+from generator_data import make_plan
+from support import open_unfinished_requests, read_until_closed, scrape_metrics
 
 from services.config import get_settings
 from services.core.simulation import is_candle
 from services.generator.app import create_app
-from services.ops import BackgroundServer
-from services.ingest_client import PushStats
 from services.generator.runner import Runner
-from fake_ingest import contract_errors
-from generator_data import make_plan
-from support import open_unfinished_requests, read_until_closed, scrape_metrics
+from services.ingest_client import PushStats
+from services.ops import BackgroundServer
 
 
 def test_app_endpoints() -> None:

@@ -9,14 +9,14 @@ import sys
 
 import httpx
 import pytest
+from fake_ingest import WAIT, FakeIngest, validate
+from generator_data import START, make_plan, per_symbol
+from support import ROOT, free_port, wait_until
 
 from services.config import Settings
 from services.core.simulation import MarketSimulator, is_candle
 from services.generator.__main__ import ingest_token
 from services.generator.runner import Runner
-from fake_ingest import WAIT, FakeIngest, validate
-from generator_data import START, make_plan, per_symbol
-from support import ROOT, free_port, wait_until
 
 
 def _env(**extra: str) -> dict[str, str]:

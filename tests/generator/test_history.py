@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import time
 
-from services.core.simulation import MarketSimulator
-from services.generator.runner import Runner
 from fake_ingest import FakeIngest
 from generator_data import make_plan
+
+from services.core.simulation import MarketSimulator
+from services.generator.runner import Runner
 
 
 def test_retime_goes_on_with_the_same_prices_at_new_times() -> None:

@@ -7,6 +7,9 @@ import random
 import threading
 
 import pytest
+from fake_ingest import WAIT, FakeIngest, Response, accept_all, validate
+from generator_data import records
+from support import free_port, wait_until
 
 from services.ingest_client import (
     Pusher,
@@ -15,9 +18,6 @@ from services.ingest_client import (
     classify,
     parse_retry_after,
 )
-from fake_ingest import WAIT, FakeIngest, Response, accept_all, validate
-from generator_data import records
-from support import free_port, wait_until
 
 
 def fast_pusher(url: str, **kw: object) -> Pusher:

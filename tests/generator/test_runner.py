@@ -7,12 +7,12 @@ import time
 from collections import Counter
 
 import pytest
-
-from services.core.simulation import MarketSimulator, is_candle
-from services.generator.runner import Runner
 from fake_ingest import WAIT, FakeIngest, validate
 from generator_data import START, make_plan, per_symbol
 from support import wait_until
+
+from services.core.simulation import MarketSimulator, is_candle
+from services.generator.runner import Runner
 
 
 @pytest.mark.parametrize("workers,batch", [(1, 100), (2, 7), (5, 1)])

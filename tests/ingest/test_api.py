@@ -7,12 +7,12 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
+from support import wait_until
 
 from services.config import Settings
 from services.ingest.app import create_app
 from services.ingest.ops import ops_app
 from services.kafka_io import make_consumer
-from support import wait_until
 
 NOW = time.time()
 

@@ -12,14 +12,15 @@ import time
 
 import orjson
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from kafka import TopicPartition
+from support import wait_until
 
 from services.config import Settings
 from services.core.records import DEFAULT_MAX_FUTURE_SKEW_S
 from services.ingest.app import create_app
 from services.kafka_io import make_consumer
-from support import wait_until
 
 REQUESTS = 2_000
 NOW = time.time()

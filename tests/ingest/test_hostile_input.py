@@ -15,13 +15,13 @@ import httpx
 import orjson
 import pytest
 from fastapi.testclient import TestClient
+from running_services import start_ingest
+from support import open_unfinished_requests, read_until_closed, service_env
+from test_api import candle, read_topic
 
 from services.config import Settings
 from services.ingest.judge import MAX_ERRORS_PER_RECORD
 from services.ingest.publisher import MAX_REJECTED_RECORD_BYTES
-from running_services import start_ingest
-from support import open_unfinished_requests, read_until_closed, service_env
-from test_api import candle, read_topic
 
 
 def post(client: TestClient, body: bytes):

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import httpx
 from prometheus_client.multiprocess import MultiProcessCollector
-
 from running_services import start_ingest
-from services.config import Settings
 from support import free_port, scrape_metrics, service_env
+
+from services.config import Settings
 
 REQUESTS = 60
 

@@ -11,14 +11,14 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
+from running_services import RunningPipeline, ingest_and_processor, send_simulated_stream
 from sqlalchemy import Engine, text
+from support import wait_until
 
 from services.config import Settings
-from services.core.reference import compute_indicators, compute_signals
 from services.core.indicators import INDICATOR_COLUMNS
+from services.core.reference import compute_indicators, compute_signals
 from services.core.simulation import MarketSimulator, is_candle
-from running_services import RunningPipeline, ingest_and_processor, send_simulated_stream
-from support import wait_until
 
 SEED, COUNT, INTERVAL = 7, 10_000, 1.0
 TABLE_OF_TYPE = {"order_book": "order_book", "news_sentiment": "news_sentiment", "market_data": "market_data",

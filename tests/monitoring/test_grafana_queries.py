@@ -17,13 +17,13 @@ from pathlib import Path
 
 import httpx
 import psycopg2
+from grafana_dashboards import POSTGRES_TYPE, dashboards, expand_sql, promql_metric_names, queries
 from prometheus_client.parser import text_string_to_metric_families
+from running_services import start_ingest, start_processor
+from support import ServiceProcess, free_port, service_env, wait_until
 from websockets.sync.client import connect
 
 from services.config import Settings
-from grafana_dashboards import POSTGRES_TYPE, dashboards, expand_sql, promql_metric_names, queries
-from running_services import start_ingest, start_processor
-from support import ServiceProcess, free_port, service_env, wait_until
 
 HISTORY_S = 2 * 86400
 HISTORY_INTERVAL_S = 30

@@ -4,10 +4,10 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 import pytest
+from orchestration_data import ORCHESTRATION_TABLES, StreamData, insert_stream_data, stream_rows
 from sqlalchemy import Engine, text
 
 from services.config import Settings
-from orchestration_data import ORCHESTRATION_TABLES, StreamData, insert_stream_data, stream_rows
 
 
 @pytest.fixture

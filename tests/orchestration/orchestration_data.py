@@ -8,11 +8,11 @@ import pandas as pd
 import psycopg2.extras
 from sqlalchemy import Engine, text
 
-from services.core.stream import AppliedBar, SymbolStream
 from services.core.indicators import INDICATOR_COLUMNS, IndicatorParams
 from services.core.records import StockPrice
 from services.core.signals import SignalRules
 from services.core.simulation import MarketSimulator, is_candle
+from services.core.stream import AppliedBar, SymbolStream
 from services.core.timeframes import Timeframe
 from services.processor.sinks import BarRow, SignalRow
 

@@ -6,14 +6,14 @@ from typing import Callable
 
 import numpy as np
 import pandas as pd
+from orchestration_data import StreamData, read_stream_data
 from sqlalchemy import Engine, text
+from support import assert_same_indicators, signal_keys
 
 from services.core.indicators import INDICATOR_COLUMNS
-from support import assert_same_indicators, signal_keys
 from services.orchestration.indicators.backfill import backfill_symbol
-from services.orchestration.run_params import Window
 from services.orchestration.indicators.recompute import Recomputation, warmup_bars
-from orchestration_data import StreamData, read_stream_data
+from services.orchestration.run_params import Window
 
 NULLS = ", ".join(f"{c} = NULL" for c in INDICATOR_COLUMNS)
 
@@ -77,7 +77,7 @@ def test_backfill_from_the_first_bar_restores_the_early_nulls_exactly(
     original = stream_data(("GOOGL",), 200)
     times = original.times("GOOGL")
     with orch_db.begin() as conn:
-        conn.execute(text(f"UPDATE bars SET sma = 1.0, rsi = 50.0, macd_signal = 0.5 WHERE timeframe = 'raw' AND ts < :e"), {"e": times[60]})
+        conn.execute(text("UPDATE bars SET sma = 1.0, rsi = 50.0, macd_signal = 0.5 WHERE timeframe = 'raw' AND ts < :e"), {"e": times[60]})
         conn.execute(text("DELETE FROM signals WHERE timeframe = 'raw'"))
     window = Window(times[0].to_pydatetime() - timedelta(days=1), times[60].to_pydatetime(), "params")
     result = backfill_symbol(orch_db, Recomputation("GOOGL", window))

@@ -15,15 +15,15 @@ import pytest
 from kafka import TopicPartition
 from kafka.structs import OffsetAndMetadata
 from sqlalchemy import Engine, make_url, text
+from support import free_port
 
 from services.config import Settings
 from services.db.connect import make_engine
 from services.db.migrations import SQL_DIR
 from services.kafka_io import Topics, delete_topics, make_admin, make_consumer, make_producer
-from services.orchestration.checks import deployment as checks
 from services.orchestration.catalog import CHECKS
+from services.orchestration.checks import deployment as checks
 from services.orchestration.settings import OrchestrationSettings
-from support import free_port
 
 
 def orchestration_settings(stack: Settings, **overrides: object) -> OrchestrationSettings:

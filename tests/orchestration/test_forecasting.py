@@ -8,7 +8,14 @@ import math
 import numpy as np
 import pytest
 
-from services.orchestration.analytics.forecasting import FITTERS, LEVELS, MODELS, cross_validate, fit_forecast, forecast_target
+from services.orchestration.analytics.forecasting import (
+    FITTERS,
+    LEVELS,
+    MODELS,
+    cross_validate,
+    fit_forecast,
+    forecast_target,
+)
 
 Z80, Z95 = 1.2815515655446004, 1.959963984540054
 

@@ -7,9 +7,9 @@ import sys
 
 import psycopg2.extras
 from sqlalchemy import Engine, text
+from support import ROOT
 
 from services.config import Settings
-from support import ROOT
 
 START = 1_700_000_000.0
 

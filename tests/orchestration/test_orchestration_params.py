@@ -7,8 +7,15 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from services.orchestration.run_params import (
-    RunParamError, Window, parse_time, resolve_window, validate_bool, validate_max_mismatches, validate_symbols,
-    validate_timeframes, validate_tolerance,
+    RunParamError,
+    Window,
+    parse_time,
+    resolve_window,
+    validate_bool,
+    validate_max_mismatches,
+    validate_symbols,
+    validate_timeframes,
+    validate_tolerance,
 )
 
 UTC = timezone.utc

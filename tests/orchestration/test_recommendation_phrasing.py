@@ -9,12 +9,12 @@ from datetime import datetime, timedelta, timezone
 
 import httpx
 import pytest
+from fake_llm import SLOW, FakeLLM
 from pydantic import SecretStr
 
 from services.core.recommendation import Evidence, Policy, facts_of, template_text
 from services.orchestration.analytics.phrasing import INSTRUCTIONS, LLMEndpoint, phrase
 from services.orchestration.settings import OrchestrationSettings
-from fake_llm import SLOW, FakeLLM
 
 END = datetime(2024, 5, 1, tzinfo=timezone.utc)
 BAR = {"symbol": "AAPL", "timeframe": "1h", "ts": END - timedelta(hours=1), "close": 190.4567, "sma": 189.9,

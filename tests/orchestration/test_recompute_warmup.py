@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from services.core.reference import compute_indicators
 from services.core.indicators import INDICATOR_COLUMNS, IndicatorEngine, IndicatorParams
+from services.core.reference import compute_indicators
 from services.core.simulation import MarketSimulator, is_candle
 from services.orchestration.indicators.recompute import differs, warmup_bars
 

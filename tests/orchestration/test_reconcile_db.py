@@ -5,12 +5,12 @@ from datetime import timedelta
 from typing import Callable
 
 import pytest
+from orchestration_data import StreamData, read_stream_data
 from sqlalchemy import Engine, text
 
 from services.orchestration.indicators.recompute import Recomputation
-from services.orchestration.run_params import Window
 from services.orchestration.indicators.reconcile import RunNotFound, finish_run, reconcile_symbol, start_run
-from orchestration_data import StreamData, read_stream_data
+from services.orchestration.run_params import Window
 
 
 def whole(data: StreamData) -> Window:

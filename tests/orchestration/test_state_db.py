@@ -6,16 +6,16 @@ from dataclasses import asdict
 
 import orjson
 import pytest
+from orchestration_data import insert_stream_data, stream_rows
 from sqlalchemy import Engine, text
 
 from services.config import Settings
-from services.core.stream import SymbolStream
 from services.core.indicators import IndicatorParams
 from services.core.records import StockPrice
 from services.core.signals import SignalRules
+from services.core.stream import SymbolStream
 from services.orchestration.indicators.state import CURRENT, NO_BARS, REBUILT, rebuild_symbol_state
 from services.processor.store import BatchWriter
-from orchestration_data import insert_stream_data, stream_rows
 
 OLD, NEW = IndicatorParams(), IndicatorParams(rsi_period=10, sma_period=30)
 

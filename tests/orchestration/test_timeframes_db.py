@@ -6,19 +6,23 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 import pytest
+from orchestration_data import (
+    DEFAULT_TIMEFRAMES,
+    START,
+    insert_rows,
+    read_timeframe,
+    stream_rows_with_timeframes,
+)
 from sqlalchemy import Engine, text
+from support import assert_same_indicators, signal_keys
 
 from services.core.indicators import INDICATOR_COLUMNS
 from services.core.timeframes import Timeframe
 from services.orchestration.indicators.backfill import backfill_symbol
-from services.orchestration.run_params import Window
 from services.orchestration.indicators.recompute import Recomputation, warmup_bars
 from services.orchestration.indicators.reconcile import finish_run, reconcile_symbol, start_run
 from services.orchestration.indicators.rolled import history_start
-from support import assert_same_indicators, signal_keys
-from orchestration_data import (
-    DEFAULT_TIMEFRAMES, START, insert_rows, read_timeframe, stream_rows_with_timeframes,
-)
+from services.orchestration.run_params import Window
 
 SYMBOLS = ("AAPL", "MSFT")
 BARS, INTERVAL = 3000, 20.0  # 1,000 minutes: 1,000 1m candles (past the warm-up), 200 5m, 16 1h, one 1d

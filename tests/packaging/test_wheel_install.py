@@ -18,11 +18,11 @@ import psycopg2
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from support import ROOT, ServiceProcess, free_port
 
 from services.config import Settings
 from services.db.connect import make_engine, with_database
 from services.db.migrations import discover
-from support import ROOT, ServiceProcess, free_port
 
 SCRIPTS = ("tickflow-ingest", "tickflow-processor", "tickflow-generator", "tickflow-dashboard", "tickflow-admin",
            "tickflow-orchestration", "tickflow-feed")

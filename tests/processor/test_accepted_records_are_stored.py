@@ -12,15 +12,16 @@ from __future__ import annotations
 import math
 import time
 
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from namespaces import namespaced, own_topics
+from processor_thread import processor_thread
 from sqlalchemy import Engine, text
+from streams import produce, truncate_outputs, wait_processed
 
 from services.config import Settings
 from services.core.indicators import INDICATOR_COLUMNS
 from services.core.records import MAX_COUNT, MAX_PRICE, MIN_TIMESTAMP, Rejection, ValidationContext, validate_record
-from namespaces import namespaced, own_topics
-from processor_thread import processor_thread
-from streams import produce, truncate_outputs, wait_processed
 
 NOW = time.time()
 TINY = 5e-324

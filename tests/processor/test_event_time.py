@@ -10,12 +10,12 @@ import time
 
 import orjson
 from kafka.admin import ConfigResource, ConfigResourceType
+from processor_thread import processor_thread
 from sqlalchemy import Engine, text
+from streams import wait_processed
 
 from services.config import Settings
 from services.kafka_io import make_admin, make_producer
-from processor_thread import processor_thread
-from streams import wait_processed
 
 GENUINE = 20  # bars per symbol, half a second apart, ending now
 

@@ -12,14 +12,14 @@ race cannot be produced on demand, so the fresh starts are repeated).
 from __future__ import annotations
 
 from kafka.structs import MemberState
+from namespaces import namespaced, own_topics
+from processor_thread import processor_thread
 from sqlalchemy import Engine
+from streams import CANDLES_ONLY, produce, simulated_records, truncate_outputs, wait_processed
+from support import wait_until
 
 from services.config import Settings
 from services.processor.runner import JOIN_POLL_MS, Processor
-from namespaces import namespaced, own_topics
-from processor_thread import processor_thread
-from streams import CANDLES_ONLY, produce, simulated_records, truncate_outputs, wait_processed
-from support import wait_until
 
 FRESH_STARTS = 8
 

@@ -10,14 +10,14 @@ from typing import Iterator
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from namespaces import namespaced, own_topics
+from running_services import start_processor
 from sqlalchemy import Engine, text
+from streams import COMPARED, SPARSE_SIDE_RECORDS, produce, simulated_records, snapshot, wait_processed
+from support import TcpProxy, service_env, wait_until
 
 from services.config import Settings
 from services.ingest.app import create_app
-from namespaces import namespaced, own_topics
-from running_services import start_processor
-from streams import COMPARED, SPARSE_SIDE_RECORDS, produce, simulated_records, snapshot, wait_processed
-from support import TcpProxy, service_env, wait_until
 
 NOW = time.time()
 

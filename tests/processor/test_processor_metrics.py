@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import Engine
-
 from running_services import start_processor
-from services.config import Settings
+from sqlalchemy import Engine
 from streams import end_offsets, produce, simulated_records, wait_processed
 from support import scrape_metrics, service_env, wait_until
+
+from services.config import Settings
 
 CANDLES = 1_200
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from namespaces import namespaced, own_topics
+from processor_thread import processor_thread
 from sqlalchemy import Engine, text
+from streams import produce, simulated_records, truncate_outputs, wait_processed
 
 from services.config import Settings
 from services.core.indicators import INDICATOR_COLUMNS
 from services.core.reference import compute_indicators, compute_signals, roll_up
 from services.core.timeframes import Timeframe
-from namespaces import namespaced, own_topics
-from processor_thread import processor_thread
-from streams import produce, simulated_records, truncate_outputs, wait_processed
 
 TIMEFRAMES = "1m,5m,1h,1d"
 INTERVAL = 37.0  # seconds between a symbol's base bars: 1-2 per minute, ~97 per hour, ~2,335 per day

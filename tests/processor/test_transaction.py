@@ -5,10 +5,10 @@ from dataclasses import dataclass
 
 import orjson
 
-from services.core.stream import SymbolStream
 from services.core.indicators import IndicatorParams
 from services.core.records import ValidationContext
 from services.core.signals import SignalRules
+from services.core.stream import SymbolStream
 from services.kafka_io import Topics
 from services.processor.sinks import BarRow, DeadLetterRow, LateBarRow, NewsSentimentRow
 from services.processor.transaction import MAX_MESSAGE_BYTES, build_batch

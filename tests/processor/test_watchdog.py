@@ -6,12 +6,12 @@ imitated here by a poll that returns nothing; Kafka and PostgreSQL are the real 
 """
 from __future__ import annotations
 
-from sqlalchemy import Engine
-
-from services.config import Settings
 from processor_thread import processor_thread
+from sqlalchemy import Engine
 from streams import CANDLES_ONLY, count_bars, produce, simulated_records, wait_processed
 from support import wait_until
+
+from services.config import Settings
 
 
 def test_a_consumer_that_stops_fetching_is_replaced(stack: Settings, owner_db: Engine) -> None:

@@ -12,19 +12,19 @@ from typing import Iterator
 import orjson
 import pandas as pd
 import pytest
+from namespaces import namespaced, own_topics
+from running_services import RunningPipeline, ingest_and_processor
 from sqlalchemy import Engine, text
+from streams import truncate_outputs
+from support import ROOT, assert_same_indicators, signal_keys, wait_until
 
 from bench.datasets import SHIPPED, shipped
 from services.config import Settings
 from services.core.reference import compute_indicators, compute_signals
 from services.core.timeframes import RAW
-from services.orchestration.run_params import Window
 from services.orchestration.indicators.recompute import Recomputation
 from services.orchestration.indicators.reconcile import finish_run, reconcile_symbol, start_run
-from namespaces import namespaced, own_topics
-from running_services import RunningPipeline, ingest_and_processor
-from streams import truncate_outputs
-from support import ROOT, assert_same_indicators, signal_keys, wait_until
+from services.orchestration.run_params import Window
 
 
 @pytest.fixture(scope="module")

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from support import ROOT
 
 from services.replay.files import LayoutError, Source, parse_columns, read_candles
 from services.replay.runner import Pace, Summary, in_time_order, records_of
-from support import ROOT
 
 COLUMNS = ["symbol", "ts", "open", "high", "low", "close", "volume"]
 T0 = 1_704_153_600.0  # 2024-01-02T00:00:00Z

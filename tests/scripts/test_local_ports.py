@@ -9,9 +9,9 @@ import sys
 
 import pytest
 from sqlalchemy import make_url
+from support import ROOT, free_port
 
 from services.config import DATABASE_URL_FIELDS, Settings
-from support import ROOT, free_port
 
 LOCAL_URL_VARIABLES = [f"TICKFLOW_{name.upper()}" for name in (*DATABASE_URL_FIELDS, "kafka_bootstrap")]
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-
 from support import ROOT, free_port
 
 SCRIPT = ROOT / "scripts" / "local-services.sh"

@@ -23,8 +23,8 @@ from typing import Any, Iterator
 import numpy as np
 import pandas as pd
 
-from services.core.reference import compute_indicators, compute_signals
 from services.core.indicators import INDICATOR_COLUMNS, IndicatorParams
+from services.core.reference import compute_indicators, compute_signals
 from services.core.signals import SignalRules
 from services.core.timeframes import RAW
 from services.orchestration.batch import copy_frame

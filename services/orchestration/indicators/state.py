@@ -19,9 +19,9 @@ from dataclasses import asdict
 import orjson
 from sqlalchemy import Engine
 
-from services.core.stream import SymbolStream
 from services.core.indicators import IndicatorParams
 from services.core.signals import SignalRules
+from services.core.stream import SymbolStream
 from services.core.timeframes import Timeframe
 from services.db.queries import STORED_BASE_BARS_SQL
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from indicator_data import random_walk
-from services.core.indicators import Bollinger, Ema, Indicator, Macd, RollingWindow, Rsi, Sma
 
+from services.core.indicators import Bollinger, Ema, Indicator, Macd, RollingWindow, Rsi, Sma
 
 INDICATORS = {
     "ema": lambda: Ema(5),

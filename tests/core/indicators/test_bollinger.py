@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 import pytest
-
 from indicator_data import random_walk
+
 from services.core.indicators import Bollinger
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from indicator_data import feed, random_walk, spiky
-from services.core.indicators import Ema
 
+from services.core.indicators import Ema
 
 SERIES = {
     "walk": random_walk(82, 150.0, 0.01, 3000),

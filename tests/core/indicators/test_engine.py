@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-
 from indicator_data import (
     NON_DEFAULT,
     NON_DEFAULT_SHARED,
@@ -19,9 +18,9 @@ from indicator_data import (
     spiky,
     stream,
 )
+
 from services.core.indicators import INDICATOR_COLUMNS, Bollinger, Ema, IndicatorEngine, IndicatorParams, Sma
 from services.core.reference import compute_indicators
-
 
 # --------------------------------------------------------------------------- agreement with ta
 

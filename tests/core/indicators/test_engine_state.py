@@ -7,8 +7,8 @@ from pathlib import Path
 
 import orjson
 import pytest
-
 from indicator_data import NON_DEFAULT, random_walk, stream
+
 from services.core.indicators import IndicatorEngine, IndicatorParams
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from indicator_data import random_walk, spiky
 from ta.trend import MACD
 
-from indicator_data import random_walk, spiky
 from services.core.indicators import Macd
-
 
 SERIES = {"walk": random_walk(87, 150.0, 0.01, 3000), "spikes": spiky(2000), "constant": [991.34] * 80}
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from indicator_data import spiky, stream
+
 from services.core.indicators import RollingWindow
 
 

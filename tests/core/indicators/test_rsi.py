@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from indicator_data import assert_matches_reference, feed, random_walk, spiky, stream
 from ta.momentum import RSIIndicator
 
-from indicator_data import assert_matches_reference, feed, random_walk, spiky, stream
 from services.core.indicators import Ema, Rsi
 
 

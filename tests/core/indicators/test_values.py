@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from indicator_data import random_walk, stream
+
 from services.core.indicators import INDICATOR_COLUMNS, IndicatorValues
 
 
