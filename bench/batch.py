@@ -120,7 +120,8 @@ def run(report: Report, stack: BenchStack, total: int = 1_000_000) -> None:
     assert bars == total and sum(r.bars_written for r in results) == with_values > total * 0.99, \
         [r.summary() for r in results]
     report.add(Measurement("batch", "indicator backfill (recompute + write all)", bars / seconds, "rows/s",
-                           f"{bars:,} bars recomputed, {written:,} rows written ({signals:,} signals) in {seconds:.1f} s",
+                           f"{bars:,} bars recomputed, {written:,} rows written ({signals:,} signals) "
+                           f"in {seconds:.1f} s",
                            (bars / seconds) / read, "of the read baseline"))
 
     run_id = f"bench-{math.floor(time.time())}"

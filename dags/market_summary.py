@@ -18,9 +18,9 @@ Bars, volatility and the horizon count that timeframe's bars.
 
 A run replaces the rows of its (timeframe, period, window end): re-running it is harmless.
 Params: `end` (ISO 8601; default: the data interval's end), `timeframes` (default: raw and all
-configured) and `horizon_bars` (default: `TICKFLOW_SUMMARY_HORIZON_BARS`, 5). The database is the Airflow connection `tickflow_db`
-(writer role) if defined, else `TICKFLOW_DATABASE_URL`. Query the newest ones with
-`SELECT * FROM market_summary_latest`.
+configured) and `horizon_bars` (default: `TICKFLOW_SUMMARY_HORIZON_BARS`, 5). The database is the
+Airflow connection `tickflow_db` (writer role) if defined, else `TICKFLOW_DATABASE_URL`. Query the
+newest ones with `SELECT * FROM market_summary_latest`.
 """
 from __future__ import annotations
 

@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "topics":
         from services.kafka_io import ensure_topics
 
-        for topic, state in ensure_topics(settings.kafka_bootstrap, settings.topics, settings.kafka_replication_factor).items():
+        for topic, state in ensure_topics(settings.kafka_bootstrap, settings.topics,
+                                          settings.kafka_replication_factor).items():
             print(f"{topic}: {state}")
         return 0
 

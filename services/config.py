@@ -135,12 +135,14 @@ class Settings(BaseSettings):
         description="Alpaca bar timeframe of a backfill: 1Min, 5Min, 1Hour, 1Day (live bars are 1Min)")
     alpaca_stock_feed: str = Field("iex", pattern="^(iex|sip)$", description="Alpaca's stock data feed")
     alpaca_data_url: str = Field("", description="market data REST base URL; empty: Alpaca's (alpaca-py's default)")
-    alpaca_stream_url: str = Field("", description="market data WebSocket base URL; empty: Alpaca's (alpaca-py's default)")
+    alpaca_stream_url: str = Field(
+        "", description="market data WebSocket base URL; empty: Alpaca's (alpaca-py's default)")
     alpaca_history_s: float = Field(
         86400.0, ge=0, description="live: a symbol with no stored bar is first filled from this many seconds ago")
     alpaca_fetch_limit: int = Field(10_000, ge=1, le=10_000, description="bars per historical request")
     alpaca_batch: int = Field(1000, ge=1, description="bars per POST to ingest")
-    alpaca_timeout_s: float = Field(30.0, gt=0, description="timeout in seconds of a request to ingest or to Alpaca's historical API")
+    alpaca_timeout_s: float = Field(
+        30.0, gt=0, description="timeout in seconds of a request to ingest or to Alpaca's historical API")
     alpaca_ops_host: str = Field("127.0.0.1", description="bind address of /healthz, /readyz, /metrics")
     alpaca_ops_port: int = Field(8004, ge=0, le=65535, description="port for /healthz, /readyz, /metrics; 0 disables")
 
@@ -175,19 +177,22 @@ class Settings(BaseSettings):
     rsi_overbought: float = _RULES.rsi_overbought
     # Candles the processor rolls the base bars up into (README, "Timeframes"); empty: none.
     timeframes: Annotated[tuple[str, ...], NoDecode] = Field(
-        ("1m", "5m", "1h", "1d"), description="comma-separated timeframes the processor rolls base bars up into, e.g. 1m,5m,1h,1d")
+        ("1m", "5m", "1h", "1d"),
+        description="comma-separated timeframes the processor rolls base bars up into, e.g. 1m,5m,1h,1d")
 
     # Dashboard (services/dashboard): page, read-only REST, WebSocket live updates, webhooks.
     dashboard_host: str = Field("127.0.0.1", description="bind address")
     dashboard_port: int = Field(8003, ge=0, le=65535, description="port")
     dashboard_feed_retention_hours: float = Field(24.0, gt=0, description="dashboard_feed rows kept for resuming")
-    dashboard_ws_max_clients: int = Field(200, ge=1, description="WebSocket clients served at once; more are told to retry")
+    dashboard_ws_max_clients: int = Field(
+        200, ge=1, description="WebSocket clients served at once; more are told to retry")
     dashboard_ws_send_timeout_s: float = Field(
         10.0, gt=0, description="a WebSocket client that does not take a message for this long is dropped")
     dashboard_ws_buffer_bytes: int = Field(
         262_144, ge=16_384, description="bytes held unsent for one WebSocket client (kernel send buffer and write "
                                         "buffer) before a send waits; waiting the send timeout drops the client")
-    dashboard_vendor_dir: str = Field("", description="npm's node_modules for the page; empty: services/dashboard/web/node_modules")
+    dashboard_vendor_dir: str = Field(
+        "", description="npm's node_modules for the page; empty: services/dashboard/web/node_modules")
     # Webhooks for new signals: comma-separated URLs; each POST is signed with HMAC-SHA256 of the
     # body under webhook_secret (required when URLs are set; never logged).
     webhook_urls: Annotated[tuple[str, ...], NoDecode] = ()

@@ -87,8 +87,9 @@ def service_env(stack: Settings, **settings: object) -> dict[str, str]:
 def stop_orphaned_services(database_url: str) -> list[int]:
     """SIGKILL the services a killed test run left behind on this test database: orphans (their
     parent is no pytest: it is gone, so init or a subreaper adopted them) started by pytest
-    (PYTEST_VERSION in their environment) with the same TICKFLOW_DATABASE_URL. One such ingest kept a core busy for the next runs: kafka-python's metadata refresh spins once
-    the topics it produced to are deleted, which the next run does to leftover test topics."""
+    (PYTEST_VERSION in their environment) with the same TICKFLOW_DATABASE_URL. One such ingest kept a
+    core busy for the next runs: kafka-python's metadata refresh spins once the topics it produced to
+    are deleted, which the next run does to leftover test topics."""
     stopped = []
     for proc in Path("/proc").glob("[0-9]*"):
         try:

@@ -28,7 +28,8 @@ def test_every_flag_names_a_documented_setting() -> None:
     from services.processor.__main__ import FLAGS as PROCESSOR
     from services.replay.__main__ import FLAGS as REPLAY
 
-    for table in (GENERATOR, MIX_FLAGS, INGEST, PROCESSOR, DASHBOARD, SUMMARIZE_FLAGS, REPLAY, FEED, *FEED_MODES.values()):
+    for table in (GENERATOR, MIX_FLAGS, INGEST, PROCESSOR, DASHBOARD, SUMMARIZE_FLAGS, REPLAY, FEED,
+                  *FEED_MODES.values()):
         for flag, name in table.items():
             assert name in Settings.model_fields, flag
             assert Settings.model_fields[name].description, f"{flag} ({name}) has no description for --help"
@@ -43,8 +44,10 @@ def test_help_shows_the_environment_variable_and_its_current_value() -> None:
     ("services.processor", ["--batch-max", "0"], "--batch-max: Input should be greater than or equal to 1"),
     ("services.ingest", ["--workers", "two"], "--workers: Input should be a valid integer"),
     ("services.replay", ["x.csv", "--batch", "0"], "--batch: Input should be greater than or equal to 1"),
-    ("services.feed", ["alpaca", "live", "--fetch-limit", "10001"], "--fetch-limit: Input should be less than or equal"),
-    ("services.feed", ["alpaca", "backfill", "--start", "2024-01-02", "--timeframe", "1Week"], "--timeframe: String should match"),
+    ("services.feed", ["alpaca", "live", "--fetch-limit", "10001"],
+     "--fetch-limit: Input should be less than or equal"),
+    ("services.feed", ["alpaca", "backfill", "--start", "2024-01-02", "--timeframe", "1Week"],
+     "--timeframe: String should match"),
     ("services.generator", ["--news", "1.5", "--no-server"], "--news: Input should be less than or equal to 1"),
     ("services.generator", ["--symbols", " , ", "--no-server"], "--symbols: Value error, at least one symbol"),
 ])

@@ -144,8 +144,10 @@ def _signals(signals: list[Mapping[str, Any]], evaluations: list[Mapping[str, An
         signal = next((s for s in signals if s["rule"] == rule), None)
         item: dict[str, Any] = {"rule": rule, "latest": None, "evaluation": None}
         if signal is not None:
-            item["latest"] = {"source": {"table": "signals", "key": _key(signal, ("symbol", "timeframe", "ts", "rule"))},
-                              "side": signal["side"], "date": when(signal["ts"]), "price": shown(signal["price"], "price")}
+            item["latest"] = {"source": {"table": "signals",
+                                         "key": _key(signal, ("symbol", "timeframe", "ts", "rule"))},
+                              "side": signal["side"], "date": when(signal["ts"]),
+                              "price": shown(signal["price"], "price")}
         ev = by_rule.get(rule)
         if ev is not None:
             item["evaluation"] = {
@@ -181,8 +183,9 @@ def _forecast(row: Mapping[str, Any] | None, policy: Policy, stale_before: datet
 def _news(news: Mapping[str, Any] | None, policy: Policy) -> dict[str, Any] | None:
     if news is None:
         return None
-    return {"source": {"table": "news_sentiment", "key": {"symbol": news["symbol"], "ts_from": news["start"].isoformat(),
-                                                          "ts_to": news["end"].isoformat()}},
+    return {"source": {"table": "news_sentiment",
+                       "key": {"symbol": news["symbol"], "ts_from": news["start"].isoformat(),
+                               "ts_to": news["end"].isoformat()}},
             "items": shown(news["count"], "count"), "mean_score": shown(news["mean_score"], "score"),
             "scale": [-1, 1], "enough": news["count"] >= policy.min_news}
 

@@ -233,7 +233,8 @@ def validate_record(raw: object, ctx: ValidationContext) -> Record | Rejection:
     kind = record_type_of(raw)
     if kind is None:
         known = ", ".join(sorted(RECORD_MODELS))
-        return Rejection((FieldError("data_type", f"unknown data_type {_clip(repr(raw.get('data_type')), 60)} (known: {known})"),))
+        return Rejection((FieldError("data_type",
+                                     f"unknown data_type {_clip(repr(raw.get('data_type')), 60)} (known: {known})"),))
     try:
         return RECORD_MODELS[kind].model_validate(raw, context=ctx)  # type: ignore[return-value]
     except ValidationError as exc:

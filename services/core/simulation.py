@@ -187,7 +187,8 @@ class MarketSimulator:
 
     ``tick(symbol)`` returns the next candle of that symbol (always first) followed by its side
     records; economic releases ride in the ticks of ``clock_symbol`` (default ``symbols[0]``;
-    ``None`` disables them; the empty-string default means "the first symbol").  ``sample()`` builds one record without touching the streams.
+    ``None`` disables them; the empty-string default means "the first symbol").  ``sample()`` builds
+    one record without touching the streams.
     """
 
     def __init__(

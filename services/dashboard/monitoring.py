@@ -22,7 +22,8 @@ def _samples(app: FastAPI, ws_refused: dict[str, int]) -> Iterator[tuple[str, st
            state.listener.notifications, {})
     for reason, n in sorted(ws_refused.items()):
         yield ("tickflow_dashboard_ws_refused", "counter",
-               "WebSocket clients refused (full: at the cap) or dropped (slow: stopped reading).", n, {"reason": reason})
+               "WebSocket clients refused (full: at the cap) or dropped (slow: stopped reading).", n,
+               {"reason": reason})
     if state.notifier is not None:
         for outcome, n in sorted(state.notifier.attempts.items()):
             yield ("tickflow_dashboard_webhook_attempts", "counter", "Webhook delivery attempts, by outcome.", n,

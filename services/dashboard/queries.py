@@ -169,9 +169,9 @@ def symbols(cur: Any, configured: tuple[str, ...]) -> list[dict[str, Any]]:
     return out
 
 
-SUMMARY_FIELDS = ("symbol", "timeframe", "period", "window_start", "window_end", "bars", "first_ts", "last_ts", "open", "high",
-                  "low", "close", "return", "volatility", "volume", "buy_signals", "sell_signals", "horizon_bars",
-                  "evaluated", "hits", "hit_rate", "run_id", "computed_at")
+SUMMARY_FIELDS = ("symbol", "timeframe", "period", "window_start", "window_end", "bars", "first_ts", "last_ts", "open",
+                  "high", "low", "close", "return", "volatility", "volume", "buy_signals", "sell_signals",
+                  "horizon_bars", "evaluated", "hits", "hit_rate", "run_id", "computed_at")
 RULE_FIELDS = ("rule", "buy_signals", "sell_signals", "evaluated", "hits", "hit_rate")
 
 
@@ -194,7 +194,8 @@ def summaries(cur: Any, timeframe: str, periods: list[str], symbol: str | None) 
     if not items:
         return []
     cur.execute(f"SELECT symbol, period, window_end, {', '.join(RULE_FIELDS)} FROM market_summary_rules "
-                "WHERE timeframe = %(timeframe)s AND (symbol, period, window_end) IN (SELECT symbol, period, window_end "
+                "WHERE timeframe = %(timeframe)s AND (symbol, period, window_end) IN "
+                "(SELECT symbol, period, window_end "
                 f"FROM market_summary_latest WHERE timeframe = %(timeframe)s AND period = ANY(%(periods)s) "
                 f"{symbol_filter}) ORDER BY rule", params)
     rules: dict[tuple, list[dict[str, Any]]] = {}

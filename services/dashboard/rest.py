@@ -120,7 +120,8 @@ def rest_router(settings: Settings) -> APIRouter:
 
     @router.get("/api/signals", response_model=SignalPage, summary="Signals, for one symbol or all",
                 responses={404: {"description": "unknown symbol"}, 422: {"description": "bad parameter"}},
-                dependencies=[Depends(only_params("symbol", "timeframe", "since", "until", "order", "limit", "cursor"))])
+                dependencies=[Depends(only_params("symbol", "timeframe", "since", "until", "order", "limit",
+                                                  "cursor"))])
     def api_signals(
         request: Request,
         symbol: str | None = Query(None, min_length=1, max_length=32, description="ticker; all symbols when absent"),
@@ -157,7 +158,8 @@ def rest_router(settings: Settings) -> APIRouter:
         return {"items": read(request, queries.summaries, tf, periods, sym)}
 
     @router.get("/api/evaluations", response_model=EvaluationList,
-                summary="Newest signal evaluations of the signal_evaluation DAG: each rule followed, beside buy-and-hold",
+                summary="Newest signal evaluations of the signal_evaluation DAG: each rule followed, "
+                        "beside buy-and-hold",
                 responses={404: {"description": "unknown symbol"}, 422: {"description": "bad parameter"}},
                 dependencies=[Depends(only_params("symbol", "timeframe"))])
     def api_evaluations(
@@ -174,7 +176,8 @@ def rest_router(settings: Settings) -> APIRouter:
                 summary="Each symbol's newest market_forecast days with intervals, and every candidate's evaluation",
                 responses={404: {"description": "unknown symbol"}, 422: {"description": "bad parameter"}},
                 dependencies=[Depends(only_params("symbol"))])
-    def api_forecasts(request: Request, symbol: str | None = Query(None, min_length=1, max_length=32)) -> dict[str, Any]:
+    def api_forecasts(request: Request,
+                      symbol: str | None = Query(None, min_length=1, max_length=32)) -> dict[str, Any]:
         sym = symbol_filter(symbol)
         days, scores = read(request, queries.forecasts, sym)
         return {"items": days, "evaluations": scores}

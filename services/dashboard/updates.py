@@ -236,7 +236,8 @@ class Subscriber:
         return event_messages([e for e in self.select(batch.events) if e["id"] > position], batch.last_id)
 
     def wants(self, ev: dict[str, Any]) -> bool:
-        return (self.symbols is None or ev["symbol"] in self.symbols) and (self.kinds is None or ev["type"] in self.kinds)
+        return ((self.symbols is None or ev["symbol"] in self.symbols)
+                and (self.kinds is None or ev["type"] in self.kinds))
 
     def select(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if self.symbols is None and self.kinds is None:

@@ -206,8 +206,10 @@ class WebhookNotifier(threading.Thread):
                                        "reference": reference},
                         }).decode()
                         cur.execute(
-                            "INSERT INTO webhook_deliveries (endpoint, idempotency_key, feed_id, symbol, ts, rule, side, body) "
-                            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (endpoint, idempotency_key) DO NOTHING",
+                            "INSERT INTO webhook_deliveries "
+                            "(endpoint, idempotency_key, feed_id, symbol, ts, rule, side, body) "
+                            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
+                            "ON CONFLICT (endpoint, idempotency_key) DO NOTHING",
                             (endpoint, key, feed_id, symbol, ts, rule, side, body))
                         created += cur.rowcount
                     new_cursor = rows[-1][0] if full else upto
@@ -252,7 +254,8 @@ class WebhookNotifier(threading.Thread):
     def _post(self, claimed: tuple[int, str, str, str, int]) -> tuple[int | None, str | None, float]:
         delivery_id, endpoint, key, body, attempt = claimed
         data = body.encode()
-        headers = {"Content-Type": "application/json", "Idempotency-Key": key, SIGNATURE_HEADER: sign(self._secret, data),
+        headers = {"Content-Type": "application/json", "Idempotency-Key": key,
+                   SIGNATURE_HEADER: sign(self._secret, data),
                    "X-Tickflow-Delivery": str(delivery_id), "X-Tickflow-Attempt": str(attempt)}
         started = time.perf_counter()
         try:

@@ -46,7 +46,8 @@ def close_reason(text: str) -> str:
     return text.encode()[:123].decode(errors="ignore")
 
 
-def parse_ws_params(params: dict[str, str], known: SymbolPolicy) -> tuple[int | None, frozenset | None, frozenset | None]:
+def parse_ws_params(params: dict[str, str],
+                    known: SymbolPolicy) -> tuple[int | None, frozenset | None, frozenset | None]:
     unknown = sorted(set(params) - {"after", "symbols", "kinds"})
     if unknown:
         raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; allowed: after, symbols, kinds")

@@ -70,8 +70,8 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
         "backfill", help="historical bars of a date range, then exit",
         description="Fetch each symbol's historical bars from START (or just after its newest stored bar, if "
                     "later) to END and send them through ingest. Exit status: 0 when every bar was accepted, "
-                    "1 when some were rejected or undelivered, 2 on usage errors, missing keys or a request Alpaca refused "
-                    "(wrong keys, say).")
+                    "1 when some were rejected or undelivered, 2 on usage errors, missing keys or a request "
+                    "Alpaca refused (wrong keys, say).")
     backfill.add_argument("--start", type=when, required=True, help="first bar time (ISO 8601; UTC without zone)")
     backfill.add_argument("--end", type=when, default=None,
                           help="last bar time, included (default: the last closed bar before now)")

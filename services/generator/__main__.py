@@ -55,7 +55,8 @@ FLAGS = {"--symbols": "symbols", "--workers": "generator_workers", "--seed": "ge
          "--history": "generator_history_s", "--history-interval": "generator_history_interval_s"}
 MIX_FLAGS = {"--order-book": "generator_order_book", "--news": "generator_news",
              "--market-data": "generator_market_data", "--economic": "generator_economic"}
-METAVARS = {"--history": "SECONDS", "--history-interval": "SECONDS", "--symbols": "A,B,...", "--ingest-url": "URL", "--max-retries": "N", "--flush-ms": "MS",
+METAVARS = {"--history": "SECONDS", "--history-interval": "SECONDS", "--symbols": "A,B,...", "--ingest-url": "URL",
+            "--max-retries": "N", "--flush-ms": "MS",
             "--timeout": "SECONDS", "--shutdown-timeout": "SECONDS", "--log-interval": "SECONDS",
             **{flag: "P" for flag in MIX_FLAGS}}
 

@@ -240,7 +240,8 @@ class Runner:
 
     def __post_init__(self) -> None:
         p = self.plan
-        self.sims = MarketSimulator.partitioned(p.symbols, p.workers, p.seed, p.first_timestamp, p.first_interval, p.mix)
+        self.sims = MarketSimulator.partitioned(p.symbols, p.workers, p.seed, p.first_timestamp, p.first_interval,
+                                                p.mix)
         self.workers: list[Worker] = []
         self.ready = False
         self.interrupted = False
@@ -295,7 +296,8 @@ class Runner:
         if self.progress and p.count:
             from tqdm import tqdm
 
-            self._bar = tqdm(total=p.count + p.history * len(p.symbols), unit="candle", file=sys.stderr, dynamic_ncols=True)
+            self._bar = tqdm(total=p.count + p.history * len(p.symbols), unit="candle", file=sys.stderr,
+                             dynamic_ncols=True)
         event(
             log, "generator starting", symbols=",".join(p.symbols), workers=len(self.sims),
             rate=p.rate if p.rate is not None else "max", seed=p.seed, start=p.start,

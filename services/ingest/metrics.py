@@ -39,7 +39,8 @@ class IngestMetrics:
             "tickflow_ingest_rejected", "Records rejected by validation, by the field of their first error.",
             ["reason"], registry=r)
         self.request_seconds = Histogram(
-            "tickflow_ingest_request_duration_seconds", "POST /ingest from the first byte read to the answer, by status.",
+            "tickflow_ingest_request_duration_seconds",
+            "POST /ingest from the first byte read to the answer, by status.",
             ["status"], registry=r, buckets=LATENCY_BUCKETS)
         self.publish_seconds = Histogram(
             "tickflow_ingest_kafka_publish_seconds",

@@ -17,8 +17,8 @@ from services.core import times
 from services.core.symbols import SymbolPolicy
 from services.core.times import as_utc
 
-__all__ = ["RunParamError", "Window", "parse_time", "resolve_end", "resolve_window", "validate_symbols", "validate_timeframes",
-           "validate_tolerance", "validate_max_mismatches", "validate_bool"]
+__all__ = ["RunParamError", "Window", "parse_time", "resolve_end", "resolve_window", "validate_symbols",
+           "validate_timeframes", "validate_tolerance", "validate_max_mismatches", "validate_bool"]
 
 EXAMPLE_TIME = "2024-05-01T00:00:00Z"
 
@@ -151,7 +151,8 @@ def validate_symbols(value: Any, configured: Iterable[str], accepted: SymbolPoli
         raise RunParamError(
             f"symbols: unknown symbol(s) {', '.join(unknown)}; configured symbols are "
             f"{', '.join(configured)} (TICKFLOW_SYMBOLS)"
-            + (f", or matching {accepted.pattern.pattern!r} (TICKFLOW_SYMBOL_PATTERN)" if accepted and accepted.pattern else "")
+            + (f", or matching {accepted.pattern.pattern!r} (TICKFLOW_SYMBOL_PATTERN)"
+               if accepted and accepted.pattern else "")
         )
     return symbols
 

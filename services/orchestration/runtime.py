@@ -3,11 +3,19 @@
 Settings come from the TICKFLOW_* environment (`OrchestrationSettings`); Airflow connections,
 when defined (typically as `AIRFLOW_CONN_<ID>` environment variables), override them:
 
-| connection id | overrides | example |
-|---|---|---|
-| `tickflow_db` | `database_url` (writer role) | `AIRFLOW_CONN_TICKFLOW_DB=postgresql://tickflow_app:…@127.0.0.1:15432/tickflow` |
-| `tickflow_kafka` | `kafka_bootstrap` (host:port, or extra `bootstrap.servers`) | `AIRFLOW_CONN_TICKFLOW_KAFKA='{"conn_type": "generic", "host": "127.0.0.1", "port": 19092}'` |
-| `kubernetes_default` | cluster for `kubernetes_rollout` (cncf.kubernetes provider) | `AIRFLOW_CONN_KUBERNETES_DEFAULT='{"conn_type": "kubernetes", "extra": {"in_cluster": true, "namespace": "tickflow"}}'` |
+| connection id | overrides |
+|---|---|
+| `tickflow_db` | `database_url` (writer role) |
+| `tickflow_kafka` | `kafka_bootstrap` (host:port, or extra `bootstrap.servers`) |
+| `kubernetes_default` | cluster for `kubernetes_rollout` (cncf.kubernetes provider) |
+
+Examples, in the same order:
+
+```
+AIRFLOW_CONN_TICKFLOW_DB=postgresql://tickflow_app:…@127.0.0.1:15432/tickflow
+AIRFLOW_CONN_TICKFLOW_KAFKA='{"conn_type": "generic", "host": "127.0.0.1", "port": 19092}'
+AIRFLOW_CONN_KUBERNETES_DEFAULT='{"conn_type": "kubernetes", "extra": {"in_cluster": true, "namespace": "tickflow"}}'
+```
 
 Airflow is imported inside the functions only, so the rest of the package works without it.
 """

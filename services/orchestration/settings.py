@@ -15,16 +15,22 @@ deployment-check thresholds and endpoints, read from the same TICKFLOW_* environ
 | `TICKFLOW_CHECK_MAX_BAR_AGE_S` | `120` | oldest acceptable "latest bar" per symbol |
 | `TICKFLOW_CHECK_K8S_NAMESPACE` | (connection's or pod's namespace) | where the Deployments are |
 | `TICKFLOW_CHECK_K8S_LABEL_SELECTOR` | (all Deployments) | which Deployments to check |
-| `TICKFLOW_CHECK_EXECUTOR` | (the default executor) | Airflow executor of deployment_check's tasks (Kubernetes: `LocalExecutor`) |
-| `TICKFLOW_ALERT_EMAIL_TO` | (no email) | comma-separated recipients of failure alerts (services/orchestration/checks/alerts.py) |
+| `TICKFLOW_CHECK_EXECUTOR` | (Airflow's default) | executor of deployment_check's tasks (Kubernetes: `LocalExecutor`) |
+| `TICKFLOW_ALERT_EMAIL_TO` | (no email) | comma-separated recipients of failure alerts (checks/alerts.py) |
 | `TICKFLOW_EVALUATION_FEE_BPS` | `10` | signal_evaluation: fee paid on every entry and exit, in basis points |
 | `TICKFLOW_EVALUATION_LOOKBACK_DAYS` | `30` | signal_evaluation: days of bars before the window end |
 | `TICKFLOW_FORECAST_HORIZON_DAYS` | `7` | market_forecast: days forecast |
 | `TICKFLOW_FORECAST_HISTORY_DAYS` | `730` | market_forecast: most daily candles a model is fitted on |
 | `TICKFLOW_FORECAST_CV_WINDOWS` | `5` | market_forecast: rolling-origin cross-validation windows |
-| `TICKFLOW_RECOMMENDATION_STALE_DAYS` | `4` | market_recommendations: a bar or forecast older than this before the run's end is stale |
-| `TICKFLOW_RECOMMENDATION_NEWS_HOURS` | `24` | market_recommendations: news sentiment over this many hours before the run's end |
-| `TICKFLOW_RECOMMENDATION_LLM_URL` | (empty: off) | base URL of an OpenAI-compatible API (`…/v1`) that phrases the recommendations |
+
+market_recommendations, whose recommendations an OpenAI-compatible API phrases when
+`TICKFLOW_RECOMMENDATION_LLM_URL` is set:
+
+| variable | default | meaning |
+|---|---|---|
+| `TICKFLOW_RECOMMENDATION_STALE_DAYS` | `4` | a bar or forecast older than this before the run's end is stale |
+| `TICKFLOW_RECOMMENDATION_NEWS_HOURS` | `24` | news sentiment over this many hours before the run's end |
+| `TICKFLOW_RECOMMENDATION_LLM_URL` | (empty: off) | base URL of that API (`…/v1`) |
 | `TICKFLOW_RECOMMENDATION_LLM_MODEL` | (empty) | the model asked (required with the URL) |
 | `TICKFLOW_RECOMMENDATION_LLM_KEY` | (none) | its API key, sent as a bearer token, never logged |
 | `TICKFLOW_RECOMMENDATION_LLM_TIMEOUT_S` | `20` | longest wait for one answer (then the template's text is used) |
@@ -69,7 +75,8 @@ class OrchestrationSettings(Settings):
     @model_validator(mode="after")
     def _llm_needs_a_model(self) -> "OrchestrationSettings":
         if self.recommendation_llm_url and not self.recommendation_llm_model:
-            raise ValueError("TICKFLOW_RECOMMENDATION_LLM_URL is set: TICKFLOW_RECOMMENDATION_LLM_MODEL must name the model")
+            raise ValueError("TICKFLOW_RECOMMENDATION_LLM_URL is set: "
+                             "TICKFLOW_RECOMMENDATION_LLM_MODEL must name the model")
         return self
 
     def health_urls(self) -> dict[str, str]:

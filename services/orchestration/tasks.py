@@ -370,7 +370,8 @@ def recommendations(run_params: Mapping[str, Any], data_interval_end: datetime |
     if settings.recommendation_llm_url:
         llm = LLMEndpoint(settings.recommendation_llm_url, settings.recommendation_llm_model,
                           settings.recommendation_llm_key, settings.recommendation_llm_timeout_s)
-    report = recommend(settings.database_url, end, symbols, timeframes, policy, settings.evaluation_fee_bps, llm, run_id)
+    report = recommend(settings.database_url, end, symbols, timeframes, policy, settings.evaluation_fee_bps, llm,
+                       run_id)
     if report["rows"] == 0:
         raise _skip(f"nothing to recommend: no bar before {end.isoformat()} for {', '.join(symbols)} in "
                     f"{', '.join(timeframes)}")

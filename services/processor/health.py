@@ -34,4 +34,5 @@ def health_app(stats: ProcessorStats, registry: CollectorRegistry, liveness_time
 
 def serve_health(host: str, port: int, processor: Processor, liveness_timeout_s: float) -> BackgroundServer:
     """Start the side door in a daemon thread and return the server (call .stop() to stop)."""
-    return BackgroundServer(health_app(processor.stats, processor.metrics.registry, liveness_timeout_s), host, port, "processor-health").start()
+    return BackgroundServer(health_app(processor.stats, processor.metrics.registry, liveness_timeout_s), host, port,
+                            "processor-health").start()

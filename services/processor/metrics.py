@@ -85,7 +85,8 @@ class ProcessorMetrics:
             yield f"tickflow_processor_{name}", "counter", help_text, getattr(stats, name), {}
         yield ("tickflow_processor_last_batch_ms", "gauge", "Milliseconds from poll to commit of the last batch.",
                stats.last_batch_ms, {})
-        yield "tickflow_processor_assigned_partitions", "gauge", "Partitions assigned to this member.", stats.assigned, {}
+        yield ("tickflow_processor_assigned_partitions", "gauge", "Partitions assigned to this member.",
+               stats.assigned, {})
         yield ("tickflow_processor_kafka_unreachable", "gauge", "1 while Kafka is unreachable (then /readyz is 503).",
                float(stats.kafka_unreachable), {})
 

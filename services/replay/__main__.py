@@ -92,7 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in args.files:
         stem = path.name.split(".")[0].upper()
         try:
-            frame, layout = read_candles(Source(path, args.symbol, stem if is_well_formed(stem) else None), args.columns)
+            frame, layout = read_candles(Source(path, args.symbol, stem if is_well_formed(stem) else None),
+                                         args.columns)
         except (OSError, LayoutError, ValueError) as exc:
             print(f"{path}: {exc}", file=sys.stderr)
             return 2

@@ -47,7 +47,8 @@ class Source:
 
 
 def parse_columns(text: str) -> dict[str, str]:
-    """`"ts=Date,volume=Vol"` -> {"ts": "Date", "volume": "Vol"} (fields: ts, open, high, low, close, volume, symbol)."""
+    """`"ts=Date,volume=Vol"` -> {"ts": "Date", "volume": "Vol"} (fields: ts, open, high, low, close, volume,
+    symbol)."""
     mapping = {}
     for part in (p for p in text.split(",") if p.strip()):
         name, sep, column = part.partition("=")

@@ -24,8 +24,8 @@ K = 0.999  # what is kept of each entry and exit at 10 bps
 
 def run(signals: list[tuple[int, bool]], fee_bps: float = 10.0, close: list[float] = CLOSE):
     bars, sides = zip(*signals) if signals else ((), ())
-    return evaluate(np.array(close), np.array(SECONDS[:len(close)]), np.array(bars, dtype=int), np.array(sides, dtype=bool),
-                    fee_bps)
+    return evaluate(np.array(close), np.array(SECONDS[:len(close)]), np.array(bars, dtype=int),
+                    np.array(sides, dtype=bool), fee_bps)
 
 
 def test_three_trades_with_fees_by_hand() -> None:

@@ -30,8 +30,8 @@ def bar(**kw: object) -> dict:
 
 
 def evaluation(rule: str, trades: int, total: float, **kw: object) -> dict:
-    return {"symbol": "GOOG", "timeframe": "1d", "rule": rule, "window_end": END, "first_ts": END - 4000 * DAY, "last_ts": END - DAY,
-            "fee_bps": 10.0, "trades": trades, "win_rate": 0.5, "mean_trade_return": 0.07712,
+    return {"symbol": "GOOG", "timeframe": "1d", "rule": rule, "window_end": END, "first_ts": END - 4000 * DAY,
+            "last_ts": END - DAY, "fee_bps": 10.0, "trades": trades, "win_rate": 0.5, "mean_trade_return": 0.07712,
             "total_return": total, "bh_total_return": 7.0249, **kw}
 
 
@@ -127,9 +127,9 @@ def test_stale_and_missing_parts_are_said() -> None:
                                            rsi=None, macd=None, macd_signal=None, bb_upper=None, bb_lower=None),
                     news={**NEWS, "count": 0, "mean_score": None})
     text, facts = text_and_facts(bare)
-    assert text == ("AAPL (5m candles), as of 2013-03-02. Close 801.23 on 2013-03-01 23:55 UTC. Too few bars yet for the "
-                    "indicators. No signal is stored. No forecast is stored. No news sentiment in the last 24 h. "
-                    "Weight: little; against it: no rule has enough trades to judge, there is no forecast.")
+    assert text == ("AAPL (5m candles), as of 2013-03-02. Close 801.23 on 2013-03-01 23:55 UTC. Too few bars yet "
+                    "for the indicators. No signal is stored. No forecast is stored. No news sentiment in the last "
+                    "24 h. Weight: little; against it: no rule has enough trades to judge, there is no forecast.")
     assert facts["forecast"] is None and facts["signals"] == [] and facts["news"]["items"] == 0
 
     unevaluated = replace(FULL, evaluations=[], news={**NEWS, "count": 2, "mean_score": 0.31})

@@ -192,7 +192,8 @@ def test_error_texts_echoing_client_input_are_bounded() -> None:
 
 
 # -- real instruments (README "Real market data") ------------------------------------------------------
-REAL = ValidationContext(now=NOW, symbols=SymbolPolicy(frozenset({"AAPL"}), compile_pattern(r"[A-Z]{1,5}|[A-Z]{3}/?USD")))
+REAL = ValidationContext(now=NOW,
+                         symbols=SymbolPolicy(frozenset({"AAPL"}), compile_pattern(r"[A-Z]{1,5}|[A-Z]{3}/?USD")))
 
 
 @pytest.mark.parametrize("change", [

@@ -26,8 +26,8 @@ class Streamed:
 def read_tables(engine: Engine) -> tuple[pd.DataFrame, pd.DataFrame]:
     with engine.connect() as conn:
         bars = pd.read_sql_query(text("SELECT * FROM bars WHERE timeframe = 'raw' ORDER BY symbol, ts"), conn)
-        signals = pd.read_sql_query(text("SELECT symbol, ts, rule, side, price, value, reference FROM signals WHERE timeframe = 'raw' "
-                                         "ORDER BY symbol, ts, rule"), conn)
+        signals = pd.read_sql_query(text("SELECT symbol, ts, rule, side, price, value, reference FROM signals "
+                                         "WHERE timeframe = 'raw' ORDER BY symbol, ts, rule"), conn)
     return bars, signals
 
 

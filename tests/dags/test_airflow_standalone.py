@@ -174,7 +174,8 @@ def test_reconciliation_and_backfill_run_in_airflow_standalone(
     times = stream_tables.times("AMZN")
     with owner_db.begin() as conn:
         conn.execute(text(f"UPDATE bars SET {', '.join(f'{c} = NULL' for c in INDICATOR_COLUMNS)} "
-                          "WHERE timeframe = 'raw' AND symbol = 'AMZN' AND ts >= :s AND ts < :e"), {"s": times[1500], "e": times[1600]})
+                          "WHERE timeframe = 'raw' AND symbol = 'AMZN' AND ts >= :s AND ts < :e"),
+                     {"s": times[1500], "e": times[1600]})
     assert airflow.call("PATCH", "/dags/indicator_backfill", json={"is_paused": False})["is_paused"] is False
     day = pd.Timestamp(stream_tables.start, unit="s", tz="UTC").floor("D")
     backfill = airflow.call("POST", "/backfills", json={

@@ -30,8 +30,8 @@ EXPECTED = {
     "indicator_reconciliation": {
         "file": "indicator_reconciliation.py",
         "tasks": {"plan", "reconcile", "summary"},
-        "params": {"symbols": None, "timeframes": None, "start": None, "end": None, "tolerance": 1e-9, "max_mismatches": 0,
-                   "repair": False},
+        "params": {"symbols": None, "timeframes": None, "start": None, "end": None, "tolerance": 1e-9,
+                   "max_mismatches": 0, "repair": False},
     },
     "market_summary": {
         "file": "market_summary.py",

@@ -25,7 +25,8 @@ class Live:
 
 def every_live_symbol_is_fresh(db: Engine) -> bool:
     with db.connect() as conn:
-        fresh = conn.execute(text("SELECT count(DISTINCT symbol) FROM bars WHERE timeframe = 'raw' AND ts > now() - interval '2 s'"))
+        fresh = conn.execute(text("SELECT count(DISTINCT symbol) FROM bars "
+                                  "WHERE timeframe = 'raw' AND ts > now() - interval '2 s'"))
         return fresh.scalar_one() == len(LIVE)
 
 

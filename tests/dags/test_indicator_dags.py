@@ -29,9 +29,11 @@ def test_backfill_fills_a_deleted_range_with_the_stream_s_values(
     times = stream_tables.times("AAPL")
     start, end = times[1200], times[1500]  # 1,200 bars of history before: the warm-up path
     with owner_db.begin() as conn:
-        wiped = conn.execute(text(f"UPDATE bars SET {NULLS} WHERE timeframe = 'raw' AND symbol IN ('AAPL', 'MSFT') AND ts >= :s AND ts < :e"),
+        wiped = conn.execute(text(f"UPDATE bars SET {NULLS} WHERE timeframe = 'raw' AND symbol IN ('AAPL', 'MSFT') "
+                                  "AND ts >= :s AND ts < :e"),
                              {"s": start, "e": end}).rowcount
-        deleted = conn.execute(text("DELETE FROM signals WHERE timeframe = 'raw' AND symbol IN ('AAPL', 'MSFT') AND ts >= :s AND ts < :e"),
+        deleted = conn.execute(text("DELETE FROM signals WHERE timeframe = 'raw' AND symbol IN ('AAPL', 'MSFT') "
+                                    "AND ts >= :s AND ts < :e"),
                                {"s": start, "e": end}).rowcount
     assert wiped == 600 and deleted > 0
 
@@ -67,7 +69,8 @@ def test_a_manual_run_without_dates_covers_the_hour_before_it_and_says_when_it_f
     assert idle.state == "success" and task_states(idle)["summary"] == "skipped"
     window = xcom(idle, "plan")[0]["window"]
     assert window["source"] == "the hour before the run was triggered"
-    assert pd.Timestamp(window["end"]) == idle.run_after and pd.Timestamp(window["start"]) == idle.run_after - timedelta(hours=1)
+    assert (pd.Timestamp(window["end"]) == idle.run_after
+            and pd.Timestamp(window["start"]) == idle.run_after - timedelta(hours=1))
     with owner_db.connect() as conn:
         assert conn.execute(text("SELECT message FROM reconciliation_runs WHERE run_id = :r"),
                             {"r": idle.run_id}).scalar_one() == (
@@ -126,7 +129,8 @@ def test_reconciliation_passes_on_clean_data_then_catches_and_repairs_a_corrupte
     t = stream_tables.times("GOOGL")[1234]
     true_macd = float(stream_tables.bars.set_index(["symbol", "ts"]).loc[("GOOGL", t), "macd"])
     with owner_db.begin() as conn:
-        conn.execute(text("UPDATE bars SET macd = 42.5 WHERE timeframe = 'raw' AND symbol = 'GOOGL' AND ts = :t"), {"t": t})
+        conn.execute(text("UPDATE bars SET macd = 42.5 WHERE timeframe = 'raw' AND symbol = 'GOOGL' AND ts = :t"),
+                     {"t": t})
 
     caught = dag.test(run_conf=window)
     assert caught.state == "failed"

@@ -59,7 +59,8 @@ def stored_inputs(goog_tables: GoogDaily, base_settings: Settings, owner_db: Eng
 
 def test_recommendations_on_goog(stored_inputs: None, dag_bag: dict[str, Any], dag_env: None, owner_db: Engine,
                                  goog_tables: GoogDaily, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TICKFLOW_SYMBOLS", "GOOG,AAPL")  # the run's symbols ([]: all configured); AAPL has no bars: no row
+    # the run's symbols ([]: all configured); AAPL has no bars: no row
+    monkeypatch.setenv("TICKFLOW_SYMBOLS", "GOOG,AAPL")
     with FakeLLM(answer) as fake:
         monkeypatch.setenv("TICKFLOW_RECOMMENDATION_LLM_URL", fake.url)
         monkeypatch.setenv("TICKFLOW_RECOMMENDATION_LLM_MODEL", "fake-model")
@@ -112,7 +113,8 @@ def check_facts_are_the_stored_rows(conn: Any, timeframe: str, facts: dict[str, 
     assert bar["close"] == goog.csv.loc[newest, "Close"]
     for name in ("close", "sma", "ema_fast", "ema_slow", "rsi", "macd", "macd_signal", "bb_upper", "bb_lower"):
         assert close_to(ind[name], bar[name]), name
-    assert close_to(ind["bollinger_position_pct"], 100 * (bar["close"] - bar["bb_lower"]) / (bar["bb_upper"] - bar["bb_lower"]))
+    assert close_to(ind["bollinger_position_pct"],
+                    100 * (bar["close"] - bar["bb_lower"]) / (bar["bb_upper"] - bar["bb_lower"]))
 
     assert [s["rule"] for s in facts["signals"]] == ["ema_cross", "macd_cross", "rsi"]
     for item in facts["signals"]:

@@ -105,7 +105,8 @@ def expected_summaries(bars: pd.DataFrame, signals: pd.DataFrame, end: datetime,
 def stored_summaries(engine: Engine, end: datetime) -> dict:
     with engine.connect() as conn:
         rows = conn.execute(text("SELECT * FROM market_summaries WHERE window_end = :e"), {"e": end}).mappings().all()
-        rules = conn.execute(text("SELECT * FROM market_summary_rules WHERE window_end = :e"), {"e": end}).mappings().all()
+        rules = conn.execute(text("SELECT * FROM market_summary_rules WHERE window_end = :e"),
+                             {"e": end}).mappings().all()
     out = {}
     for r in rows:
         out[(r["symbol"], r["timeframe"], r["period"])] = {**dict(r), "rules": {}}
@@ -162,7 +163,8 @@ def test_market_summary_stores_what_pandas_computes(market: tuple[pd.DataFrame, 
     want = expected_summaries(bars, signals, END, horizon=5)
     # no TSLA bars in the last hour; its 1h candles end before it
     assert {k for k in want if k[0] == "TSLA"} == {("TSLA", tf, p) for tf, p in (("raw", "1d"), ("5m", "1d"),
-                                                                               ("5m", "7d"), ("1h", "1d"), ("1h", "7d"))}
+                                                                               ("5m", "7d"), ("1h", "1d"),
+                                                                               ("1h", "7d"))}
     assert want[("AAPL", "1h", "1d")]["bars"] == 24 and want[("AAPL", "5m", "1h")]["bars"] == 12
     assert any(w["evaluated"] < w["buy_signals"] + w["sell_signals"] for w in want.values())  # edge signals
     got = stored_summaries(owner_db, END)

@@ -51,7 +51,8 @@ def test_kubernetes_rollout_goes_through_the_cncf_provider(airflow_db: str, monk
     }
     monkeypatch.setenv("AIRFLOW_CONN_KUBERNETES_DEFAULT", json.dumps({
         "conn_type": "kubernetes", "extra": {"kube_config": json.dumps(kube_config), "namespace": "tickflow"}}))
-    result = runtime.kubernetes_rollout(runtime.load_settings().model_copy(update={"check_k8s_label_selector": "app=x"}))
+    result = runtime.kubernetes_rollout(
+        runtime.load_settings().model_copy(update={"check_k8s_label_selector": "app=x"}))
     assert result.status == "failed"
     assert result.message.startswith("cannot list Deployments in namespace tickflow (selector app=x): ")
     assert "127.0.0.1" in result.message

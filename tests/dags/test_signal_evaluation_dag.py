@@ -67,7 +67,8 @@ def test_signal_evaluation_on_goog(goog_tables: GoogDaily, dag_bag: dict[str, An
         for rule in RULES:
             row, mine = got[(timeframe, rule)], signals[signals["rule"] == rule]
             assert (row["bars"], row["first_ts"], row["last_ts"]) == (len(days), days.index[0], days.index[-1])
-            assert (row["buy_signals"], row["sell_signals"]) == ((mine.side == "BUY").sum(), (mine.side == "SELL").sum())
+            assert (row["buy_signals"], row["sell_signals"]) == ((mine.side == "BUY").sum(),
+                                                                 (mine.side == "SELL").sum())
             assert row["bh_total_return"] == pytest.approx(0.999 ** 2 * close.iloc[-1] / close.iloc[0] - 1, rel=1e-12)
             want = walk(close, mine, 10.0)
             assert row["trades"] >= 5, (timeframe, rule)  # ten years of real signals

@@ -21,8 +21,8 @@ from test_dashboard_browser import CHROMIUM, WEB_DIR
 from services.config import Settings
 
 DAY = 86_400
-FORECAST_INSERT = ("INSERT INTO market_forecasts (symbol, target, as_of, step, ts, model, forecast, lo_80, hi_80, lo_95, "
-                   "hi_95, mase, naive_mase, beats_naive, history_bars) VALUES %s")
+FORECAST_INSERT = ("INSERT INTO market_forecasts (symbol, target, as_of, step, ts, model, forecast, lo_80, hi_80, "
+                   "lo_95, hi_95, mase, naive_mase, beats_naive, history_bars) VALUES %s")
 SCORE_INSERT = ("INSERT INTO forecast_evaluations (symbol, target, as_of, model, selected, mase, smape, coverage_80, "
                 "coverage_95, cv_windows, horizon, error) VALUES %s")
 EVALUATION_FIELDS = ("symbol", "timeframe", "rule", "window_start", "window_end", "fee_bps", "first_ts", "last_ts",
@@ -74,11 +74,13 @@ def ratio(v: float | None) -> str:
 
 
 def shown_row(e: dict[str, Any], span: str, markers: list[str]) -> dict[str, Any]:
-    return {"rule": e["rule"], "trades": str(e["trades"]) + (" (+1 open)" if e["open_trade_return"] is not None else ""),
+    return {"rule": e["rule"],
+            "trades": str(e["trades"]) + (" (+1 open)" if e["open_trade_return"] is not None else ""),
             "win-rate": share(e["win_rate"]), "mean-trade": signed_pct(e["mean_trade_return"]),
             "total": signed_pct(e["total_return"]), "bh-total": signed_pct(e["bh_total_return"]),
             "sharpe": ratio(e["sharpe"]), "bh-sharpe": ratio(e["bh_sharpe"]), "drawdown": share(e["max_drawdown"]),
-            "bh-drawdown": share(e["bh_max_drawdown"]), "fee": f"{e['fee_bps']:g} bps", "span": span, "markers": markers}
+            "bh-drawdown": share(e["bh_max_drawdown"]), "fee": f"{e['fee_bps']:g} bps", "span": span,
+            "markers": markers}
 
 
 def test_forecast_band_and_evaluation_table_show_the_stored_rows(dashboard: str, dash_db: Settings,
@@ -103,11 +105,12 @@ def test_forecast_band_and_evaluation_table_show_the_stored_rows(dashboard: str,
                                      ("ets", None, "did not converge"))),
                   ("MSFT", "theta", (("naive", 0.9345, None), ("theta", 0.8123, None))))
               for target in ("close", "high") for model, mase, error in candidates]
-    ema = evaluation("AAPL", "1d", "ema_cross", as_of_dt, trades=12, wins=7, win_rate=7 / 12, mean_trade_return=0.012345,
-                     total_return=0.2512, bh_total_return=0.1876, sharpe=1.2345, max_drawdown=0.0812)
-    macd = evaluation("AAPL", "1d", "macd_cross", as_of_dt, trades=11, wins=5, win_rate=5 / 11, mean_trade_return=-0.004321,
-                      total_return=-0.0567, bh_total_return=0.1876, sharpe=-0.4321, max_drawdown=0.1234,
-                      open_trade_return=0.0123)
+    ema = evaluation("AAPL", "1d", "ema_cross", as_of_dt, trades=12, wins=7, win_rate=7 / 12,
+                     mean_trade_return=0.012345, total_return=0.2512, bh_total_return=0.1876, sharpe=1.2345,
+                     max_drawdown=0.0812)
+    macd = evaluation("AAPL", "1d", "macd_cross", as_of_dt, trades=11, wins=5, win_rate=5 / 11,
+                      mean_trade_return=-0.004321, total_return=-0.0567, bh_total_return=0.1876, sharpe=-0.4321,
+                      max_drawdown=0.1234, open_trade_return=0.0123)
     rsi = evaluation("AAPL", "1d", "rsi", as_of_dt, trades=2, wins=2, win_rate=1.0, mean_trade_return=0.0456,
                      total_return=0.0923, bh_total_return=0.1876, max_drawdown=0.0456)
     raw = evaluation("AAPL", "raw", "ema_cross", as_of_dt, trades=0, total_return=0.0, bh_total_return=-0.0123,
@@ -119,9 +122,10 @@ def test_forecast_band_and_evaluation_table_show_the_stored_rows(dashboard: str,
     assert rsi["trades"] < dash_db.evaluation_min_trades <= min(ema["trades"], macd["trades"])  # both sides shown
     store(dash_db.database_url, forecasts, scores, [ema, macd, rsi, raw, msft])
 
-    done = subprocess.run([node, str(Path(__file__).with_name("batch_page_check.mjs")), dashboard, str(WEB_DIR), "30000",
-                           "AAPL/1d", "table:raw", "MSFT/1d", "TSLA/1d", "TSLA/1m"],
-                          capture_output=True, text=True, timeout=120, env={"CHROMIUM": CHROMIUM, "PATH": "/usr/bin:/bin"})
+    done = subprocess.run([node, str(Path(__file__).with_name("batch_page_check.mjs")), dashboard, str(WEB_DIR),
+                           "30000", "AAPL/1d", "table:raw", "MSFT/1d", "TSLA/1d", "TSLA/1m"],
+                          capture_output=True, text=True, timeout=120,
+                          env={"CHROMIUM": CHROMIUM, "PATH": "/usr/bin:/bin"})
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     shown = json.loads(done.stdout.strip().splitlines()[-1])
     assert shown["errors"] == []

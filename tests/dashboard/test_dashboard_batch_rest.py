@@ -38,7 +38,8 @@ def test_evaluations_are_the_newest_stored_rows(client: TestClient, dash_db: Set
     body = client.get("/api/evaluations").json()["items"]
     with owner_db.connect() as conn:
         want = conn.execute(text("SELECT symbol, rule, trades, total_return, bh_total_return, window_end "
-                                 "FROM signal_evaluations WHERE window_end = :e ORDER BY symbol, rule"), {"e": end}).all()
+                                 "FROM signal_evaluations WHERE window_end = :e ORDER BY symbol, rule"),
+                            {"e": end}).all()
     assert len(want) == 6
     assert [(i["symbol"], i["rule"], i["trades"], i["total_return"], i["bh_total_return"], i["window_end"])
             for i in body] == [(*w[:5], w[5].timestamp()) for w in want]
@@ -48,7 +49,8 @@ def test_evaluations_are_the_newest_stored_rows(client: TestClient, dash_db: Set
     assert {i["too_few_trades"] for i in body} == {True, False}
     assert [i["rule"] for i in client.get("/api/evaluations?symbol=msft").json()["items"]] == [
         "ema_cross", "macd_cross", "rsi"]
-    assert client.get("/api/evaluations?timeframe=1h").json() == {"min_trades": dash_db.evaluation_min_trades, "items": []}
+    assert client.get("/api/evaluations?timeframe=1h").json() == {"min_trades": dash_db.evaluation_min_trades,
+                                                                   "items": []}
     assert client.get("/api/evaluations?symbol=NOPE").status_code == 404
     assert client.get("/api/evaluations?timeframe=7x").status_code == 422
 
@@ -58,16 +60,17 @@ def test_forecasts_with_their_evaluations(client: TestClient, dash_db: Settings)
     try:
         with conn, conn.cursor() as cur:
             for as_of, model in ((AS_OF - timedelta(days=1), "theta"), (AS_OF, "naive")):
-                psycopg2.extras.execute_values(cur, "INSERT INTO market_forecasts (symbol, target, as_of, step, ts, model, "
-                                               "forecast, lo_80, hi_80, lo_95, hi_95, mase, naive_mase, beats_naive, "
-                                               "history_bars) VALUES %s",
+                psycopg2.extras.execute_values(cur, "INSERT INTO market_forecasts (symbol, target, as_of, step, ts, "
+                                               "model, forecast, lo_80, hi_80, lo_95, hi_95, mase, naive_mase, "
+                                               "beats_naive, history_bars) VALUES %s",
                                                [("AAPL", "close", as_of, s, as_of + timedelta(days=s), model, 100.0 + s,
                                                  99.0, 101.0 + s, 98.0, 102.0 + s, 1.5, 1.5, model != "naive", 400)
                                                 for s in (1, 2)])
                 psycopg2.extras.execute_values(cur, "INSERT INTO forecast_evaluations (symbol, target, as_of, model, "
                                                "selected, mase, smape, coverage_80, coverage_95, cv_windows, horizon, "
                                                "error) VALUES %s",
-                                               [("AAPL", "close", as_of, m, m == model, mase, 2.0, 0.8, 0.95, 5, 2, error)
+                                               [("AAPL", "close", as_of, m, m == model, mase, 2.0, 0.8, 0.95, 5, 2,
+                                                 error)
                                                 for m, mase, error in (("naive", 1.5, None), ("theta", 1.6, None),
                                                                        ("drift", 1.7, None), ("ets", None, "no fit"))])
     finally:

@@ -85,7 +85,8 @@ def test_notify_is_sent_on_commit_only_and_duplicates_or_rollbacks_announce_noth
             with writer.cursor() as cur:
                 cur.execute("INSERT INTO bars (symbol, ts, open, high, low, close, volume) "
                             "SELECT symbol, to_timestamp(ts), o, h, l, c, v FROM (VALUES " +
-                            ", ".join(["(%s, %s::float8, %s::float8, %s::float8, %s::float8, %s::float8, %s::bigint)"] * 10)
+                            ", ".join(["(%s, %s::float8, %s::float8, %s::float8, %s::float8, %s::float8, "
+                                       "%s::bigint)"] * 10)
                             + ") AS x(symbol, ts, o, h, l, c, v)", [x for row in bars[30:40] for x in row[:7]])
             assert notifications(listen, 0.3) == []  # still inside the transaction
             writer.commit()

@@ -136,7 +136,8 @@ def test_a_cursor_with_a_tampered_field_is_a_422_naming_the_cursor(dash: Dashboa
     assert not [line for line in dash.log_lines()[lines_before:] if "Traceback" in line or '"error"' in line]
 
 
-def test_a_client_that_stops_reading_is_dropped_after_the_send_timeout(dash: Dashboard, base_settings: Settings) -> None:
+def test_a_client_that_stops_reading_is_dropped_after_the_send_timeout(dash: Dashboard,
+                                                                        base_settings: Settings) -> None:
     """A client that never reads holds at most BUFFER_BYTES (+ the message being sent) and is dropped
     about SEND_TIMEOUT_S after its buffers filled; a reading client beside it gets every event."""
     bars = stream_rows(candles(("AAPL", "MSFT"), 3000, seed=43, start=1_710_000_000.0))[0]

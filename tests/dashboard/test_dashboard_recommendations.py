@@ -42,7 +42,8 @@ def test_rest_returns_the_newest_stored_recommendations(dash_db: Settings, owner
         with owner_db.connect() as conn:
             want = conn.execute(text("SELECT symbol, weight, text, phrasing, facts FROM recommendations "
                                      "WHERE as_of = :e ORDER BY symbol"), {"e": end}).all()
-        assert [(i["symbol"], i["weight"], i["text"], i["phrasing"], i["facts"]) for i in body] == [tuple(w) for w in want]
+        assert ([(i["symbol"], i["weight"], i["text"], i["phrasing"], i["facts"]) for i in body]
+                == [tuple(w) for w in want])
         assert [i["as_of"] for i in body] == [end.timestamp()] * 2 and body[0]["text"].startswith("AAPL (base bars)")
         assert body[0]["fallback_reason"] is None and body[0]["facts"]["indicators"]["source"]["table"] == "bars"
         assert [i["symbol"] for i in client.get("/api/recommendations?symbol=msft").json()["items"]] == ["MSFT"]
@@ -73,4 +74,5 @@ def test_the_page_shows_a_card_per_symbol_with_the_stored_text(dashboard: str, d
         assert cards[symbol]["meta"] == f"as of {end:%Y-%m-%d %H:%M} UTC · worded from the facts"
     assert shown["raw"]["note"] == "of base bars (market_recommendations DAG, daily)"
     assert shown["minute"] == {"timeframe": "1m", "cards": [],
-                               "note": "none stored for 1m candles yet (the market_recommendations DAG writes them daily)"}
+                               "note": "none stored for 1m candles yet "
+                                       "(the market_recommendations DAG writes them daily)"}

@@ -183,7 +183,8 @@ def test_rest_reads_through_the_read_only_role(client: TestClient, prepared: dic
     try:
         with raw.cursor() as cur, pytest.raises(psycopg2.Error) as refused:
             cur.execute("DELETE FROM bars")
-        assert isinstance(refused.value, (psycopg2.errors.ReadOnlySqlTransaction, psycopg2.errors.InsufficientPrivilege))
+        assert isinstance(refused.value,
+                          (psycopg2.errors.ReadOnlySqlTransaction, psycopg2.errors.InsufficientPrivilege))
     finally:
         raw.rollback()
         raw.close()
@@ -207,7 +208,8 @@ def test_docs_page_and_library_are_served(client: TestClient) -> None:
     assert library.status_code == 200, "run `npm ci` in services/dashboard/web (make install does)"
     assert "LightweightCharts" in library.text and library.headers["content-type"].startswith("text/javascript")
     assert client.get("/static/app.js").status_code == 200
-    assert '<script src="/static/timeframes.js">' in page.text and client.get("/static/timeframes.js").status_code == 200
+    assert ('<script src="/static/timeframes.js">' in page.text
+            and client.get("/static/timeframes.js").status_code == 200)
     assert client.get("/static/style.css").status_code == 200
 
 

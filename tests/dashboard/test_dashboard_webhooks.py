@@ -82,7 +82,8 @@ def test_webhooks_need_a_secret(dash_db: Settings) -> None:
 
 def test_every_new_signal_is_posted_once_signed_to_a_healthy_receiver(dash_db: Settings, owner_db: Engine) -> None:
     bars, signals = prepared()
-    with WebhookReceiver(SECRET.encode()) as receiver, TestClient(create_app(with_webhooks(dash_db, receiver.url))) as client:
+    with (WebhookReceiver(SECRET.encode()) as receiver,
+          TestClient(create_app(with_webhooks(dash_db, receiver.url))) as client):
         wait_until(lambda: client.app.state.notifier.healthy.is_set(), timeout=10, what="the notifier")
         insert_rows(dash_db.database_url, bars[:300], [s for s in signals if s[1] <= bars[299][1]])
         insert_rows(dash_db.database_url, bars[300:], [s for s in signals if s[1] > bars[299][1]])
@@ -135,8 +136,10 @@ def test_a_failing_receiver_gets_the_signal_again_per_retry_and_every_attempt_is
         assert log[(endpoint_name(flaky.url), key)] == [(1, "retry", 500), (2, "retry", 500), (3, "delivered", 200)]
         assert log[(endpoint_name(broken.url), key)] == [(1, "retry", 503), (2, "retry", 503), (3, "failed", 503)]
     rows = {(d["endpoint"], d["idempotency_key"]): d for d in deliveries(owner_db)}
-    assert {(d["status"], d["attempts"]) for (e, _), d in rows.items() if e == endpoint_name(flaky.url)} == {("delivered", 3)}
-    assert {(d["status"], d["attempts"]) for (e, _), d in rows.items() if e == endpoint_name(broken.url)} == {("failed", 3)}
+    assert {(d["status"], d["attempts"])
+            for (e, _), d in rows.items() if e == endpoint_name(flaky.url)} == {("delivered", 3)}
+    assert {(d["status"], d["attempts"])
+            for (e, _), d in rows.items() if e == endpoint_name(broken.url)} == {("failed", 3)}
     assert all(d["last_error"] == "HTTP 503 Service Unavailable (body of 2 bytes not stored)"
                for (e, _), d in rows.items() if e == endpoint_name(broken.url))
     with owner_db.connect() as conn:  # backoff: the next attempt waited at least base * 2^(n-1)

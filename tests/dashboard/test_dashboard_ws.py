@@ -52,9 +52,11 @@ def stored_values(dsn: str) -> tuple[dict, dict]:
     conn = psycopg2.connect(dsn)
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT symbol, round(extract(epoch FROM ts)::numeric, 6)::float8, close, rsi, macd FROM bars WHERE timeframe = 'raw'")
+            cur.execute("SELECT symbol, round(extract(epoch FROM ts)::numeric, 6)::float8, close, rsi, macd "
+                        "FROM bars WHERE timeframe = 'raw'")
             bars = {(s, t): (c, r, m) for s, t, c, r, m in cur.fetchall()}
-            cur.execute("SELECT symbol, round(extract(epoch FROM ts)::numeric, 6)::float8, rule, side, price FROM signals WHERE timeframe = 'raw'")
+            cur.execute("SELECT symbol, round(extract(epoch FROM ts)::numeric, 6)::float8, rule, side, price "
+                        "FROM signals WHERE timeframe = 'raw'")
             signals = {(s, t, r): (side, p) for s, t, r, side, p in cur.fetchall()}
         return bars, signals
     finally:

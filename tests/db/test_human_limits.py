@@ -46,7 +46,8 @@ def analyst_session(url: str) -> psycopg2.extensions.connection:
     """A session as the analyst, after checking that it starts with the human limits."""
     conn = psycopg2.connect(url, connect_timeout=5)
     with conn.cursor() as cur:
-        cur.execute("SELECT current_setting('statement_timeout'), current_setting('idle_in_transaction_session_timeout')")
+        cur.execute("SELECT current_setting('statement_timeout'), "
+                    "current_setting('idle_in_transaction_session_timeout')")
         assert cur.fetchone() == (STATEMENT_TIMEOUT, IDLE_IN_TRANSACTION_TIMEOUT)
     conn.rollback()
     return conn
@@ -112,7 +113,8 @@ def test_the_human_limits_leave_the_pipeline_its_connections(observer: psycopg2.
     """PostgreSQL 15 has no reserved_connections: the limits of the human logins must sum to at most
     what is left after the superuser's reserve and the pipeline's connections."""
     with observer.cursor() as cur:
-        cur.execute("SELECT current_setting('max_connections')::int, current_setting('superuser_reserved_connections')::int")
+        cur.execute("SELECT current_setting('max_connections')::int, "
+                    "current_setting('superuser_reserved_connections')::int")
         max_connections, superuser_reserved = cur.fetchone()
         cur.execute("SELECT rolname, rolconnlimit FROM pg_roles WHERE rolcanlogin AND rolconnlimit >= 0")
         limited = dict(cur.fetchall())

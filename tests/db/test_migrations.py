@@ -43,7 +43,8 @@ def test_expected_tables_and_indexes_exist(owner_db: Engine) -> None:
 
 def public_tables(db: Engine) -> list[str]:
     with db.connect() as conn:
-        return list(conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1")).scalars())
+        return list(conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                                      "ORDER BY 1")).scalars())
 
 
 def test_reader_role_reads_every_table_and_can_change_none(base_settings: Settings, owner_db: Engine) -> None:

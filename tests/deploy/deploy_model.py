@@ -53,8 +53,8 @@ NEEDS: dict[str, dict[str, str]] = {
     "feed": {"ingest_url": "url", "reader_database_url": "url", "alpaca_ops_host": "bind"},
 }
 # The database role each URL setting must log in as (README: Configuration / SQL).
-URL_ROLES = {"database_url": "tickflow_app", "admin_database_url": "tickflow", "reader_database_url": "tickflow_analyst",
-             "dashboard_database_url": "tickflow_dashboard"}
+URL_ROLES = {"database_url": "tickflow_app", "admin_database_url": "tickflow",
+             "reader_database_url": "tickflow_analyst", "dashboard_database_url": "tickflow_dashboard"}
 # The port setting each long-running service binds its HTTP server to.
 PORT_SETTING = {"ingest": "ingest_port", "generator": "generator_port", "processor": "processor_metrics_port",
                 "dashboard": "dashboard_port", "feed": "alpaca_ops_port"}
@@ -534,7 +534,8 @@ def _port_matches(rule_port: Mapping[str, Any], dst: Pod, port: int) -> bool:
     return number <= port <= end
 
 
-def _peer_matches(peer: Mapping[str, Any], src: Pod, policy_namespace: str, namespaces: Mapping[str, Mapping[str, str]]) -> bool:
+def _peer_matches(peer: Mapping[str, Any], src: Pod, policy_namespace: str,
+                  namespaces: Mapping[str, Mapping[str, str]]) -> bool:
     if "ipBlock" in peer:
         return src.external  # in-cluster pod addresses are not meant by our ipBlocks
     if src.external:

@@ -118,7 +118,8 @@ def test_values_run_without_celery_redis_or_bundled_database() -> None:
     assert value("executor").split(",")[0] == "KubernetesExecutor", "the default executor"
     assert value("redis.enabled") is False and value("postgresql.enabled") is False
     assert value("createUserJob.enabled") is False, "the chart's user job would need a password in values"
-    assert value("dags.gitSync.enabled") is False and value("dags.persistence.enabled") is False, "DAGs are in the image"
+    assert value("dags.gitSync.enabled") is False and value("dags.persistence.enabled") is False, \
+        "DAGs are in the image"
     for path, node in walk(VALUES):
         if re.search(r"(password|pass|secret|fernetKey|jwtSecret|apiSecretKey)$", path.split(".")[-1], re.I) and \
                 not path.endswith("SecretName"):

@@ -311,8 +311,8 @@ def published(svc: dict[str, Any]) -> list[tuple[int, int, int]]:
 
 
 # How the header comment of docker-compose.yaml names a service, when not by its own name.
-HEADER_NAMES = {"alpaca-feed": "Alpaca feed", "airflow-apiserver": "Airflow", "postgres": "PostgreSQL", "kafka": "Kafka", "grafana": "Grafana",
-                "prometheus": "Prometheus"}
+HEADER_NAMES = {"alpaca-feed": "Alpaca feed", "airflow-apiserver": "Airflow", "postgres": "PostgreSQL",
+                "kafka": "Kafka", "grafana": "Grafana", "prometheus": "Prometheus"}
 
 
 def test_published_ports_fit_the_replicas_never_collide_and_are_in_the_header() -> None:

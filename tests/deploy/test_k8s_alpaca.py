@@ -42,7 +42,8 @@ DNS = Pod("kube-dns", "kube-system", {"k8s-app": "kube-dns"}, {"dns-tcp": 53})
 
 def config_name(c: Cluster) -> str:
     """The generated (hashed) name of the ConfigMap tickflow-config."""
-    (name,) = [r["metadata"]["name"] for r in c.of_kind("ConfigMap") if r["metadata"]["name"].startswith("tickflow-config")]
+    (name,) = [r["metadata"]["name"] for r in c.of_kind("ConfigMap")
+               if r["metadata"]["name"].startswith("tickflow-config")]
     return name
 
 

@@ -59,7 +59,8 @@ def rendered(what: str) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("version", K8S_VERSIONS)
 def test_every_rendered_resource_passes_strict_validation(overlay: str, version: str) -> None:
     resources = rendered(overlay)
-    assert len(resources) >= (8 if overlay == "monitoring" else 25), f"{overlay}: only {len(resources)} resources rendered"
+    assert len(resources) >= (8 if overlay == "monitoring" else 25), \
+        f"{overlay}: only {len(resources)} resources rendered"
     errors = []
     for r in resources:
         try:
@@ -97,7 +98,8 @@ def test_base_renders_and_holds_no_secrets() -> None:
 
 @pytest.mark.parametrize("overlay", ALL_OVERLAYS + ("monitoring",))
 def test_resources_are_unique_and_in_the_tickflow_namespace(overlay: str) -> None:
-    c = cluster(overlay) if overlay != "monitoring" else Cluster("monitoring", rendered("monitoring") + cluster("local").resources)
+    c = (cluster(overlay) if overlay != "monitoring"
+         else Cluster("monitoring", rendered("monitoring") + cluster("local").resources))
     seen = [(r["kind"], r["metadata"].get("namespace"), r["metadata"]["name"]) for r in c.resources]
     assert len(seen) == len(set(seen)), f"{overlay}: duplicate resources"
     for r in c.resources:

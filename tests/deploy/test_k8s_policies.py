@@ -399,7 +399,8 @@ def test_kafka_is_a_consistent_kraft_quorum(overlay: str) -> None:
     value = {k: e.get("value") for k, e in env.items()}
     replicas = sts["spec"]["replicas"]
     assert "controller" in value["KAFKA_PROCESS_ROLES"].split(",") and not any("ZOOKEEPER" in k for k in env)
-    assert env["KAFKA_NODE_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.labels['apps.kubernetes.io/pod-index']"
+    assert (env["KAFKA_NODE_ID"]["valueFrom"]["fieldRef"]["fieldPath"]
+            == "metadata.labels['apps.kubernetes.io/pod-index']")
     voters = value["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(",")
     headless = sts["spec"]["serviceName"]
     assert voters == [f"{i}@kafka-{i}.{headless}:9093" for i in range(replicas)], "one voter per pod, by ordinal"
@@ -518,7 +519,8 @@ def test_network_policies_allow_exactly_the_intended_traffic(overlay: str) -> No
     c = cluster(overlay)
     policies = c.of_kind("NetworkPolicy")
     pods = network_pods(c)
-    namespaces = {NAMESPACE: {"kubernetes.io/metadata.name": NAMESPACE}, "default": {"kubernetes.io/metadata.name": "default"}}
+    namespaces = {NAMESPACE: {"kubernetes.io/metadata.name": NAMESPACE},
+                  "default": {"kubernetes.io/metadata.name": "default"}}
 
     def sources(dst: str, port: int) -> set[str]:
         return {name for name, p in pods.items() if name != dst

@@ -45,7 +45,8 @@ def metric(port: int, name: str) -> float:
     return scrape_metrics(f"http://127.0.0.1:{port}/metrics")[name]
 
 
-def processor(stack: Settings, log_dir: Path, group: str | None = None, **settings: object) -> tuple[ServiceProcess, int]:
+def processor(stack: Settings, log_dir: Path, group: str | None = None,
+              **settings: object) -> tuple[ServiceProcess, int]:
     env = service_env(stack, processor_group=group or stack.processor_group, processor_session_timeout_ms=6000,
                       **settings)
     proc, port = start_processor(env, log_dir)

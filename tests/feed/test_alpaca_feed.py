@@ -84,7 +84,8 @@ def wait_stored(db: Engine, symbol: str, count: int) -> list[tuple]:
 
 def late_bars(db: Engine, symbols: tuple[str, ...]) -> int:
     with db.connect() as conn:
-        return conn.execute(text("SELECT count(*) FROM late_bars WHERE symbol = ANY(:s)"), {"s": list(symbols)}).scalar_one()
+        return conn.execute(text("SELECT count(*) FROM late_bars WHERE symbol = ANY(:s)"),
+                            {"s": list(symbols)}).scalar_one()
 
 
 def recent_minute(minutes_ago: int) -> datetime:
@@ -97,7 +98,8 @@ def test_a_backfill_stores_exactly_the_fakes_bars_and_never_logs_the_secret(
     start = datetime(2024, 3, 4, 14, 30, tzinfo=timezone.utc)
     stock = minute_bars("IBM", start, 60, 190.0, 1200)
     coin = minute_bars("DOGE/USD", start, 45, 0.0812, 1234.5678)  # a price below 1, fractional volume
-    outside = [*minute_bars("IBM", start - 5 * MINUTE, 5, 180.0, 10), *minute_bars("IBM", start + 90 * MINUTE, 5, 200, 10)]
+    outside = [*minute_bars("IBM", start - 5 * MINUTE, 5, 180.0, 10),
+               *minute_bars("IBM", start + 90 * MINUTE, 5, 200, 10)]
     alpaca.add([*stock, *coin, *outside])
 
     done = subprocess.run(

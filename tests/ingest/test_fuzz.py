@@ -95,10 +95,11 @@ def is_price(value: float) -> bool:
 
 
 def satisfies_contract(raw: dict) -> bool:
-    """Independent restatement of the README's record contract ("Ingest API") (on published payloads, which carry no stock_price type)."""
+    """Independent restatement of the README's record contract ("Ingest API") (on published payloads, which carry
+    no stock_price type)."""
     kind = raw.get("data_type", "stock_price")
-    if not isinstance(kind, str) or set(raw) != FIELDS.get(kind, set()) - ({"data_type"} if kind == "stock_price" else set()) | (
-            set() if kind == "stock_price" else {"data_type"}):
+    if not isinstance(kind, str) or set(raw) != FIELDS.get(kind, set()) - (
+            {"data_type"} if kind == "stock_price" else set()) | (set() if kind == "stock_price" else {"data_type"}):
         return False
     numbers = [v for k, v in raw.items() if k not in ("data_type", "stock_symbol", "order_type", "indicator_name")]
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in numbers):

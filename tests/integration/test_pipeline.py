@@ -59,7 +59,8 @@ def test_every_accepted_record_is_stored_once_with_exact_indicators(
 
     with owner_db.connect() as conn:
         bars = pd.read_sql_query(text("SELECT * FROM bars WHERE timeframe = 'raw' ORDER BY symbol, ts"), conn)
-        signals = pd.read_sql_query(text("SELECT symbol, ts, rule, side, price, value, reference FROM signals WHERE timeframe = 'raw'"), conn)
+        signals = pd.read_sql_query(text("SELECT symbol, ts, rule, side, price, value, reference FROM signals "
+                                         "WHERE timeframe = 'raw'"), conn)
         assert conn.execute(text("SELECT count(*) FROM late_bars")).scalar_one() == 0
         assert conn.execute(text("SELECT count(*) FROM dead_letters")).scalar_one() == 0
         assert conn.execute(text("SELECT count(*) FROM symbol_state")).scalar_one() == len(stack.symbols)
@@ -99,7 +100,8 @@ def test_a_resent_batch_is_stored_once(pipeline: RunningPipeline, stack: Setting
 
     def late_count() -> int:
         with owner_db.connect() as conn:
-            return conn.execute(text("SELECT count(*) FROM late_bars WHERE reason IN ('duplicate', 'late')")).scalar_one()
+            return conn.execute(text("SELECT count(*) FROM late_bars "
+                                     "WHERE reason IN ('duplicate', 'late')")).scalar_one()
 
     wait_until(lambda: late_count() == candles, timeout=60, what=f"{candles} resent candles recorded as late")
     expected = Counter("bars" if is_candle(r) else TABLE_OF_TYPE[r["data_type"]] for r in records)

@@ -79,7 +79,8 @@ def test_dashboard_queries_run_on_what_the_pipeline_stores_and_exports(stack: Se
     assert httpx.post(f"http://127.0.0.1:{ingest_port}/ingest", json=bad, timeout=10).status_code == 422
     # The history is stored once a daily candle has closed and live bars follow it.
     wait_until(lambda: count(reader, "SELECT count(*) FROM bars WHERE timeframe = '1d'") >= len(SYMBOLS)
-               and count(reader, "SELECT count(*) FROM bars WHERE timeframe = 'raw' AND ts > now() - interval '1 minute'"),
+               and count(reader, "SELECT count(*) FROM bars "
+                                 "WHERE timeframe = 'raw' AND ts > now() - interval '1 minute'"),
                timeout=240, interval=1, what="two days of history and live bars stored")
     # Two WebSocket clients with room for one: the second is refused.
     with connect(f"ws://127.0.0.1:{dashboard_port}/ws"), connect(f"ws://127.0.0.1:{dashboard_port}/ws"):

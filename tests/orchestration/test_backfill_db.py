@@ -32,9 +32,11 @@ def test_backfill_restores_a_deleted_range_and_a_second_run_writes_nothing(
     assert warmup_bars() < 1000  # the window below starts after a full warm-up: the sliced path
     start, end = times[1000], times[1300]
     with orch_db.begin() as conn:
-        conn.execute(text(f"UPDATE bars SET {NULLS} WHERE timeframe = 'raw' AND symbol = 'AAPL' AND ts >= :s AND ts <= :e"),
+        conn.execute(text(f"UPDATE bars SET {NULLS} WHERE timeframe = 'raw' AND symbol = 'AAPL' "
+                          "AND ts >= :s AND ts <= :e"),
                      {"s": start, "e": end})  # one bar past the window too: it must stay NULL
-        deleted = conn.execute(text("DELETE FROM signals WHERE symbol = 'AAPL' AND timeframe = 'raw' AND ts >= :s AND ts < :e"),
+        deleted = conn.execute(text("DELETE FROM signals WHERE symbol = 'AAPL' AND timeframe = 'raw' "
+                                    "AND ts >= :s AND ts < :e"),
                                {"s": start, "e": end}).rowcount
         # a stray signal inside the window (must go) and one outside (must stay)
         conn.execute(text("INSERT INTO signals (symbol, ts, rule, side, price, value, reference) VALUES "
@@ -42,7 +44,8 @@ def test_backfill_restores_a_deleted_range_and_a_second_run_writes_nothing(
                           "ON CONFLICT DO NOTHING"), {"inside": times[1100], "outside": times[1400]})
     assert deleted > 0
 
-    result = backfill_symbol(orch_db, Recomputation("AAPL", Window(start.to_pydatetime(), end.to_pydatetime(), "params"),
+    result = backfill_symbol(orch_db, Recomputation("AAPL",
+                                                    Window(start.to_pydatetime(), end.to_pydatetime(), "params"),
                                                     chunk_bars=97))  # several chunks, warm-up carried between them
     assert result.bars == 300 and result.chunks == 4
     assert result.bars_written == 300 and result.values_written == 300 * len(INDICATOR_COLUMNS)
@@ -52,7 +55,8 @@ def test_backfill_restores_a_deleted_range_and_a_second_run_writes_nothing(
     after = read_stream_data(orch_db)
     inside = (after.bars["symbol"] == "AAPL") & (after.bars["ts"] >= start) & (after.bars["ts"] < end)
     assert_same_bars(after.bars[inside], original.bars[inside])
-    assert after.bars.loc[(after.bars["symbol"] == "AAPL") & (after.bars["ts"] == end), list(INDICATOR_COLUMNS)].isna().all(axis=None)
+    assert after.bars.loc[(after.bars["symbol"] == "AAPL") & (after.bars["ts"] == end),
+                          list(INDICATOR_COLUMNS)].isna().all(axis=None)
     rest = ~inside & ~((after.bars["symbol"] == "AAPL") & (after.bars["ts"] == end))
     assert after.bars[rest].equals(original.bars[rest])  # nothing else touched
     stray_outside = ("AAPL", times[1400], "rsi", "BUY")
@@ -66,7 +70,8 @@ def test_backfill_restores_a_deleted_range_and_a_second_run_writes_nothing(
     np.testing.assert_allclose(got["value"].to_numpy(), want["value"].to_numpy(), rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(got["reference"].to_numpy(), want["reference"].to_numpy(), rtol=1e-9, atol=1e-9)
 
-    again = backfill_symbol(orch_db, Recomputation("AAPL", Window(start.to_pydatetime(), end.to_pydatetime(), "params")))
+    again = backfill_symbol(orch_db, Recomputation("AAPL",
+                                                   Window(start.to_pydatetime(), end.to_pydatetime(), "params")))
     assert again.rows_written == 0 and again.bars == 300
     assert read_stream_data(orch_db).bars.equals(after.bars)
 
@@ -77,7 +82,8 @@ def test_backfill_from_the_first_bar_restores_the_early_nulls_exactly(
     original = stream_data(("GOOGL",), 200)
     times = original.times("GOOGL")
     with orch_db.begin() as conn:
-        conn.execute(text("UPDATE bars SET sma = 1.0, rsi = 50.0, macd_signal = 0.5 WHERE timeframe = 'raw' AND ts < :e"), {"e": times[60]})
+        conn.execute(text("UPDATE bars SET sma = 1.0, rsi = 50.0, macd_signal = 0.5 "
+                          "WHERE timeframe = 'raw' AND ts < :e"), {"e": times[60]})
         conn.execute(text("DELETE FROM signals WHERE timeframe = 'raw'"))
     window = Window(times[0].to_pydatetime() - timedelta(days=1), times[60].to_pydatetime(), "params")
     result = backfill_symbol(orch_db, Recomputation("GOOGL", window))

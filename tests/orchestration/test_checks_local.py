@@ -175,7 +175,8 @@ def test_data_freshness_names_stale_and_missing_symbols(stack: Settings, owner_d
     with owner_db.begin() as conn:
         for symbol, age in (("AAPL", 5), ("GOOGL", 5), ("AMZN", 400), ("MSFT", 5)):
             conn.execute(text("INSERT INTO bars (symbol, ts, open, high, low, close, volume) "
-                              "VALUES (:s, now() - make_interval(secs => :age), 1, 1, 1, 1, 1)"), {"s": symbol, "age": age})
+                              "VALUES (:s, now() - make_interval(secs => :age), 1, 1, 1, 1, 1)"),
+                         {"s": symbol, "age": age})
     where = checks.db_location(stack.database_url)
     bad = checks.check_data_freshness(owner_db, stack.symbols, 120, where)
     assert bad.status == "failed"
@@ -256,8 +257,10 @@ def test_kubernetes_rollout_is_judged_like_kubectl_rollout_status() -> None:
     apps = FakeApps([deployment("ingest", 2, 2, 2), deployment("processor", 3, 3, 3)], [statefulset("kafka", 1, 1, 1)])
     ok = checks.check_kubernetes_rollout(apps, "tickflow", "app.kubernetes.io/part-of=tickflow")
     assert ok.status == "ok"
-    assert apps.calls == [(kind, "tickflow", "app.kubernetes.io/part-of=tickflow") for kind in ("Deployment", "StatefulSet")]
-    assert ok.message == ("3 workload(s) rolled out in namespace tickflow (selector app.kubernetes.io/part-of=tickflow): "
+    assert apps.calls == [(kind, "tickflow", "app.kubernetes.io/part-of=tickflow")
+                          for kind in ("Deployment", "StatefulSet")]
+    assert ok.message == ("3 workload(s) rolled out in namespace tickflow "
+                          "(selector app.kubernetes.io/part-of=tickflow): "
                           "Deployment ingest, Deployment processor, StatefulSet kafka")
     apps = FakeApps([deployment("ingest", 2, 2, 2), deployment("processor", 3, 1, 2, total=4),
                      deployment("generator", 1, 1, 1, generation=5, observed=4)],
@@ -282,7 +285,8 @@ def test_checks_are_recorded_and_summarized(orch_db: Engine, stack: Settings) ->
     try:
         for name in CHECKS:
             status = {"processor_health": "failed", "kubernetes_rollout": "skipped"}.get(name, "ok")
-            checks.record_check(writer, "run-1", checks.CheckResult(name, status, f"{name} says {status}", {"n": 1}, 3.5))
+            checks.record_check(writer, "run-1",
+                                checks.CheckResult(name, status, f"{name} says {status}", {"n": 1}, 3.5))
         checks.record_check(writer, "run-1", checks.CheckResult("data_freshness", "failed", "stale", {}, 1.0))  # retry
         ok, message = checks.summarize_run(writer, "run-1")
         assert not ok
@@ -307,7 +311,8 @@ def test_checks_are_recorded_and_summarized(orch_db: Engine, stack: Settings) ->
 def test_run_check_turns_surprises_into_failed_results(stack: Settings) -> None:
     settings = orchestration_settings(stack)
     result = checks.run_check("data_freshness", settings, engine=None)
-    assert result.status == "failed" and result.message == "data_freshness: ValueError: data_freshness needs a database engine"
+    assert result.status == "failed" and result.message == ("data_freshness: ValueError: "
+                                                            "data_freshness needs a database engine")
     assert checks.run_check("nonsense", settings).message.startswith("nonsense: ValueError: unknown check 'nonsense'")
     started = time.perf_counter()
     assert checks.run_check("kafka_topics", settings).status == "ok"
@@ -320,7 +325,8 @@ def test_orchestration_tables_follow_the_role_model(orch_db: Engine, base_settin
         grants = set(conn.execute(text(
             "SELECT grantee || ':' || table_name || ':' || privilege_type FROM information_schema.role_table_grants "
             "WHERE table_name IN ('deployment_checks', 'reconciliation_runs', 'reconciliation_mismatches')")).scalars())
-    writer = {"deployment_checks": {"SELECT", "INSERT", "UPDATE"}, "reconciliation_runs": {"SELECT", "INSERT", "UPDATE"},
+    writer = {"deployment_checks": {"SELECT", "INSERT", "UPDATE"},
+              "reconciliation_runs": {"SELECT", "INSERT", "UPDATE"},
               "reconciliation_mismatches": {"SELECT", "INSERT", "DELETE"}}
     for table, privileges in writer.items():
         assert {g.rsplit(":", 1)[1] for g in grants if g.startswith(f"tickflow_writer:{table}:")} == privileges

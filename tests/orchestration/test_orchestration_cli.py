@@ -36,7 +36,8 @@ def test_summarize_stores_the_summaries_of_the_window_before_end(base_settings: 
     with psycopg2.connect(base_settings.admin_database_url) as pg, pg.cursor() as cur:
         psycopg2.extras.execute_values(
             cur, "INSERT INTO bars (symbol, ts, open, high, low, close, volume) VALUES %s",
-            [(symbol, START + i, c - 0.5, c + 1, c - 1, c, 10) for symbol, cs in closes.items() for i, c in enumerate(cs)],
+            [(symbol, START + i, c - 0.5, c + 1, c - 1, c, 10)
+             for symbol, cs in closes.items() for i, c in enumerate(cs)],
             template="(%s, to_timestamp(%s), %s, %s, %s, %s, %s)")
     end = START + 150  # 1h window: the first 150 bars of each symbol
     done = run("summarize", "--end", str(end), "--horizon-bars", "2")

@@ -54,8 +54,10 @@ def test_corruption_is_reported_with_symbol_time_indicator_and_both_values(
     t_rsi, t_sma = data.times("MSFT")[1000], data.times("MSFT")[1100]
     true_rsi, true_sma = float(bars.loc[("MSFT", t_rsi), "rsi"]), float(bars.loc[("MSFT", t_sma), "sma"])
     with orch_db.begin() as conn:
-        conn.execute(text("UPDATE bars SET rsi = 99.0 WHERE timeframe = 'raw' AND symbol = 'MSFT' AND ts = :t"), {"t": t_rsi})
-        conn.execute(text("UPDATE bars SET sma = NULL WHERE timeframe = 'raw' AND symbol = 'MSFT' AND ts = :t"), {"t": t_sma})
+        conn.execute(text("UPDATE bars SET rsi = 99.0 WHERE timeframe = 'raw' AND symbol = 'MSFT' AND ts = :t"),
+                     {"t": t_rsi})
+        conn.execute(text("UPDATE bars SET sma = NULL WHERE timeframe = 'raw' AND symbol = 'MSFT' AND ts = :t"),
+                     {"t": t_sma})
 
     results, summary = run(orch_db, "corrupt", whole(data), ("AAPL", "MSFT"))
     assert [r.mismatches for r in results] == [0, 2]
@@ -65,7 +67,8 @@ def test_corruption_is_reported_with_symbol_time_indicator_and_both_values(
     assert f"MSFT {t_sma.isoformat()} sma: stored NULL, expected {true_sma!r}" in summary.message
     assert "see reconciliation_mismatches WHERE run_id = 'corrupt'" in summary.message
     rows = mismatches(orch_db, "corrupt")
-    assert [(p, s, ts, i) for p, s, ts, i, _, _ in rows] == [("check", "MSFT", t_rsi, "rsi"), ("check", "MSFT", t_sma, "sma")]
+    assert [(p, s, ts, i) for p, s, ts, i, _, _ in rows] == [("check", "MSFT", t_rsi, "rsi"),
+                                                             ("check", "MSFT", t_sma, "sma")]
     assert rows[0][4:] == (99.0, pytest.approx(true_rsi, rel=1e-12))
     assert rows[1][4] is None and rows[1][5] == pytest.approx(true_sma, rel=1e-12)
 
@@ -89,7 +92,8 @@ def test_tolerance_is_relative_and_configurable(stream_data: Callable[..., Strea
     data = stream_data(("TSLA",), 300)
     t = data.times("TSLA")[250]
     with orch_db.begin() as conn:
-        conn.execute(text("UPDATE bars SET ema_slow = ema_slow * (1 + 1e-11) WHERE timeframe = 'raw' AND ts = :t"), {"t": t})
+        conn.execute(text("UPDATE bars SET ema_slow = ema_slow * (1 + 1e-11) WHERE timeframe = 'raw' AND ts = :t"),
+                     {"t": t})
     assert run(orch_db, "loose", whole(data), ("TSLA",))[1].mismatches == 0
     assert run(orch_db, "tight", whole(data), ("TSLA",), tolerance=1e-13)[1].mismatches == 1
 

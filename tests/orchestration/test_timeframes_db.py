@@ -52,7 +52,8 @@ def reconcile(engine: Engine, run_id: str, *, repair: bool = False):  # type: ig
 def mismatches(engine: Engine, run_id: str) -> list[tuple]:
     with engine.connect() as conn:
         return [tuple(r) for r in conn.execute(text(
-            "SELECT phase, symbol, timeframe, ts, indicator, stored_value, expected_value FROM reconciliation_mismatches "
+            "SELECT phase, symbol, timeframe, ts, indicator, stored_value, expected_value "
+            "FROM reconciliation_mismatches "
             "WHERE run_id = :r ORDER BY phase, symbol, timeframe, ts, indicator"), {"r": run_id})]
 
 
@@ -131,7 +132,8 @@ def test_backfill_of_a_window_after_the_warm_up_equals_the_stream(stored: dict, 
         conn.execute(text("DELETE FROM bars WHERE timeframe = '1m' AND symbol = 'AAPL' AND ts >= :s AND ts < :e"),
                      {"s": start, "e": end})
         conn.execute(text("DELETE FROM signals WHERE timeframe = '1m' AND symbol = 'AAPL'"))
-    result = backfill_symbol(orch_db, Recomputation("AAPL", Window(start.to_pydatetime(), end.to_pydatetime(), "params"),
+    result = backfill_symbol(orch_db, Recomputation("AAPL",
+                                                    Window(start.to_pydatetime(), end.to_pydatetime(), "params"),
                                                     timeframe="1m", chunk_bars=97))
     assert (result.bars, result.candles_inserted) == (50, 50)
     bars, signals = read_timeframe(orch_db, "1m")

@@ -53,7 +53,8 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (wheel,) = (tmp / "dist").glob("tickflow-*.whl")
     env_dir = tmp / "venv"
     run(sys.executable, "-m", "venv", "--without-pip", env_dir)
-    purelib = Path(run(env_dir / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").strip())
+    purelib = Path(run(env_dir / "bin" / "python", "-c",
+                       "import sysconfig; print(sysconfig.get_paths()['purelib'])").strip())
     (purelib / "tickflow_deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     run(uv, "pip", "install", "--python", env_dir / "bin" / "python", "--no-deps", wheel)
     return env_dir

@@ -4,8 +4,9 @@ the topics as any producer could).
 
 Hypothesis draws records from the edges of the contract: prices from the smallest subnormal to
 MAX_PRICE, counts and volumes (whole or fractional) up to MAX_COUNT, any finite float where the
-contract allows it, timestamps from 1900 to now, symbols such as BTC/USD, any printable Unicode in text. Candles may arrive late or duplicated (they go to
-late_bars, by the rules); every other record is stored under its natural key.
+contract allows it, timestamps from 1900 to now, symbols such as BTC/USD, any printable Unicode in
+text. Candles may arrive late or duplicated (they go to late_bars, by the rules); every other
+record is stored under its natural key.
 """
 from __future__ import annotations
 
@@ -107,7 +108,8 @@ def test_every_accepted_record_is_stored(stack: Settings, owner_db: Engine, draw
         candles_in_order = [r for r in batch if "data_type" not in r]
         applied, skipped = expected_bars(candles_in_order)
         bars = set(map(tuple, conn.execute(text(
-            "SELECT symbol, round(extract(epoch FROM ts)::numeric, 6)::float8 FROM bars WHERE timeframe = 'raw'")).all()))
+            "SELECT symbol, round(extract(epoch FROM ts)::numeric, 6)::float8 FROM bars "
+            "WHERE timeframe = 'raw'")).all()))
         assert bars == applied
         assert conn.execute(text("SELECT count(*) FROM late_bars")).scalar_one() == skipped
         values = conn.execute(text(f"SELECT {', '.join(INDICATOR_COLUMNS)} FROM bars")).all()  # rolled ones too

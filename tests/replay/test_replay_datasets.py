@@ -93,7 +93,8 @@ def test_a_shipped_history_is_stored_whole_with_exact_indicators(
     assert signal_keys(signals) == sorted(expected) and len(expected) > 0
 
     # The reconciliation DAG's logic over the whole history: base bars and every rolled timeframe.
-    window = Window(bars["ts"].iloc[0].to_pydatetime(), bars["ts"].iloc[-1].to_pydatetime() + timedelta(days=1), "params")
+    window = Window(bars["ts"].iloc[0].to_pydatetime(), bars["ts"].iloc[-1].to_pydatetime() + timedelta(days=1),
+                    "params")
     timeframes = (RAW, *stack.timeframes)
     start_run(owner_db, f"replay-{name}", window, (symbol,), tolerance=1e-9, max_mismatches=0, repair=False)
     results = [reconcile_symbol(owner_db, f"replay-{name}", Recomputation(symbol, window, timeframe=tf, tolerance=1e-9))

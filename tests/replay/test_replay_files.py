@@ -45,7 +45,8 @@ def test_alpaca_bars_with_their_symbol_column_and_zoned_times(tmp_path: Path) ->
 
 def test_alpaca_py_frames_saved_as_parquet(tmp_path: Path) -> None:
     index = pd.MultiIndex.from_tuples([("SPY", pd.Timestamp(T0, unit="s", tz="UTC")),
-                                       ("SPY", pd.Timestamp(T0 + 60, unit="s", tz="UTC"))], names=["symbol", "timestamp"])
+                                       ("SPY", pd.Timestamp(T0 + 60, unit="s", tz="UTC"))],
+                                      names=["symbol", "timestamp"])
     pd.DataFrame({"open": [470.0, 471.0], "high": [471.5, 472.0], "low": [469.0, 470.5], "close": [471.0, 471.8],
                   "volume": [1000.0, 1200.0], "trade_count": [5.0, 7.0], "vwap": [470.5, 471.2]},
                  index=index).to_parquet(tmp_path / "spy.parquet")

@@ -117,7 +117,8 @@ def min_history(horizon: int) -> int:
     return MIN_TRAIN + horizon
 
 
-def cross_validate(values: np.ndarray, horizon: int, windows: int, models: tuple[str, ...] = MODELS) -> tuple[list[Score], int]:
+def cross_validate(values: np.ndarray, horizon: int, windows: int,
+                   models: tuple[str, ...] = MODELS) -> tuple[list[Score], int]:
     """Each model's rolling-origin scores; and how many windows fitted in the history (≤ `windows`)."""
     y = np.asarray(values, dtype=np.float64)
     windows = min(windows, (len(y) - MIN_TRAIN) // horizon)

@@ -68,7 +68,8 @@ def forecast_symbol(dsn: str, symbol: str, end: datetime, horizon: int, history:
             result = forecast_target(daily[target].to_numpy(), horizon, windows)
             chosen, naive = result.score(result.model), result.score("naive")
             fc = result.forecast  # numpy 2 floats print as np.float64(...): psycopg2 gets Python floats
-            bands = zip(fc.point.tolist(), fc.lo[80].tolist(), fc.hi[80].tolist(), fc.lo[95].tolist(), fc.hi[95].tolist())
+            bands = zip(fc.point.tolist(), fc.lo[80].tolist(), fc.hi[80].tolist(), fc.lo[95].tolist(),
+                        fc.hi[95].tolist())
             for step, (day, values) in enumerate(zip(days, bands), start=1):
                 forecasts.append((symbol, target, as_of, step, day.to_pydatetime(), result.model, *values, chosen.mase,
                                   naive.mase, result.beats_naive, len(daily), run_id))

@@ -2,10 +2,10 @@
 
 A summary is of one timeframe's bars: the base bars (`raw`) or a rolled timeframe's candles
 (`5m`, `1h`, ...; a candle counts when it lies wholly inside the window: `ts >= start` and
-`ts + length <= end`), so `bars`, the volatility and the hit-rate horizon count that timeframe's bars. Which periods a timeframe gets
-(`periods_for`): the base bars the last hour and day (a week of base bars is too many rows to scan
-every hour); a rolled timeframe every period at least twice its length (a window of one candle
-summarises nothing), so `1d` candles get the week only.
+`ts + length <= end`), so `bars`, the volatility and the hit-rate horizon count that timeframe's
+bars. Which periods a timeframe gets (`periods_for`): the base bars the last hour and day (a week
+of base bars is too many rows to scan every hour); a rolled timeframe every period at least twice
+its length (a window of one candle summarises nothing), so `1d` candles get the week only.
 
 For a window [start, end), a timeframe and each symbol with bars of it in the window:
 
@@ -105,8 +105,8 @@ def compute(cur: Any, timeframe: str, start: datetime, end: datetime, horizon: i
         s = summaries.get(symbol)
         if s is None:
             s = summaries[symbol] = {
-                "symbol": symbol, "timeframe": timeframe, "window_start": start, "window_end": end, "bars": bars, "first_ts": first_ts,
-                "last_ts": last_ts, "open": open_, "high": high, "low": low, "close": close,
+                "symbol": symbol, "timeframe": timeframe, "window_start": start, "window_end": end, "bars": bars,
+                "first_ts": first_ts, "last_ts": last_ts, "open": open_, "high": high, "low": low, "close": close,
                 "return": close / open_ - 1.0, "volatility": vol, "volume": volume, "buy_signals": 0,
                 "sell_signals": 0, "horizon_bars": horizon, "evaluated": 0, "hits": 0, "hit_rate": None,
                 "rules": {r: {"rule": r, "buy_signals": 0, "sell_signals": 0, "evaluated": 0, "hits": 0,
@@ -124,11 +124,11 @@ def compute(cur: Any, timeframe: str, start: datetime, end: datetime, horizon: i
     return list(summaries.values())
 
 
-SUMMARY_COLUMNS = ("symbol", "timeframe", "period", "window_start", "window_end", "bars", "first_ts", "last_ts", "open", "high",
-                   "low", "close", "return", "volatility", "volume", "buy_signals", "sell_signals", "horizon_bars",
-                   "evaluated", "hits", "hit_rate", "run_id")
-RULE_COLUMNS = ("symbol", "timeframe", "period", "window_end", "rule", "buy_signals", "sell_signals", "evaluated", "hits",
-                "hit_rate")
+SUMMARY_COLUMNS = ("symbol", "timeframe", "period", "window_start", "window_end", "bars", "first_ts", "last_ts",
+                   "open", "high", "low", "close", "return", "volatility", "volume", "buy_signals", "sell_signals",
+                   "horizon_bars", "evaluated", "hits", "hit_rate", "run_id")
+RULE_COLUMNS = ("symbol", "timeframe", "period", "window_end", "rule", "buy_signals", "sell_signals", "evaluated",
+                "hits", "hit_rate")
 
 
 def store(cur: Any, timeframe: str, period: str, end: datetime, summaries: Iterable[dict[str, Any]],

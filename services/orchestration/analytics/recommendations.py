@@ -43,9 +43,9 @@ EVALUATIONS_SQL = ("SELECT DISTINCT ON (rule) symbol, timeframe, rule, window_en
                    "win_rate, mean_trade_return, total_return, bh_total_return FROM signal_evaluations "
                    "WHERE symbol = %(symbol)s AND timeframe = %(timeframe)s AND fee_bps = %(fee_bps)s "
                    "AND window_end <= %(end)s ORDER BY rule, window_end DESC, computed_at DESC")
-FORECAST_SQL = ("SELECT symbol, as_of, target, step, ts, model, forecast, lo_80, hi_80, lo_95, hi_95, mase, naive_mase, "
-                "beats_naive FROM market_forecasts WHERE symbol = %(symbol)s AND target = 'close' AND as_of < %(end)s "
-                "ORDER BY as_of DESC, step DESC LIMIT 1")
+FORECAST_SQL = ("SELECT symbol, as_of, target, step, ts, model, forecast, lo_80, hi_80, lo_95, hi_95, mase, "
+                "naive_mase, beats_naive FROM market_forecasts WHERE symbol = %(symbol)s AND target = 'close' "
+                "AND as_of < %(end)s ORDER BY as_of DESC, step DESC LIMIT 1")
 NEWS_SQL = ("SELECT count(*), avg(sentiment_score) FROM news_sentiment "
             "WHERE symbol = %(symbol)s AND ts >= %(start)s AND ts < %(end)s")
 
@@ -77,7 +77,8 @@ def recommend(dsn: str, end: datetime, symbols: Iterable[str], timeframes: Itera
     with pg_connection(dsn, "tickflow-recommendations") as conn:
         with conn, conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
             cur.execute("SET LOCAL TIME ZONE 'UTC'")
-            evidence = [read_evidence(cur, s, tf, end, fee_bps, policy.news_hours) for s in symbols for tf in timeframes]
+            evidence = [read_evidence(cur, s, tf, end, fee_bps, policy.news_hours)
+                        for s in symbols for tf in timeframes]
         with httpx.Client() if llm else nullcontext() as client:
             for ev in evidence:
                 if ev.bar is None:

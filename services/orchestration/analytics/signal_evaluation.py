@@ -34,7 +34,8 @@ KEY = ("symbol", "timeframe", "rule", "window_end", "fee_bps")
 UPSERT = upsert_values("signal_evaluations", COLUMNS, KEY)
 
 
-def load_span(cur: Any, symbol: str, timeframe: str, start: datetime, end: datetime) -> tuple[pd.DataFrame, pd.DataFrame]:
+def load_span(cur: Any, symbol: str, timeframe: str, start: datetime,
+              end: datetime) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(bars: micros, close; signals: micros, rule, side) of one symbol and timeframe in [start, end), in time order."""
     where = cur.mogrify("symbol = %s AND timeframe = %s AND ts >= %s AND ts < %s",
                         (symbol, timeframe, start, end)).decode()

@@ -11,7 +11,9 @@ raise: an unexpected error becomes a failed result naming the exception.
 | `consumer_lag` | the processor group's lag (end offsets - committed) is at most `check_max_lag` |
 | `data_freshness` | every symbol's latest bar is at most `check_max_bar_age_s` old (database clock) |
 | `postgres_schema` | PostgreSQL answers and every migration in sql/ is applied, unchanged |
-| `kubernetes_rollout` | every Deployment and StatefulSet has all replicas updated and available/ready (skipped without a cluster) |
+| `kubernetes_rollout` | every Deployment and StatefulSet has all replicas updated and available/ready |
+
+`kubernetes_rollout` is skipped without a cluster.
 """
 from __future__ import annotations
 
@@ -68,8 +70,8 @@ def check_http(name: str, url: str, timeout: float = 5.0) -> CheckResult:
     try:
         response = httpx.get(url, timeout=timeout)
     except httpx.ConnectError as exc:
-        return CheckResult(name, FAILED, f"{service}: GET {url} failed: cannot connect ({exc or 'connection refused'}); "
-                                         f"is the {service} running?", {"url": url})
+        return CheckResult(name, FAILED, f"{service}: GET {url} failed: cannot connect "
+                                         f"({exc or 'connection refused'}); is the {service} running?", {"url": url})
     except httpx.TimeoutException:
         return CheckResult(name, FAILED, f"{service}: GET {url} timed out after {timeout:g} s", {"url": url})
     except httpx.HTTPError as exc:
@@ -176,7 +178,8 @@ def check_data_freshness(engine: Engine, symbols: Iterable[str], max_age_s: floa
     symbols = list(symbols)
     with engine.connect() as conn:
         rows = conn.execute(text(
-            "SELECT s.symbol, (SELECT max(ts) FROM bars b WHERE b.symbol = s.symbol AND b.timeframe = 'raw') AS latest, now() AS now "
+            "SELECT s.symbol, (SELECT max(ts) FROM bars b WHERE b.symbol = s.symbol AND b.timeframe = 'raw') "
+            "AS latest, now() AS now "
             "FROM unnest(CAST(:symbols AS text[])) AS s(symbol)"), {"symbols": symbols}).all()
     ages: dict[str, float | None] = {}
     latest: dict[str, str | None] = {}
@@ -210,7 +213,8 @@ def check_postgres_schema(engine: Engine, where: str, sql_dir: Path | None = Non
     try:
         with engine.connect() as conn:
             exists = conn.execute(text("SELECT to_regclass('schema_migrations') IS NOT NULL")).scalar_one()
-            applied = dict(conn.execute(text("SELECT version, checksum FROM schema_migrations")).all()) if exists else {}
+            applied = (dict(conn.execute(text("SELECT version, checksum FROM schema_migrations")).all())
+                       if exists else {})
     except Exception as exc:  # noqa: BLE001 - the message carries the driver's reason
         reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
         return CheckResult(name, FAILED, f"PostgreSQL at {where} is unreachable: {reason}", {"database": where})

@@ -64,7 +64,8 @@ class BackfillResult:
         return {**asdict(self), "rows_written": self.rows_written}
 
     def summary(self) -> str:
-        return (f"{self.symbol} {self.timeframe} {self.window}: {self.bars} bars recomputed, {self.rows_written} rows written "
+        return (f"{self.symbol} {self.timeframe} {self.window}: {self.bars} bars recomputed, "
+                f"{self.rows_written} rows written "
                 f"({self.bars_written} bars / {self.values_written} values, signals +{self.signals_inserted} "
                 f"~{self.signals_updated} -{self.signals_deleted}) in {self.seconds:.2f} s")
 

@@ -53,7 +53,8 @@ class Mismatch:
         def fmt(v: float | None) -> str:
             return "NULL" if v is None else repr(v)
 
-        diff = "" if self.stored is None or self.expected is None else f" (|diff| {abs(self.stored - self.expected):.3g})"
+        diff = ("" if self.stored is None or self.expected is None
+                else f" (|diff| {abs(self.stored - self.expected):.3g})")
         return (f"{label(self.symbol, self.timeframe)} {self.ts} {self.indicator}: stored {fmt(self.stored)}, "
                 f"expected {fmt(self.expected)}{diff}")
 
@@ -216,7 +217,8 @@ def start_run(engine: Engine, run_id: str, window: Window, symbols: Iterable[str
         conn.execute(text(
             "INSERT INTO reconciliation_runs (run_id, window_start, window_end, symbols, timeframes, tolerance, "
             "max_mismatches, repair) VALUES (:run, :start, :end, :symbols, :timeframes, :tolerance, :max, :repair) "
-            "ON CONFLICT (run_id) DO UPDATE SET window_start = EXCLUDED.window_start, window_end = EXCLUDED.window_end, "
+            "ON CONFLICT (run_id) DO UPDATE SET window_start = EXCLUDED.window_start, "
+            "window_end = EXCLUDED.window_end, "
             "symbols = EXCLUDED.symbols, timeframes = EXCLUDED.timeframes, tolerance = EXCLUDED.tolerance, "
             "max_mismatches = EXCLUDED.max_mismatches, "
             "repair = EXCLUDED.repair, status = 'running', bars_checked = NULL, values_checked = NULL, "
@@ -288,8 +290,8 @@ def finish_run(engine: Engine, run_id: str) -> RunSummary:
             message = (f"no bars over {window}{scope}: nothing was checked" if not bars else
                        f"{bars} bars / {values} {what} over {window}{scope} match pandas + ta"
                        if not mismatches else
-                       f"{mismatches} mismatch(es) over {window}{scope}, within max_mismatches={row['max_mismatches']}; "
-                       f"{where}")
+                       f"{mismatches} mismatch(es) over {window}{scope}, "
+                       f"within max_mismatches={row['max_mismatches']}; {where}")
         conn.execute(text(
             "UPDATE reconciliation_runs SET status = :status, bars_checked = :bars, values_checked = :values, "
             "mismatches = :mismatches, repaired_bars = :repaired, remaining_mismatches = :remaining, "
