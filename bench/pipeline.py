@@ -377,7 +377,9 @@ def run_latency(report: Report, stack: BenchStack, rate: int = 5_000, seconds: f
     stack.stop_all()
     assert sum(sent) == count == len(delays), f"sent {sum(sent)}, expected {count}, saw {len(delays)}"
     delays.sort()
-    p = lambda q: delays[min(len(delays) - 1, int(q * len(delays)))] * 1000  # noqa: E731
+    def p(q: float) -> float:  # the q-quantile, ms
+        return delays[min(len(delays) - 1, int(q * len(delays)))] * 1000
+
     note = f"{len(delays):,} bars at {rate:,}/s for {seconds:.0f} s; {len(symbols)} senders, {batch} per POST"
     for label, value in (("p50", p(0.50)), ("p99", p(0.99)), ("max", delays[-1] * 1000),
                          ("mean", statistics.fmean(delays) * 1000)):

@@ -197,9 +197,8 @@ class EconomicIndicator(_Record):
 
 Record = Union[StockPrice, OrderBook, NewsSentiment, MarketData, EconomicIndicator]
 
-RECORD_MODELS: dict[str, type[_Record]] = {
-    m.record_type: m for m in (StockPrice, OrderBook, NewsSentiment, MarketData, EconomicIndicator)
-}
+_MODELS: tuple[type[Record], ...] = (StockPrice, OrderBook, NewsSentiment, MarketData, EconomicIndicator)
+RECORD_MODELS: dict[str, type[Record]] = {m.record_type: m for m in _MODELS}
 
 
 def record_type_of(raw: dict[str, Any]) -> str | None:
@@ -236,6 +235,6 @@ def validate_record(raw: object, ctx: ValidationContext) -> Record | Rejection:
         return Rejection((FieldError("data_type",
                                      f"unknown data_type {_clip(repr(raw.get('data_type')), 60)} (known: {known})"),))
     try:
-        return RECORD_MODELS[kind].model_validate(raw, context=ctx)  # type: ignore[return-value]
+        return RECORD_MODELS[kind].model_validate(raw, context=ctx)
     except ValidationError as exc:
         return Rejection(_field_errors(exc))

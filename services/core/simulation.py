@@ -256,13 +256,17 @@ class MarketSimulator:
         start: float,
         interval: float,
         mix: RecordMix = RecordMix(),
-        **kwargs: object,
+        *,
+        clock_symbol: str | None = "",
+        profiles: Mapping[str, SymbolProfile] | None = None,
+        bar_years: float = TRADING_MINUTE_YEARS,
     ) -> list[MarketSimulator]:
         """One simulator per worker; together they yield exactly the streams of
-        ``MarketSimulator(symbols, ...)`` (economic releases go with the worker owning symbols[0])."""
-        clock = kwargs.pop("clock_symbol", symbols[0])
+        ``MarketSimulator(symbols, ...)`` (economic releases go with the worker owning the clock symbol)."""
+        clock = symbols[0] if clock_symbol == "" else clock_symbol
         return [
-            cls(part, seed, start, interval, mix, clock_symbol=clock if clock in part else None, **kwargs)  # type: ignore[arg-type]
+            cls(part, seed, start, interval, mix, clock_symbol=clock if clock in part else None, profiles=profiles,
+                bar_years=bar_years)
             for part in partition(symbols, workers)
         ]
 

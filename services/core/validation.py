@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import operator
-from typing import SupportsIndex
+from typing import SupportsFloat, SupportsIndex
 
 __all__ = ["finite_number", "period", "positive_number"]
 
@@ -26,11 +26,8 @@ def period(name: str, value: object) -> int:
 
 def finite_number(name: str, value: object) -> float:
     """A finite real number.  Strings are refused (``float("2")`` would accept them), and so are bools."""
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        number = math.nan
-    if isinstance(value, (bool, str, bytes)) or not math.isfinite(number):
+    number = float(value) if isinstance(value, SupportsFloat) and not isinstance(value, bool) else math.nan
+    if not math.isfinite(number):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     return number
 

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from services.logs import event
 
@@ -102,7 +102,7 @@ def pending(engine: Engine, sql_dir: Path = SQL_DIR) -> list[str]:
     return [m.version for m in discover(sql_dir) if m.version not in done]
 
 
-def _ensure_table(conn) -> None:  # type: ignore[no-untyped-def]
+def _ensure_table(conn: Connection) -> None:
     conn.execute(
         text(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("

@@ -4,6 +4,10 @@ from __future__ import annotations
 import pytest
 
 from services.core.records import (
+    MAX_COUNT,
+    MAX_PRICE,
+    MAX_TIMESTAMP,
+    MIN_TIMESTAMP,
     EconomicIndicator,
     MarketData,
     NewsSentiment,
@@ -111,7 +115,6 @@ def test_symbol_list_is_optional_and_non_objects_are_refused() -> None:
 
 
 # -- the contract: what ingest accepts, the store can hold and the engine can compute ---------------
-from services.core.records import MAX_COUNT, MAX_PRICE, MAX_TIMESTAMP, MIN_TIMESTAMP  # noqa: E402
 
 ECON = GOOD[EconomicIndicator]
 ORDER = GOOD[OrderBook]

@@ -141,7 +141,9 @@ def test_different_seed_gives_different_stream() -> None:
 def test_start_and_interval_shape_timestamps_only() -> None:
     a = take(MarketSimulator(SYMBOLS, 5, START, 0.1), 50)
     b = take(MarketSimulator(SYMBOLS, 5, START + 1000, 2.0), 50)
-    strip = lambda ticks: [[{k: v for k, v in r.items() if k != "timestamp"} for r in t] for t in ticks]  # noqa: E731
+    def strip(ticks: list[list[dict]]) -> list[list[dict]]:
+        return [[{k: v for k, v in r.items() if k != "timestamp"} for r in t] for t in ticks]
+
     assert strip(a) == strip(b)
     assert b[0][0]["timestamp"] == START + 1000
     assert b[5][0]["timestamp"] == START + 1002.0  # second candle of AAPL

@@ -90,7 +90,9 @@ def test_bars_page_through_exactly_the_stored_rows(client: TestClient, prepared:
 
 def test_signals_filter_and_page(client: TestClient, prepared: dict[str, Any]) -> None:
     signals = prepared["signals"]
-    key = lambda s: (s["ts"], s["symbol"], s["rule"])  # noqa: E731
+    def key(s: dict[str, Any]) -> tuple[Any, ...]:
+        return (s["ts"], s["symbol"], s["rule"])
+
     everything, pages = all_pages(client, "/api/signals?limit=7")
     assert pages > 2
     assert [key(s) for s in everything] == sorted(key(s) for s in signals)

@@ -76,7 +76,7 @@ class FakeIngest:
             protocol_version = "HTTP/1.1"
             disable_nagle_algorithm = True  # else headers + body writes meet delayed ACKs (40 ms)
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 records = json.loads(body)
                 with fake.cond:

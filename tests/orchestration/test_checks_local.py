@@ -36,7 +36,7 @@ def http_status() -> Iterator[tuple[str, dict[str, int]]]:
     state = {"status": 200}
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             body = b'{"status":"ok"}' if state["status"] == 200 else b'{"status":"waiting","detail":"no partitions"}'
             self.send_response(state["status"])
             self.send_header("Content-Length", str(len(body)))
@@ -77,7 +77,7 @@ def test_a_service_that_starts_listening_while_checked_is_not_red(base_settings:
                                       check_patience_s=15, check_http_timeout_s=2)
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Length", "2")
             self.end_headers()

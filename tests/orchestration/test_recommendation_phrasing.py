@@ -25,7 +25,7 @@ TEMPLATE = template_text(FACTS)
 KEY = "sk-fake-0123456789"
 
 
-def run(answer, timeout_s: float = 5.0):  # noqa: ANN001, ANN201
+def run(answer, timeout_s: float = 5.0):
     with FakeLLM(answer) as fake, httpx.Client() as client:
         endpoint = LLMEndpoint(fake.url, "fake-model", SecretStr(KEY), timeout_s)
         return phrase(client, endpoint, FACTS, TEMPLATE), fake.requests
@@ -51,7 +51,7 @@ def test_a_good_answer_is_used_and_gets_the_facts(caplog: pytest.LogCaptureFixtu
     (lambda facts, draft: (200, None), "the answer is not in the chat-completions format"),
     (lambda facts, draft: (200, "weight " * 300), "answer longer than 1500 characters"),
 ])
-def test_a_bad_answer_falls_back_to_the_template(answer, reason: str, caplog: pytest.LogCaptureFixture) -> None:  # noqa: ANN001
+def test_a_bad_answer_falls_back_to_the_template(answer, reason: str, caplog: pytest.LogCaptureFixture) -> None:
     phrased, requests = run(answer)
     assert (phrased.text, phrased.phrasing, phrased.fallback_reason) == (TEMPLATE, "template", reason)
     assert len(requests) == 1

@@ -48,7 +48,9 @@ def load_span(cur: Any, symbol: str, timeframe: str, start: datetime,
 
 def evaluate_span(bars: pd.DataFrame, signals: pd.DataFrame, fee_bps: float) -> list[dict[str, Any]]:
     """Every rule over one span (bars and signals as `load_span` returns them)."""
-    seconds = lambda frame: frame.assign(seconds=frame["micros"] / 1e6)  # noqa: E731
+    def seconds(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.assign(seconds=frame["micros"] / 1e6)
+
     rows = evaluate_rules(seconds(bars), seconds(signals), RULES, fee_bps)
     first, last = (pd.Timestamp(int(bars["micros"].iloc[i]), unit="us", tz="UTC").to_pydatetime() for i in (0, -1))
     return [{**row, "first_ts": first, "last_ts": last} for row in rows]

@@ -330,7 +330,7 @@ def run_check(name: str, settings: OrchestrationSettings, engine: Engine | None 
             result = kubernetes()
         else:
             raise ValueError(f"unknown check {name!r}; checks are {', '.join(CHECKS)}")
-    except Exception as exc:  # noqa: BLE001 - a check reports, it does not crash
+    except Exception as exc:  # a check reports, it does not crash
         log.exception("check %s raised", name)
         reason = str(getattr(exc, "orig", exc)).strip().splitlines()
         result = CheckResult(name, FAILED, f"{name}: {type(exc).__name__}: {reason[0] if reason else ''}")

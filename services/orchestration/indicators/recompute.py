@@ -45,7 +45,9 @@ def _settle(alpha: float) -> int:
 
 def warmup_bars(params: IndicatorParams = IndicatorParams()) -> int:
     """Bars of history to load before a window so that its first values equal the stream's."""
-    ema_alpha = lambda n: 2.0 / (n + 1)  # noqa: E731  (ewm(span=n))
+    def ema_alpha(n: int) -> float:  # ewm(span=n)
+        return 2.0 / (n + 1)
+
     recursive = max(
         _settle(ema_alpha(params.ema_fast_period)),
         _settle(ema_alpha(params.ema_slow_period)),
