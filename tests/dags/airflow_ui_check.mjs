@@ -4,13 +4,10 @@
 // (what the UI says, whether it went on to a run); trigger an end-before-start window and a run with
 // empty params (the runs' ids). Prints one JSON line.
 //
-// usage: node airflow_ui_check.mjs <airflow url> <admin password> <web dir with node_modules> <dag id>[:case,...]...
-// Cases: symbols, notADate, tolerance, endBeforeStart, emptyParams (default: all of them; tolerance only
-// where the DAG has it). Params two DAGs share come from one definition: one DAG's form checks them.
+// usage: node airflow_ui_check.mjs <airflow url> <admin password> <web dir with node_modules> <dag id>...
 import { run } from "../browser.mjs";
 
-const [url, password, webDir, ...dagArgs] = process.argv.slice(2);
-const ALL_CASES = ["symbols", "notADate", "tolerance", "endBeforeStart", "emptyParams"];
+const [url, password, webDir, ...dagIds] = process.argv.slice(2);
 // Generous: on a busy 2-core machine the UI's first page and form load slowly (a wait, not a sleep).
 const timeout = 90000;
 
@@ -64,29 +61,26 @@ await run(webDir, result, async (browser) => {
              formOpen, formSays: says };
   };
 
-  for (const arg of dagArgs) {
-    const [dagId, list] = arg.split(":");
-    const cases = new Set(list ? list.split(",") : ALL_CASES);
+  for (const dagId of dagIds) {
     const seen = {};
-    if (cases.has("symbols")) {
-      const dialog = await openForm(dagId);
-      const symbols = dialog.locator("input[role=combobox]").first();
-      await symbols.click();
-      seen.symbolOptions = await options();
-      await symbols.fill("ZZZZ");
-      seen.afterTypingUnknown = await options();
-      await symbols.fill("");
-      seen.unknownSymbol = await triggerWith(dialog, { symbols: ["ZZZZ"] });
+    let dialog = await openForm(dagId);
+    const symbols = dialog.locator("input[role=combobox]").first();
+    await symbols.click();
+    seen.symbolOptions = await options();
+    await symbols.fill("ZZZZ");
+    seen.afterTypingUnknown = await options();
+    await symbols.fill("");
+    seen.unknownSymbol = await triggerWith(dialog, { symbols: ["ZZZZ"] });
+    dialog = await openForm(dagId);
+    seen.notADate = await triggerWith(dialog, { start: "yesterday" });
+    if (dagId === "indicator_reconciliation") {
+      dialog = await openForm(dagId);
+      seen.toleranceOutOfRange = await triggerWith(dialog, { tolerance: 2 });
     }
-    if (cases.has("notADate")) seen.notADate = await triggerWith(await openForm(dagId), { start: "yesterday" });
-    if (cases.has("tolerance") && dagId === "indicator_reconciliation") {
-      seen.toleranceOutOfRange = await triggerWith(await openForm(dagId), { tolerance: 2 });
-    }
-    if (cases.has("endBeforeStart")) {
-      seen.endBeforeStart = await triggerWith(await openForm(dagId),
-                                              { start: "2024-05-02T00:00:00Z", end: "2024-05-01T00:00:00Z" });
-    }
-    if (cases.has("emptyParams")) seen.emptyParams = await triggerWith(await openForm(dagId), null);
+    dialog = await openForm(dagId);
+    seen.endBeforeStart = await triggerWith(dialog, { start: "2024-05-02T00:00:00Z", end: "2024-05-01T00:00:00Z" });
+    dialog = await openForm(dagId);
+    seen.emptyParams = await triggerWith(dialog, null);
     result.dags[dagId] = seen;
   }
 });

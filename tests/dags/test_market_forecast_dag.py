@@ -14,6 +14,9 @@ from dags_support import task_states, xcom
 from goog_daily import GoogDaily
 from sqlalchemy import Engine, text
 
+from services.config import Settings
+from services.orchestration.analytics.market_forecast import forecast_symbol
+
 TARGETS = ("close", "high", "low", "volume")
 MODELS = {"naive", "drift", "ets", "theta"}
 AS_OF = datetime(2013, 2, 28, tzinfo=timezone.utc)  # the last closed daily candle (2013-03-01 is still forming)
@@ -24,8 +27,9 @@ def test_market_forecast_on_goog(goog_tables: GoogDaily, dag_bag: dict[str, Any]
     monkeypatch.setenv("TICKFLOW_SYMBOLS", "GOOG,AAPL")  # AAPL has no bars: skipped
     with owner_db.begin() as conn:
         conn.execute(text("TRUNCATE market_forecasts, forecast_evaluations"))
-    shorter = dag_bag["market_forecast"].test(run_conf={"symbols": ["GOOG"], "horizon": 3, "history": 730})
-    assert shorter.state == "success", task_states(shorter)  # replaced by the next run (same as_of)
+    # A shorter forecast of the same as_of first: the run below replaces it.
+    shorter = forecast_symbol(Settings().database_url, "GOOG", datetime.now(timezone.utc), 3, 730, 5)
+    assert shorter["as_of"] == AS_OF.isoformat() and shorter["horizon"] == 3
     # every param given: dag.test() keeps a run's conf in the DAG's Params (tests/dags/conftest.py, dag_bag)
     run = dag_bag["market_forecast"].test(run_conf={"symbols": [], "horizon": 7, "history": 730})
     states = task_states(run)
