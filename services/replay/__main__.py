@@ -85,9 +85,10 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     )
     p.add_argument("files", nargs="+", type=Path, metavar="FILE", help="CSV or Parquet files of OHLCV rows")
     p.add_argument("--symbol", type=_symbol, default=None,
-                   help="the symbol of every row (one file, or files of one symbol); default: the file name")
+                   help="the symbol of every row (one file, or files of one symbol), e.g. --symbol BTC/USD; "
+                        "default: a symbol column, else the file name (^GSPC.csv -> GSPC)")
     p.add_argument("--columns", type=_columns, default={}, metavar="FIELD=COLUMN,...",
-                   help="which column holds ts, open, high, low, close, volume (and symbol), e.g. "
+                   help="which column holds ts, open, high, low, close, volume (and symbol, adj_close), e.g. "
                         "ts=Date,volume=Vol; for layouts not recognised, or to override one")
     p.add_argument("--date-format", type=_date_format, default=None, metavar="FORMAT",
                    help="strftime layout of the time column, for dates in no layout the replay detects or "

@@ -119,6 +119,10 @@ def test_cli_help_and_usage_errors() -> None:
 
     shown = cli("--help")
     assert shown.returncode == 0 and "--speed N|max" in shown.stdout and "TICKFLOW_REPLAY_BATCH" in shown.stdout
+    for option in ("--date-format FORMAT", "--tz ZONE", "--adjust", "--sort"):  # each with an example
+        described = shown.stdout.split("options:", 1)[1].split(option, 1)[1].split("\n  -", 1)[0]
+        assert "e.g." in described, option
+    assert cli("x.csv", "--tz", "Mars/Olympus").returncode == 2
     assert cli("x.csv", "--speed", "0").returncode == 2
     assert cli("x.csv", "--symbol", "btc usd").returncode == 2
     missing = cli("/nonexistent/GOOG.csv")
