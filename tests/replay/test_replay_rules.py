@@ -121,6 +121,9 @@ def test_rows_out_of_order_and_repeated_are_found_per_symbol() -> None:
     newest_first = np.array([3.0, 2.0, 1.0])
     r, lt = order_problems(np.array(["A"] * 3), newest_first)
     assert "(the file is newest first)" in order_error(np.arange(2, 5), newest_first, r, lt, 1)
+    newest_first = np.array([3.0, 2.0, 3.0, 1.0])  # with a repeated time
+    r, lt = order_problems(np.array(["A"] * 4), newest_first)
+    assert "(the file is newest first)" in order_error(np.arange(2, 6), newest_first, r, lt, 1)
 
 
 @pytest.mark.parametrize("name, symbol", [("^GSPC.csv", "GSPC"), ("BRK-B.csv", "BRK-B"), ("BRK.B.csv", "BRK.B"),
