@@ -433,9 +433,9 @@ def order_error(rows: np.ndarray, ts: np.ndarray, repeated: np.ndarray, late: np
     parts = []
     if late.any():
         i = int(np.flatnonzero(late)[0])
-        newest_first = int(late.sum()) == int((~repeated).sum()) - symbols  # every other row goes back in time
+        newest_first = int(late.sum()) > int((~repeated).sum() - symbols) / 2  # most rows go back in time
         parts.append(f"{int(late.sum()):,} row(s) earlier than a row above them"
-                     + (" (the file is newest first)" if newest_first else "")
+                     + (" (the file looks newest first)" if newest_first else "")
                      + f", first row {rows[i]} ({when(i)})")
     if repeated.any():
         i = int(np.flatnonzero(repeated)[0])

@@ -120,10 +120,11 @@ def test_rows_out_of_order_and_repeated_are_found_per_symbol() -> None:
     assert "1 row(s) earlier than a row above them, first row 5" in message and "first row 6" in message
     newest_first = np.array([3.0, 2.0, 1.0])
     r, lt = order_problems(np.array(["A"] * 3), newest_first)
-    assert "(the file is newest first)" in order_error(np.arange(2, 5), newest_first, r, lt, 1)
-    newest_first = np.array([3.0, 2.0, 3.0, 1.0])  # with a repeated time
-    r, lt = order_problems(np.array(["A"] * 4), newest_first)
-    assert "(the file is newest first)" in order_error(np.arange(2, 6), newest_first, r, lt, 1)
+    assert "(the file looks newest first)" in order_error(np.arange(2, 5), newest_first, r, lt, 1)
+    newest_first = np.array([2.0, 3.0, 2.0, 1.0, 0.0])  # with a repeated time on top
+    r, lt = order_problems(np.array(["A"] * 5), newest_first)
+    assert "(the file looks newest first)" in order_error(np.arange(2, 7), newest_first, r, lt, 1)
+    assert "newest" not in message
 
 
 @pytest.mark.parametrize("name, symbol", [("^GSPC.csv", "GSPC"), ("BRK-B.csv", "BRK-B"), ("BRK.B.csv", "BRK.B"),
