@@ -4,60 +4,184 @@ Layouts (README, "Real market data"), told apart by their column names (case and
 
 * `ohlcv` — Yahoo Finance and most exports: `Date,Open,High,Low,Close,Adj Close,Volume`; the time
   column may be called Date, Datetime, Timestamp or Time, or be the unnamed first column a pandas
-  index leaves (the `backtesting` package's files). `Adj Close` is ignored: prices go in as quoted.
+  index leaves (the `backtesting` package's files). `Adj Close` scales the prices with `--adjust`.
 * `alpaca` — Alpaca bars: `t,o,h,l,c,v` (`n`, `vw` ignored); a symbol column `S` or `symbol`. An
   alpaca-py frame saved to Parquet (index symbol, timestamp; columns open, high, ...) is `ohlcv`.
-* a mapping (`--columns ts=Date,open=O,high=H,low=L,close=C,volume=V[,symbol=Ticker]`) names the
-  columns of any other layout, or overrides some of a detected one.
+* a mapping (`--columns ts=Date,open=O,high=H,low=L,close=C,volume=V[,symbol=Ticker][,adj_close=A]`)
+  names the columns of any other layout, or overrides some of a detected one.
 
-Times: ISO 8601 text (no zone means UTC) or epoch numbers (seconds, or milliseconds, microseconds,
-nanoseconds told apart by size). Nothing is judged here: a row with a missing or odd value becomes a
-record that ingest refuses with its reason, so the one contract (services/core/records.py) decides.
+Reading is strict, judging is not: a value the replay cannot read (a date in no known layout, a price
+that is not a number, a cell left empty in a row that has prices) stops the whole replay before
+anything is sent, naming the file, row, column and text (`InputError`). A row with no values at all
+(Yahoo writes `null` for every field on some days) is skipped and reported. Whether a readable value
+makes a valid candle (high below low, a negative volume) is left to ingest, which refuses the record
+by name: the one contract (services/core/records.py) decides.
+
+Rows are numbered as a spreadsheet shows a CSV file: the header is row 1, the first data row is row 2
+(blank lines count). In a Parquet file the first row is row 1.
+
+The pure rules (no I/O) are separate functions the unit tests cover: `date_layout` and `utc_seconds`
+(times), `blank` (empty cells), `adjust_prices`, `order_problems`, `file_symbol`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 
+from services.core.symbols import FORMAT_HELP, MAX_SYMBOL_LENGTH, is_well_formed
+
 FIELDS = ("ts", "open", "high", "low", "close", "volume")  # what a candle needs; `symbol` may come too
+PRICES = ("open", "high", "low", "close")
+OPTIONAL = ("symbol", "adj_close")
 LAYOUTS: dict[str, dict[str, tuple[str, ...]]] = {  # field -> column names it may have, in that layout
     "alpaca": {"ts": ("t",), "open": ("o",), "high": ("h",), "low": ("l",), "close": ("c",), "volume": ("v",),
                "symbol": ("s", "symbol")},
     "ohlcv": {"ts": ("date", "datetime", "timestamp", "time", "", "unnamed:0", "index"), "open": ("open",),
               "high": ("high",), "low": ("low",), "close": ("close",), "volume": ("volume",),
-              "symbol": ("symbol", "ticker")},
+              "symbol": ("symbol", "ticker"), "adj_close": ("adjclose", "adj_close", "adjustedclose")},
 }
+NULLS = frozenset({"", "null", "nan", "none", "na", "n/a", "#n/a", "-"})  # an empty cell, as exports write it
+DATA_SUFFIXES = (".csv", ".txt", ".gz", ".parquet", ".pq")
+YAHOO_MARKS = (("^", ""), ("", "=X"), ("", "=F"))  # index ^GSPC, currency EURUSD=X, future GC=F
+SHOWN_ROWS = 10  # row numbers listed in a message or summary line before "... and N more"
 
 
 class LayoutError(ValueError):
-    """The file's columns do not say where a candle's fields are."""
+    """The file's columns do not say where a candle's fields are (or an option does not fit the file)."""
+
+
+class InputError(LayoutError):
+    """A value in the file the replay cannot read: nothing is sent."""
+
+
+@dataclass
+class BadValue(ValueError):
+    """A pure rule's complaint about one value: its row label (0-based), its text, and what is wrong."""
+
+    position: int
+    text: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.text!r}: {self.problem}"
 
 
 @dataclass(frozen=True)
 class Source:
     """One file to replay, and whose candles they are: `symbol` if given, else the file's symbol column,
-    else `fallback` (the file name's)."""
+    else `fallback` (by default the file name's symbol, `file_symbol`)."""
 
     path: Path
     symbol: str | None = None
     fallback: str | None = None
 
 
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read what the file does not say: its date layout, its time zone, whether to adjust the
+    prices by the adjusted close, whether rows out of time order may be sorted."""
+
+    date_format: str | None = None  # strftime, for dates in no layout the replay detects
+    tz: str | None = None  # IANA zone of times written without one (intraday; daily bars keep their date)
+    adjust: bool = False
+    sort: bool = False
+
+
+@dataclass
+class FileRead:
+    """A file's candles (columns symbol, ts, open, high, low, close, volume, row; in the order to send)
+    and what reading it found."""
+
+    name: str
+    frame: pd.DataFrame
+    layout: str
+    rows: int  # data rows in the file
+    dates: str = ""  # the time layout read, e.g. "M/D/YYYY"
+    zone: str = ""  # how times without a zone were placed, e.g. "daily: UTC dates"
+    adjusted: bool = False
+    empty_rows: list[int] = field(default_factory=list)  # skipped: no values at all
+    repeated_rows: list[int] = field(default_factory=list)  # skipped (--sort): a time already in the file
+    reordered: int = 0  # rows out of time order, sent in time order (--sort)
+
+    @property
+    def symbols(self) -> list[str]:
+        return sorted(self.frame["symbol"].unique())
+
+    def describe(self) -> str:
+        """Lines for the summary: the file, how it was read, what was skipped."""
+        symbols = self.symbols
+        lines = [f"{self.name}: {self.rows:,} rows, {self.layout} layout, symbol{'s' if len(symbols) > 1 else ''} "
+                 f"{', '.join(symbols[:5])}{' ...' if len(symbols) > 5 else ''}",
+                 f"times {self.dates}, {self.zone}"
+                 + ("; prices adjusted by the adjusted close" if self.adjusted else "")]
+        if self.empty_rows:
+            lines.append(f"skipped {len(self.empty_rows):,} empty row(s): {rows_text(self.empty_rows)}")
+        if self.reordered:
+            lines.append(f"{self.reordered:,} row(s) out of time order, sent in time order (--sort)")
+        if self.repeated_rows:
+            lines.append(f"skipped {len(self.repeated_rows):,} repeated time(s), the first row of each sent: "
+                         f"{rows_text(self.repeated_rows)}")
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"file": self.name, "rows": self.rows, "candles": len(self.frame), "layout": self.layout,
+                "symbols": self.symbols, "times": self.dates, "zone": self.zone, "adjusted": self.adjusted,
+                "empty_rows": self.empty_rows, "repeated_rows": self.repeated_rows, "reordered": self.reordered}
+
+
+def rows_text(rows: list[int]) -> str:
+    """"rows 5, 9, 12" (the first SHOWN_ROWS, then how many more)."""
+    shown = ", ".join(str(r) for r in rows[:SHOWN_ROWS])
+    more = f" ... and {len(rows) - SHOWN_ROWS:,} more" if len(rows) > SHOWN_ROWS else ""
+    return f"row{'s' if len(rows) > 1 else ''} {shown}{more}"
+
+
 def parse_columns(text: str) -> dict[str, str]:
     """`"ts=Date,volume=Vol"` -> {"ts": "Date", "volume": "Vol"} (fields: ts, open, high, low, close, volume,
-    symbol)."""
+    symbol, adj_close)."""
     mapping = {}
     for part in (p for p in text.split(",") if p.strip()):
         name, sep, column = part.partition("=")
         name = name.strip().lower()
-        if not sep or not column.strip() or name not in (*FIELDS, "symbol"):
+        if not sep or not column.strip() or name not in (*FIELDS, *OPTIONAL):
             raise ValueError(f"column mapping {part.strip()!r}: expected FIELD=COLUMN with FIELD one of "
-                             f"{', '.join((*FIELDS, 'symbol'))}")
+                             f"{', '.join((*FIELDS, *OPTIONAL))}")
         mapping[name] = column.strip()
     return mapping
+
+
+def file_symbol(name: str) -> tuple[str | None, str]:
+    """(the symbol a file name gives, or None; the name without its data suffixes, upper-cased).
+
+    The one rule: drop the data suffixes (`.csv`, `.csv.gz`, `.parquet`, ...), upper-case, drop a
+    leading `^` and a trailing `=X` or `=F` (Yahoo's marks of an index, a currency, a future); what is
+    left is the symbol if the symbol contract accepts it. `^GSPC.csv` -> GSPC, `EURUSD=X.csv` -> EURUSD,
+    `BRK-B.csv` -> BRK-B, `BRK.B.csv` -> BRK.B, `goog.csv.gz` -> GOOG; `BTC-USD.csv` stays BTC-USD.
+    """
+    stem = name
+    while Path(stem).suffix.lower() in DATA_SUFFIXES and Path(stem).stem:
+        stem = Path(stem).stem
+    stem = stem.strip().upper()
+    symbol = stem
+    for prefix, suffix in YAHOO_MARKS:
+        if prefix and symbol.startswith(prefix):
+            symbol = symbol[len(prefix):]
+        if suffix and symbol.endswith(suffix):
+            symbol = symbol[: -len(suffix)]
+    return (symbol if is_well_formed(symbol) else None), stem
+
+
+def symbol_help(stem: str) -> str:
+    """Why a file name gives no symbol, and a --symbol to try."""
+    suggestion = re.sub(r"[^A-Z0-9.\-/]", "", stem.upper()).lstrip(".-/")[:MAX_SYMBOL_LENGTH] or "SYMBOL"
+    return (f"the file name gives no symbol: {stem!r} is not one (a symbol is {FORMAT_HELP} characters; "
+            f"a leading '^' and a trailing '=X' or '=F' are dropped), and the file has no symbol column; "
+            f"give it with --symbol, e.g. --symbol {suggestion}")
 
 
 def _key(column: object) -> str:
@@ -74,13 +198,13 @@ def locate(columns: list[str], mapping: dict[str, str]) -> tuple[str, dict[str, 
     lacking: list[str] = list(FIELDS)
     for layout, names in LAYOUTS.items():
         detected = {}
-        for field, candidates in names.items():
+        for name, candidates in names.items():
             column = next((by_key[n] for n in candidates if n in by_key), None)
-            if field not in mapping and column is not None:
-                detected[field] = column
+            if name not in mapping and column is not None:
+                detected[name] = column
         found = {**detected, **mapping}
         if all(f in found for f in FIELDS):
-            if not set(detected) - {"symbol"}:
+            if not set(detected) - set(OPTIONAL):
                 return "generic", found
             return (f"{layout} + --columns" if mapping else layout), found
         lacking = min(lacking, [f for f in FIELDS if f not in found], key=len)
@@ -89,47 +213,300 @@ def locate(columns: list[str], mapping: dict[str, str]) -> tuple[str, dict[str, 
                       "--columns ts=Date,open=Open,high=High,low=Low,close=Close,volume=Volume")
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """A CSV or Parquet file as a frame; an index (alpaca-py's symbol, timestamp) becomes columns."""
-    suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
+def read_table(path: Path) -> tuple[pd.DataFrame, int]:
+    """A CSV or Parquet file as a frame (a CSV's cells as text, as written), and the row number of its
+    first data row; an index (alpaca-py's symbol, timestamp) becomes columns."""
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] in (".parquet", ".pq"):
         frame = pd.read_parquet(path)
-        return frame if isinstance(frame.index, pd.RangeIndex) else frame.reset_index()
-    if suffix in (".csv", ".txt", ".gz"):
-        return pd.read_csv(path)
+        return (frame if isinstance(frame.index, pd.RangeIndex) else frame.reset_index()).reset_index(drop=True), 1
+    if suffixes and suffixes[-1] in (".csv", ".txt", ".gz"):
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, skip_blank_lines=False)
+        return frame, 2
     raise LayoutError(f"{path.name}: not a .csv or .parquet file")
 
 
-def epoch_seconds(values: pd.Series) -> np.ndarray:
-    """Times as float epoch seconds (NaN where unreadable), to the microsecond."""
-    if pd.api.types.is_numeric_dtype(values):
-        numbers = values.to_numpy(dtype=float)
-        scale = np.select([np.abs(numbers) >= 1e17, np.abs(numbers) >= 1e14, np.abs(numbers) >= 1e11],
-                          [1e9, 1e6, 1e3], 1.0)
-        return numbers / scale
-    if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(values):
-        times = values
+# ---- times ------------------------------------------------------------------------------------
+
+ISO = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)?",
+                 re.IGNORECASE)
+ZONED = r"\d{2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"  # a zone after a time
+NUMERIC_DATE = (r"^(?P<a>\d{1,2})(?P<sep>[/.])(?P<b>\d{1,2})(?P=sep)(?P<year>\d{4})"
+                r"(?:[ T](?P<time>\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?))?$")
+EPOCH = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+COMPACT = re.compile(r"(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])")  # 20240102
+KNOWN = ("ISO 8601 (2024-01-02, 2024-01-02T09:30:00, with or without a zone), M/D/YYYY, D/M/YYYY, D.M.YYYY "
+         "(with or without a time), YYYYMMDD, or epoch seconds/ms/µs/ns")
+
+
+@dataclass(frozen=True)
+class DateLayout:
+    """How a file writes its times: `kind` is iso, epoch, day_first, month_first or format."""
+
+    name: str
+    kind: str
+    format: str | None = None
+    separator: str = "/"
+
+
+def date_layout(texts: pd.Series, date_format: str | None = None) -> DateLayout:
+    """The layout of a column of times written as text (stripped, no empty cells; index = row labels).
+
+    M/D/YYYY or D/M/YYYY (or with dots) is decided by the data: a first number above 12 anywhere makes
+    the column day-first, a second one above 12 month-first; neither leaves it ambiguous and both
+    contradictory: BadValue, asking for --date-format."""
+    if date_format:
+        return DateLayout(f"--date-format {date_format}", "format", date_format)
+    if texts.empty:
+        return DateLayout("ISO 8601", "iso")
+    first = str(texts.iloc[0])
+    if COMPACT.fullmatch(first) and texts.str.fullmatch(COMPACT.pattern).all():
+        return DateLayout("YYYYMMDD", "format", "%Y%m%d")
+    if EPOCH.fullmatch(first):
+        return DateLayout("epoch numbers", "epoch")
+    if ISO.fullmatch(first):
+        return DateLayout("ISO 8601", "iso")
+    match = re.match(NUMERIC_DATE, first)
+    if match is None:
+        raise BadValue(int(texts.index[0]), first, f"not a time in a layout the replay reads ({KNOWN}); "
+                                                   "give its layout with --date-format, e.g. --date-format '%d-%b-%Y'")
+    sep = match["sep"]
+    parts = texts.str.extract(NUMERIC_DATE)
+    a, b = pd.to_numeric(parts["a"]), pd.to_numeric(parts["b"])
+    day_first, month_first = texts.index[a > 12], texts.index[b > 12]
+    shapes = {False: f"M{sep}D{sep}YYYY", True: f"D{sep}M{sep}YYYY"}
+    if len(day_first) and len(month_first):
+        later = max(day_first[0], month_first[0])
+        earlier = min(day_first[0], month_first[0])
+        raise BadValue(int(later), str(texts[later]),
+                       f"written {shapes[later in day_first]} while {texts[earlier]!r} above is "
+                       f"{shapes[earlier in day_first]}: the dates are not written one way; fix the file or "
+                       f"give --date-format")
+    if not len(day_first) and not len(month_first):
+        raise BadValue(int(texts.index[0]), first,
+                       f"ambiguous: this and every other date could be {shapes[False]} or {shapes[True]} "
+                       f"(no number above 12 tells which is the day); give --date-format "
+                       f"'%m{sep}%d{sep}%Y' or --date-format '%d{sep}%m{sep}%Y'")
+    if len(day_first):
+        return DateLayout(shapes[True], "day_first", separator=sep)
+    return DateLayout(shapes[False], "month_first", separator=sep)
+
+
+def _unreadable(texts: pd.Series, times: pd.Series, layout: DateLayout) -> None:
+    bad = times.isna()
+    if bad.any():
+        label = times.index[bad.to_numpy()][0]
+        more = f" ({int(bad.sum()) - 1:,} more like it)" if bad.sum() > 1 else ""
+        raise BadValue(int(label), str(texts[label]),
+                       f"cannot read it as {layout.name} like the dates above{more}; give --date-format if the "
+                       f"column is in another layout")
+
+
+def parse_times(texts: pd.Series, layout: DateLayout) -> tuple[pd.Series, pd.Series]:
+    """(the times of zone-aware texts in UTC, the naive times of the others), by row label; BadValue for a
+    text the layout does not read."""
+    if layout.kind == "epoch":
+        numbers = pd.to_numeric(texts, errors="coerce")
+        _unreadable(texts, numbers, layout)
+        return epoch_times(numbers), pd.Series([], dtype="datetime64[us]")
+    if layout.kind == "format":
+        parsed = pd.to_datetime(texts, format=layout.format, errors="coerce")
+        if parsed.dtype == object:  # several offsets (%z): as UTC
+            parsed = pd.to_datetime(texts, format=layout.format, errors="coerce", utc=True)
+        _unreadable(texts, parsed, layout)
+        if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+            return parsed.dt.tz_convert("UTC"), pd.Series([], dtype="datetime64[us]")
+        return pd.Series([], dtype="datetime64[us, UTC]"), parsed
+    if layout.kind == "iso":
+        zoned = texts.str.contains(ZONED, regex=True)
+        aware = pd.to_datetime(texts[zoned].str.replace(",", ".", regex=False), format="ISO8601", utc=True,
+                               errors="coerce")
+        naive = pd.to_datetime(texts[~zoned].str.replace(",", ".", regex=False), format="ISO8601", errors="coerce")
+        unmatched = ~texts.str.fullmatch(ISO.pattern, case=False)
+        _unreadable(texts, pd.concat([aware.dt.tz_localize(None), naive]).sort_index().mask(unmatched), layout)
+        return aware, naive
+    parts = texts.str.extract(NUMERIC_DATE)
+    day, month = (parts["a"], parts["b"]) if layout.kind == "day_first" else (parts["b"], parts["a"])
+    time = parts["time"].fillna("00:00").str.replace(r"^(\d):", r"0\1:", regex=True)
+    iso = parts["year"] + "-" + month.str.zfill(2) + "-" + day.str.zfill(2) + " " + time
+    naive = pd.to_datetime(iso.where(parts["sep"] == layout.separator), format="ISO8601", errors="coerce")
+    _unreadable(texts, naive, layout)
+    return pd.Series([], dtype="datetime64[us, UTC]"), naive
+
+
+def epoch_times(numbers: pd.Series) -> pd.Series:
+    """Epoch numbers (seconds, or milliseconds, microseconds, nanoseconds told apart by size) as UTC times."""
+    values = numbers.to_numpy(dtype=float)
+    scale = np.select([np.abs(values) >= 1e17, np.abs(values) >= 1e14, np.abs(values) >= 1e11], [1e9, 1e6, 1e3], 1.0)
+    micros = np.round(values / scale * 1e6)
+    return pd.Series(pd.to_datetime(micros.astype("int64"), unit="us", utc=True), index=numbers.index)
+
+
+def is_daily(naive: pd.Series) -> bool:
+    """Daily (or longer) bars: every time at midnight. Their date is the bar's UTC date, whatever the zone."""
+    return len(naive) > 0 and bool((naive == naive.dt.normalize()).all())
+
+
+def place_naive(naive: pd.Series, tz: str | None) -> tuple[pd.Series, str]:
+    """Times written without a zone, in UTC: daily bars keep their date (midnight UTC); intraday ones are
+    times in `tz` (UTC if None), across daylight-saving changes (a repeated hour in file order is read
+    as first the summer, then the winter one). BadValue for a time that does not exist in the zone or
+    repeats there without telling which."""
+    if naive.empty:
+        return naive.dt.tz_localize("UTC"), ""
+    if is_daily(naive):
+        return naive.dt.tz_localize("UTC"), "daily bars (all at midnight): their dates, as UTC" + (
+            f" (--tz {tz} applies to intraday times only)" if tz else "")
+    if tz is None:
+        return naive.dt.tz_localize("UTC"), "times without a zone read as UTC (--tz to give theirs)"
+    try:
+        local = naive.dt.tz_localize(ZoneInfo(tz), ambiguous="infer", nonexistent="raise")
+    except ValueError:
+        marked = naive.dt.tz_localize(ZoneInfo(tz), ambiguous="NaT", nonexistent="NaT")
+        label = marked.index[marked.isna().to_numpy()][0]
+        raise BadValue(int(label), str(naive[label]),
+                       f"not one time in {tz}: it is skipped or repeated at a daylight-saving change (a "
+                       "repeated hour is read only when both come in order)") from None
+    return local.dt.tz_convert("UTC"), f"times without a zone read in {tz} (--tz), converted to UTC"
+
+
+def utc_seconds(values: pd.Series, date_format: str | None = None,
+                tz: str | None = None) -> tuple[np.ndarray, str, str]:
+    """(epoch seconds to the microsecond, the layout's name, how times without a zone were placed) of a
+    time column without empty cells; BadValue (with its row label) for a time that cannot be read."""
+    if pd.api.types.is_numeric_dtype(values) and date_format is None:
+        aware, naive, name = epoch_times(values), pd.Series([], dtype="datetime64[us]"), "epoch numbers"
+    elif pd.api.types.is_datetime64_any_dtype(values):
+        tz_aware = isinstance(values.dtype, pd.DatetimeTZDtype)
+        aware = values.dt.tz_convert("UTC") if tz_aware else pd.Series([], dtype="datetime64[us, UTC]")
+        naive = pd.Series([], dtype="datetime64[us]") if tz_aware else values
+        name = "timestamps" + (" with a zone" if tz_aware else "")
     else:
-        times = pd.to_datetime(values, utc=True, format="ISO8601", errors="coerce")
-    times = times.dt.tz_localize("UTC") if times.dt.tz is None else times.dt.tz_convert("UTC")
-    micros = times.dt.as_unit("us").astype("int64").to_numpy()
-    return np.where(times.isna().to_numpy(), np.nan, micros / 1e6)
+        texts = values.astype(str).str.strip()
+        layout = date_layout(texts, date_format)
+        aware, naive = parse_times(texts, layout)
+        name = layout.name
+    try:
+        placed, zone = place_naive(naive, tz)
+    except BadValue as bad:  # name the text as written
+        raise BadValue(bad.position, str(values[bad.position]), bad.problem) from None
+    if not aware.empty:
+        zone = "; ".join(z for z in ("times with a zone as written", zone) if z)
+    times = pd.concat([aware.dt.as_unit("us"), placed.dt.as_unit("us")]) if not aware.empty else placed.dt.as_unit("us")
+    times = times.reindex(values.index)
+    return times.astype("int64").to_numpy() / 1e6, name, zone
 
 
-def read_candles(source: Source, mapping: dict[str, str]) -> tuple[pd.DataFrame, str]:
-    """The file's rows as a frame with columns symbol, ts, open, high, low, close, volume (file order),
-    and the layout it was read as."""
-    table = read_table(source.path)
+# ---- values -----------------------------------------------------------------------------------
+
+def blank(values: pd.Series) -> np.ndarray:
+    """Where a column's cells are empty: missing, or written as nothing, null, NaN, N/A, -."""
+    return (values.isna() | values.astype(str).str.strip().str.lower().isin(NULLS)).to_numpy()
+
+
+def adjust_prices(frame: pd.DataFrame, adj_close: np.ndarray) -> pd.DataFrame:
+    """Open, high, low and close scaled by adjusted close / close (splits and dividends), so a split is not a
+    jump; the volume as written. Scaling every price of a bar by one positive factor keeps its order."""
+    factor = np.asarray(adj_close, dtype=float) / frame["close"].to_numpy(dtype=float)
+    out = frame.copy()
+    for name in PRICES:
+        out[name] = out[name].to_numpy(dtype=float) * factor
+    return out
+
+
+def order_problems(symbols: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(rows repeating an earlier row's time of their symbol, rows earlier than a row above them of their
+    symbol that are not repeats), as boolean masks in file order. The processor applies a symbol's bars
+    in arrival order: it would record the first as duplicates, the second as late."""
+    frame = pd.DataFrame({"s": symbols, "t": ts})
+    repeated = frame.duplicated(["s", "t"], keep="first").to_numpy()
+    latest_above = frame.groupby("s", sort=False)["t"].cummax().groupby(frame["s"], sort=False).shift()
+    late = (frame["t"] < latest_above).to_numpy() & ~repeated
+    return repeated, late
+
+
+def order_error(rows: np.ndarray, ts: np.ndarray, repeated: np.ndarray, late: np.ndarray, symbols: int) -> str:
+    """What is out of order in a file, and what to do."""
+    def when(i: int) -> str:
+        return pd.Timestamp(ts[i], unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M:%S UTC")
+
+    parts = []
+    if late.any():
+        i = int(np.flatnonzero(late)[0])
+        newest_first = int(late.sum()) > int((~repeated).sum() - symbols) / 2  # most rows go back in time
+        parts.append(f"{int(late.sum()):,} row(s) earlier than a row above them"
+                     + (" (the file looks newest first)" if newest_first else "")
+                     + f", first row {rows[i]} ({when(i)})")
+    if repeated.any():
+        i = int(np.flatnonzero(repeated)[0])
+        parts.append(f"{int(repeated.sum()):,} row(s) repeating a time above them, first row {rows[i]} ({when(i)})")
+    return ("rows out of time order: " + "; ".join(parts) + ". The processor applies a symbol's bars in the order "
+            "they come and would record these as late or duplicate, not store them; --sort sends the rows in "
+            "time order, each time once (the first row of a repeated time)")
+
+
+# ---- a file -----------------------------------------------------------------------------------
+
+def read_candles(source: Source, mapping: dict[str, str], options: ReadOptions = ReadOptions()) -> FileRead:
+    """The file's candles and what reading it found; InputError (naming row, column and text) for a value
+    it cannot read, LayoutError for columns it cannot place. Nothing is sent by this."""
+    name = source.path.name
+    table, first_row = read_table(source.path)
     layout, columns = locate([str(c) for c in table.columns], mapping)
     table.columns = [str(c) for c in table.columns]
-    if source.symbol is None and "symbol" in columns:
+    rows = np.arange(len(table)) + first_row
+
+    def error(label: int, column: str, text: object, problem: str) -> InputError:
+        return InputError(f"row {rows[label]}, column {column!r}: {str(text)!r}: {problem}")
+
+    if options.adjust and "adj_close" not in columns:
+        raise LayoutError("--adjust needs the adjusted close (a column Adj Close, or --columns adj_close=NAME); "
+                          f"the file has: {', '.join(table.columns)}")
+    if source.symbol is not None:
+        symbols = pd.Series(source.symbol, index=table.index)
+    elif "symbol" in columns:
         symbols = table[columns["symbol"]].astype(str).str.strip().str.upper()
-    elif source.symbol or source.fallback:
-        symbols = pd.Series(source.symbol or source.fallback, index=table.index)
     else:
-        raise LayoutError(f"{source.path.name}: no symbol column, and the file name is not a symbol; "
-                          "give the symbol with --symbol")
-    frame = pd.DataFrame({"symbol": symbols.to_numpy(), "ts": epoch_seconds(table[columns["ts"]])})
-    for field in FIELDS[1:]:
-        frame[field] = pd.to_numeric(table[columns[field]], errors="coerce")
-    return frame, layout
+        symbol, stem = (source.fallback, "") if source.fallback else file_symbol(name)
+        if symbol is None:
+            raise LayoutError(symbol_help(stem))
+        symbols = pd.Series(symbol, index=table.index)
+
+    values = [*FIELDS[1:], *(("adj_close",) if options.adjust else ())]
+    empty = {f: blank(table[columns[f]]) for f in values}
+    skip = np.logical_and.reduce(list(empty.values()))
+    keep = ~skip
+    numbers = {}
+    for f in values:
+        column = table[columns[f]]
+        partial = empty[f] & keep
+        if partial.any():
+            i = int(np.flatnonzero(partial)[0])
+            raise error(i, columns[f], column.iloc[i], "empty in a row that has other values (a row with no values "
+                                                       "at all is skipped); fill it or remove the row")
+        parsed = pd.to_numeric(column, errors="coerce") if not pd.api.types.is_numeric_dtype(column) else column
+        unread = parsed.isna().to_numpy() & keep
+        if unread.any():
+            i = int(np.flatnonzero(unread)[0])
+            raise error(i, columns[f], column.iloc[i], "not a number")
+        numbers[f] = parsed.to_numpy(dtype=float)[keep]
+    ts_column = table[columns["ts"]]
+    no_time = blank(ts_column) & keep
+    if no_time.any():
+        i = int(np.flatnonzero(no_time)[0])
+        raise error(i, columns["ts"], ts_column.iloc[i], "no time in a row that has values")
+    try:
+        ts, dates, zone = utc_seconds(ts_column[keep], options.date_format, options.tz)
+    except BadValue as bad:
+        raise error(bad.position, columns["ts"], bad.text, bad.problem) from None
+    frame = pd.DataFrame({"symbol": symbols.to_numpy()[keep], "ts": ts, **{f: numbers[f] for f in FIELDS[1:]},
+                          "row": rows[keep]})
+    if options.adjust:
+        frame = adjust_prices(frame, numbers["adj_close"])
+    repeated, late = order_problems(frame["symbol"].to_numpy(), frame["ts"].to_numpy())
+    if (repeated.any() or late.any()) and not options.sort:
+        raise InputError(order_error(frame["row"].to_numpy(), frame["ts"].to_numpy(), repeated, late,
+                                     frame["symbol"].nunique()))
+    read = FileRead(name, frame.loc[~repeated].reset_index(drop=True), layout, len(table), dates, zone,
+                    options.adjust, rows[skip].tolist(), frame["row"][repeated].tolist(), int(late.sum()))
+    return read

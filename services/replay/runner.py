@@ -46,7 +46,8 @@ class Pace:
 
 @dataclass
 class Summary:
-    files: list[str] = field(default_factory=list)  # "GOOG.csv: 2148 rows, ohlcv layout, symbol GOOG"
+    files: list[str] = field(default_factory=list)  # "GOOG.csv: 2148 rows, ohlcv layout, symbol GOOG\n..."
+    skipped: int = 0  # rows read and not sent: empty, or a repeated time (--sort)
     rows: int = 0
     sent: int = 0
     accepted: int = 0
@@ -61,7 +62,8 @@ class Summary:
         return self.accepted == self.rows
 
     def as_dict(self) -> dict[str, object]:
-        return {"rows": self.rows, "sent": self.sent, "accepted": self.accepted, "rejected": self.rejected,
+        return {"rows": self.rows, "skipped": self.skipped, "sent": self.sent, "accepted": self.accepted,
+                "rejected": self.rejected,
                 "undelivered": self.undelivered, "not_sent": self.rows - self.sent, "seconds": round(self.seconds, 3),
                 "records_per_s": round(self.sent / self.seconds) if self.seconds else None,
                 "reasons": dict(self.reasons.most_common(TOP_REASONS))}
@@ -69,8 +71,9 @@ class Summary:
     def text(self) -> str:
         rate = f" ({self.sent / self.seconds:,.0f} records/s)" if self.seconds else ""
         lines = ["replay summary" + (" (stopped early)" if self.stopped else ""),
-                 *(f"  file         {f}" for f in self.files),
-                 f"  sent         {self.sent:,} of {self.rows:,} candles in {self.seconds:,.1f} s{rate}",
+                 *(f"  file         {f}".replace("\n", "\n" + " " * 15) for f in self.files),
+                 f"  sent         {self.sent:,} of {self.rows:,} candles in {self.seconds:,.1f} s{rate}"
+                 + (f" ({self.skipped:,} row(s) skipped, above)" if self.skipped else ""),
                  f"  accepted     {self.accepted:,}",
                  f"  rejected     {self.rejected:,}",
                  f"  undelivered  {self.undelivered:,}"]
@@ -87,7 +90,8 @@ def in_time_order(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def records_of(frame: pd.DataFrame, ts: np.ndarray) -> list[dict]:
-    """The candles as ingest's stock-price records (NaN goes out as null, which ingest refuses by name)."""
+    """The candles as ingest's stock-price records (every value read: services/replay/files.py stops on
+    one it cannot read, so no null goes out)."""
     columns = [frame["symbol"].tolist(), frame["open"].tolist(), frame["close"].tolist(), frame["high"].tolist(),
                frame["low"].tolist(), frame["volume"].tolist(), ts.tolist()]
     names = ("stock_symbol", "opening_price", "closing_price", "high", "low", "volume", "timestamp")

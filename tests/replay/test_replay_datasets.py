@@ -4,19 +4,14 @@ is stored, nothing is rejected, the stored indicators equal pandas + ta, and the
 0 mismatches on the base bars and on every rolled timeframe."""
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import timedelta
-from typing import Iterator
 
-import orjson
 import pandas as pd
 import pytest
-from namespaces import namespaced, own_topics
-from running_services import RunningPipeline, ingest_and_processor
+from replaying import count, run_replay, stored
+from running_services import RunningPipeline
 from sqlalchemy import Engine, text
-from streams import truncate_outputs
-from support import ROOT, assert_same_indicators, signal_keys, wait_until
+from support import assert_same_indicators, signal_keys, wait_until
 
 from bench.datasets import SHIPPED, shipped
 from services.config import Settings
@@ -25,43 +20,6 @@ from services.core.timeframes import RAW
 from services.orchestration.indicators.recompute import Recomputation
 from services.orchestration.indicators.reconcile import finish_run, reconcile_symbol, start_run
 from services.orchestration.run_params import Window
-
-
-@pytest.fixture(scope="module")
-def stack(base_settings: Settings, owner_db: Engine) -> Iterator[Settings]:
-    """One namespace for the module: each test replays its own symbol and reads only that symbol's rows."""
-    with own_topics(namespaced(base_settings, "test-replay")) as settings:
-        truncate_outputs(owner_db)
-        yield settings
-
-
-@pytest.fixture(scope="module")
-def pipeline(stack: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPipeline]:
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("TICKFLOW_SYMBOL_PATTERN", ".*")  # ingest accepts every well-formed symbol
-        with ingest_and_processor(stack, tmp_path_factory.mktemp("replay")) as running:
-            running.ingest.outlive_test()
-            running.processor.outlive_test()
-            yield running
-
-
-def run_replay(pipeline: RunningPipeline, *args: str) -> dict:
-    done = subprocess.run([sys.executable, "-m", "services.replay", *args, "--json", "--progress", "never",
-                           "--ingest-url", pipeline.ingest_url, "--max-retries", "5"],
-                          cwd=ROOT, env=pipeline.env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
-    return orjson.loads(done.stdout.strip().splitlines()[-1])
-
-
-def stored(db: Engine, symbol: str, timeframe: str = RAW) -> pd.DataFrame:
-    with db.connect() as conn:
-        return pd.read_sql_query(text("SELECT * FROM bars WHERE symbol = :s AND timeframe = :tf ORDER BY ts"), conn,
-                                 params={"s": symbol, "tf": timeframe})
-
-
-def count(db: Engine, sql: str, **params: object) -> int:
-    with db.connect() as conn:
-        return conn.execute(text(sql), params).scalar_one()
 
 
 @pytest.mark.parametrize("name", list(SHIPPED))

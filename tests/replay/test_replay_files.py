@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from support import ROOT
 
-from services.replay.files import LayoutError, Source, parse_columns, read_candles
-from services.replay.runner import Pace, Summary, in_time_order, records_of
+from services.replay.files import InputError, LayoutError, ReadOptions, Source, parse_columns, read_candles
+from services.replay.runner import Pace, Summary
 
 COLUMNS = ["symbol", "ts", "open", "high", "low", "close", "volume"]
 T0 = 1_704_153_600.0  # 2024-01-02T00:00:00Z
@@ -26,7 +26,8 @@ def test_yahoo_layout_with_adj_close_is_read_as_quoted(tmp_path: Path) -> None:
     path = write(tmp_path / "aapl.csv", "Date,Open,High,Low,Close,Adj Close,Volume\n"
                                         "2024-01-02,187.15,188.44,183.89,185.64,184.73,82488700\n"
                                         "2024-01-03,184.22,185.88,183.43,184.25,183.35,58414500\n")
-    frame, layout = read_candles(Source(path, fallback="AAPL"), {})
+    read = read_candles(Source(path, fallback="AAPL"), {})
+    frame, layout = read.frame, read.layout
     assert layout == "ohlcv"
     assert frame[COLUMNS].values.tolist() == [["AAPL", T0, 187.15, 188.44, 183.89, 185.64, 82488700],
                                               ["AAPL", T0 + 86400, 184.22, 185.88, 183.43, 184.25, 58414500]]
@@ -36,11 +37,12 @@ def test_alpaca_bars_with_their_symbol_column_and_zoned_times(tmp_path: Path) ->
     path = write(tmp_path / "bars.csv", "S,t,o,h,l,c,v,n,vw\n"
                                         "BTC/USD,2024-01-02T00:00:00Z,42000.5,42100,41900,42050,1.25,10,42010.1\n"
                                         "ETH/USD,2024-01-02T01:00:00+01:00,2350,2360,2340,2355,0.5,3,2351\n")
-    frame, layout = read_candles(Source(path, fallback="BARS"), {})
+    read = read_candles(Source(path, fallback="BARS"), {})
+    frame, layout = read.frame, read.layout
     assert layout == "alpaca"
     assert frame[["symbol", "ts", "volume"]].values.tolist() == [["BTC/USD", T0, 1.25], ["ETH/USD", T0, 0.5]]
-    forced, _ = read_candles(Source(path, symbol="X"), {})  # --symbol wins over the column
-    assert set(forced["symbol"]) == {"X"}
+    forced = read_candles(Source(path, symbol="X"), {}, ReadOptions(sort=True))  # --symbol wins over the column
+    assert set(forced.frame["symbol"]) == {"X"} and forced.repeated_rows == [3]  # one symbol now: a repeated time
 
 
 def test_alpaca_py_frames_saved_as_parquet(tmp_path: Path) -> None:
@@ -50,7 +52,8 @@ def test_alpaca_py_frames_saved_as_parquet(tmp_path: Path) -> None:
     pd.DataFrame({"open": [470.0, 471.0], "high": [471.5, 472.0], "low": [469.0, 470.5], "close": [471.0, 471.8],
                   "volume": [1000.0, 1200.0], "trade_count": [5.0, 7.0], "vwap": [470.5, 471.2]},
                  index=index).to_parquet(tmp_path / "spy.parquet")
-    frame, layout = read_candles(Source(tmp_path / "spy.parquet", fallback="SPY"), {})
+    read = read_candles(Source(tmp_path / "spy.parquet", fallback="SPY"), {})
+    frame, layout = read.frame, read.layout
     assert layout == "ohlcv"
     assert frame[COLUMNS].values.tolist() == [["SPY", T0, 470.0, 471.5, 469.0, 471.0, 1000.0],
                                               ["SPY", T0 + 60, 471.0, 472.0, 470.5, 471.8, 1200.0]]
@@ -59,18 +62,23 @@ def test_alpaca_py_frames_saved_as_parquet(tmp_path: Path) -> None:
 @pytest.mark.parametrize("stamp", [T0, T0 * 1e3, T0 * 1e6, T0 * 1e9])
 def test_epoch_times_in_any_unit(tmp_path: Path, stamp: float) -> None:
     path = write(tmp_path / "x.csv", f"when,O,H,L,C,V\n{stamp:.0f},1,2,0.5,1.5,10\n")
-    frame, layout = read_candles(Source(path, fallback="X"),
-                                 parse_columns("ts=when,open=O,high=H,low=L,close=C,volume=V"))
-    assert layout == "generic" and frame["ts"].tolist() == [T0]
+    read = read_candles(Source(path, fallback="X"), parse_columns("ts=when,open=O,high=H,low=L,close=C,volume=V"))
+    assert read.layout == "generic" and read.frame["ts"].tolist() == [T0] and read.dates == "epoch numbers"
 
 
-def test_unreadable_values_go_out_for_ingest_to_refuse(tmp_path: Path) -> None:
-    path = write(tmp_path / "bad.csv", "Date,Open,High,Low,Close,Volume\nnot a date,1,2,0.5,1.5,10\n"
-                                       "2024-01-02,1,2,0.5,1.5,null\n")
-    frame = in_time_order([read_candles(Source(path, fallback="BAD"), {})[0]])
-    records = records_of(frame, frame["ts"].to_numpy())
-    assert [r["timestamp"] for r in records][0] == T0 and np.isnan(records[1]["timestamp"])
-    assert np.isnan(records[0]["volume"])  # orjson sends NaN as null: ingest names the field
+def test_values_that_cannot_be_read_stop_the_file_naming_row_column_and_text(tmp_path: Path) -> None:
+    head = "Date,Open,High,Low,Close,Volume\n2024-01-02,1,2,0.5,1.5,10\n"
+    for body, message in [("not a date,1,2,0.5,1.5,10\n",
+                           "row 3, column 'Date': 'not a date': cannot read it as ISO 8601"),
+                          ("2024-01-03,1,2,0.5,1.5,null\n", "row 3, column 'Volume': 'null': empty in a row"),
+                          ("2024-01-03,1,2,0.5,1.5,1.2.3\n", "row 3, column 'Volume': '1.2.3': not a number"),
+                          ("\n2024-01-03,1,2,0.5,1.5,\n", "row 4, column 'Volume': '': empty"),
+                          (",1,2,0.5,1.5,10\n", "row 3, column 'Date': '': no time"),
+                          ("2024-02-30,1,2,0.5,1.5,10\n", "row 3, column 'Date': '2024-02-30': cannot read it as "
+                                                          "ISO 8601")]:
+        with pytest.raises(InputError) as raised:
+            read_candles(Source(write(tmp_path / "bad.csv", head + body), fallback="BAD"), {})
+        assert str(raised.value).startswith(message), str(raised.value)
 
 
 def test_layout_errors_name_what_is_missing(tmp_path: Path) -> None:
@@ -79,8 +87,8 @@ def test_layout_errors_name_what_is_missing(tmp_path: Path) -> None:
         read_candles(Source(path, fallback="X"), {})
     with pytest.raises(LayoutError, match="does not have: Vol"):
         read_candles(Source(path, fallback="X"), {"volume": "Vol"})
-    with pytest.raises(LayoutError, match="give the symbol with --symbol"):
-        read_candles(Source(write(tmp_path / "y.csv", "t,o,h,l,c,v\n1,1,1,1,1,1\n")), {})
+    with pytest.raises(LayoutError, match=r"'MY BARS' is not one .* --symbol MYBARS"):
+        read_candles(Source(write(tmp_path / "my bars.csv", "t,o,h,l,c,v\n1,1,1,1,1,1\n")), {})
     with pytest.raises(ValueError, match="FIELD=COLUMN"):
         parse_columns("price=Close")
 
@@ -111,6 +119,10 @@ def test_cli_help_and_usage_errors() -> None:
 
     shown = cli("--help")
     assert shown.returncode == 0 and "--speed N|max" in shown.stdout and "TICKFLOW_REPLAY_BATCH" in shown.stdout
+    for option in ("--date-format FORMAT", "--tz ZONE", "--adjust", "--sort"):  # each with an example
+        described = shown.stdout.split("options:", 1)[1].split(option, 1)[1].split("\n  -", 1)[0]
+        assert "e.g." in described, option
+    assert cli("x.csv", "--tz", "Mars/Olympus").returncode == 2
     assert cli("x.csv", "--speed", "0").returncode == 2
     assert cli("x.csv", "--symbol", "btc usd").returncode == 2
     missing = cli("/nonexistent/GOOG.csv")
