@@ -9,21 +9,19 @@ import pandas as pd
 import pytest
 
 from services.replay.files import (
-    BadValue,
     InputError,
     LayoutError,
     ReadOptions,
     Source,
     adjust_prices,
     blank,
-    date_layout,
     file_symbol,
     order_error,
     order_problems,
     read_candles,
-    utc_seconds,
 )
 from services.replay.runner import Summary
+from services.replay.times import BadValue, date_layout, utc_seconds
 
 DAY = 86400.0
 JAN_4_1999 = 915_408_000.0  # 1999-01-04T00:00:00Z
