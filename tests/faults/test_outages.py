@@ -7,6 +7,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
@@ -54,6 +55,15 @@ def processor(stack: Settings, log_dir: Path, group: str | None = None,
     return proc, port
 
 
+def undisturbed_run(stack: Settings, owner_db: Engine, log_dir: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """The tables a fresh processor (its own group) stores from the same topics, from empty tables."""
+    truncate_outputs(owner_db)
+    reference, _ = processor(stack, log_dir, group=f"{stack.processor_group}-reference")
+    wait_processed(owner_db, stack, group=f"{stack.processor_group}-reference", timeout=120)
+    assert reference.stop() == 0
+    return snapshot(owner_db)
+
+
 def test_postgres_outage_mid_stream_recovers_to_identical_tables(
     stack: Settings, owner_db: Engine, tmp_path: Path
 ) -> None:
@@ -82,13 +92,8 @@ def test_postgres_outage_mid_stream_recovers_to_identical_tables(
     assert metric(port, "tickflow_processor_reconnects_total") == 0
     assert proc.proc.poll() is None and proc.stop() == 0, proc.log_tail()
     disturbed = snapshot(owner_db)
-    truncate_outputs(owner_db)
-
-    reference, _ = processor(stack, tmp_path, group=f"{stack.processor_group}-reference")
-    wait_processed(owner_db, stack, group=f"{stack.processor_group}-reference", timeout=120)
-    assert reference.stop() == 0
     assert base_bars(disturbed) == 40_000
-    assert disturbed == snapshot(owner_db)
+    assert disturbed == undisturbed_run(stack, owner_db, tmp_path)
     print(f"postgres outage: down {OUTAGE_S:.0f} s, caught up {recovery_s:.1f} s after restart")
 
 
@@ -131,13 +136,8 @@ def test_a_running_processor_rides_out_kafka_outages_at_any_moment(
     assert proc.proc.poll() is None and proc.stop() == 0, proc.log_tail()
     assert log_count(proc, "processor started") == 1, "one process, started once"
     disturbed = snapshot(owner_db)
-    truncate_outputs(owner_db)
-
-    reference, _ = processor(stack, tmp_path, group=f"{stack.processor_group}-reference")
-    wait_processed(owner_db, stack, group=f"{stack.processor_group}-reference", timeout=120)
-    assert reference.stop() == 0
     assert base_bars(disturbed) == 20_000
-    assert disturbed == snapshot(owner_db)
+    assert disturbed == undisturbed_run(stack, owner_db, tmp_path)
 
 
 def log_count(proc: ServiceProcess, message: str) -> int:
