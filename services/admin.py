@@ -1,8 +1,9 @@
-"""Operations CLI: `python -m services.admin {topics,migrate,status}`."""
+"""Operations CLI: `python -m services.admin {topics,migrate,status,partitions}`."""
 from __future__ import annotations
 
 import argparse
 import sys
+from datetime import datetime, timezone
 
 from pydantic import ValidationError
 
@@ -26,8 +27,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("topics", help="create missing Kafka topics with their partition counts")
-    sub.add_parser("migrate", help="apply pending SQL migrations from sql/ as the owner role")
+    sub.add_parser("migrate", help="apply pending SQL migrations from sql/ as the owner role, then create the "
+                                   "time partitions ahead and home rows waiting in DEFAULT partitions")
     sub.add_parser("status", help="list applied and pending migrations")
+    parts = sub.add_parser(
+        "partitions", help="list the time partitions; create the missing ones; with --drop-expired, drop those "
+                           "older than their retention tier (README \"Data lifecycle\")")
+    parts.add_argument("--drop-expired", action="store_true", help="drop every partition older than its tier")
+    parts.add_argument("--dry-run", action="store_true", help="only list what --drop-expired would drop")
     args = parser.parse_args(argv)
     settings = settings_or_exit()
     setup_logging("WARNING", "text")  # the command prints its own summary
@@ -42,16 +49,47 @@ def main(argv: list[str] | None = None) -> int:
 
     from services.db.connect import make_engine
     from services.db.migrations import applied, migrate, pending
+    from services.db.partitions import maintain_database
 
+    if args.command == "partitions":
+        return partitions_command(settings, args.drop_expired, args.dry_run)
     engine = make_engine(settings.admin_database_url)
     if args.command == "migrate":
         done = migrate(engine)
         print(f"applied {len(done)} migration(s): {', '.join(done)}" if done else "schema is up to date")
+        engine.dispose()
+        report = maintain_database(settings.admin_database_url, settings.retention_policy(), settings.timeframes)
+        print(f"partitions: {len(report.created)} created, {report.homed_rows} row(s) moved out of DEFAULT partitions")
     else:
         for version in sorted(applied(engine)):
             print(f"applied  {version}")
         for version in pending(engine):
             print(f"pending  {version}")
+    return 0
+
+
+def partitions_command(settings: Settings, drop: bool, dry_run: bool) -> int:
+    from services.db.connect import pg_connection
+    from services.db.partitions import PARTITIONED, drop_expired, maintain_database, partitions
+
+    now = datetime.now(timezone.utc)
+    created = maintain_database(settings.admin_database_url, settings.retention_policy(), settings.timeframes,
+                                now).created
+    with pg_connection(settings.admin_database_url, "tickflow-admin") as conn:
+        if drop or dry_run:
+            gone = drop_expired(conn, settings.retention_policy(), now, dry_run=dry_run)
+            verb = "would drop" if dry_run else "dropped"
+            for p in gone:
+                print(f"{verb} {p.name}: {p.rows} rows, {p.bytes / 1e6:.1f} MB, "
+                      f"[{p.range.lo:%Y-%m-%d}, {p.range.hi:%Y-%m-%d})")
+            print(f"{verb} {len(gone)} partition(s), {sum(p.bytes for p in gone) / 1e6:.1f} MB")
+            return 0
+        with conn, conn.cursor() as cur:
+            cur.execute("SET TIME ZONE 'UTC'")
+            for table in PARTITIONED:
+                for p in partitions(cur, table):
+                    print(f"{p.name:40} {p.range.lo:%Y-%m-%d} .. {p.range.hi:%Y-%m-%d} {p.bytes / 1e6:9.1f} MB")
+    print(f"({len(created)} created now)")
     return 0
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import make_url
 
 from services.core.indicators import IndicatorParams
 from services.core.records import DEFAULT_MAX_FUTURE_SKEW_S
+from services.core.retention import RetentionPolicy, parse_bars_days
 from services.core.signals import SignalRules
 from services.core.simulation import RecordMix
 from services.core.symbols import SymbolPolicy, compile_pattern, is_well_formed
@@ -25,7 +26,8 @@ if TYPE_CHECKING:
     from services.kafka_io import Topics
 
 DEFAULT_SYMBOLS = ("AAPL", "GOOGL", "AMZN", "MSFT", "TSLA")
-_PARAMS, _RULES, _MIX = IndicatorParams(), SignalRules(), RecordMix()  # the core's defaults
+# the core's defaults
+_PARAMS, _RULES, _MIX, _RETENTION = IndicatorParams(), SignalRules(), RecordMix(), RetentionPolicy()
 
 
 class Settings(BaseSettings):
@@ -180,6 +182,20 @@ class Settings(BaseSettings):
         ("1m", "5m", "1h", "1d"),
         description="comma-separated timeframes the processor rolls base bars up into, e.g. 1m,5m,1h,1d")
 
+    # Data lifecycle (README "Data lifecycle"): how long each tier is kept; old data leaves by whole
+    # time partitions (the data_retention DAG). 0 days keeps a tier for good.
+    retention_bars: Annotated[tuple[tuple[str, int], ...], NoDecode] = Field(
+        _RETENTION.bars_days,
+        description="days kept per timeframe, bars and their signals alike, e.g. raw=7,1m=90; a timeframe not "
+                    "listed (5m, 1h, 1d by default) is kept for good")
+    retention_market_days: int = Field(
+        _RETENTION.market_days, ge=0, description="days of order book, news sentiment, market data and economic "
+                                                  "indicators kept")
+    retention_reject_days: int = Field(_RETENTION.reject_days, ge=0, description="days of late bars and dead "
+                                                                                 "letters kept")
+    retention_airflow_days: int = Field(
+        30, ge=0, description="days of Airflow's own run history kept (airflow db clean); 0 keeps it")
+
     # Dashboard (services/dashboard): page, read-only REST, WebSocket live updates, webhooks.
     dashboard_host: str = Field("127.0.0.1", description="bind address")
     dashboard_port: int = Field(8003, ge=0, le=65535, description="port")
@@ -241,6 +257,11 @@ class Settings(BaseSettings):
             raise ValueError(f"expected comma-separated timeframes, got {type(value).__name__}")
         text = value if isinstance(value, str) else ",".join(map(str, value))
         return tuple(tf.name for tf in parse_timeframes(text))
+
+    @field_validator("retention_bars", mode="before")
+    @classmethod
+    def _parse_retention_bars(cls, value: object) -> object:
+        return parse_bars_days(value) if isinstance(value, str) else value
 
     @field_validator("symbols", "alpaca_symbols", mode="before")
     @classmethod
@@ -305,6 +326,9 @@ class Settings(BaseSettings):
 
     def timeframe_specs(self) -> tuple[Timeframe, ...]:
         return tuple(Timeframe.parse(name) for name in self.timeframes)
+
+    def retention_policy(self) -> RetentionPolicy:
+        return RetentionPolicy(self.retention_bars, self.retention_market_days, self.retention_reject_days)
 
     def signal_rules(self) -> SignalRules:
         return SignalRules(**{name: getattr(self, name) for name in SignalRules.__dataclass_fields__})

@@ -19,6 +19,7 @@ from support import TEST_DATABASE, ServiceProcess, stop_orphaned_services
 from services.config import DATABASE_URL_FIELDS, Settings
 from services.db.connect import make_engine, require_database, side_database_urls
 from services.db.migrations import migrate
+from services.db.partitions import maintain_database
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -57,6 +58,7 @@ def owner_db(base_settings: Settings) -> Iterator[Engine]:
     require_database(base_settings.admin_database_url)
     engine = make_engine(base_settings.admin_database_url)
     migrate(engine)
+    maintain_database(base_settings.admin_database_url, base_settings.retention_policy(), base_settings.timeframes)
     yield engine
     engine.dispose()
 

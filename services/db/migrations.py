@@ -87,7 +87,7 @@ def migrate(engine: Engine, sql_dir: Path = SQL_DIR) -> list[str]:
                         "add a new migration instead of editing an applied one"
                     )
                 continue
-            conn.exec_driver_sql(migration.sql)
+            _run_script(conn, migration.sql)
             conn.execute(
                 text("INSERT INTO schema_migrations (version, checksum) VALUES (:v, :c)"),
                 {"v": migration.version, "c": migration.checksum},
@@ -100,6 +100,12 @@ def migrate(engine: Engine, sql_dir: Path = SQL_DIR) -> list[str]:
 def pending(engine: Engine, sql_dir: Path = SQL_DIR) -> list[str]:
     done = applied(engine)
     return [m.version for m in discover(sql_dir) if m.version not in done]
+
+
+def _run_script(conn: Connection, sql: str) -> None:
+    """A migration file is plain SQL: run it with no parameters, so a `%` in it (format(), LIKE) stays a `%`."""
+    with conn.connection.cursor() as cur:
+        cur.execute(sql)
 
 
 def _ensure_table(conn: Connection) -> None:
