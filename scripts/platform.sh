@@ -27,7 +27,7 @@ AIRFLOW_URL="http://127.0.0.1:$AIRFLOW_PORT"
 AIRFLOW_HOME_DIR="$LOCAL/airflow"
 AIRFLOW_TIMEOUT="${TICKFLOW_AIRFLOW_TIMEOUT:-240}"
 AIRFLOW_DAGS=(deployment_check indicator_backfill indicator_reconciliation market_summary signal_evaluation market_forecast
-              market_recommendations)
+              market_recommendations data_retention)
 
 usage() {
   cat <<USAGE
@@ -87,6 +87,8 @@ airflow_env() {
   export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="$AIRFLOW_URL/execution/"
   # what the DAGs use: the writer role, Kafka, and where each service answers
   export AIRFLOW_CONN_TICKFLOW_DB="${AIRFLOW_CONN_TICKFLOW_DB:-postgresql://tickflow_app:${TICKFLOW_PG_APP_PASSWORD:-tickflow_app}@127.0.0.1:$PG_PORT/tickflow}"
+  # data_retention's partition DDL: the tables' owner
+  export AIRFLOW_CONN_TICKFLOW_DB_OWNER="${AIRFLOW_CONN_TICKFLOW_DB_OWNER:-postgresql://tickflow:${TICKFLOW_PG_OWNER_PASSWORD:-tickflow}@127.0.0.1:$PG_PORT/tickflow}"
   kafka_conn='{"conn_type": "generic", "host": "127.0.0.1", "port": '"${TICKFLOW_KAFKA_PORT:-19092}"'}'
   export AIRFLOW_CONN_TICKFLOW_KAFKA="${AIRFLOW_CONN_TICKFLOW_KAFKA:-$kafka_conn}"
   export TICKFLOW_CHECK_INGEST_URL="${TICKFLOW_CHECK_INGEST_URL:-http://127.0.0.1:$INGEST_PORT/readyz}"

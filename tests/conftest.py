@@ -11,6 +11,7 @@ from typing import Iterator
 
 import psycopg2
 import pytest
+from lifecycle import emptied_lifecycle
 from namespaces import namespaced, own_topics
 from sqlalchemy import Engine, make_url
 from streams import truncate_outputs
@@ -61,6 +62,12 @@ def owner_db(base_settings: Settings) -> Iterator[Engine]:
     maintain_database(base_settings.admin_database_url, base_settings.retention_policy(), base_settings.timeframes)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def lifecycle(base_settings: Settings, owner_db: Engine) -> Settings:
+    """Settings on the emptied lifecycle database (tests/lifecycle.py), for tests that rebuild the schema."""
+    return emptied_lifecycle(base_settings)
 
 
 @pytest.fixture

@@ -221,9 +221,10 @@ def _locked(conn: Any, work: Callable[[Any], Any]) -> Any:
 
 
 def maintain(conn: Any, policy: RetentionPolicy, timeframes: Iterable[str], now: datetime,
-             tables: Iterable[PartitionedTable] = PARTITIONED) -> MaintenanceReport:
+             tables: Iterable[PartitionedTable] = PARTITIONED, dry_run: bool = False) -> MaintenanceReport:
     """Create every partition from now to AHEAD (bars and signals: for raw and each of `timeframes`)
-    and a home for every row in a DEFAULT partition. Drops nothing."""
+    and a home for every row in a DEFAULT partition. Drops nothing. A dry run only reports what it
+    would create, and how many rows wait for a home."""
     report = MaintenanceReport()
     slices = [RAW, *(tf for tf in timeframes if tf != RAW)]
     for table in tables:
@@ -235,6 +236,9 @@ def maintain(conn: Any, policy: RetentionPolicy, timeframes: Iterable[str], now:
                 ranges = [p.range for p in existing if p.timeframe == timeframe]
                 homes += [(timeframe, r) for r in plan(table.tier(policy, timeframe), ranges,
                                                          rows_waiting.get(timeframe, ()), now)]
+            if dry_run:
+                return ([Partition(table.name, partition_name(table, tf, r), tf, r) for tf, r in homes],
+                        default_rows(cur, table) if rows_waiting else 0)
             if rows_waiting:
                 return _home_default_rows(cur, table, homes)
             return [_create(cur, table, timeframe, r) for timeframe, r in homes], 0

@@ -6,6 +6,7 @@ when defined (typically as `AIRFLOW_CONN_<ID>` environment variables), override 
 | connection id | overrides |
 |---|---|
 | `tickflow_db` | `database_url` (writer role) |
+| `tickflow_db_owner` | `admin_database_url` (owner role: data_retention's partition DDL) |
 | `tickflow_kafka` | `kafka_bootstrap` (host:port, or extra `bootstrap.servers`) |
 | `kubernetes_default` | cluster for `kubernetes_rollout` (cncf.kubernetes provider) |
 
@@ -35,12 +36,13 @@ from services.orchestration.checks.deployment import SKIPPED, CheckResult, check
 from services.orchestration.settings import OrchestrationSettings
 
 DB_CONN_ID = "tickflow_db"
+OWNER_DB_CONN_ID = "tickflow_db_owner"
 KAFKA_CONN_ID = "tickflow_kafka"
 K8S_CONN_ID = "kubernetes_default"
 POD_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
-__all__ = ["DB_CONN_ID", "K8S_CONN_ID", "KAFKA_CONN_ID", "database_url_of", "engine_for", "kafka_bootstrap_of",
-           "kubernetes_rollout", "load_settings", "optional_connection", "task_engine"]
+__all__ = ["DB_CONN_ID", "K8S_CONN_ID", "KAFKA_CONN_ID", "OWNER_DB_CONN_ID", "database_url_of", "engine_for",
+           "kafka_bootstrap_of", "kubernetes_rollout", "load_settings", "optional_connection", "task_engine"]
 
 
 def optional_connection(conn_id: str) -> Any | None:
@@ -82,6 +84,8 @@ def load_settings(use_connections: bool = True) -> OrchestrationSettings:
     updates: dict[str, Any] = {}
     if (db := optional_connection(DB_CONN_ID)) is not None:
         updates["database_url"] = database_url_of(db)
+    if (owner := optional_connection(OWNER_DB_CONN_ID)) is not None:
+        updates["admin_database_url"] = database_url_of(owner)
     if (kafka := optional_connection(KAFKA_CONN_ID)) is not None:
         updates["kafka_bootstrap"] = kafka_bootstrap_of(kafka)
     return settings.model_copy(update=updates) if updates else settings

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Iterator, Mapping
 
 from services.orchestration.catalog import DEFAULT_TOLERANCE, MANUAL_SPAN, MANUAL_WINDOW
@@ -376,3 +376,81 @@ def recommendations(run_params: Mapping[str, Any], data_interval_end: datetime |
         raise _skip(f"nothing to recommend: no bar before {end.isoformat()} for {', '.join(symbols)} in "
                     f"{', '.join(timeframes)}")
     return report
+
+
+# -- data_retention --------------------------------------------------------------------------------
+# Partition DDL needs the tables' owner: these tasks connect as `admin_database_url` (the Airflow
+# connection tickflow_db_owner when defined), never as the services' writer. Ages are measured from
+# the clock, not from the run's data interval: a run for a later date must never drop more.
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _partition_dict(p: Any) -> dict[str, Any]:
+    return {"partition": p.name, "table": p.table, "timeframe": p.timeframe, "from": p.range.lo.isoformat(),
+            "to": p.range.hi.isoformat(), "rows": p.rows, "bytes": p.bytes}
+
+
+def retention_partitions(run_params: Mapping[str, Any]) -> dict[str, Any]:
+    """Create the partitions a week ahead and home rows waiting in DEFAULT partitions (a dry run: list them)."""
+    from services.db.connect import pg_connection
+    from services.db.partitions import maintain
+    from services.orchestration.runtime import load_settings
+
+    settings = load_settings()
+    with _refusing():
+        dry_run = validate_bool("dry_run", run_params.get("dry_run"))
+    with pg_connection(settings.admin_database_url, "tickflow-data-retention") as conn:
+        report = maintain(conn, settings.retention_policy(), settings.timeframes, _now(), dry_run=dry_run)
+    verb = "would create" if dry_run else "created"
+    log.info("%s %d partition(s)%s; %d row(s) %s out of DEFAULT partitions", verb, len(report.created),
+             "".join(f"\n  {p.name}" for p in report.created), report.homed_rows,
+             "wait to move" if dry_run else "moved")
+    return {"dry_run": dry_run, "created": [p.name for p in report.created], "homed_rows": report.homed_rows}
+
+
+def retention_drop(run_params: Mapping[str, Any]) -> dict[str, Any]:
+    """Drop every partition wholly older than its tier (a dry run: list them), with rows and sizes."""
+    from services.db.connect import pg_connection
+    from services.db.partitions import drop_expired
+    from services.orchestration.runtime import load_settings
+
+    settings = load_settings()
+    with _refusing():
+        dry_run = validate_bool("dry_run", run_params.get("dry_run"))
+    with pg_connection(settings.admin_database_url, "tickflow-data-retention") as conn:
+        gone = drop_expired(conn, settings.retention_policy(), _now(), dry_run=dry_run)
+    verb = "would drop" if dry_run else "dropped"
+    log.info("%s %d partition(s), %.1f MB%s", verb, len(gone), sum(p.bytes for p in gone) / 1e6,
+             "".join(f"\n  {p.name}: {p.rows} rows, {p.bytes / 1e6:.1f} MB" for p in gone))
+    return {"dry_run": dry_run, "partitions": [_partition_dict(p) for p in gone],
+            "rows": sum(p.rows or 0 for p in gone), "bytes": sum(p.bytes for p in gone)}
+
+
+def airflow_clean_command(run_params: Mapping[str, Any]) -> str:
+    """`airflow db clean` for run history older than TICKFLOW_RETENTION_AIRFLOW_DAYS (0: keep, nothing run)."""
+    import shlex
+    import sys
+
+    from services.orchestration.runtime import load_settings
+
+    days = load_settings(use_connections=False).retention_airflow_days
+    with _refusing():
+        dry_run = validate_bool("dry_run", run_params.get("dry_run"))
+    if days == 0:
+        return "echo 'Airflow run history is kept: TICKFLOW_RETENTION_AIRFLOW_DAYS=0'"
+    before = (_now() - timedelta(days=days)).isoformat()
+    # the worker's own Python: its `airflow` is the one whose metadata database this is, PATH or not
+    return (f"{shlex.quote(sys.executable)} -m airflow db clean --clean-before-timestamp {shlex.quote(before)} "
+            "--skip-archive --yes" + (" --dry-run" if dry_run else ""))
+
+
+def retention_summary(partitions: Mapping[str, Any], dropped: Mapping[str, Any]) -> str:
+    verb = "would drop" if dropped["dry_run"] else "dropped"
+    message = (f"{verb} {len(dropped['partitions'])} partition(s): {dropped['rows']} rows, "
+               f"{dropped['bytes'] / 1e6:.1f} MB; {'would create' if partitions['dry_run'] else 'created'} "
+               f"{len(partitions['created'])}; {partitions['homed_rows']} row(s) "
+               f"{'waiting in' if partitions['dry_run'] else 'moved out of'} DEFAULT partitions")
+    log.info("%s", message)
+    return message

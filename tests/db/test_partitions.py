@@ -1,24 +1,19 @@
 """Time partitions on the real local PostgreSQL (sql/0030_time_partitions.sql, services/db/partitions.py).
 
-These tests rebuild the schema from nothing, so they use a database of their own
-(`<test database>_lifecycle`, made by scripts/local-services.sh), never the suite's shared one.
+These tests rebuild the schema from nothing, so they use a database of their own (tests/lifecycle.py).
 """
 from __future__ import annotations
 
-import shutil
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Iterator
 
 import psycopg2
 import pytest
-from sqlalchemy import Engine
-from support import TEST_DATABASE
+from lifecycle import execute, migrate_to
 
 from services.config import Settings
 from services.core.retention import AHEAD, RetentionPolicy
-from services.db.connect import make_engine, pg_connection, with_database
-from services.db.migrations import SQL_DIR, discover, migrate
+from services.db.connect import pg_connection
 from services.db.partitions import (
     PARTITIONED,
     default_rows,
@@ -31,7 +26,6 @@ from services.db.partitions import (
 from services.processor.sinks import SINKS, BarRow, DeadLetterRow, SignalRow
 
 UTC = timezone.utc
-LIFECYCLE_DATABASE = f"{TEST_DATABASE}_lifecycle"
 FIRST_PARTITIONED = "0030"
 # every column of every partitioned table (but signals.id, which the conversion drops), as text
 ROW_QUERIES = {t.name: f"SELECT md5(string_agg(r::text, '|' ORDER BY r::text)), count(*) FROM (SELECT {columns} "
@@ -39,37 +33,6 @@ ROW_QUERIES = {t.name: f"SELECT md5(string_agg(r::text, '|' ORDER BY r::text)), 
                for t in PARTITIONED
                for columns in ["symbol, timeframe, ts, rule, side, price, value, reference, created_at"
                                if t.name == "signals" else "*"]}
-
-
-@pytest.fixture
-def lifecycle(base_settings: Settings) -> Iterator[Settings]:
-    """Settings whose databases are the lifecycle database, emptied (its schema dropped and made again)."""
-    urls = {name: with_database(getattr(base_settings, name), LIFECYCLE_DATABASE)
-            for name in ("admin_database_url", "database_url")}
-    settings = base_settings.with_updates(**urls)
-    with pg_connection(settings.admin_database_url, "tickflow-test-lifecycle") as conn, conn, conn.cursor() as cur:
-        cur.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
-    yield settings
-
-
-def owner(settings: Settings) -> Engine:
-    return make_engine(settings.admin_database_url)
-
-
-def migrate_to(engine: Engine, tmp_path: Path, last: str | None) -> None:
-    """Apply the migrations up to `last` (inclusive; None: all)."""
-    chosen = tmp_path / "sql"
-    chosen.mkdir(exist_ok=True)
-    for m in discover():
-        if last is None or m.version[:4] <= last:
-            shutil.copy(m.path, chosen / m.path.name)
-    migrate(engine, chosen if last is not None else SQL_DIR)
-
-
-def execute(settings: Settings, sql: str, params: Any = None, url: str | None = None) -> list[tuple]:
-    with pg_connection(url or settings.admin_database_url, "tickflow-test") as conn, conn, conn.cursor() as cur:
-        cur.execute(sql, params)
-        return cur.fetchall() if cur.description else []
 
 
 def populate_unpartitioned(settings: Settings, now: datetime) -> None:
@@ -105,15 +68,13 @@ def acl(settings: Settings, table: str) -> list[tuple]:
 
 def test_a_populated_unpartitioned_database_is_converted_in_place(lifecycle: Settings, tmp_path: Path) -> None:
     now = datetime.now(UTC)
-    engine = owner(lifecycle)
-    migrate_to(engine, tmp_path, str(int(FIRST_PARTITIONED) - 1).zfill(4))
+    migrate_to(lifecycle, tmp_path, str(int(FIRST_PARTITIONED) - 1).zfill(4))
     populate_unpartitioned(lifecycle, now)
     before = snapshot(lifecycle)
     grants_before = {t.name: acl(lifecycle, t.name) for t in PARTITIONED}
     assert before["bars"][1] == 2 * 3 * 58 + 2 and before["dead_letters"][1] == 58
 
-    migrate_to(engine, tmp_path, None)
-    engine.dispose()
+    migrate_to(lifecycle, tmp_path)
     assert snapshot(lifecycle) == before, "converting must keep every row, unchanged"
     with pg_connection(lifecycle.admin_database_url, "t") as conn:
         report = maintain(conn, RetentionPolicy(), lifecycle.timeframes, now)
@@ -136,7 +97,7 @@ def test_the_processor_writes_every_contract_edge_into_partitions(lifecycle: Set
     """Rows at 1900, now and a few seconds ahead land; a partition made later takes in waiting rows;
     the dashboard feed still announces the base bars of one insert; the writer may not touch partitions."""
     now = datetime.now(UTC)
-    migrate_to(owner(lifecycle), tmp_path, None)
+    migrate_to(lifecycle, tmp_path)
     times = [datetime(1900, 1, 1, tzinfo=UTC), now - timedelta(days=40), now, now + timedelta(seconds=4),
              now + AHEAD + timedelta(days=30)]  # the last: beyond every partition made ahead
     bar = dict(open=1.0, high=1.0, low=1.0, close=1.0, volume=1.0, base_bars=1, sma=None, ema_fast=None,
@@ -174,7 +135,7 @@ def test_the_processor_writes_every_contract_edge_into_partitions(lifecycle: Set
 def test_retention_drops_exactly_the_expired_partitions_and_the_dry_run_lists_them(
         lifecycle: Settings, tmp_path: Path) -> None:
     now = datetime(2026, 12, 7, 12, tzinfo=UTC)
-    migrate_to(owner(lifecycle), tmp_path, None)
+    migrate_to(lifecycle, tmp_path)
     days = [now - timedelta(days=d) for d in range(0, 40)]
     execute(lifecycle, """
         INSERT INTO bars (symbol, timeframe, ts, open, high, low, close, volume)
