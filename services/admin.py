@@ -77,7 +77,7 @@ def partitions_command(settings: Settings, drop: bool, dry_run: bool) -> int:
                                 now).created
     with pg_connection(settings.admin_database_url, "tickflow-admin") as conn:
         if drop or dry_run:
-            gone = drop_expired(conn, settings.retention_policy(), now, dry_run=dry_run)
+            gone = drop_expired(conn, settings.retention_policy(), now, dry_run=dry_run).partitions
             verb = "would drop" if dry_run else "dropped"
             for p in gone:
                 print(f"{verb} {p.name}: {p.rows} rows, {p.bytes / 1e6:.1f} MB, "

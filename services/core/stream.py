@@ -154,10 +154,13 @@ class SymbolStream:
 
     @classmethod
     def replay(cls, symbol: str, bars: Iterable[tuple[float, float, float, float, float, float]],
-               params: IndicatorParams, rules: SignalRules, timeframes: tuple[Timeframe, ...] = ()) -> "SymbolStream":
+               params: IndicatorParams, rules: SignalRules, timeframes: tuple[Timeframe, ...] = (),
+               start: dict[str, Any] | None = None) -> "SymbolStream":
         """A stream that has applied `bars`, (timestamp, open, high, low, close, volume) oldest first:
-        the state a processor would hold after them, rebuilt from stored base bars."""
-        stream = cls(symbol, params, rules, timeframes)
+        the state a processor would hold after them, rebuilt from stored base bars. From the saved
+        state `start` (a checkpoint, whose bars were perhaps dropped since) when given, else from nothing."""
+        stream = cls(symbol, params, rules, timeframes) if start is None else cls.from_state(
+            symbol, start, params, rules, timeframes)
         for ts, open_, high, low, close, volume in bars:
             stream.apply(StockPrice.model_construct(stock_symbol=symbol, timestamp=ts, opening_price=open_,
                                                     high=high, low=low, closing_price=close, volume=volume))

@@ -33,7 +33,7 @@ _ATTEMPTS = 5
 class PartitionedTable:
     name: str
     column: str  # the time column it is partitioned on
-    kind: str  # "bars" (a tier per timeframe), "market" or "rejects"
+    kind: str  # "bars" (a tier per timeframe), "market", "rejects" or "checkpoints" (as long as raw bars)
 
     @property
     def by_timeframe(self) -> bool:
@@ -46,10 +46,12 @@ class PartitionedTable:
     def tier(self, policy: RetentionPolicy, timeframe: str | None) -> Tier:
         if self.kind == "bars":
             return policy.for_timeframe(timeframe or RAW)
+        if self.kind == "checkpoints":
+            return replace(policy.for_timeframe(RAW), name="checkpoints")
         return policy.market if self.kind == "market" else policy.rejects
 
 
-# Every time-partitioned table (sql/0030_time_partitions.sql).
+# Every time-partitioned table (sql/0030_time_partitions.sql, 0031_stream_checkpoints.sql).
 PARTITIONED: tuple[PartitionedTable, ...] = (
     PartitionedTable("bars", "ts", "bars"),
     PartitionedTable("signals", "ts", "bars"),
@@ -59,6 +61,7 @@ PARTITIONED: tuple[PartitionedTable, ...] = (
     PartitionedTable("economic_indicators", "ts", "market"),
     PartitionedTable("late_bars", "recorded_at", "rejects"),
     PartitionedTable("dead_letters", "recorded_at", "rejects"),
+    PartitionedTable("stream_checkpoints", "taken_at", "checkpoints"),
 )
 
 
@@ -76,11 +79,6 @@ class Partition:
 class MaintenanceReport:
     created: list[Partition] = field(default_factory=list)
     homed_rows: int = 0  # rows moved out of DEFAULT partitions into time partitions
-    dropped: list[Partition] = field(default_factory=list)
-
-    @property
-    def dropped_bytes(self) -> int:
-        return sum(p.bytes for p in self.dropped)
 
 
 # -- reading the catalog ----------------------------------------------------------------------------
@@ -198,6 +196,12 @@ def _home_default_rows(cur: Any, table: PartitionedTable, homes: list[tuple[str 
 
 def _drop(cur: Any, partition: Partition) -> None:
     t, p = sql.Identifier(partition.table), sql.Identifier(partition.name)
+    if partition.table == "bars":  # a recomputation must know that these symbols' history is cut here
+        cur.execute(sql.SQL(
+            "INSERT INTO dropped_history (symbol, timeframe, dropped_before) SELECT DISTINCT symbol, timeframe, %s "
+            "FROM {p} ON CONFLICT (symbol, timeframe) DO UPDATE "
+            "SET dropped_before = greatest(dropped_history.dropped_before, EXCLUDED.dropped_before)").format(p=p),
+            (partition.range.hi,))
     cur.execute(sql.SQL("ALTER TABLE {t} DETACH PARTITION {p}").format(t=t, p=p))
     cur.execute(sql.SQL("DROP TABLE {p}").format(p=p))
 
@@ -273,14 +277,34 @@ def expired_partitions(conn: Any, policy: RetentionPolicy, now: datetime,
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class Dropped:
+    partitions: list[Partition]  # with their rows and size before they went
+    checkpoints: int  # symbols' states checkpointed first (none in a dry run)
+
+
+def take_checkpoints(conn: Any) -> int:
+    """Copy every symbol's streaming state into stream_checkpoints, in one statement: a snapshot
+    consistent with the stored bars (the processor commits both in one transaction)."""
+    with conn, conn.cursor() as cur:
+        cur.execute("INSERT INTO stream_checkpoints (symbol, last_ts, params, state) "
+                    "SELECT symbol, last_ts, params, state FROM symbol_state")
+        count: int = cur.rowcount
+    return count
+
+
 def drop_expired(conn: Any, policy: RetentionPolicy, now: datetime, dry_run: bool = False,
-                 tables: Iterable[PartitionedTable] = PARTITIONED) -> list[Partition]:
-    """Drop (or, in a dry run, only list) every expired partition; returns them with their sizes."""
+                 tables: Iterable[PartitionedTable] = PARTITIONED) -> Dropped:
+    """Checkpoint every symbol's state, then drop every expired partition (a dry run: only list them).
+
+    The checkpoint comes first, so a state rebuilt later never needs a base bar that is gone."""
     doomed = expired_partitions(conn, policy, now, tables)
-    if not dry_run:
-        for partition in doomed:
-            _locked(conn, lambda cur, p=partition: _drop(cur, p))
-    return doomed
+    if dry_run:
+        return Dropped(doomed, 0)
+    checkpoints = take_checkpoints(conn)
+    for partition in doomed:
+        _locked(conn, lambda cur, p=partition: _drop(cur, p))
+    return Dropped(doomed, checkpoints)
 
 
 def missing_ahead(conn: Any, policy: RetentionPolicy, timeframes: Iterable[str], now: datetime,

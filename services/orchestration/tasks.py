@@ -420,12 +420,15 @@ def retention_drop(run_params: Mapping[str, Any]) -> dict[str, Any]:
     with _refusing():
         dry_run = validate_bool("dry_run", run_params.get("dry_run"))
     with pg_connection(settings.admin_database_url, "tickflow-data-retention") as conn:
-        gone = drop_expired(conn, settings.retention_policy(), _now(), dry_run=dry_run)
+        dropped = drop_expired(conn, settings.retention_policy(), _now(), dry_run=dry_run)
+    gone = dropped.partitions
     verb = "would drop" if dry_run else "dropped"
-    log.info("%s %d partition(s), %.1f MB%s", verb, len(gone), sum(p.bytes for p in gone) / 1e6,
-             "".join(f"\n  {p.name}: {p.rows} rows, {p.bytes / 1e6:.1f} MB" for p in gone))
+    log.info("%s %d partition(s), %.1f MB%s; %d symbol state(s) checkpointed first", verb, len(gone),
+             sum(p.bytes for p in gone) / 1e6,
+             "".join(f"\n  {p.name}: {p.rows} rows, {p.bytes / 1e6:.1f} MB" for p in gone), dropped.checkpoints)
     return {"dry_run": dry_run, "partitions": [_partition_dict(p) for p in gone],
-            "rows": sum(p.rows or 0 for p in gone), "bytes": sum(p.bytes for p in gone)}
+            "rows": sum(p.rows or 0 for p in gone), "bytes": sum(p.bytes for p in gone),
+            "checkpoints": dropped.checkpoints}
 
 
 def airflow_clean_command(run_params: Mapping[str, Any]) -> str:

@@ -14,7 +14,7 @@ import orjson
 import psycopg2
 import psycopg2.extras
 
-from services.db.queries import STORED_BASE_BARS_SQL
+from services.db.queries import RebuildSource, rebuild_source
 from services.processor.sinks import SINKS, timestamptz_of
 from services.processor.transaction import BatchOutput
 
@@ -81,13 +81,11 @@ class BatchWriter:
             )
             return {(t, p): o for t, p, o in cur.fetchall()}
 
-    def load_base_bars(self, symbol: str) -> list[tuple[float, float, float, float, float, int]]:
-        """The symbol's stored base bars as (epoch seconds, open, high, low, close, volume), oldest first."""
+    def load_rebuild_source(self, symbol: str, timeframes: Iterable[str]) -> RebuildSource:
+        """What the symbol's state is rebuilt from: its newest checkpoint and the stored base bars after it."""
         conn = self._reader()
         with conn, conn.cursor() as cur:
-            cur.execute(STORED_BASE_BARS_SQL, (symbol,))
-            bars: list[tuple[float, float, float, float, float, int]] = cur.fetchall()
-            return bars
+            return rebuild_source(cur, symbol, self._params, timeframes)
 
     def load_states(self, symbols: Iterable[str]) -> dict[str, dict[str, Any]]:
         wanted = tuple(symbols)

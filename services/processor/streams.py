@@ -66,10 +66,12 @@ class SymbolStreams:
                 self._streams[symbol] = self._rebuild(symbol, exc)
 
     def _rebuild(self, symbol: str, exc: BaseException) -> SymbolStream:
-        """A saved state that cannot be restored: replay the symbol's stored bars instead."""
-        bars = self._store.load_base_bars(symbol)
-        stream = SymbolStream.replay(symbol, bars, self._params, self._rules, self._timeframes)
+        """A saved state that cannot be restored: replay the symbol's stored bars instead, after its
+        newest checkpoint that fits the settings (README "Data lifecycle")."""
+        source = self._store.load_rebuild_source(symbol, [tf.name for tf in self._timeframes])
+        stream = SymbolStream.replay(symbol, source.bars, self._params, self._rules, self._timeframes, source.start)
         self._stats.state_rebuilds += 1
         event(log, "saved symbol state could not be restored; rebuilt it from the stored bars", logging.WARNING,
-              symbol=symbol, bars=len(bars), error=printable(error_text(exc)))
+              symbol=symbol, bars=len(source.bars), from_checkpoint=source.start is not None,
+              history_cut_by_retention=source.cut, error=printable(error_text(exc)))
         return stream

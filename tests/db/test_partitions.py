@@ -147,9 +147,9 @@ def test_retention_drops_exactly_the_expired_partitions_and_the_dry_run_lists_th
     policy = RetentionPolicy(bars_days=(("raw", 7), ("1m", 20)), market_days=3, reject_days=30)
     with pg_connection(lifecycle.admin_database_url, "t") as conn:
         maintain(conn, policy, ("1m", "1d"), now)
-        listed = drop_expired(conn, policy, now, dry_run=True)
+        listed = drop_expired(conn, policy, now, dry_run=True).partitions
         assert snapshot(lifecycle)["bars"][1] == 120, "a dry run drops nothing"
-        dropped = drop_expired(conn, policy, now)
+        dropped = drop_expired(conn, policy, now).partitions
         with conn, conn.cursor() as cur:
             utc_session(cur)
             kept = {t.name: partitions(cur, t) for t in PARTITIONED}
@@ -171,4 +171,8 @@ def test_retention_drops_exactly_the_expired_partitions_and_the_dry_run_lists_th
     assert execute(lifecycle, "SELECT count(*) FROM order_book")[0][0] == 4
     assert all(p.range.hi > now - timedelta(days=7) for p in kept["bars"] if p.timeframe == "raw")
     with pg_connection(lifecycle.admin_database_url, "t") as conn:
-        assert drop_expired(conn, policy, now) == [], "dropping again finds nothing"
+        assert drop_expired(conn, policy, now).partitions == [], "dropping again finds nothing"
+    # a recomputation can tell that AAPL's raw and 1m bars were cut, and where; its 1d bars never were
+    assert execute(lifecycle, "SELECT timeframe, dropped_before FROM dropped_history WHERE symbol = 'AAPL' "
+                              "ORDER BY 1") == [("1m", datetime(2026, 11, 17, tzinfo=UTC)),
+                                                ("raw", datetime(2026, 11, 30, tzinfo=UTC))]

@@ -5,7 +5,9 @@ values would silently mix two definitions). After the settings change, the indic
 DAG recomputes the stored indicators and then calls `rebuild_symbol_state`, which replays the
 symbol's stored bars, oldest first, through the same streaming engine the processor uses. The
 result is the state the processor would hold had it run with the new settings from the first
-bar, so it continues bit-identically.
+bar, so it continues bit-identically. When retention dropped the first bars (README "Data
+lifecycle"), a rebuild for unchanged settings starts from the newest checkpoint and is still
+bit-identical; one for new settings can only start from the oldest bar kept, and says so.
 
 A state that already has these parameters belongs to a running processor and is left alone.
 The write is a compare-and-set on the row read at the start: a processor that stored a state
@@ -23,7 +25,7 @@ from services.core.indicators import IndicatorParams
 from services.core.signals import SignalRules
 from services.core.stream import SymbolStream
 from services.core.timeframes import Timeframe
-from services.db.queries import STORED_BASE_BARS_SQL
+from services.db.queries import rebuild_source
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +50,12 @@ def rebuild_symbol_state(engine: Engine, symbol: str, params: IndicatorParams = 
                     tf.name for tf in timeframes):
                 conn.rollback()
                 return CURRENT
-            cur.execute(STORED_BASE_BARS_SQL, (symbol,))
-            bars = cur.fetchall()
-            if not bars:
+            source = rebuild_source(cur, symbol, wanted, [tf.name for tf in timeframes])
+            bars = source.bars
+            if not bars and source.start is None:
                 conn.rollback()
                 return NO_BARS
-            stream = SymbolStream.replay(symbol, bars, params, rules, timeframes)
+            stream = SymbolStream.replay(symbol, bars, params, rules, timeframes, source.start)
             if row is not None and row[1].get("last_ts") is not None and round(row[1]["last_ts"], 6) == round(
                     stream.last_ts, 6):
                 # The same last bar: keep the processor's own float for it, so a late duplicate of
@@ -72,5 +74,8 @@ def rebuild_symbol_state(engine: Engine, symbol: str, params: IndicatorParams = 
         conn.commit()
     finally:
         raw.close()
-    log.info("%s: indicator state %s from %d stored bars", symbol, outcome, len(bars))
+    log.info("%s: indicator state %s from %s and %d stored bars%s", symbol, outcome,
+             "a checkpoint" if source.start is not None else "nothing", len(bars),
+             " (bars before the first were dropped by retention: the state starts from what is kept)"
+             if source.cut else "")
     return outcome
