@@ -28,6 +28,7 @@ from services.core.indicators import INDICATOR_COLUMNS
 from services.core.timeframes import RAW
 from services.db.binary_copy import BinaryCopy
 from services.orchestration.indicators.chunks import chunks
+from services.orchestration.indicators.horizon import kept_history
 from services.orchestration.indicators.recompute import Chunk, Recomputation
 from services.orchestration.indicators.rolled import CANDLE_COLUMNS
 from services.orchestration.indicators.signal_diff import diff_signals, stored_signals
@@ -55,6 +56,8 @@ class BackfillResult:
     first_written: str | None = None  # first / last bar time rewritten
     last_written: str | None = None
     per_indicator: dict[str, int] = field(default_factory=dict)
+    unchecked: int = 0  # bars of the window left alone: their warm-up was dropped by retention (horizon.py)
+    history_cut: str | None = None  # where retention dropped this symbol's history, if it did
 
     @property
     def rows_written(self) -> int:
@@ -64,10 +67,12 @@ class BackfillResult:
         return {**asdict(self), "rows_written": self.rows_written}
 
     def summary(self) -> str:
+        left = (f"; {self.unchecked} bar(s) left alone: their warm-up lies before {self.history_cut}, where "
+                "retention dropped the history" if self.unchecked else "")
         return (f"{self.symbol} {self.timeframe} {self.window}: {self.bars} bars recomputed, "
                 f"{self.rows_written} rows written "
                 f"({self.bars_written} bars / {self.values_written} values, signals +{self.signals_inserted} "
-                f"~{self.signals_updated} -{self.signals_deleted}) in {self.seconds:.2f} s")
+                f"~{self.signals_updated} -{self.signals_deleted}) in {self.seconds:.2f} s{left}")
 
 
 _VALUES_TABLE = "orch_bar_values"
@@ -173,7 +178,9 @@ def backfill_symbol(engine: Engine, spec: Recomputation) -> BackfillResult:
     try:
         conn = raw.driver_connection
         try:
-            for chunk in chunks(conn, spec):
+            kept = kept_history(conn, spec)
+            result.unchecked, result.history_cut = kept.skipped, kept.cut and kept.cut.isoformat()
+            for chunk in (chunks(conn, kept.spec) if kept.spec is not None else ()):
                 with conn.cursor() as cur:
                     write_chunk(cur, chunk, spec.tolerance, result)
                 conn.commit()

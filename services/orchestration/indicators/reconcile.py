@@ -28,6 +28,7 @@ from sqlalchemy import Engine, text
 from services.core.timeframes import RAW
 from services.orchestration.indicators.backfill import backfill_symbol
 from services.orchestration.indicators.chunks import chunks
+from services.orchestration.indicators.horizon import kept_history
 from services.orchestration.indicators.recompute import Chunk, Recomputation
 from services.orchestration.indicators.signal_diff import diff_signals, stored_signals
 from services.orchestration.run_params import Window
@@ -66,6 +67,8 @@ def label(symbol: str, timeframe: str) -> str:
 
 @dataclass(slots=True)
 class Comparison:
+    unchecked: int = 0  # bars of the window whose warm-up retention dropped (horizon.py)
+    history_cut: str | None = None
     bars: int = 0
     values: int = 0
     mismatches: int = 0
@@ -96,6 +99,8 @@ class SymbolReconciliation:
     repaired_signals: int = 0
     remaining: int = 0  # mismatches after the repair; = mismatches without one
     seconds: float = 0.0
+    unchecked: int = 0  # bars of the window left unchecked: their warm-up was dropped by retention
+    history_cut: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -150,7 +155,9 @@ def compare_symbol(engine: Engine, run_id: str, spec: Recomputation, phase: str 
                 cur.execute("DELETE FROM reconciliation_mismatches WHERE run_id = %s AND phase = %s AND symbol = %s "
                             "AND timeframe = %s", (run_id, phase, symbol, timeframe))
             conn.commit()
-            for chunk in chunks(conn, spec):
+            kept = kept_history(conn, spec)
+            result.unchecked, result.history_cut = kept.skipped, kept.cut and kept.cut.isoformat()
+            for chunk in (chunks(conn, kept.spec) if kept.spec is not None else ()):
                 result.bars += int(len(chunk) if chunk.wanted is None else chunk.wanted.sum())
                 result.values += int(len(chunk) if chunk.wanted is None else chunk.wanted.sum()) * len(chunk.columns)
                 with conn.cursor() as cur:
@@ -177,7 +184,7 @@ def reconcile_symbol(engine: Engine, run_id: str, spec: Recomputation, repair: b
         symbol=symbol, timeframe=timeframe, bars=check.bars, values=check.values, mismatches=check.mismatches,
         per_indicator=check.per_indicator, first_mismatch=check.first and check.first.isoformat(),
         last_mismatch=check.last and check.last.isoformat(), examples=[str(m) for m in check.examples],
-        remaining=check.mismatches,
+        remaining=check.mismatches, unchecked=check.unchecked, history_cut=check.history_cut,
     )
     for m in check.examples:
         log.warning("mismatch: %s", m)
@@ -264,6 +271,7 @@ def finish_run(engine: Engine, run_id: str) -> RunSummary:
         mismatches = sum(r["mismatches"] for r in results)
         repaired = sum(r["repaired_bars"] for r in results)
         remaining = sum(r["remaining"] for r in results)
+        unchecked = sum(r.get("unchecked", 0) for r in results)
         per_timeframe = {tf: {key: sum(r[key] for s, t, r in done if t == tf)
                               for key in ("bars", "mismatches", "remaining")} for tf in timeframes}
         window = f"[{row['window_start'].isoformat()}, {row['window_end'].isoformat()})"
@@ -284,6 +292,10 @@ def finish_run(engine: Engine, run_id: str) -> RunSummary:
             status, failed = "repaired", False
             message = (f"{mismatches} mismatch(es) over {window}{scope} repaired ({repaired} bars rewritten), "
                        f"{remaining} left; {where}")
+        elif not bars and unchecked:
+            status, failed = "passed", False
+            message = (f"nothing over {window}{scope} could be checked: {unchecked} bar(s) have their warm-up before "
+                       "where retention dropped the history")
         else:
             status, failed = "passed", False
             what = "indicator values" if timeframes == [RAW] else "values"
@@ -292,6 +304,9 @@ def finish_run(engine: Engine, run_id: str) -> RunSummary:
                        if not mismatches else
                        f"{mismatches} mismatch(es) over {window}{scope}, "
                        f"within max_mismatches={row['max_mismatches']}; {where}")
+        if unchecked and bars:
+            message += (f"; {unchecked} bar(s) left unchecked: their warm-up lies before where retention dropped "
+                        "the history (README \"Data lifecycle\")")
         conn.execute(text(
             "UPDATE reconciliation_runs SET status = :status, bars_checked = :bars, values_checked = :values, "
             "mismatches = :mismatches, repaired_bars = :repaired, remaining_mismatches = :remaining, "
