@@ -9,7 +9,7 @@ from pathlib import Path
 
 from bench.report import Report
 
-GROUPS = ("engine", "processor", "ingest", "latency", "batch", "forecast")
+GROUPS = ("engine", "processor", "ingest", "latency", "batch", "forecast", "lifecycle")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -27,6 +27,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="stored bars for the backfill/reconciliation benchmark")
     parser.add_argument("--evaluation-bars", type=int, default=1_000_000,
                         help="stored base bars for the signal-evaluation benchmark (group forecast)")
+    parser.add_argument("--lifecycle-days", default="1,7,30",
+                        help="days of history at which the lifecycle group measures (comma-separated)")
+    parser.add_argument("--lifecycle-rate", type=float, default=2.0,
+                        help="candles per second (all symbols) of the lifecycle group's history; the generator's "
+                             "default is 50, scaled down so that 30 days build in minutes")
     args = parser.parse_args(argv)
     unknown = [g for g in args.groups if g not in (*GROUPS, "soak")]
     if unknown:
@@ -46,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         engine.run(report)
     needs_services = [g for g in args.groups if g != "engine"]
     if needs_services:
-        from bench import batch, forecast, pipeline, soak
+        from bench import batch, forecast, lifecycle, pipeline, soak
         from bench.stack import BenchStack
 
         with tempfile.TemporaryDirectory(prefix="tickflow-bench-") as logs:
@@ -57,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
                            "latency": lambda: pipeline.run_latency(report, stack),
                            "batch": lambda: batch.run(report, stack, args.batch_bars),
                            "forecast": lambda: forecast.run(report, stack, args.evaluation_bars),
+                           "lifecycle": lambda: lifecycle.run(
+                               report, stack, tuple(int(d) for d in args.lifecycle_days.split(",")),
+                               args.lifecycle_rate),
                            "soak": lambda: soak.run(report, stack, args.minutes)}
                 for group in needs_services:
                     print(f"{group}: real local Kafka and PostgreSQL", flush=True)

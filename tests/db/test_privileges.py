@@ -37,6 +37,9 @@ WRITER = {
     "webhook_attempts": {"SELECT", "INSERT", "UPDATE"},
     "dashboard_feed": {"SELECT", "DELETE"},
     "schema_migrations": {"SELECT"},
+    # written by data_retention as the owner; the processor reads checkpoints to rebuild a state
+    "stream_checkpoints": {"SELECT"},
+    "dropped_history": {"SELECT"},
 }
 PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
 

@@ -63,7 +63,9 @@ def test_values_use_the_secrets_the_local_overlay_creates() -> None:
     assert set(tickflow_env) <= settings_env_names()
     db = c.secret("tickflow-db")
     expected = {"TICKFLOW_DATABASE_URL": ("tickflow_app", "app-password"),
-                "TICKFLOW_READER_DATABASE_URL": ("tickflow_analyst", "analyst-password")}
+                "TICKFLOW_READER_DATABASE_URL": ("tickflow_analyst", "analyst-password"),
+                # data_retention's partition DDL needs the tables' owner
+                "TICKFLOW_ADMIN_DATABASE_URL": ("tickflow", "owner-password")}
     assert set(tickflow_env) == set(expected)
     urls = {name: urllib.parse.urlsplit(url) for name, url in tickflow_env.items()}
     urls["metadata"] = urllib.parse.urlsplit(c.secret(value("data.metadataSecretName"))["connection"])
