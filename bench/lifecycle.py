@@ -43,6 +43,7 @@ DAYS = (1, 7, 30)
 DEFAULT_RATE = 2.0  # candles/s over all symbols (the generator's default: 50)
 REQUESTS = 40  # per view and measurement
 GROUP = "lifecycle"
+JOBS = ("indicator_reconciliation", "indicator_backfill", "market_summary", "signal_evaluation", "data_retention")
 
 
 def _utc(epoch: float) -> datetime:
@@ -134,7 +135,7 @@ def _tier_sizes(stack: BenchStack, now: datetime) -> dict[str, float]:
         for name, (parents, pattern) in tiers.items():
             size = conn.execute(text(day_sql), {"parents": parents, "pattern": pattern}).scalar_one() or 0
             days_held = 1.0 if name in ("raw MB/day", "market MB/day") else held
-            out[name] = size / 1e6 / days_held
+            out[name] = float(size) / 1e6 / days_held
     return out
 
 
@@ -146,7 +147,7 @@ def _fresh_schema(stack: BenchStack) -> None:
 
 
 def run(report: Report, stack: BenchStack, days: tuple[int, ...] = DAYS, rate: float = DEFAULT_RATE,
-        requests: int = REQUESTS) -> None:
+        requests: int = REQUESTS, jobs: tuple[str, ...] = JOBS) -> None:
     _fresh_schema(stack)
     settings = stack.settings
     interval = len(settings.symbols) / rate
@@ -167,7 +168,8 @@ def run(report: Report, stack: BenchStack, days: tuple[int, ...] = DAYS, rate: f
                 maintain(conn, settings.retention_policy(), settings.timeframes, _utc(now))
                 drop_expired(conn, settings.retention_policy(), _utc(now))
             if day in days:
-                figures[day] = {**_measure(stack, day, _utc(now), port, requests), "state rebuild ms": rebuild_ms}
+                figures[day] = {**_measure(stack, day, _utc(now), port, requests, jobs),
+                                "state rebuild ms": rebuild_ms}
     finally:
         writer.close()
         stack.stop_all()
@@ -175,15 +177,15 @@ def run(report: Report, stack: BenchStack, days: tuple[int, ...] = DAYS, rate: f
     _report(report, figures, days, rate)
 
 
-def _measure(stack: BenchStack, day: int, now: datetime, port: int, requests: int) -> dict[str, float]:
+def _measure(stack: BenchStack, day: int, now: datetime, port: int, requests: int,
+             jobs: tuple[str, ...]) -> dict[str, float]:
     out: dict[str, float] = {}
     with stack.db.connect() as conn:
         out["database MB"] = conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one() / 1e6
         out["stored base bars"] = conn.execute(text("SELECT count(*) FROM bars WHERE timeframe = 'raw'")).scalar_one()
     out.update(_tier_sizes(stack, now))
     out["REST p50 ms"], out["REST p99 ms"] = _rest(f"http://127.0.0.1:{port}", stack.settings.symbols[0], requests)
-    for job in ("indicator_reconciliation", "indicator_backfill", "market_summary", "signal_evaluation",
-                "data_retention"):
+    for job in jobs:
         result = _job(stack, job, now)
         out[f"{job} s"], out[f"{job} peak MB"] = result["seconds"], result["peak_mb"]
     out["processor start to first commit s"] = _first_commit(stack, day)

@@ -19,10 +19,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-
 
 def test_lifecycle_measures_every_cost_at_each_day(stack: BenchStack) -> None:
     report = Report()
-    lifecycle.run(report, stack, days=(1, 2), rate=0.1, requests=2)
+    lifecycle.run(report, stack, days=(1, 2), rate=0.1, requests=2, jobs=("indicator_reconciliation", "data_retention"))
     figures = {m.name: m for m in report.measurements}
     for cost in ("database MB", "raw MB/day", "REST p99 ms", "indicator_reconciliation s",
-                 "signal_evaluation peak MB", "data_retention s", "processor start to first commit s",
+                 "indicator_reconciliation peak MB", "data_retention s", "processor start to first commit s",
                  "state rebuild ms"):
         one, two = figures[f"{cost} @ 1d"], figures[f"{cost} @ 2d"]
         assert one.value > 0 and two.value > 0, cost
