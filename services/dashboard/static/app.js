@@ -78,7 +78,8 @@
     const wanted = [symbol ?? view.symbol, timeframe ?? view.timeframe];
     if (wanted[0] === view.symbol && wanted[1] === view.timeframe) {
       // nothing new (or nothing the page knows): the address says what is shown
-      if (location.hash !== hashOf(view.symbol, view.timeframe)) history.replaceState(null, "", hashOf(view.symbol, view.timeframe));
+      const shown = hashOf(view.symbol, view.timeframe);
+      if (location.hash !== shown) history.replaceState(null, "", shown);
       return;
     }
     show(...wanted).catch((err) => chart.showMessage(`Switch failed: ${err.message}`));
@@ -113,17 +114,17 @@
     $("feed-symbol").addEventListener("change", () => signals.load());
     cards.start((symbol) => navigate(symbol, view.timeframe));
     const [wanted, wantedTimeframe] = fromHash();
-    const symbol = wanted ?? view.symbols[0];
     view.timeframe = wantedTimeframe ?? TF.RAW;
     view.seconds = secondsOf(view.timeframe);
-    view.symbol = symbol;
+    view.symbol = wanted ?? view.symbols[0];
     window.addEventListener("hashchange", onHashChange);
     // The live updates first, and the loads once they have said hello (their starting point): events
     // committed during the loads are then not lost. Without a hello in 3 s, load anyway and let them catch up.
     live.start(onEvent, reloadAll);
     chart.hold();
     await Promise.race([live.hello, new Promise((resolve) => setTimeout(resolve, 3000))]);
-    await Promise.all([loadChart(symbol, view.timeframe), signals.load(), cards.load()]);
+    // the view now: the address may have been changed meanwhile
+    await Promise.all([loadChart(view.symbol, view.timeframe), signals.load(), cards.load()]);
     setInterval(cards.load, 60000);             // the DAG refreshes them hourly
   }
 
