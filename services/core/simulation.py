@@ -4,9 +4,15 @@ Model
 -----
 * Every symbol follows its own geometric Brownian motion (GBM) whose state carries over from
   one candle to the next: ``S' = S * exp((mu - sigma^2/2) dt + sigma sqrt(dt) Z)``.  ``mu`` and
-  ``sigma`` are annualised; each candle advances the model by ``bar_years`` of simulated market
-  time (default: one trading minute, 1 / (252 * 390) years), independent of the wall-clock
-  ``interval`` between candle timestamps, so the market looks alive at any generation rate.
+  ``sigma`` are annualised over a trading year of 252 days of 6.5 hours.
+* The time rule (``market_years``): simulated market time is tied to the timestamps.  A candle
+  advances the model by the time since its symbol's previous candle (the first one by
+  ``interval``) times ``speed`` (default 1: a second of timestamps is a second of trading).  So
+  volatility per unit of time is the same whatever the spacing: a compressed history (a candle
+  per 10 s) and the live stream after ``retime`` (a candle per 100 ms) look alike in any
+  timeframe, and a gap between them moves the price as much as that much time would.  (It used
+  to be one trading minute per candle whatever the spacing: the live 5m candles then ranged 10x
+  wider than the history's.)
 * A candle opens at the previous close.  High and low are drawn from the exact distributions of
   the maximum / minimum of a Brownian bridge between log(open) and log(close), so
   ``high >= max(open, close)`` and ``low <= min(open, close)`` always hold.
@@ -39,7 +45,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-TRADING_MINUTE_YEARS = 1.0 / (252 * 390)
+TRADING_YEAR_SECONDS = 252 * 390 * 60  # 252 trading days of 6.5 hours
+TRADING_MINUTE_YEARS = 60 / TRADING_YEAR_SECONDS
+MARKET_SPEED = 1.0  # seconds of trading per second of timestamps
 PRICE_DECIMALS = 4
 PRICE_TICK = 10.0**-PRICE_DECIMALS
 MIN_PRICE = 0.01  # the GBM state is floored here so a price can never round to 0
@@ -101,6 +109,12 @@ PROFILES: Mapping[str, SymbolProfile] = {
 }
 
 
+def market_years(seconds: float, speed: float = MARKET_SPEED) -> float:
+    """The time rule (module docstring): the market time, in trading years, that passes between
+    two candles `seconds` apart."""
+    return seconds * speed / TRADING_YEAR_SECONDS
+
+
 def _digest(*parts: object) -> bytes:
     text = "\x1f".join(str(p) for p in parts)
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
@@ -159,13 +173,12 @@ class _SymbolState:
     price: float  # unrounded GBM state = next candle's open
     close: float  # rounded last close (== next open)
     n: int = 0
+    last_ts: float | None = None  # the previous candle's timestamp: the market time since it is the next move's
     # Candle n has timestamp t0 + (n - origin_n) * interval (retime() moves t0 and interval).
     t0: float = 0.0
     origin_n: int = 0
     interval: float = 1.0
     sentiment: float = 0.0
-    drift_step: float = 0.0
-    vol_step: float = 0.0
 
 
 @dataclass
@@ -201,7 +214,7 @@ class MarketSimulator:
         *,
         clock_symbol: str | None = "",
         profiles: Mapping[str, SymbolProfile] | None = None,
-        bar_years: float = TRADING_MINUTE_YEARS,
+        speed: float = MARKET_SPEED,
     ) -> None:
         symbols = list(symbols)
         if not symbols:
@@ -212,14 +225,14 @@ class MarketSimulator:
             raise ValueError("start must be a finite epoch >= 0")
         if not (math.isfinite(interval) and interval >= MIN_INTERVAL):
             raise ValueError(f"interval must be >= {MIN_INTERVAL} s")
-        if not (bar_years > 0):
-            raise ValueError("bar_years must be > 0")
+        if not (math.isfinite(speed) and speed > 0):
+            raise ValueError("speed must be a finite number > 0")
         self.symbols: tuple[str, ...] = tuple(symbols)
         self.seed = seed
         self.start = float(start)
         self.interval = float(interval)
         self.mix = mix
-        self.bar_years = bar_years
+        self.speed = float(speed)
         self.clock_symbol = self.symbols[0] if clock_symbol == "" else clock_symbol
         if self.clock_symbol is not None and self.clock_symbol not in self.symbols:
             raise ValueError(f"clock_symbol {self.clock_symbol!r} is not one of the symbols")
@@ -237,8 +250,6 @@ class MarketSimulator:
                 t0=self.start,
                 interval=self.interval,
             )
-            st.drift_step = (p.mu - 0.5 * p.sigma * p.sigma) * bar_years
-            st.vol_step = p.sigma * math.sqrt(bar_years)
             self._states[s] = st
         self._econ = _EconomicState(rng=_rng("economic", seed))
         for series in ECONOMIC_SERIES:
@@ -259,14 +270,14 @@ class MarketSimulator:
         *,
         clock_symbol: str | None = "",
         profiles: Mapping[str, SymbolProfile] | None = None,
-        bar_years: float = TRADING_MINUTE_YEARS,
+        speed: float = MARKET_SPEED,
     ) -> list[MarketSimulator]:
         """One simulator per worker; together they yield exactly the streams of
         ``MarketSimulator(symbols, ...)`` (economic releases go with the worker owning the clock symbol)."""
         clock = symbols[0] if clock_symbol == "" else clock_symbol
         return [
             cls(part, seed, start, interval, mix, clock_symbol=clock if clock in part else None, profiles=profiles,
-                bar_years=bar_years)
+                speed=speed)
             for part in partition(symbols, workers)
         ]
 
@@ -285,8 +296,8 @@ class MarketSimulator:
 
     def retime(self, symbol: str, start: float, interval: float) -> None:
         """From the next candle of `symbol` on, timestamps are `start + k * interval` (k = 0, 1, ...):
-        the same price path goes on, e.g. from a compressed history into real time. `start` must be
-        after the symbol's last candle."""
+        the same price path goes on (the next candle opens at the last close, and moves by the market time
+        since it), e.g. from a compressed history into real time. `start` must be after the symbol's last candle."""
         st = self._states[symbol]
         if st.n and start <= self.timestamp(symbol, st.n - 1):
             raise ValueError(f"{symbol}: retime to {start} is not after its last candle")
@@ -302,7 +313,9 @@ class MarketSimulator:
         """Advance `symbol` by one candle; return [candle, *side records]."""
         st = self._states[symbol]
         ts = self.timestamp(symbol)
-        candle = self._candle(st, ts, st.price_rng, advance=True)
+        since = st.interval if st.last_ts is None else ts - st.last_ts
+        candle = self._candle(st, ts, st.price_rng, market_years(since, self.speed), advance=True)
+        st.last_ts = ts
         out = [candle]
         self._side_records(st, ts, out)
         if symbol == self.clock_symbol:
@@ -338,7 +351,7 @@ class MarketSimulator:
         weights = [1.0, m.order_book, m.news, m.market_data, m.economic / len(self.symbols)]
         kind = rng.choices(kinds, weights)[0]
         if kind == "candle":
-            return self._candle(st, ts, rng, advance=False)
+            return self._candle(st, ts, rng, market_years(st.interval, self.speed), advance=False)
         if kind == "order_book":
             return self._order_book(st, ts, rng.choice(("buy", "sell")), rng)
         if kind == "news_sentiment":
@@ -350,14 +363,18 @@ class MarketSimulator:
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _candle(self, st: _SymbolState, ts: float, rng: random.Random, advance: bool) -> dict[str, Any]:
+    def _candle(self, st: _SymbolState, ts: float, rng: random.Random, years: float,
+                advance: bool) -> dict[str, Any]:
+        """The candle at `ts`, `years` of market time after the previous close."""
+        p = st.profile
+        vol_step = p.sigma * math.sqrt(years)
         s0 = st.price
         z = rng.gauss(0.0, 1.0)
-        log_ret = st.drift_step + st.vol_step * z
+        log_ret = (p.mu - 0.5 * p.sigma * p.sigma) * years + vol_step * z
         s1 = max(MIN_PRICE, s0 * math.exp(log_ret))
         a = math.log(s0)
         b = math.log(s1)
-        var = st.vol_step * st.vol_step
+        var = vol_step * vol_step
         d2 = (b - a) * (b - a)
         # Max / min of a Brownian bridge from a to b with variance `var` (inverse-CDF sampling).
         hi_log = 0.5 * (a + b + math.sqrt(d2 - 2.0 * var * math.log(1.0 - rng.random())))

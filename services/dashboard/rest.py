@@ -12,6 +12,7 @@ from typing import Any, Callable, get_args
 from fastapi import APIRouter, Depends, Query, Request
 
 from services.config import Settings
+from services.core.stance import glance_of
 from services.core.timeframes import RAW, Timeframe
 from services.dashboard import queries
 from services.dashboard.forming import forming
@@ -192,6 +193,7 @@ def rest_router(settings: Settings) -> APIRouter:
         timeframe: str = Query(RAW, min_length=1, max_length=8, description="the bars judged: " + TIMEFRAME_HELP),
     ) -> dict[str, Any]:
         sym = symbol_filter(symbol)
-        return {"items": read(request, queries.recommendations, parse_timeframe(timeframe, "timeframe"), sym)}
+        items = read(request, queries.recommendations, parse_timeframe(timeframe, "timeframe"), sym)
+        return {"items": [{**item, "glance": glance_of(item["facts"])} for item in items]}
 
     return router

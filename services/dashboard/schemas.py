@@ -218,6 +218,18 @@ class ForecastList(BaseModel):
     evaluations: list[ForecastScore]
 
 
+class Glance(BaseModel):
+    """What a trader reads first, from the facts (services/core/stance.py): every number one of the facts'."""
+    stance: Literal["BUY", "SELL"] | None = Field(description="the side all the evidence that counts takes; null: "
+                                                              "none counts, or it disagrees, or the bar is stale")
+    stance_text: str = Field(description='the stance, or "no stance"')
+    deciding: list[str] = Field(description="the one or two facts that decide the stance (or why there is none)")
+    freshness: str = Field(description="the newest bar's time and the run's end, and whether the bar is stale")
+    stale: bool = Field(description="no bar, or the newest one is older than the stale limit")
+    freshest_signal: str | None = Field(description="the newest signal of any rule: side, time, price, rule")
+    forecast_vs_naive: str = Field(description="how the close forecast did against naive in cross-validation")
+
+
 class Recommendation(BaseModel):
     """A row of recommendation_latest (README, "Recommendations"): the text a person reads and its facts."""
     symbol: str
@@ -231,6 +243,7 @@ class Recommendation(BaseModel):
     facts: dict[str, Any] = Field(description="the rounded values the text shows, each part with its source table "
                                               "and key")
     computed_at: float
+    glance: Glance = Field(description="what a trader reads first, derived from the facts")
 
 
 class RecommendationList(BaseModel):

@@ -76,6 +76,8 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
             "first, as fast as ingest takes them (so 1m...1d candles and their indicators are warm at "
             "once); the same price path then goes on from START (from the moment the history is sent "
             "when --start is not given), and --count counts only those later candles. "
+            "Prices move by the time between timestamps (a second of timestamps is a second of trading), so the "
+            "history and the live candles move alike per unit of time, in every timeframe. "
             "Reproducible runs: fix --seed, --start, --interval and --count; the same flags give "
             "the same records whatever --workers and --batch are. "
             "Exit status: 0 on success or after SIGTERM/SIGINT; 1 if a finite run (--count) had "

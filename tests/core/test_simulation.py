@@ -15,12 +15,13 @@ import pytest
 from services.core.simulation import (
     ECONOMIC_SERIES,
     PROFILES,
-    TRADING_MINUTE_YEARS,
+    TRADING_YEAR_SECONDS,
     MarketSimulator,
     RecordMix,
     SymbolProfile,
     default_profile,
     is_candle,
+    market_years,
     partition,
 )
 
@@ -138,13 +139,17 @@ def test_different_seed_gives_different_stream() -> None:
     assert sum(x != y for x, y in zip(closes_a, closes_b)) >= 195
 
 
-def test_start_and_interval_shape_timestamps_only() -> None:
-    a = take(MarketSimulator(SYMBOLS, 5, START, 0.1), 50)
+def test_start_shapes_timestamps_only_and_interval_the_size_of_moves() -> None:
+    a = take(MarketSimulator(SYMBOLS, 5, START, 2.0), 50)
     b = take(MarketSimulator(SYMBOLS, 5, START + 1000, 2.0), 50)
     def strip(ticks: list[list[dict]]) -> list[list[dict]]:
         return [[{k: v for k, v in r.items() if k != "timestamp"} for r in t] for t in ticks]
 
     assert strip(a) == strip(b)
+    # The time rule: candles 200 s apart move about 10x as much as candles 2 s apart (the same draws).
+    c = take(MarketSimulator(SYMBOLS, 5, START, 200.0), 50)
+    move = lambda ticks: sum(abs(math.log(t[0]["closing_price"] / t[0]["opening_price"])) for t in ticks)  # noqa: E731
+    assert move(c) / move(a) == pytest.approx(10.0, rel=0.05)
     assert b[0][0]["timestamp"] == START + 1000
     assert b[5][0]["timestamp"] == START + 1002.0  # second candle of AAPL
 
@@ -174,9 +179,11 @@ def _log_returns(sim: MarketSimulator, symbol: str, n: int) -> list[float]:
 
 def test_log_returns_match_configured_drift_and_volatility() -> None:
     n = 20_000
-    bar_years = 1 / 252  # daily bars: drift is large enough to be measured
+    day = TRADING_YEAR_SECONDS / 252  # daily bars (6.5 h apart): drift is large enough to be measured
+    bar_years = market_years(day)
+    assert bar_years == pytest.approx(1 / 252)
     profile = SymbolProfile(price=100.0, mu=0.52, sigma=0.2, shares_outstanding=1e9, eps=5.0, volume=1000)
-    sim = MarketSimulator(["DRIFT"], 99, START, 1.0, profiles={"DRIFT": profile}, bar_years=bar_years)
+    sim = MarketSimulator(["DRIFT"], 99, START, day, profiles={"DRIFT": profile})
     rets = _log_returns(sim, "DRIFT", n)
     exp_mean = (profile.mu - profile.sigma**2 / 2) * bar_years
     exp_sd = profile.sigma * math.sqrt(bar_years)
@@ -189,12 +196,12 @@ def test_log_returns_match_configured_drift_and_volatility() -> None:
 @pytest.mark.parametrize("symbol", ["AAPL", "TSLA", "QQQZ"])
 def test_default_profiles_volatility_per_candle(symbol: str) -> None:
     n = 20_000
-    sim = MarketSimulator([symbol], 5, START, 0.5)
+    sim = MarketSimulator([symbol], 5, START, 30.0)  # half a minute of trading per candle
     rets = _log_returns(sim, symbol, n)
     p = default_profile(symbol)
-    exp_sd = p.sigma * math.sqrt(TRADING_MINUTE_YEARS)
+    exp_sd = p.sigma * math.sqrt(30.0 / TRADING_YEAR_SECONDS)
     assert statistics.stdev(rets) == pytest.approx(exp_sd, rel=0.03)
-    assert abs(statistics.fmean(rets)) < 4 * exp_sd / math.sqrt(n) + abs(p.mu) * TRADING_MINUTE_YEARS
+    assert abs(statistics.fmean(rets)) < 4 * exp_sd / math.sqrt(n) + abs(p.mu) * market_years(30.0)
 
 
 def test_symbols_have_distinct_volatility() -> None:
@@ -374,7 +381,7 @@ def test_invalid_arguments_rejected() -> None:
 def test_low_priced_symbol_stays_positive() -> None:
     profile = SymbolProfile(price=0.02, mu=-2.0, sigma=1.5, shares_outstanding=1e6, eps=0.01, volume=10)
     sim = MarketSimulator(["PENNY"], 2, START, 1.0, RecordMix(order_book=1.0, market_data=1.0),
-                          profiles={"PENNY": profile}, bar_years=1 / 252)
+                          profiles={"PENNY": profile}, speed=TRADING_YEAR_SECONDS / 252)  # a day a second
     current: dict[str, float] = {}
     # check_record uses default_profile for market data; skip it for this custom profile.
     for tick in sim.stream(3000):
@@ -383,3 +390,44 @@ def test_low_priced_symbol_stays_positive() -> None:
                 check_record(r, current)
             else:
                 assert r["market_cap"] > 0 and r["pe_ratio"] > 0
+
+
+def _five_minute_ranges(candles: list[dict]) -> list[float]:
+    """Each 5m window's (high - low) / open, the window's candles rolled up as the processor does."""
+    windows: dict[int, list[dict]] = defaultdict(list)
+    for c in candles:
+        windows[int(c["timestamp"] // 300)].append(c)
+    return [(max(c["high"] for c in w) - min(c["low"] for c in w)) / w[0]["opening_price"] for w in windows.values()]
+
+
+def test_history_and_live_move_alike_per_unit_of_time() -> None:
+    """The time rule: a day of history a candle per 10 s, then (retimed 15 s later) two hours live a
+    candle per 100 ms, as `make run` does: the typical 5m range agrees before and after the switch, and
+    with a Brownian motion's (about 1.6 sigma sqrt(T)). One trading minute per candle made the live 5m
+    candles ten times as wide as the history's."""
+    sim = MarketSimulator(["AAPL"], 11, START, 10.0)
+    history = [sim.tick("AAPL")[0] for _ in range(8_640)]
+    sim.retime("AAPL", history[-1]["timestamp"] + 15.0, 0.1)
+    live = [sim.tick("AAPL")[0] for _ in range(72_000)]
+    assert live[0]["opening_price"] == history[-1]["closing_price"]  # the same price path goes on
+    whole = lambda candles: [c for c in candles if int(c["timestamp"] // 300) not in  # noqa: E731
+                             {int(candles[0]["timestamp"] // 300), int(candles[-1]["timestamp"] // 300)}]
+    before = statistics.median(_five_minute_ranges(whole(history)))
+    after = statistics.median(_five_minute_ranges(whole(live)))
+    assert 0.5 < after / before < 2, (before, after)
+    brownian = 1.6 * PROFILES["AAPL"].sigma * math.sqrt(market_years(300))
+    assert 0.6 < before / brownian < 1.5 and 0.6 < after / brownian < 1.5, (before, after, brownian)
+
+
+def test_a_gap_moves_the_price_as_much_as_that_much_time() -> None:
+    """The first candle after a retime moves by the time since the last candle, not by one interval."""
+    draws = []
+    for gap in (1.0, 10_000.0):
+        sims = [MarketSimulator(["TSLA"], seed, START, 1.0) for seed in range(400)]
+        moves = []
+        for sim in sims:
+            first = sim.tick("TSLA")[0]
+            sim.retime("TSLA", first["timestamp"] + gap, 1.0)
+            moves.append(math.log(sim.tick("TSLA")[0]["closing_price"] / first["closing_price"]))
+        draws.append(statistics.pstdev(moves))
+    assert draws[1] / draws[0] == pytest.approx(100.0, rel=0.15)  # sqrt(10,000 s / 1 s)

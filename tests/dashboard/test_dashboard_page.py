@@ -1,6 +1,8 @@
 """What a person reads on the page, from stored bars, signals and summaries (headless Chromium, en-US
 locale): each card's two percentages say what they are measured over, the live signal list follows
-the selected symbol or shows all symbols, and every time is UTC in 24-hour form."""
+the selected symbol or shows all symbols, and every time is UTC in 24-hour form; the address drives
+the view (Back, Forward, an edited hash); the summary cards' labels and values read on one line at
+1280 and 1500 px and stack on a narrow window. One page load."""
 from __future__ import annotations
 
 import json
@@ -60,3 +62,33 @@ def test_cards_signal_filter_and_times_read_plainly(dashboard: str, dash_db: Set
     # The RSI pane's 30 / 70 lines are titled on the pane and leave the scale's labels visible.
     assert shown["rsiLevels"] == [{"price": 30, "title": "30", "axisLabelVisible": False},
                                   {"price": 70, "title": "70", "axisLabelVisible": False}]
+
+    check_address(shown["address"])
+    check_layout(shown["layout"])
+
+
+def check_address(address: dict) -> None:
+    """Each step shows what the address names (page_check.mjs waits until the chart shows the symbol's
+    newest stored bar in that timeframe and the symbol's summary card is the selected one), the selectors
+    agree, and a page's own switch after Back replaces the forward entries as any new address does."""
+    expected = {"back": ("AAPL", "raw", "#AAPL"), "forward": ("MSFT", "raw", "#MSFT"),
+                "edited": ("TSLA", "1m", "#TSLA/1m"), "loose": ("TSLA", "raw", "#TSLA"),
+                "unknown": ("TSLA", "1m", "#TSLA/1m"), "backAgain": ("TSLA", "raw", "#TSLA"),
+                "picked": ("TSLA", "1m", "#TSLA/1m"), "unpicked": ("TSLA", "raw", "#TSLA")}
+    for step, (symbol, timeframe, hash_) in expected.items():
+        seen = address[step]
+        assert (seen["symbol"], seen["timeframe"], seen["hash"]) == (symbol, timeframe, hash_), (step, seen)
+        assert seen["selects"] == [symbol, timeframe], (step, seen)
+    assert address["picked"]["historyLength"] == address["backAgain"]["historyLength"]  # forward entries replaced
+
+
+def check_layout(layout: dict) -> None:
+    """Every label and value of the summary cards on one line and inside its card, at 1280 and 1500 px
+    several cards a row, at 390 px one under the other."""
+    for width, seen in layout.items():
+        parts = seen["parts"]
+        assert {"high / low", "return (hour: close / open)", "volume", "signals"} <= {p["text"] for p in parts}
+        assert [p for p in parts if p["lines"] != 1 or p["clipped"]] == [], width
+        assert seen["overflow"] is False, width
+    assert layout["1280"]["columns"] >= 3 and layout["1500"]["columns"] >= 4
+    assert layout["390"]["columns"] == 1 and len(set(layout["390"]["cardWidths"])) == 1

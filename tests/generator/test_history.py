@@ -1,24 +1,41 @@
 """A compressed recent history first, then live on the same price path (the demo's warm start)."""
 from __future__ import annotations
 
+import math
 import time
 
+import pytest
 from fake_ingest import FakeIngest
 from generator_data import make_plan
 
-from services.core.simulation import MarketSimulator
+from services.core.simulation import MarketSimulator, market_years
 from services.generator.runner import Runner
 
 
-def test_retime_goes_on_with_the_same_prices_at_new_times() -> None:
+def test_retime_goes_on_on_the_same_path_moving_by_the_time_between_candles() -> None:
+    """After a retime the next candle opens at the last close, and every candle moves by the same draw as
+    without the retime, scaled to the market time since the previous candle (services/core/simulation.py,
+    the time rule): the 3,980 s gap moves as 3,980 s do, the 0.5 s candles as 0.5 s do."""
     one = MarketSimulator(("AAPL",), 5, 1_000.0, 10.0)
     two = MarketSimulator(("AAPL",), 5, 1_000.0, 10.0)
     first = [one.tick("AAPL")[0] for _ in range(3)]
     one.retime("AAPL", 5_000.0, 0.5)
     later = [one.tick("AAPL")[0] for _ in range(3)]
     same = [two.tick("AAPL")[0] for _ in range(6)]
-    assert [c["timestamp"] for c in first + later] == [1000.0, 1010.0, 1020.0, 5000.0, 5000.5, 5001.0]
-    assert [c["closing_price"] for c in first + later] == [c["closing_price"] for c in same]
+    candles = first + later
+    assert [c["timestamp"] for c in candles] == [1000.0, 1010.0, 1020.0, 5000.0, 5000.5, 5001.0]
+    assert [c["closing_price"] for c in first] == [c["closing_price"] for c in same[:3]]
+    assert all(b["opening_price"] == a["closing_price"] for a, b in zip(candles, candles[1:]))
+    p = one.profile("AAPL")
+
+    def draw(candle: dict, seconds: float) -> float:  # the standard normal draw behind a candle's move
+        years = market_years(seconds)
+        log_return = math.log(candle["closing_price"] / candle["opening_price"])
+        return (log_return - (p.mu - p.sigma**2 / 2) * years) / (p.sigma * math.sqrt(years))
+
+    for candle, twin, seconds in zip(later, same[3:], (3_980.0, 0.5, 0.5)):
+        assert draw(candle, seconds) == pytest.approx(draw(twin, 10.0), abs=0.05)
+    assert abs(draw(later[0], 3_980.0)) > 0.1  # not a move that rounding could fake
 
 
 def test_history_first_then_live_candles_counted_by_count() -> None:
