@@ -36,6 +36,10 @@ WRITER = {
     "webhook_deliveries": {"SELECT", "INSERT", "UPDATE"},
     "webhook_attempts": {"SELECT", "INSERT", "UPDATE"},
     "dashboard_feed": {"SELECT", "DELETE"},
+    "storage_samples": {"SELECT", "INSERT", "DELETE"},
+    # written by data_retention as the owner (sql/0031_stream_checkpoints.sql)
+    "stream_checkpoints": {"SELECT"},
+    "dropped_history": {"SELECT"},
     "schema_migrations": {"SELECT"},
 }
 PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
