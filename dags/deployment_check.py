@@ -8,6 +8,8 @@ Is Tickflow up? Every 5 minutes, one task per check (logic: `services/orchestrat
 - `consumer_lag`: the processor group's lag (end offsets - committed) under `TICKFLOW_CHECK_MAX_LAG`
 - `data_freshness`: each symbol's latest bar younger than `TICKFLOW_CHECK_MAX_BAR_AGE_S`
 - `postgres_schema`: PostgreSQL reachable with every migration applied
+- `storage`: database size, growth per day, days until the volume (`TICKFLOW_STORAGE_VOLUME_BYTES`) is
+  full — at least `TICKFLOW_CHECK_STORAGE_MIN_DAYS` (7) — and every table's partitions at least 6 days ahead
 - `kubernetes_rollout`: every Deployment fully rolled out (skipped, with the reason, without a cluster)
 
 A failing check is tried again, backing off, for up to `TICKFLOW_CHECK_PATIENCE_S` (30 s)
@@ -20,7 +22,7 @@ names a check whose task never started as such.
 Where the checks run: `TICKFLOW_CHECK_EXECUTOR` names the executor of its tasks (empty: the
 default one). On Kubernetes it is `LocalExecutor`, beside the default KubernetesExecutor
 (k8s/airflow/values.yaml): checks that take milliseconds run in the scheduler instead of starting
-nine task pods every five minutes.
+ten task pods every five minutes.
 """
 from __future__ import annotations
 
@@ -36,7 +38,8 @@ from services.orchestration.settings import OrchestrationSettings
 
 @dag(
     dag_id="deployment_check",
-    description="Is Tickflow up? Health, Kafka, consumer lag, data freshness, schema, rollout; every 5 minutes",
+    description="Is Tickflow up? Health, Kafka, consumer lag, data freshness, schema, storage, rollout; "
+                "every 5 minutes",
     schedule="*/5 * * * *",
     start_date=datetime(2024, 1, 1, tzinfo=timezone.utc),
     catchup=False,

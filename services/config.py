@@ -195,6 +195,12 @@ class Settings(BaseSettings):
                                                                                  "letters kept")
     retention_airflow_days: int = Field(
         30, ge=0, description="days of Airflow's own run history kept (airflow db clean); 0 keeps it")
+    # Storage figures (services/core/storage.py): the storage check and the dashboard's metrics.
+    storage_volume_bytes: int | None = Field(
+        None, gt=0, description="size of the volume PostgreSQL's data is on, in bytes or as Kubernetes writes it "
+                                "(50Gi); empty: unknown, and days until full is not computed")
+    storage_refresh_s: float = Field(
+        60.0, ge=1, description="the dashboard reads the storage figures for /metrics this often (seconds)")
 
     # Dashboard (services/dashboard): page, read-only REST, WebSocket live updates, webhooks.
     dashboard_host: str = Field("127.0.0.1", description="bind address")
@@ -249,6 +255,11 @@ class Settings(BaseSettings):
         if bad:
             raise ValueError(f"webhook URLs must start with http:// or https://: {bad}")
         return urls
+
+    @field_validator("storage_volume_bytes", mode="before")
+    @classmethod
+    def _parse_volume(cls, value: object) -> object:
+        return parse_bytes(value) if isinstance(value, str) else value
 
     @field_validator("timeframes", mode="before")
     @classmethod
@@ -338,6 +349,21 @@ class Settings(BaseSettings):
         from services.kafka_io import Topics
 
         return Topics(self.kafka_topic_prefix)
+
+
+_UNITS = {"": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12,
+          "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40}
+
+
+def parse_bytes(text: str) -> int | None:
+    """"10737418240", "10Gi", "10GiB", "50G" -> bytes (Ki, Mi, Gi, Ti binary; k, M, G, T decimal); "": None."""
+    text = text.strip()
+    if not text:
+        return None
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([kKmMgGtT]i?)?[bB]?", text)
+    if not match:
+        raise ValueError(f"{text!r}: expected bytes, e.g. 107374182400 or 100Gi")
+    return int(float(match[1]) * _UNITS[(match[2] or "").lower()])
 
 
 DATABASE_URL_FIELDS = ("database_url", "admin_database_url", "reader_database_url", "dashboard_database_url")

@@ -131,16 +131,24 @@ def expired(tier: Tier, ranges: Iterable[Range], now: datetime) -> list[Range]:
     return [] if cutoff is None else sorted((r for r in ranges if r.hi <= cutoff), key=lambda r: r.lo)
 
 
-def covered_ahead(ranges: Iterable[Range], now: datetime) -> bool:
-    """Whether partitions cover the whole of [now, now + AHEAD) without a gap."""
-    t, end = now, now + AHEAD
-    spans = sorted(ranges, key=lambda r: r.lo)
-    for r in spans:
+def covered_until(ranges: Iterable[Range], now: datetime) -> datetime:
+    """Where the partitions covering `now` without a gap end (`now` itself: none covers it)."""
+    t = now
+    for r in sorted(ranges, key=lambda r: r.lo):
         if r.lo <= t < r.hi:
             t = r.hi
-        if t >= end:
-            return True
-    return False
+    return t
+
+
+def covered_ahead(ranges: Iterable[Range], now: datetime) -> bool:
+    """Whether partitions cover the whole of [now, now + AHEAD) without a gap."""
+    return covered_until(ranges, now) >= now + AHEAD
+
+
+# Partitions reach at least this far ahead while the daily maintenance runs: right after it they
+# reach the end of the day a week ahead, so a day later (just before the next run) 6 days and a few
+# hours. Less means a maintenance run was missed; rows land in DEFAULT partitions when it reaches 0.
+MIN_AHEAD = AHEAD - timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@
 - `/api/*` read-only REST on the reader role, in read-only transactions (rest.py). Documented at /docs.
 - `/ws` committed bars and signals as they are committed (ws.py, updates.py), resumable by event id.
 - webhooks for new signals when TICKFLOW_WEBHOOK_URLS is set (see webhooks.py).
-- `/healthz`, `/readyz`, `/metrics` (monitoring.py).
+- `/healthz`, `/readyz`, `/metrics` (monitoring.py), the storage figures among the metrics (read every minute).
 
 This module only assembles them: `create_app` starts and stops the live-updates listener, its pruning and
 the webhook notifier with the app (lifespan), and mounts the routers and the static files.
@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from services.config import Settings, get_settings
 from services.dashboard import updates
-from services.dashboard.monitoring import monitoring_router
+from services.dashboard.monitoring import StorageRefresher, monitoring_router
 from services.dashboard.page import STATIC_DIR, page_router, vendor_file
 from services.dashboard.rest import rest_router
 from services.dashboard.webhooks import WebhookNotifier
@@ -73,6 +73,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if notifier is not None:
             notifier.start()
         pruner = asyncio.create_task(updates.prune_forever(app.state.writer, settings.dashboard_feed_retention_hours))
+        app.state.storage = StorageRefresher(app.state.reader, app.state.writer, settings.timeframes,
+                                             settings.storage_volume_bytes, settings.storage_refresh_s)
+        refresher = asyncio.create_task(app.state.storage.run_forever())
         if not vendor_file(settings).is_file():
             event(log, "charting library missing: the page cannot draw charts; run `make install` "
                        "(npm ci in services/dashboard/web)", logging.WARNING, expected=str(vendor_file(settings)))
@@ -80,9 +83,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            pruner.cancel()
-            with suppress(asyncio.CancelledError):
-                await pruner
+            for background in (pruner, refresher):
+                background.cancel()
+                with suppress(asyncio.CancelledError):
+                    await background
             listener.stop()
             if notifier is not None:
                 notifier.stop()

@@ -20,7 +20,15 @@ from typing import Any, Callable, Iterable
 import psycopg2
 from psycopg2 import sql
 
-from services.core.retention import Period, Range, RetentionPolicy, Tier, covered_ahead, expired, plan
+from services.core.retention import (
+    Period,
+    Range,
+    RetentionPolicy,
+    Tier,
+    covered_ahead,
+    expired,
+    plan,
+)
 from services.core.timeframes import RAW
 from services.db.connect import pg_connection
 
@@ -320,3 +328,15 @@ def missing_ahead(conn: Any, policy: RetentionPolicy, timeframes: Iterable[str],
                 if not covered_ahead([p.range for p in existing if p.timeframe == timeframe], now):
                     missing.append(f"{table.name}/{timeframe}" if timeframe else table.name)
     return missing
+
+
+def slices(timeframes: Iterable[str], tables: Iterable[PartitionedTable] = PARTITIONED) -> list[tuple[
+        PartitionedTable, str | None]]:
+    """Every (table, timeframe) slice with partitions of its own: bars and signals per timeframe."""
+    frames = [RAW, *(tf for tf in timeframes if tf != RAW)]
+    return [(t, tf) for t in tables for tf in (frames if t.by_timeframe else [None])]
+
+
+def slice_name(table: PartitionedTable, timeframe: str | None) -> str:
+    return f"{table.name}/{timeframe}" if timeframe else table.name
+

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 SERVICES = ("ingest", "processor", "generator")
 CHECKS = (*(f"{s}_health" for s in SERVICES), "kafka_topics", "consumer_lag", "data_freshness",
-          "postgres_schema", "kubernetes_rollout")
+          "postgres_schema", "storage", "kubernetes_rollout")
 
 DEFAULT_TOLERANCE = 1e-9  # README "Indicator tolerance": |stored - expected| <= 1e-9 * max(1, |expected|)
 # The window of a manual run whose start and end are empty (and of any run without a data interval).

@@ -13,6 +13,8 @@ deployment-check thresholds and endpoints, read from the same TICKFLOW_* environ
 | `TICKFLOW_CHECK_KAFKA_TIMEOUT_S` | `10` | Kafka connection and requests |
 | `TICKFLOW_CHECK_MAX_LAG` | `10000` | most unprocessed messages (all processor partitions) |
 | `TICKFLOW_CHECK_MAX_BAR_AGE_S` | `120` | oldest acceptable "latest bar" per symbol |
+| `TICKFLOW_CHECK_STORAGE_MIN_DAYS` | `7` | storage: fewest days left before PostgreSQL's volume is full |
+| `TICKFLOW_STORAGE_VOLUME_BYTES` | (empty: unknown) | storage: that volume's size, e.g. `50Gi` (services/config.py) |
 | `TICKFLOW_CHECK_K8S_NAMESPACE` | (connection's or pod's namespace) | where the Deployments are |
 | `TICKFLOW_CHECK_K8S_LABEL_SELECTOR` | (all Deployments) | which Deployments to check |
 | `TICKFLOW_CHECK_EXECUTOR` | (Airflow's default) | executor of deployment_check's tasks (Kubernetes: `LocalExecutor`) |
@@ -56,6 +58,7 @@ class OrchestrationSettings(Settings):
     check_patience_s: float = Field(30.0, ge=0)
     check_max_lag: int = Field(10_000, ge=0)
     check_max_bar_age_s: float = Field(120.0, gt=0)
+    check_storage_min_days: float = Field(7.0, ge=0)
     check_k8s_namespace: str = ""
     check_k8s_label_selector: str = ""
     check_executor: str = ""

@@ -19,7 +19,7 @@ EXPECTED = {
     "deployment_check": {
         "file": "deployment_check.py",
         "tasks": {"ingest_health", "processor_health", "generator_health", "kafka_topics", "consumer_lag",
-                  "data_freshness", "postgres_schema", "kubernetes_rollout", "summary"},
+                  "data_freshness", "postgres_schema", "storage", "kubernetes_rollout", "summary"},
         "params": {},
     },
     "indicator_backfill": {

@@ -90,7 +90,8 @@ def test_deployment_check_passes_then_names_what_is_wrong_and_where(
     assert rows["kubernetes_rollout"][1].startswith("no Kubernetes cluster configured: not running inside a cluster")
     assert rows["processor_health"][1] == f"processor: GET http://127.0.0.1:{ports['processor']}/healthz answered 200"
     assert rows["postgres_schema"][1].startswith(f"PostgreSQL at {where}: all ")
-    assert xcom(ok, "summary") == "7 of 8 deployment checks passed (1 skipped: kubernetes_rollout)"
+    assert rows["storage"][1].startswith(f"PostgreSQL at {where}: ") and "partitions at least" in rows["storage"][1]
+    assert xcom(ok, "summary") == "8 of 9 deployment checks passed (1 skipped: kubernetes_rollout)"
 
     # 2. TSLA's data stopped 10 minutes ago: only data_freshness fails, and says which symbol and how old
     monkeypatch.setenv("TICKFLOW_SYMBOLS", ",".join((*LIVE, "TSLA")))
@@ -104,7 +105,7 @@ def test_deployment_check_passes_then_names_what_is_wrong_and_where(
     assert all(symbol not in message for symbol in LIVE)
     with pytest.raises(AirflowFailException) as failed:
         deployment_summary(stale.run_id)
-    assert str(failed.value) == f"1 of 8 deployment checks failed — data_freshness: {message}"
+    assert str(failed.value) == f"1 of 9 deployment checks failed — data_freshness: {message}"
 
     # 3. the processor is stopped: its health check fails with the URL it tried
     monkeypatch.setenv("TICKFLOW_SYMBOLS", ",".join(LIVE))
@@ -119,6 +120,6 @@ def test_deployment_check_passes_then_names_what_is_wrong_and_where(
     assert rows["processor_health"][1].startswith(f"processor: GET {url} failed: cannot connect (")
     assert re.search(r"; is the processor running\? \(still failing after \d+ tries over 2 s\)$",
                      rows["processor_health"][1])
-    with pytest.raises(AirflowFailException, match=r"^1 of 8 deployment checks failed — processor_health: processor: "
+    with pytest.raises(AirflowFailException, match=r"^1 of 9 deployment checks failed — processor_health: processor: "
                                                    rf"GET {url} failed"):
         deployment_summary(down.run_id)

@@ -36,10 +36,11 @@ WRITER = {
     "webhook_deliveries": {"SELECT", "INSERT", "UPDATE"},
     "webhook_attempts": {"SELECT", "INSERT", "UPDATE"},
     "dashboard_feed": {"SELECT", "DELETE"},
-    "schema_migrations": {"SELECT"},
-    # written by data_retention as the owner; the processor reads checkpoints to rebuild a state
+    "storage_samples": {"SELECT", "INSERT", "DELETE"},
+    # written by data_retention as the owner (sql/0031_stream_checkpoints.sql)
     "stream_checkpoints": {"SELECT"},
     "dropped_history": {"SELECT"},
+    "schema_migrations": {"SELECT"},
 }
 PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
 

@@ -149,7 +149,9 @@ def test_the_pipeline_dashboard_covers_what_an_operator_asks() -> None:
                    "tickflow_ingest_kafka_publish_seconds_bucket", "tickflow_processor_batch_messages_sum",
                    "tickflow_processor_commit_seconds_bucket", "tickflow_processor_end_to_end_delay_seconds_bucket",
                    "tickflow_processor_consumer_lag", "tickflow_dashboard_ws_clients",
-                   "tickflow_dashboard_webhook_attempts_total"):
+                   "tickflow_dashboard_webhook_attempts_total", "tickflow_db_size_bytes",
+                   "tickflow_db_growth_bytes_per_day", "tickflow_db_days_until_full",
+                   "tickflow_partitions_missing_ahead", "tickflow_partition_default_rows"):
         assert wanted in names, f"the Pipeline dashboard does not show {wanted}"
     assert all(q.datasource["type"] == PROMETHEUS_TYPE for q in queries(d))
 

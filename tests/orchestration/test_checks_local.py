@@ -290,7 +290,7 @@ def test_checks_are_recorded_and_summarized(orch_db: Engine, stack: Settings) ->
         checks.record_check(writer, "run-1", checks.CheckResult("data_freshness", "failed", "stale", {}, 1.0))  # retry
         ok, message = checks.summarize_run(writer, "run-1")
         assert not ok
-        assert message == ("2 of 8 deployment checks failed — processor_health: processor_health says failed | "
+        assert message == ("2 of 9 deployment checks failed — processor_health: processor_health says failed | "
                            "data_freshness: stale")
         checks.record_check(writer, "run-2", checks.CheckResult("kafka_topics", "ok", "fine"))
         ok, message = checks.summarize_run(writer, "run-2", ["kafka_topics", "consumer_lag"])

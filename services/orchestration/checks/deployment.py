@@ -11,6 +11,7 @@ raise: an unexpected error becomes a failed result naming the exception.
 | `consumer_lag` | the processor group's lag (end offsets - committed) is at most `check_max_lag` |
 | `data_freshness` | every symbol's latest bar is at most `check_max_bar_age_s` old (database clock) |
 | `postgres_schema` | PostgreSQL answers and every migration in sql/ is applied, unchanged |
+| `storage` | partitions reach 6 days ahead; the volume (if its size is set) lasts `check_storage_min_days` |
 | `kubernetes_rollout` | every Deployment and StatefulSet has all replicas updated and available/ready |
 
 `kubernetes_rollout` is skipped without a cluster.
@@ -19,10 +20,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 import httpx
 from sqlalchemy import Engine, make_url, text
@@ -37,7 +41,7 @@ log = logging.getLogger(__name__)
 OK, FAILED, SKIPPED = "ok", "failed", "skipped"
 
 __all__ = ["CHECKS", "CheckResult", "check_consumer_lag", "check_data_freshness", "check_http",
-           "check_kafka_topics", "check_kubernetes_rollout", "check_postgres_schema", "db_location",
+           "check_kafka_topics", "check_kubernetes_rollout", "check_postgres_schema", "check_storage", "db_location",
            "record_check", "run_check", "run_check_patiently", "summarize_run"]
 
 
@@ -232,6 +236,83 @@ def check_postgres_schema(engine: Engine, where: str, sql_dir: Path | None = Non
                                  f"({min(expected)} .. {max(expected)})", details)
 
 
+@contextmanager
+def _driver_connection(engine: Engine) -> Iterator[Any]:
+    """The engine's psycopg2 connection (the partition helpers take one), back to its pool afterwards."""
+    raw = engine.raw_connection()
+    try:
+        yield raw.driver_connection
+    finally:
+        raw.close()
+
+
+def _span(span: timedelta) -> str:
+    hours = span / timedelta(hours=1)
+    return f"{hours / 24:.1f} days" if hours >= 24 else f"{hours:.1f} h"
+
+
+def storage_details(figures: Any, where: str, min_days: float) -> dict[str, Any]:
+    """The figures as JSON (jsonb has no infinity: a volume that does not fill has days_left null)."""
+    days = figures.days_left
+    growth = figures.growth
+    return {"database": where, "measured_at": figures.measured_at.isoformat(),
+            "database_bytes": figures.database_bytes, "used_bytes": figures.used_bytes,
+            "volume_bytes": figures.volume_bytes,
+            "growth_bytes_per_day": None if growth is None else round(growth.bytes_per_day),
+            "growth_since": None if growth is None else growth.since.at.isoformat(),
+            "days_left": None if days is None or math.isinf(days) else round(days, 2),
+            "filling": days is not None and not math.isinf(days), "min_days": min_days,
+            "ahead_days": {k: round(v, 2) for k, v in figures.ahead_days().items()},
+            "missing_ahead": figures.missing_ahead, "default_rows": dict(figures.default_rows),
+            "table_bytes": dict(figures.table_bytes)}
+
+
+def storage_summary(figures: Any) -> str:
+    """"1.2 GB, +1.1 GB/day over 3.0 days, 80 days left on a 100 GiB volume, partitions at least 6.9 days ahead"."""
+    from services.core.storage import size, volume
+
+    parts = [size(figures.database_bytes)]
+    growth = figures.growth
+    if growth is None:
+        parts.append("growth not known yet (it needs samples at least an hour apart)")
+    else:
+        parts.append(f"{size(growth.bytes_per_day, sign=True)}/day over {_span(growth.span(figures.measured_at))}")
+    days = figures.days_left
+    if figures.volume_bytes is None:
+        parts.append("volume size unknown (TICKFLOW_STORAGE_VOLUME_BYTES)")
+    elif days is None:
+        parts.append(f"{size(figures.used_bytes)} of a {volume(figures.volume_bytes)} volume used")
+    elif math.isinf(days):
+        parts.append(f"not filling its {volume(figures.volume_bytes)} volume ({size(figures.used_bytes)} used)")
+    else:
+        parts.append(f"{days:.0f} days left on a {volume(figures.volume_bytes)} volume "
+                     f"({size(figures.used_bytes)} used by all databases)")
+    ahead = figures.ahead_days()
+    if ahead:
+        parts.append(f"partitions at least {min(ahead.values()):.1f} days ahead")
+    waiting = {t: n for t, n in figures.default_rows.items() if n}
+    if waiting:
+        parts.append("rows waiting in DEFAULT partitions: " + ", ".join(f"{t} {n}" for t, n in sorted(waiting.items())))
+    return ", ".join(parts)
+
+
+def check_storage(engine: Engine, settings: OrchestrationSettings, where: str) -> CheckResult:
+    """Database size, growth per day, days until the volume is full, partitions ahead (services/core/storage.py);
+    records the size as a sample for the growth of later runs."""
+    from services.core.storage import storage_problems
+    from services.db.storage import measure_and_record
+
+    name = "storage"
+    with _driver_connection(engine) as conn:
+        figures = measure_and_record(conn, conn, settings.timeframes, settings.storage_volume_bytes)
+    details = storage_details(figures, where, settings.check_storage_min_days)
+    problems = storage_problems(figures, settings.check_storage_min_days)
+    if problems:
+        return CheckResult(name, FAILED, f"PostgreSQL at {where}: " + "; ".join(problems)
+                           + f" ({storage_summary(figures)})", details)
+    return CheckResult(name, OK, f"PostgreSQL at {where}: {storage_summary(figures)}", details)
+
+
 def _deployment_state(d: Any) -> tuple[dict[str, Any], list[str]]:
     """A Deployment's replica counts, and why it is not rolled out (empty: it is)."""
     desired = d.spec.replicas if d.spec.replicas is not None else 1
@@ -318,12 +399,16 @@ def run_check(name: str, settings: OrchestrationSettings, engine: Engine | None 
         elif name == "consumer_lag":
             result = check_consumer_lag(settings.kafka_bootstrap, settings.processor_group, settings.topics,
                                         settings.check_max_lag, settings.check_kafka_timeout_s)
-        elif name in ("data_freshness", "postgres_schema"):
+        elif name in ("data_freshness", "postgres_schema", "storage"):
             if engine is None:
                 raise ValueError(f"{name} needs a database engine")
             where = db_location(settings.database_url)
-            result = (check_data_freshness(engine, settings.symbols, settings.check_max_bar_age_s, where)
-                      if name == "data_freshness" else check_postgres_schema(engine, where))
+            if name == "data_freshness":
+                result = check_data_freshness(engine, settings.symbols, settings.check_max_bar_age_s, where)
+            elif name == "storage":
+                result = check_storage(engine, settings, where)
+            else:
+                result = check_postgres_schema(engine, where)
         elif name == "kubernetes_rollout":
             if kubernetes is None:
                 raise ValueError("kubernetes_rollout needs a function that runs it (see runtime.kubernetes_check)")
