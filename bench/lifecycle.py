@@ -2,7 +2,7 @@
 
 History is written through the processor's batch path (services/processor/fast_forward.py) a day
 at a time, each day followed by what data_retention does (partitions ahead, checkpoints, expired
-partitions dropped), up to the simulated now = the real now. At each of `days` it measures:
+partitions dropped), up to the simulated now = today's midnight (UTC). At each of `days` it measures:
 the database's size on disk; the dashboard's REST p50/p99 for the page's default views (a real
 dashboard process); each batch DAG's duration and peak memory for its default window (each job in
 a process of its own, bench/lifecycle_job.py); processor start to its first commit; and a state
@@ -151,7 +151,7 @@ def run(report: Report, stack: BenchStack, days: tuple[int, ...] = DAYS, rate: f
     _fresh_schema(stack)
     settings = stack.settings
     interval = len(settings.symbols) / rate
-    end = math.floor(time.time() / 60) * 60
+    end = math.floor(time.time() / DAY) * DAY  # today's midnight (UTC): each simulated day is a calendar day
     start = end - max(days) * DAY
     port = free_port()
     stack.spawn("dashboard", health=f"http://127.0.0.1:{port}/healthz", dashboard_port=port)

@@ -199,6 +199,8 @@ def _home_default_rows(cur: Any, table: PartitionedTable, homes: list[tuple[str 
     moved: int = cur.rowcount
     cur.execute(sql.SQL("ALTER TABLE {t} ENABLE TRIGGER USER").format(t=t))
     cur.execute(sql.SQL("DROP TABLE {p}").format(p=p))
+    for partition in created:  # statistics now: a query planned on none may take a nested loop over them all
+        cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(partition.name)))
     return created, moved
 
 
