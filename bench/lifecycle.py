@@ -167,6 +167,11 @@ def run(report: Report, stack: BenchStack, days: tuple[int, ...] = DAYS, rate: f
             with pg_connection(settings.admin_database_url, "bench-lifecycle") as conn:
                 maintain(conn, settings.retention_policy(), settings.timeframes, _utc(now))
                 drop_expired(conn, settings.retention_policy(), _utc(now))
+                # what autovacuum does while a live day fills its partitions (here written in seconds):
+                # without statistics a summary query over the new day was planned as a nested loop (400 s)
+                conn.autocommit = True
+                with conn.cursor() as cur:
+                    cur.execute("ANALYZE")
             if day in days:
                 figures[day] = {**_measure(stack, day, _utc(now), port, requests, jobs),
                                 "state rebuild ms": rebuild_ms}

@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 
 import pytest
-from support import TEST_DATABASE
 
 from bench import batch, soak
 from bench.report import Report
@@ -12,12 +11,6 @@ from bench.stack import BenchStack
 
 BARS = 20_000
 
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    stack = BenchStack.create(tmp_path_factory.mktemp("bench"), database=f"{TEST_DATABASE}_bench")
-    yield stack
-    stack.close()
 
 
 def test_batch_figures_cover_every_stored_bar(stack: BenchStack) -> None:

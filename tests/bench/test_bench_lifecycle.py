@@ -3,18 +3,10 @@ every figure is measured at each day, and the 1-day figures are the ratios' base
 from __future__ import annotations
 
 import pytest
-from support import TEST_DATABASE
 
 from bench import lifecycle
 from bench.report import Report
 from bench.stack import BenchStack
-
-
-@pytest.fixture
-def stack(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    stack = BenchStack.create(tmp_path_factory.mktemp("bench"), database=f"{TEST_DATABASE}_bench")
-    yield stack
-    stack.close()
 
 
 def test_lifecycle_measures_every_cost_at_each_day(stack: BenchStack) -> None:
