@@ -61,15 +61,17 @@ def _views(symbol: str) -> list[str]:
 
 def _rest(base: str, symbol: str, requests: int) -> tuple[float, float]:
     """p50 and p99 (ms) over every default view, `requests` times each."""
-    took = []
+    by_view: dict[str, list[float]] = {}
     with httpx.Client(base_url=base, timeout=30) as client:
         for _ in range(requests):
             for path in _views(symbol):
                 began = time.perf_counter()
                 response = client.get(path)
-                took.append((time.perf_counter() - began) * 1000)
+                by_view.setdefault(path, []).append((time.perf_counter() - began) * 1000)
                 response.raise_for_status()
-    took.sort()
+    print("  " + GROUP + ": REST p50 by view: " + ", ".join(
+        f"{path.split('?')[0]} {statistics.median(ms):.1f} ms" for path, ms in by_view.items()), flush=True)
+    took = sorted(ms for times in by_view.values() for ms in times)
     return statistics.median(took), took[min(len(took) - 1, math.ceil(0.99 * len(took)) - 1)]
 
 
