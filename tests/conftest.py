@@ -12,6 +12,7 @@ from typing import Iterator
 
 import psycopg2
 import pytest
+import single_threaded_blas  # noqa: F401 - before anything imports numpy
 from namespaces import namespaced, own_topics
 from sqlalchemy import Engine, make_url
 from streams import truncate_outputs
