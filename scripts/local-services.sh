@@ -413,7 +413,9 @@ EOF
 # the side databases of `make test` and `make bench`, so tests never touch the data of `make run`.
 # Passwords go through the environment (\getenv), never the command line.
 PG_ROLES_DIR=$REPO_ROOT/k8s/base/postgres/initdb
+# tickflow_test_gw1*: the second pytest-xdist worker's (make test runs two; tests/parallel.py)
 PG_SIDE_DATABASES=tickflow_test,tickflow_test_airflow,tickflow_test_bench,tickflow_test_lifecycle,tickflow_bench
+PG_SIDE_DATABASES+=,tickflow_test_gw1,tickflow_test_gw1_airflow,tickflow_test_gw1_bench,tickflow_test_gw1_lifecycle
 pg_bootstrap() {
     local out db
     out=$(

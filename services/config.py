@@ -153,6 +153,9 @@ class Settings(BaseSettings):
     processor_batch_max: int = Field(5000, ge=1, description="most records per batch/transaction")
     processor_batch_timeout_ms: int = Field(50, ge=1, description="longest wait for a batch to fill (ms)")
     processor_session_timeout_ms: int = Field(10_000, ge=6_000, description="Kafka group session timeout")
+    processor_bootstrap_timeout_ms: int = Field(
+        10_000, ge=1_000, description="one attempt to reach Kafka at start-up lasts this long; then it is retried "
+                                      "with backoff (unready, alive)")
     processor_stall_timeout_s: float = Field(
         20.0, gt=0, description="no records for this long while partitions have unread ones: reconnect")
     processor_stuck_transaction_s: float = Field(

@@ -1,7 +1,8 @@
 """Fixtures for tests on the real local Kafka and PostgreSQL (started by `make test`).
 
-Tests use their own database (`tickflow_test`, created by scripts/local-services.sh) and their
-own topic prefix, so `make test` never disturbs the data of a running `make run`.
+Tests use their own database (`tickflow_test`, created by scripts/local-services.sh; each pytest-xdist
+worker after the first its own, see parallel.py) and their own topic prefix, so `make test` never
+disturbs the data of a running `make run`.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Iterator
 
 import psycopg2
 import pytest
+import single_threaded_blas  # noqa: F401 - before anything imports numpy
 from lifecycle import emptied_lifecycle
 from namespaces import namespaced, own_topics
 from sqlalchemy import Engine, make_url
@@ -30,6 +32,10 @@ def pytest_configure(config: pytest.Config) -> None:
     for name, url in side_database_urls({n: getattr(settings, n) for n in DATABASE_URL_FIELDS}, TEST_DATABASE).items():
         os.environ[f"TICKFLOW_{name.upper()}"] = url
     stop_orphaned_services(os.environ["TICKFLOW_DATABASE_URL"])
+    if config.pluginmanager.hasplugin("xdist"):
+        from parallel import Parallel  # imports xdist
+
+        config.pluginmanager.register(Parallel(config), "tickflow-parallel")
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

@@ -23,8 +23,10 @@ ROOT = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
 
 DATA_TABLES = PROCESSOR_TABLES  # emptied before each test that runs the pipeline
-# The database tests use (made by scripts/local-services.sh), never the data of `make run`.
-TEST_DATABASE = os.environ.get("TICKFLOW_TEST_DATABASE", "tickflow_test")
+# The database tests use (made by scripts/local-services.sh), never the data of `make run`: one per
+# pytest-xdist worker (parallel.py), the first worker's (or a run without workers') the plain name.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+TEST_DATABASE = os.environ.get("TICKFLOW_TEST_DATABASE", "tickflow_test") + ("" if _WORKER == "gw0" else f"_{_WORKER}")
 
 
 def assert_same_indicators(got: "pd.DataFrame", want: "pd.DataFrame") -> None:
@@ -84,9 +86,12 @@ def service_env(stack: Settings, **settings: object) -> dict[str, str]:
     return env
 
 
+XDIST_WORKER_COMMAND = "exec(eval(sys.stdin.readline()))"  # how execnet starts a pytest-xdist worker
+
+
 def stop_orphaned_services(database_url: str) -> list[int]:
     """SIGKILL the services a killed test run left behind on this test database: orphans (their
-    parent is no pytest: it is gone, so init or a subreaper adopted them) started by pytest
+    parent is no pytest nor pytest-xdist worker: it is gone, so init or a subreaper adopted them) started by pytest
     (PYTEST_VERSION in their environment) with the same TICKFLOW_DATABASE_URL. One such ingest kept a
     core busy for the next runs: kafka-python's metadata refresh spins once the topics it produced to
     are deleted, which the next run does to leftover test topics."""
@@ -99,7 +104,8 @@ def stop_orphaned_services(database_url: str) -> list[int]:
             parent = Path(f"/proc/{ppid}/cmdline").read_text() if ppid > 1 else ""
         except (OSError, ValueError, IndexError):
             continue  # gone, or not ours to read
-        if "pytest" not in parent and "PYTEST_VERSION" in env and env.get("TICKFLOW_DATABASE_URL") == database_url \
+        by_pytest = "pytest" in parent or XDIST_WORKER_COMMAND in parent
+        if not by_pytest and "PYTEST_VERSION" in env and env.get("TICKFLOW_DATABASE_URL") == database_url \
                 and "services." in command:
             pid = int(proc.name)
             try:

@@ -72,6 +72,7 @@ class Processor:
             max_poll_records=settings.processor_batch_max,
             session_timeout_ms=settings.processor_session_timeout_ms,
             heartbeat_interval_ms=settings.processor_session_timeout_ms // 5,
+            bootstrap_timeout_ms=settings.processor_bootstrap_timeout_ms,
             **(consumer_overrides or {}),
         )
         self.consumer: KafkaConsumer | None = None  # connected by run(): Kafka may be down at start

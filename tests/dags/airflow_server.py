@@ -70,6 +70,13 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     assert not _group_alive(proc.pid)
 
 
+def _heeding_sigint() -> None:
+    """In the child before exec: SIGINT back to its default. A test run started with SIGINT ignored (a
+    background job of a script, nohup) passes that on, and standalone then heard only the SIGKILL, a
+    minute later (_stop)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @contextmanager
 def standalone(base_settings: Settings, log: Path) -> Iterator[Airflow]:
     """`airflow standalone` with the project's DAGs on a free port (the metadata database must be migrated),
@@ -92,7 +99,8 @@ def standalone(base_settings: Settings, log: Path) -> Iterator[Airflow]:
     }
     with open(log, "wb") as out:
         proc = subprocess.Popen([str(BIN / "airflow"), "standalone"], cwd=ROOT, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                                preexec_fn=_heeding_sigint)
     try:
         def healthy() -> bool:
             if proc.poll() is not None:

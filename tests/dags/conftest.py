@@ -5,7 +5,11 @@ collection time, before any test imports it. The metadata database is a PostgreS
 its own (`<test db>_airflow`, made by scripts/local-services.sh), emptied and migrated once per
 session. These
 tests run last (see `pytest_collection_modifyitems`): importing Airflow configures process-wide
-logging, which must not change what the other tests see.
+logging, which must not change what the other tests see. On pytest-xdist workers (`make test`) they
+are one unit of work instead, which goes first to one worker (tests/parallel.py), so the session
+fixtures below start once, and that worker goes on with other modules: the tests that read what is
+logged in-process (caplog: tests/generator, test_dashboard_feed_db, test_recommendation_phrasing)
+pass after these too.
 
 `streamed` runs the real pipeline once per session (ingest → Kafka → processor → PostgreSQL,
 fixed seed) and keeps what the processor wrote, base bars and rolled candles; `stream_tables`

@@ -10,6 +10,9 @@ from services.orchestration import runtime
 
 
 def test_connections_override_settings(airflow_db: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # URLs of a deployment, on ports of their own: the local port variables of `make test` (when set) would refuse them
+    monkeypatch.delenv("TICKFLOW_PG_PORT", raising=False)
+    monkeypatch.delenv("TICKFLOW_KAFKA_PORT", raising=False)
     monkeypatch.setenv("TICKFLOW_DATABASE_URL", "postgresql://nobody:x@db.invalid:5432/elsewhere")
     monkeypatch.setenv("TICKFLOW_KAFKA_BOOTSTRAP", "kafka.invalid:9092")
     monkeypatch.delenv("AIRFLOW_CONN_TICKFLOW_DB", raising=False)

@@ -163,7 +163,7 @@ def test_kafka_outage_ingest_refuses_and_nothing_is_lost_or_doubled(
         ingest_port, env = pipeline.ingest_port, pipeline.env
         interval, start = 1.0, math.floor(time.time()) - 86_400
         generator = ServiceProcess("generator", [
-            "--rate", "2000", "--seed", "3", "--start", str(start), "--interval", str(interval),
+            "--rate", "500", "--seed", "3", "--start", str(start), "--interval", str(interval),
             "--batch", "200", "--port", str(generator_port), "--ingest-url", f"http://127.0.0.1:{ingest_port}",
             "--progress", "never"], env, tmp_path)
         generator.wait_http(f"http://127.0.0.1:{generator_port}/healthz")

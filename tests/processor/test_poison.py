@@ -168,7 +168,8 @@ def test_a_processor_started_while_kafka_is_unreachable_waits_unready_then_proce
 ) -> None:
     host, port = stack.kafka_bootstrap.split(",")[0].rsplit(":", 1)
     gate = TcpProxy((host, int(port)), listening=False)  # Kafka "down" until opened
-    env = service_env(stack, kafka_bootstrap=f"127.0.0.1:{gate.port}", processor_session_timeout_ms=6000)
+    env = service_env(stack, kafka_bootstrap=f"127.0.0.1:{gate.port}", processor_session_timeout_ms=6000,
+                      processor_bootstrap_timeout_ms=2000)  # two failed attempts in seconds, not 20 s
     proc, metrics_port = start_processor(env, tmp_path)
     try:
         proc.wait_http(f"http://127.0.0.1:{metrics_port}/healthz")
