@@ -87,8 +87,10 @@ def test_the_wheel_carries_migrations_assets_and_console_scripts(venv: Path, fre
 
     env = {**os.environ, "TICKFLOW_ADMIN_DATABASE_URL": fresh_database, "TICKFLOW_LOG_FORMAT": "json"}
     versions = [m.version for m in discover()]
-    out = run(bin_dir / "tickflow-admin", "migrate", env=env, cwd=tmp_path)
-    assert out.strip() == f"applied {len(versions)} migration(s): {', '.join(versions)}"
+    out = run(bin_dir / "tickflow-admin", "migrate", env=env, cwd=tmp_path).strip().splitlines()
+    assert out[0] == f"applied {len(versions)} migration(s): {', '.join(versions)}"
+    created = int(out[1].removeprefix("partitions: ").split()[0])  # the time partitions a week ahead
+    assert created > 50 and out[1].endswith(", 0 row(s) moved out of DEFAULT partitions")
     engine = make_engine(fresh_database)
     try:
         with engine.connect() as conn:
@@ -97,7 +99,8 @@ def test_the_wheel_carries_migrations_assets_and_console_scripts(venv: Path, fre
     finally:
         engine.dispose()
     assert stored == versions
-    assert run(bin_dir / "tickflow-admin", "migrate", env=env, cwd=tmp_path).strip() == "schema is up to date"
+    assert run(bin_dir / "tickflow-admin", "migrate", env=env, cwd=tmp_path).strip().splitlines() == [
+        "schema is up to date", "partitions: 0 created, 0 row(s) moved out of DEFAULT partitions"]
 
     # Services from their console scripts, serving what only the wheel can have provided.
     port, ops_port, dash_port = free_port(), free_port(), free_port()
