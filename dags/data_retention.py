@@ -9,7 +9,8 @@ Daily: keeps the database's size bounded by the retention tiers (README "Data li
 - `drop_expired`: drops every partition whose whole time range is older than its tier, whole,
   never with DELETE, and never one that holds a row younger than its tier;
 - `airflow_metadata`: `airflow db clean` for Airflow's own run history older than
-  `TICKFLOW_RETENTION_AIRFLOW_DAYS` (30; 0 keeps it);
+  `TICKFLOW_RETENTION_AIRFLOW_DAYS` (30; 0 keeps it). Airflow 3 gives tasks no access to its
+  metadata database, so the URL comes from `TICKFLOW_AIRFLOW_DATABASE_URL` (unset: skipped);
 - `summary`: what was dropped (partitions, rows, MB) and created.
 
 Param `dry_run` (default false): change nothing; each task lists what it would create, move and
@@ -53,9 +54,9 @@ def data_retention() -> None:
     def drop_expired(params: dict | None = None) -> dict:
         return tasks.retention_drop(params or {})
 
-    @task.bash
-    def airflow_metadata(params: dict | None = None) -> str:
-        return tasks.airflow_clean_command(params or {})
+    @task
+    def airflow_metadata(params: dict | None = None) -> dict:
+        return tasks.airflow_clean(params or {})
 
     @task
     def summary(created: dict, dropped: dict) -> str:

@@ -87,6 +87,8 @@ airflow_env() {
   export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="$AIRFLOW_URL/execution/"
   # what the DAGs use: the writer role, Kafka, and where each service answers
   export AIRFLOW_CONN_TICKFLOW_DB="${AIRFLOW_CONN_TICKFLOW_DB:-postgresql://tickflow_app:${TICKFLOW_PG_APP_PASSWORD:-tickflow_app}@127.0.0.1:$PG_PORT/tickflow}"
+  # data_retention's `airflow db clean`: Airflow 3 tasks have no other way to its metadata database
+  export TICKFLOW_AIRFLOW_DATABASE_URL="${TICKFLOW_AIRFLOW_DATABASE_URL:-postgresql://airflow:${TICKFLOW_PG_AIRFLOW_PASSWORD:-airflow}@127.0.0.1:$PG_PORT/airflow}"
   # data_retention's partition DDL: the tables' owner
   export AIRFLOW_CONN_TICKFLOW_DB_OWNER="${AIRFLOW_CONN_TICKFLOW_DB_OWNER:-postgresql://tickflow:${TICKFLOW_PG_OWNER_PASSWORD:-tickflow}@127.0.0.1:$PG_PORT/tickflow}"
   kafka_conn='{"conn_type": "generic", "host": "127.0.0.1", "port": '"${TICKFLOW_KAFKA_PORT:-19092}"'}'

@@ -198,6 +198,9 @@ class Settings(BaseSettings):
                                                                                  "letters kept")
     retention_airflow_days: int = Field(
         30, ge=0, description="days of Airflow's own run history kept (airflow db clean); 0 keeps it")
+    # Airflow 3 tasks cannot reach Airflow's metadata database: data_retention's `airflow db clean` is
+    # given it here (never logged).
+    airflow_database_url: SecretStr | None = None
     # Storage figures (services/core/storage.py): the storage check and the dashboard's metrics.
     storage_volume_bytes: int | None = Field(
         None, gt=0, description="size of the volume PostgreSQL's data is on, in bytes or as Kubernetes writes it "

@@ -431,22 +431,38 @@ def retention_drop(run_params: Mapping[str, Any]) -> dict[str, Any]:
             "checkpoints": dropped.checkpoints}
 
 
-def airflow_clean_command(run_params: Mapping[str, Any]) -> str:
-    """`airflow db clean` for run history older than TICKFLOW_RETENTION_AIRFLOW_DAYS (0: keep, nothing run)."""
-    import shlex
+def airflow_clean(run_params: Mapping[str, Any]) -> dict[str, Any]:
+    """`airflow db clean` of Airflow's run history older than TICKFLOW_RETENTION_AIRFLOW_DAYS (0: kept).
+
+    Airflow 3 gives a task no access to its metadata database (a task process's SQL_ALCHEMY_CONN is
+    a deliberate dummy), so the command gets the URL from TICKFLOW_AIRFLOW_DATABASE_URL, through its
+    environment only (never a command line or a log line). Unset: the task is skipped, saying so."""
+    import os
+    import subprocess
     import sys
 
     from services.orchestration.runtime import load_settings
 
-    days = load_settings(use_connections=False).retention_airflow_days
+    settings = load_settings(use_connections=False)
     with _refusing():
         dry_run = validate_bool("dry_run", run_params.get("dry_run"))
+    days = settings.retention_airflow_days
     if days == 0:
-        return "echo 'Airflow run history is kept: TICKFLOW_RETENTION_AIRFLOW_DAYS=0'"
+        raise _skip("Airflow's run history is kept: TICKFLOW_RETENTION_AIRFLOW_DAYS=0")
+    if settings.airflow_database_url is None:
+        raise _skip("TICKFLOW_AIRFLOW_DATABASE_URL is not set: Airflow's run history is not cleaned (a task has "
+                    "no access to Airflow's metadata database otherwise)")
     before = (_now() - timedelta(days=days)).isoformat()
-    # the worker's own Python: its `airflow` is the one whose metadata database this is, PATH or not
-    return (f"{shlex.quote(sys.executable)} -m airflow db clean --clean-before-timestamp {shlex.quote(before)} "
-            "--skip-archive --yes" + (" --dry-run" if dry_run else ""))
+    command = [sys.executable, "-m", "airflow", "db", "clean", "--clean-before-timestamp", before, "--skip-archive",
+               "--yes", *(["--dry-run"] if dry_run else [])]
+    url = settings.airflow_database_url.get_secret_value().replace("postgresql://", "postgresql+psycopg2://", 1)
+    done = subprocess.run(command, env={**os.environ, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url},
+                          capture_output=True, text=True, timeout=3600)
+    for line in (done.stdout + done.stderr).splitlines():
+        log.info("%s", line.replace(url, "<TICKFLOW_AIRFLOW_DATABASE_URL>"))
+    if done.returncode != 0:
+        raise RuntimeError(f"airflow db clean exited with {done.returncode}; see the lines above")
+    return {"dry_run": dry_run, "before": before}
 
 
 def retention_summary(partitions: Mapping[str, Any], dropped: Mapping[str, Any]) -> str:

@@ -46,6 +46,8 @@ def test_data_retention_drops_what_its_dry_run_listed_and_nothing_younger(
                     "(now() - interval '20 days', 'tickflow-recent')")
     monkeypatch.setenv("AIRFLOW_CONN_TICKFLOW_DB_OWNER", lifecycle.admin_database_url)
     monkeypatch.setenv("TICKFLOW_RETENTION_AIRFLOW_DAYS", "30")
+    monkeypatch.setenv("TICKFLOW_AIRFLOW_DATABASE_URL", os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace(
+        "postgresql+psycopg2://", "postgresql://"))
 
     dry = dag_bag["data_retention"].test(run_conf={"dry_run": True})
     assert dry.state == "success", task_states(dry)

@@ -65,7 +65,9 @@ def test_values_use_the_secrets_the_local_overlay_creates() -> None:
     expected = {"TICKFLOW_DATABASE_URL": ("tickflow_app", "app-password"),
                 "TICKFLOW_READER_DATABASE_URL": ("tickflow_analyst", "analyst-password"),
                 # data_retention's partition DDL needs the tables' owner
-                "TICKFLOW_ADMIN_DATABASE_URL": ("tickflow", "owner-password")}
+                "TICKFLOW_ADMIN_DATABASE_URL": ("tickflow", "owner-password"),
+                # data_retention's `airflow db clean`: Airflow's own metadata database
+                "TICKFLOW_AIRFLOW_DATABASE_URL": ("airflow", "airflow-password")}
     assert set(tickflow_env) == set(expected)
     urls = {name: urllib.parse.urlsplit(url) for name, url in tickflow_env.items()}
     urls["metadata"] = urllib.parse.urlsplit(c.secret(value("data.metadataSecretName"))["connection"])
@@ -74,7 +76,7 @@ def test_values_use_the_secrets_the_local_overlay_creates() -> None:
         user, key = expected[name]
         assert (url.hostname, url.port) == ("postgres", 5432) and c.find("Service", "postgres"), name
         assert url.username == user and url.password == db[key], f"{name}: {user} with tickflow-db/{key}"
-        assert url.path == ("/airflow" if name == "metadata" else "/tickflow")
+        assert url.path == ("/airflow" if name in ("metadata", "TICKFLOW_AIRFLOW_DATABASE_URL") else "/tickflow")
 
 
 def test_values_point_tickflow_settings_at_existing_services() -> None:
