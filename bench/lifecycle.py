@@ -125,7 +125,7 @@ def _tier_sizes(stack: BenchStack, now: datetime) -> dict[str, float]:
     day_sql = """
         SELECT sum(pg_total_relation_size(c.oid)) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
         WHERE i.inhparent = ANY(CAST(:parents AS regclass[])) AND c.relname ~ :pattern"""
-    yesterday = datetime.fromtimestamp(now.timestamp() - DAY, timezone.utc).strftime("%Y%m%d")
+    yesterday = _utc(now.timestamp() - DAY).strftime("%Y%m%d")
     tiers = {"raw MB/day": (["bars", "signals"], f"_raw_{yesterday}$"),
              "market MB/day": (["order_book", "news_sentiment", "market_data", "economic_indicators"],
                                f"_{yesterday}$"),
@@ -144,7 +144,6 @@ def _tier_sizes(stack: BenchStack, now: datetime) -> dict[str, float]:
 def _fresh_schema(stack: BenchStack) -> None:
     with stack.db.begin() as conn:
         conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    stack.db.dispose()  # new sessions: a migration's session-temporary helpers start afresh
     migrate(stack.db)
 
 

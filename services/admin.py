@@ -70,22 +70,22 @@ def main(argv: list[str] | None = None) -> int:
 
 def partitions_command(settings: Settings, drop: bool, dry_run: bool) -> int:
     from services.db.connect import pg_connection
-    from services.db.partitions import PARTITIONED, drop_expired, maintain_database, partitions
+    from services.db.partitions import PARTITIONED, drop_expired, maintain, partitions, utc_session
 
-    now = datetime.now(timezone.utc)
-    created = maintain_database(settings.admin_database_url, settings.retention_policy(), settings.timeframes,
-                                now).created
+    now, policy = datetime.now(timezone.utc), settings.retention_policy()
     with pg_connection(settings.admin_database_url, "tickflow-admin") as conn:
+        created = maintain(conn, policy, settings.timeframes, now, dry_run=dry_run).created
         if drop or dry_run:
-            gone = drop_expired(conn, settings.retention_policy(), now, dry_run=dry_run).partitions
+            gone = drop_expired(conn, policy, now, dry_run=dry_run).partitions
             verb = "would drop" if dry_run else "dropped"
             for p in gone:
                 print(f"{verb} {p.name}: {p.rows} rows, {p.bytes / 1e6:.1f} MB, "
                       f"[{p.range.lo:%Y-%m-%d}, {p.range.hi:%Y-%m-%d})")
-            print(f"{verb} {len(gone)} partition(s), {sum(p.bytes for p in gone) / 1e6:.1f} MB")
+            print(f"{verb} {len(gone)} partition(s), {sum(p.bytes for p in gone) / 1e6:.1f} MB; "
+                  f"{'would create' if dry_run else 'created'} {len(created)}")
             return 0
         with conn, conn.cursor() as cur:
-            cur.execute("SET TIME ZONE 'UTC'")
+            utc_session(cur)
             for table in PARTITIONED:
                 for p in partitions(cur, table):
                     print(f"{p.name:40} {p.range.lo:%Y-%m-%d} .. {p.range.hi:%Y-%m-%d} {p.bytes / 1e6:9.1f} MB")

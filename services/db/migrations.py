@@ -88,6 +88,8 @@ def migrate(engine: Engine, sql_dir: Path = SQL_DIR) -> list[str]:
                     )
                 continue
             _run_script(conn, migration.sql)
+            # its session-temporary helpers (e.g. 0030's procedure) end with it, not with the pooled session
+            conn.execute(text("DISCARD TEMP"))
             conn.execute(
                 text("INSERT INTO schema_migrations (version, checksum) VALUES (:v, :c)"),
                 {"v": migration.version, "c": migration.checksum},

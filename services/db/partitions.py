@@ -234,19 +234,29 @@ def _locked(conn: Any, work: Callable[[Any], Any]) -> Any:
     raise AssertionError("unreachable")
 
 
+def slices(timeframes: Iterable[str], tables: Iterable[PartitionedTable] = PARTITIONED) -> list[tuple[
+        PartitionedTable, str | None]]:
+    """Every (table, timeframe) slice with partitions of its own: bars and signals per timeframe."""
+    frames = [RAW, *(tf for tf in timeframes if tf != RAW)]
+    return [(t, tf) for t in tables for tf in (frames if t.by_timeframe else [None])]
+
+
+def slice_name(table: PartitionedTable, timeframe: str | None) -> str:
+    return f"{table.name}/{timeframe}" if timeframe else table.name
+
+
 def maintain(conn: Any, policy: RetentionPolicy, timeframes: Iterable[str], now: datetime,
              tables: Iterable[PartitionedTable] = PARTITIONED, dry_run: bool = False) -> MaintenanceReport:
     """Create every partition from now to AHEAD (bars and signals: for raw and each of `timeframes`)
     and a home for every row in a DEFAULT partition. Drops nothing. A dry run only reports what it
     would create, and how many rows wait for a home."""
     report = MaintenanceReport()
-    slices = [RAW, *(tf for tf in timeframes if tf != RAW)]
     for table in tables:
         def work(cur: Any, table: PartitionedTable = table) -> tuple[list[Partition], int]:
             existing = partitions(cur, table)
             rows_waiting = waiting(cur, table)
             homes: list[tuple[str | None, Range]] = []
-            for timeframe in dict.fromkeys([*(slices if table.by_timeframe else [None]), *rows_waiting]):
+            for timeframe in dict.fromkeys([*(tf for _, tf in slices(timeframes, [table])), *rows_waiting]):
                 ranges = [p.range for p in existing if p.timeframe == timeframe]
                 homes += [(timeframe, r) for r in plan(table.tier(policy, timeframe), ranges,
                                                          rows_waiting.get(timeframe, ()), now)]
@@ -320,25 +330,8 @@ def drop_expired(conn: Any, policy: RetentionPolicy, now: datetime, dry_run: boo
 def missing_ahead(conn: Any, policy: RetentionPolicy, timeframes: Iterable[str], now: datetime,
                   tables: Iterable[PartitionedTable] = PARTITIONED) -> list[str]:
     """The slices ("bars/raw", "order_book") whose partitions do not cover now to AHEAD."""
-    slices = [RAW, *(tf for tf in timeframes if tf != RAW)]
-    missing = []
     with conn, conn.cursor() as cur:
         utc_session(cur)
-        for table in tables:
-            existing = partitions(cur, table)
-            for timeframe in (slices if table.by_timeframe else [None]):
-                if not covered_ahead([p.range for p in existing if p.timeframe == timeframe], now):
-                    missing.append(f"{table.name}/{timeframe}" if timeframe else table.name)
-    return missing
-
-
-def slices(timeframes: Iterable[str], tables: Iterable[PartitionedTable] = PARTITIONED) -> list[tuple[
-        PartitionedTable, str | None]]:
-    """Every (table, timeframe) slice with partitions of its own: bars and signals per timeframe."""
-    frames = [RAW, *(tf for tf in timeframes if tf != RAW)]
-    return [(t, tf) for t in tables for tf in (frames if t.by_timeframe else [None])]
-
-
-def slice_name(table: PartitionedTable, timeframe: str | None) -> str:
-    return f"{table.name}/{timeframe}" if timeframe else table.name
-
+        existing = {t.name: partitions(cur, t) for t in tables}
+    return [slice_name(t, tf) for t, tf in slices(timeframes, tables)
+            if not covered_ahead([p.range for p in existing[t.name] if p.timeframe == tf], now)]

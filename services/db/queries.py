@@ -35,7 +35,7 @@ def rebuild_source(cur: Any, symbol: str, params: dict[str, Any], timeframes: It
     start = None
     if row is not None and sorted(row[1].get("timeframes", {})) == sorted(timeframes):
         start = row[1]
-    cur.execute(STORED_BASE_BARS_SQL, (symbol, row[0] if start is not None and row is not None else _BEFORE_ALL))
+    cur.execute(STORED_BASE_BARS_SQL, (symbol, _BEFORE_ALL if start is None else row[0]))
     bars = cur.fetchall()
     cut = False
     if start is None:

@@ -28,36 +28,29 @@ class KeptHistory:
 
 
 def kept_history(conn: Any, spec: Recomputation) -> KeptHistory:
-    """`spec` narrowed to the bars whose warm-up retention left whole."""
-    with conn.cursor() as cur:
-        cur.execute("SET LOCAL TIME ZONE 'UTC'")
-        cur.execute("SELECT max(dropped_before) FROM dropped_history WHERE symbol = %s AND timeframe IN (%s, %s)",
-                    (spec.symbol, RAW, spec.timeframe))
-        cut = cur.fetchone()[0]
-        if cut is None:
-            return KeptHistory(spec, 0, None)
-        first = cut
-        if spec.timeframe != RAW:  # candles are rolled from whole windows of kept base bars
-            step = Timeframe.parse(spec.timeframe).seconds
-            first = datetime.fromtimestamp(-(-cut.timestamp() // step) * step, cut.tzinfo)
-        warmup = warmup_bars(spec.params) if spec.warmup is None else spec.warmup
-        cur.execute("SELECT ts FROM bars WHERE symbol = %s AND timeframe = %s AND ts >= %s ORDER BY ts "
-                    "OFFSET %s LIMIT 1", (spec.symbol, spec.timeframe, first, warmup))
-        row = cur.fetchone()
-        start = spec.window.end if row is None else max(row[0], spec.window.start)
-        cur.execute("SELECT count(*) FROM bars WHERE symbol = %s AND timeframe = %s AND ts >= %s AND ts < %s",
-                    (spec.symbol, spec.timeframe, spec.window.start, min(start, spec.window.end)))
-        skipped: int = cur.fetchone()[0]
-    conn.rollback()
+    """`spec` narrowed to the bars whose warm-up retention left whole (its reads in a transaction of their own)."""
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT max(dropped_before) FROM dropped_history WHERE symbol = %s AND timeframe IN (%s, %s)",
+                        (spec.symbol, RAW, spec.timeframe))
+            cut = cur.fetchone()[0]
+            if cut is None:
+                return KeptHistory(spec, 0, None)
+            first = cut
+            if spec.timeframe != RAW:  # candles are rolled from whole windows of kept base bars
+                step = Timeframe.parse(spec.timeframe).seconds
+                first = datetime.fromtimestamp(-(-cut.timestamp() // step) * step, cut.tzinfo)
+            warmup = warmup_bars(spec.params) if spec.warmup is None else spec.warmup
+            cur.execute("SELECT ts FROM bars WHERE symbol = %s AND timeframe = %s AND ts >= %s ORDER BY ts "
+                        "OFFSET %s LIMIT 1", (spec.symbol, spec.timeframe, first, warmup))
+            row = cur.fetchone()
+            start = spec.window.end if row is None else max(row[0], spec.window.start)
+            cur.execute("SELECT count(*) FROM bars WHERE symbol = %s AND timeframe = %s AND ts >= %s AND ts < %s",
+                        (spec.symbol, spec.timeframe, spec.window.start, min(start, spec.window.end)))
+            skipped: int = cur.fetchone()[0]
+    finally:
+        conn.rollback()
     if start >= spec.window.end:
         return KeptHistory(None, skipped, cut)
     narrowed = Window(start, spec.window.end, spec.window.source) if start > spec.window.start else spec.window
     return KeptHistory(replace(spec, window=narrowed), skipped, cut)
-
-
-def skipped_note(kept: KeptHistory) -> str:
-    """How a run summary says what it left alone ('' when nothing)."""
-    if not kept.skipped or kept.cut is None:
-        return ""
-    return (f"{kept.skipped} bar(s) left unchecked: their warm-up lies before {kept.cut.isoformat()}, "
-            "where retention dropped the history")
