@@ -7,9 +7,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import revisions
 from bench.report import Report
 
-GROUPS = ("engine", "processor", "ingest", "latency", "batch", "forecast", "lifecycle")
+GROUPS = ("engine", "processor", "revisions", "ingest", "latency", "batch", "forecast", "lifecycle")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -22,6 +23,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "platform for --minutes and watches its memory (make soak)")
     parser.add_argument("--out", type=Path, default=Path("bench-results"), help="where results.json/.md go")
     parser.add_argument("--bars", type=int, default=500_000, help="price records for the processor benchmark")
+    parser.add_argument("--baseline", default=revisions.BASELINE,
+                        help="group 'revisions': the older git revision (default %(default)s, the code of 2026-11-21)")
+    parser.add_argument("--against", default=revisions.WORKING_TREE,
+                        help="group 'revisions': the newer revision ('.' = the working tree as it is; the default)")
+    parser.add_argument("--rounds", type=int, default=3, help="group 'revisions': rounds of each, alternating")
     parser.add_argument("--minutes", type=float, default=10.0, help="length of the soak run (group 'soak')")
     parser.add_argument("--batch-bars", type=int, default=1_000_000,
                         help="stored bars for the backfill/reconciliation benchmark")
@@ -58,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
             stack = BenchStack.create(Path(logs))
             try:
                 runners = {"processor": lambda: pipeline.run_processor(report, stack, args.bars),
+                           "revisions": lambda: revisions.run(report, stack, args.bars, args.baseline, args.against,
+                                                              args.rounds),
                            "ingest": lambda: pipeline.run_ingest(report, stack),
                            "latency": lambda: pipeline.run_latency(report, stack),
                            "batch": lambda: batch.run(report, stack, args.batch_bars),

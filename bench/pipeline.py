@@ -152,6 +152,63 @@ class ProcessorRun:
     cpu_us_per_bar: dict[str, float]  # CPU time per bar stored: processor, PostgreSQL, Kafka
 
 
+class Progress:
+    """How far the consumers under test have got, read by one query on a connection of its own.
+
+    The query must be cheap (a count(*) over the growing table, every 50 ms, took most of a core:
+    the harness competed with what it measured), and the connection's backend is left out of the
+    PostgreSQL CPU figure (`pid`)."""
+
+    def __init__(self, dsn: str, sql: str, params: tuple[object, ...] = ()) -> None:
+        self._conn = psycopg2.connect(dsn, application_name="tickflow-bench-progress")
+        self._conn.autocommit = True
+        self._sql, self._params = sql, params
+        with self._conn.cursor() as cur:
+            cur.execute("SELECT pg_backend_pid()")
+            self.pid: int = cur.fetchone()[0]
+
+    def __call__(self) -> int:
+        with self._conn.cursor() as cur:
+            cur.execute(self._sql, self._params)
+            return int(cur.fetchone()[0] or 0)
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def committed_records(dsn: str, group: str) -> Progress:
+    """Records the processor group has committed: on a topic that starts at offset 0, the sum of its
+    stored next offsets, which advance in the same transaction as the rows (one index read)."""
+    return Progress(dsn, "SELECT sum(next_offset) FROM processor_offsets WHERE consumer_group = %s", (group,))
+
+
+def measure_stream(procs: list[subprocess.Popen], progress: Progress, total: int) -> ProcessorRun:
+    """Sustained rate of started consumers (`procs`) until `progress()` reaches `total`, and the CPU the
+    consumers, PostgreSQL (but the progress query's backend) and Kafka used per record over the
+    sustained part (10% → 100%)."""
+    samples: list[tuple[float, int]] = []
+
+    def sample() -> bool:
+        samples.append((time.perf_counter(), progress()))
+        return samples[-1][1] >= total
+
+    wait_for(lambda: progress() >= total // 10, 300, 0.02, "10% of the stream")
+    # Looked up now, so the consumers' own PostgreSQL backends are among them.
+    postgres = [pid for pid in pids_named("postgres") if pid != progress.pid]
+    groups = {"processor": [p.pid for p in procs], "PostgreSQL": postgres, "Kafka": pids_named("java")}
+    rss_start = rss_mb(procs[0].pid)
+    cpu_start = {name: cpu_seconds(pids) for name, pids in groups.items()}
+    sample()
+    wait_for(sample, 600, 0.05, "the whole stream")
+    cpu_end = {name: cpu_seconds(pids) for name, pids in groups.items()}
+    rss_end = rss_mb(procs[0].pid)
+    (t0, n0), (t1, n1) = samples[0], samples[-1]
+    # The last sample may have landed up to one interval after the end: take the first that reached it.
+    t1 = next(t for t, n in samples if n >= total)
+    cpu = {name: (cpu_end[name] - cpu_start[name]) / (n1 - n0) * 1e6 for name in groups}
+    return ProcessorRun((n1 - n0) / (t1 - t0), t1 - t0, rss_start, rss_end, cpu)
+
+
 def processor_rate(stack: BenchStack, total: int, instances: int = 1, timeframes: str = "") -> ProcessorRun:
     """Sustained base bars/s of the real processor, its RSS, and where the machine's CPU went.
     Several instances share the partitions as one consumer group; `timeframes` rolls up too."""
@@ -159,27 +216,15 @@ def processor_rate(stack: BenchStack, total: int, instances: int = 1, timeframes
     ports = [free_port() for _ in range(instances)]
     procs = [stack.spawn("processor", "--metrics-port", str(port), health=f"http://127.0.0.1:{port}/readyz",
                          timeframes=timeframes) for port in ports]
-    samples: list[tuple[float, int]] = []
-
-    def sample() -> bool:
-        samples.append((time.perf_counter(), stack.count()))
-        return samples[-1][1] >= total
-
-    wait_for(lambda: stack.count() >= total // 10, 300, 0.02, "10% of the stream")
-    # Looked up now, so the processors' own PostgreSQL backends are among them.
-    groups = {"processor": [p.pid for p in procs], "PostgreSQL": pids_named("postgres"), "Kafka": pids_named("java")}
-    rss_start = rss_mb(procs[0].pid)
-    cpu_start = {name: cpu_seconds(pids) for name, pids in groups.items()}
-    sample()
-    wait_for(sample, 600, 0.05, "the whole stream")
-    cpu_end = {name: cpu_seconds(pids) for name, pids in groups.items()}
-    rss_end = rss_mb(procs[0].pid)
-    stack.stop_all()
-    (t0, n0), (t1, n1) = samples[0], samples[-1]
-    # The last sample may have landed up to one interval after the end: take the first that reached it.
-    t1 = next(t for t, n in samples if n >= total)
-    cpu = {name: (cpu_end[name] - cpu_start[name]) / (n1 - n0) * 1e6 for name in groups}
-    return ProcessorRun((n1 - n0) / (t1 - t0), t1 - t0, rss_start, rss_end, cpu)
+    progress = committed_records(stack.settings.database_url, stack.settings.processor_group)
+    try:
+        run = measure_stream(procs, progress, total)
+    finally:
+        progress.close()
+        stack.stop_all()
+    stored = stack.count()
+    assert stored == total, f"the processor stored {stored:,} base bars of {total:,}"
+    return run
 
 
 def run_processor(report: Report, stack: BenchStack, total: int = 500_000) -> None:

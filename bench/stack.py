@@ -86,9 +86,12 @@ class BenchStack:
         env.update({f"TICKFLOW_{k.upper()}": str(v) for k, v in extra.items()})
         return env
 
-    def spawn(self, name: str, *args: str, health: str | None = None, **extra: object) -> subprocess.Popen:
+    def spawn(self, name: str, *args: str, health: str | None = None, cwd: Path = ROOT,
+              env: dict[str, str] | None = None, **extra: object) -> subprocess.Popen:
+        """`python -m services.<name>` from the source tree `cwd`, with `env` or this stack's env(**extra)."""
         log = open(self.log_dir / f"{name}-{len(self.processes)}.log", "wb")
-        proc = subprocess.Popen([sys.executable, "-m", f"services.{name}", *args], cwd=ROOT, env=self.env(**extra),
+        proc = subprocess.Popen([sys.executable, "-m", f"services.{name}", *args], cwd=cwd,
+                                env=env if env is not None else self.env(**extra),
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.processes.append(proc)
         if health:
