@@ -21,7 +21,8 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from bench.pipeline import ProcessorRun, candles, committed_records, measure_stream, produce
+from bench.measure import ProcessorRun, committed_records, measure_stream
+from bench.pipeline import candles, produce
 from bench.report import Measurement, Report
 from bench.stack import ROOT, BenchStack, free_port
 
@@ -103,7 +104,7 @@ def run_round(stack: BenchStack, revision: Revision, total: int) -> ProcessorRun
                        cwd=revision.root, env=_env(revision, stack, processor_group=group, timeframes=""))
     progress = committed_records(stack.settings.database_url, group)
     try:
-        run = measure_stream([proc], progress, total)
+        run = measure_stream([proc], progress, total, (progress.pid,))
     finally:
         progress.close()
         stack.stop_all()

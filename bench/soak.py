@@ -11,7 +11,7 @@ import statistics
 import time
 from pathlib import Path
 
-from bench.pipeline import rss_mb
+from bench.measure import rss_mb
 from bench.report import Measurement, Report
 from bench.stack import BenchStack, free_port
 

@@ -40,7 +40,7 @@ class BatchOutput:
         self.rows.setdefault(type(row), []).append(row)
 
     def rows_of(self, row_type: type) -> list[Any]:
-        return self.rows.get(row_type, [])
+        return self.rows.get(row_type, [])  # may be empty: build_batch lists bars and signals up front
 
 
 def build_batch(
@@ -64,52 +64,59 @@ def build_batch(
     touched: dict[str, SymbolStream] = {}
     count = 0
     max_skew = ctx.max_future_skew
+    next_offsets = out.next_offsets
+    # The rows every candle makes, appended to directly (out.add looks the list up per row).
+    add_bar = out.rows.setdefault(BarRow, []).append
+    add_signal = out.rows.setdefault(SignalRow, []).append
     for msg in messages:
         count += 1
-        out.next_offsets[(msg.topic, msg.partition)] = msg.offset + 1
-        where = (msg.topic, msg.partition, msg.offset)
+        next_offsets[(msg.topic, msg.partition)] = msg.offset + 1
         raw_bytes = msg.value or b""
         if len(raw_bytes) > MAX_MESSAGE_BYTES:
-            out.add(DeadLetterRow(*where, f"message of {len(raw_bytes)} bytes exceeds {MAX_MESSAGE_BYTES}",
+            out.add(DeadLetterRow(msg.topic, msg.partition, msg.offset,
+                                  f"message of {len(raw_bytes)} bytes exceeds {MAX_MESSAGE_BYTES}",
                                   raw_bytes[:MAX_MESSAGE_BYTES]))
             continue
         try:
             raw = orjson.loads(raw_bytes)
         except orjson.JSONDecodeError as exc:
-            out.add(DeadLetterRow(*where, f"not JSON: {exc}", raw_bytes))
+            out.add(DeadLetterRow(msg.topic, msg.partition, msg.offset, f"not JSON: {exc}", raw_bytes))
             continue
         record = validate_record(raw, ctx)
         if isinstance(record, Rejection):
-            out.add(DeadLetterRow(*where, f"invalid record: {record.reason}", raw_bytes))
+            out.add(DeadLetterRow(msg.topic, msg.partition, msg.offset, f"invalid record: {record.reason}",
+                                  raw_bytes))
             continue
         expected = topic_types.get(msg.topic)
         if record.record_type != expected:
-            out.add(DeadLetterRow(*where, f"a {record.record_type} record on {msg.topic}", raw_bytes))
+            out.add(DeadLetterRow(msg.topic, msg.partition, msg.offset,
+                                  f"a {record.record_type} record on {msg.topic}", raw_bytes))
             continue
         if msg.key != record.key.encode():
-            out.add(DeadLetterRow(*where, f"keyed {printable(repr(msg.key), 80)}, not by its "
-                                          f"{record.key_field} {record.key!r} as ingest keys it", raw_bytes))
+            out.add(DeadLetterRow(msg.topic, msg.partition, msg.offset,
+                                  f"keyed {printable(repr(msg.key), 80)}, not by its "
+                                  f"{record.key_field} {record.key!r} as ingest keys it", raw_bytes))
             continue
         stamped = min(msg.timestamp / 1000.0, clock) if msg.timestamp >= 0 else clock
         if record.timestamp > stamped + max_skew:
             ahead = too_far_ahead(record.timestamp, stamped, max_skew, "the time it reached Kafka")
-            out.add(DeadLetterRow(*where, f"invalid record: {ahead}", raw_bytes))
+            out.add(DeadLetterRow(msg.topic, msg.partition, msg.offset, f"invalid record: {ahead}", raw_bytes))
             continue
         if isinstance(record, StockPrice):
             stream = stream_for(record.stock_symbol)
             touched[record.stock_symbol] = stream
             result = stream.apply(record)
             if isinstance(result, AppliedBar):
-                out.add(BarRow.of(record, result.values))
+                add_bar(BarRow.of(record, result.values))
                 for sig in result.signals:
-                    out.add(SignalRow.of(record, sig))
+                    add_signal(SignalRow.of(record, sig))
                 for rolled in result.rolled:
-                    out.add(BarRow.rolled(record.stock_symbol, rolled))
+                    add_bar(BarRow.rolled(record.stock_symbol, rolled))
                     for sig in rolled.signals:
-                        out.add(SignalRow.rolled(record.stock_symbol, rolled, sig))
+                        add_signal(SignalRow.rolled(record.stock_symbol, rolled, sig))
             else:
-                out.add(LateBarRow(*where, record.stock_symbol, record.timestamp, result.reason,
-                                   result.last_applied_ts, raw_bytes.decode()))
+                out.add(LateBarRow(msg.topic, msg.partition, msg.offset, record.stock_symbol, record.timestamp,
+                                   result.reason, result.last_applied_ts, raw_bytes.decode()))
         else:
             out.add(SIDE_ROWS[type(record)].of(record))
     # A stream that has applied no bar has nothing to save (every touched one has: a first bar is never late).

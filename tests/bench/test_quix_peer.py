@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import text
 
 from bench import peer
-from bench.pipeline import ProcessorRun, candles, measure_stream, produce
+from bench.measure import ProcessorRun, committed_records, measure_stream
+from bench.pipeline import candles, produce
 from bench.quix_peer import BARS_TABLE, SIGNALS_TABLE
 from bench.report import Report
 from bench.stack import BenchStack, free_port
@@ -25,7 +26,9 @@ def runs(stack: BenchStack) -> Iterator[tuple[Report, ProcessorRun, ProcessorRun
     port = free_port()
     procs = [stack.spawn("processor", "--metrics-port", str(port), "--batch-max", str(BATCH),
                          health=f"http://127.0.0.1:{port}/readyz")]
-    tickflow = measure_stream(procs, stack.count, CANDLES)
+    progress = committed_records(stack.settings.database_url, stack.settings.processor_group)
+    tickflow = measure_stream(procs, progress, CANDLES, (progress.pid,))
+    progress.close()
     stack.stop_all()
     report = Report()
     quix = peer.run_peer(report, stack, CANDLES, tickflow, commit_interval=0.1, commit_every=BATCH)
