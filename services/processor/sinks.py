@@ -12,7 +12,7 @@ import csv
 import io
 import types
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, NamedTuple, Sequence, get_args, get_type_hints
+from typing import Any, Iterable, NamedTuple, Sequence, get_args, get_type_hints
 
 from services.core.indicators import INDICATOR_COLUMNS, IndicatorValues
 from services.core.records import EconomicIndicator, MarketData, NewsSentiment, OrderBook, StockPrice
@@ -23,7 +23,7 @@ from services.db.binary_copy import BinaryCopy
 
 F8 = "double precision"
 _STAGING_TYPES = {str: "text", float: F8, int: "bigint", bytes: "bytea"}
-Merge = Callable[[], object]  # the INSERT of rows a sink has staged, run once every sink has staged its rows
+Merge = bytes  # the INSERT of rows a sink has staged (parameters bound), run once every sink has staged its rows
 
 
 def staging_type(hint: Any) -> str:
@@ -211,11 +211,11 @@ class Sink:
     def stage(self, cur: Any, rows: Sequence[tuple[Any, ...]]) -> Merge:
         """COPY the rows into the staging table; returns the INSERT that stores them."""
         cur.copy_expert(f"COPY {self.staging} FROM STDIN (FORMAT csv)", copy_csv(self._csv_rows(rows)))
-        return lambda: cur.execute(self.insert_sql())
+        return self.insert_sql().encode()
 
     def write(self, cur: Any, rows: Sequence[tuple[Any, ...]]) -> None:
         """Stage and store at once (bulk loads outside the processor's batch transaction)."""
-        self.stage(cur, rows)()
+        cur.execute(self.stage(cur, rows))
 
     def _csv_rows(self, rows: Sequence[tuple[Any, ...]]) -> Iterable[tuple[Any, ...]]:
         if not any(kind == "bytea" for _, kind in self.columns):
@@ -276,11 +276,12 @@ class BarSink:
             columns[i] = [index[name] for name in columns[i]]
             lists.append(names)
         cur.copy_expert(f"COPY {self.staging} FROM STDIN (FORMAT binary)", io.BytesIO(self._copy.encode(columns)))
-        return lambda: cur.execute(self._insert, lists)
+        merge: bytes = cur.mogrify(self._insert, lists)
+        return merge
 
     def write(self, cur: Any, rows: Sequence[BarRow]) -> None:
         """Stage and store at once (bulk loads outside the processor's batch transaction)."""
-        self.stage(cur, rows)()
+        cur.execute(self.stage(cur, rows))
 
 
 SINKS: tuple[Sink | BarSink, ...] = (

@@ -12,7 +12,6 @@ from typing import Any, Iterable
 
 import orjson
 import psycopg2
-import psycopg2.extras
 
 from services.db.queries import RebuildSource, rebuild_source
 from services.processor.sinks import SINKS, timestamptz_of
@@ -118,40 +117,62 @@ class BatchWriter:
                 # it would hold the lock until the client woke. Once staged, every wait is one that
                 # stuck_after_s bounds: a statement running, or the session idle in its transaction.
                 inserts = [sink.stage(cur, rows) for sink in SINKS if (rows := out.rows_of(sink.row))]
-                for insert in inserts:
-                    insert()
-                self._advance_offsets(cur, out.next_offsets, expected)
-                if out.states:
-                    psycopg2.extras.execute_values(
-                        cur,
-                        "INSERT INTO symbol_state (symbol, last_ts, params, state) VALUES %s "
-                        "ON CONFLICT (symbol) DO UPDATE SET last_ts = EXCLUDED.last_ts, "
-                        "params = EXCLUDED.params, state = EXCLUDED.state, updated_at = now()",
-                        [(symbol, last_ts, self._params_json, orjson.dumps(state).decode())
-                         for symbol, (last_ts, state) in out.states.items()],
-                        template=f"(%s, {timestamptz_of('%s')}, %s::jsonb, %s::jsonb)",
-                    )
+                # One round trip for every INSERT, one for the offsets and states: on a small batch
+                # (a few dozen bars at 5,000 bars/s) round trips are most of the transaction.
+                if inserts:
+                    cur.execute(b"; ".join(inserts))
+                self._advance(cur, out, expected)
             conn.commit()
         except BaseException:
             if not conn.closed:
                 conn.rollback()
             raise
 
-    def _advance_offsets(self, cur: Any, next_offsets: dict[tuple[str, int], int],
-                         expected: dict[tuple[str, int], int | None]) -> None:
-        for (topic, partition), offset in next_offsets.items():
-            before = expected.get((topic, partition))
-            if before is None:
-                cur.execute(
-                    "INSERT INTO processor_offsets (consumer_group, topic, kafka_partition, next_offset) "
-                    "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                    (self._group, topic, partition, offset),
-                )
-            else:
-                cur.execute(
-                    "UPDATE processor_offsets SET next_offset = %s, updated_at = now() "
-                    "WHERE consumer_group = %s AND topic = %s AND kafka_partition = %s AND next_offset = %s",
-                    (offset, self._group, topic, partition, before),
-                )
-            if cur.rowcount != 1:
-                raise OffsetConflict(f"{topic}[{partition}] moved past {before}: another consumer owns it now")
+    def _advance(self, cur: Any, out: BatchOutput, expected: dict[tuple[str, int], int | None]) -> None:
+        """Move every partition's stored next offset on, compare-and-set against `expected` (None: the
+        first batch of the partition), and save every touched symbol's state: one statement."""
+        offsets = list(out.next_offsets.items())
+        states = list(out.states.items())
+        cur.execute(_ADVANCE, {
+            "group": self._group,
+            "topics": [topic for (topic, _), _ in offsets],
+            "partitions": [partition for (_, partition), _ in offsets],
+            "offsets": [offset for _, offset in offsets],
+            "before": [expected.get(tp) for tp, _ in offsets],
+            "symbols": [symbol for symbol, _ in states],
+            "last_ts": [last_ts for _, (last_ts, _) in states],
+            "params": self._params_json,
+            "states": [orjson.dumps(state).decode() for _, (_, state) in states],
+        })
+        moved = {(topic, partition) for topic, partition in cur.fetchall()}
+        for (topic, partition), _ in offsets:
+            if (topic, partition) not in moved:
+                raise OffsetConflict(f"{topic}[{partition}] moved past {expected.get((topic, partition))}: "
+                                     "another consumer owns it now")
+
+
+# The batch's offsets and symbol states in one statement; returns the partitions it moved on. A
+# partition another consumer moved meanwhile matches neither branch, and the caller rolls back.
+_ADVANCE = f"""
+WITH batch AS (
+    SELECT * FROM unnest(%(topics)s::text[], %(partitions)s::int[], %(offsets)s::bigint[], %(before)s::bigint[])
+        AS b(topic, kafka_partition, next_offset, before)
+), moved AS (
+    UPDATE processor_offsets o SET next_offset = b.next_offset, updated_at = now() FROM batch b
+    WHERE o.consumer_group = %(group)s AND o.topic = b.topic AND o.kafka_partition = b.kafka_partition
+      AND o.next_offset = b.before
+    RETURNING o.topic, o.kafka_partition
+), started AS (
+    INSERT INTO processor_offsets (consumer_group, topic, kafka_partition, next_offset)
+    SELECT %(group)s, topic, kafka_partition, next_offset FROM batch WHERE before IS NULL
+    ON CONFLICT DO NOTHING
+    RETURNING topic, kafka_partition
+), saved AS (
+    INSERT INTO symbol_state (symbol, last_ts, params, state)
+    SELECT s.symbol, {timestamptz_of('s.last_ts')}, %(params)s::jsonb, s.state::jsonb
+    FROM unnest(%(symbols)s::text[], %(last_ts)s::float8[], %(states)s::text[]) AS s(symbol, last_ts, state)
+    ON CONFLICT (symbol) DO UPDATE SET last_ts = EXCLUDED.last_ts, params = EXCLUDED.params,
+        state = EXCLUDED.state, updated_at = now()
+)
+SELECT topic, kafka_partition FROM moved UNION ALL SELECT topic, kafka_partition FROM started
+"""
