@@ -22,7 +22,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from bench.measure import ProcessorRun, committed_records, measure_stream
-from bench.pipeline import candles, produce
+from bench.pipeline import STREAM_SYMBOLS, candles, produce
 from bench.report import Measurement, Report
 from bench.stack import ROOT, BenchStack, free_port
 
@@ -94,14 +94,16 @@ def _base_bars(stack: BenchStack) -> int:
         return conn.execute(text(f"SELECT count(*) FROM bars{where}")).scalar_one()
 
 
-def run_round(stack: BenchStack, revision: Revision, total: int) -> ProcessorRun:
+def run_round(stack: BenchStack, revision: Revision, total: int, batch_max: int | None = None) -> ProcessorRun:
     """One processor of `revision` over the whole pre-filled topic, from a new group and an empty schema.
-    Roll-ups off: older revisions had none, and the comparison is of one job."""
+    Roll-ups off: older revisions had none, and the comparison is of one job. `batch_max`: the
+    processor's most records per batch (None: its default)."""
     fresh_schema(stack, revision)
     port = free_port()
     group = f"bench-rev-{uuid.uuid4().hex[:6]}"
     proc = stack.spawn("processor", "--metrics-port", str(port), health=f"http://127.0.0.1:{port}/readyz",
-                       cwd=revision.root, env=_env(revision, stack, processor_group=group, timeframes=""))
+                       cwd=revision.root, env=_env(revision, stack, processor_group=group, timeframes="",
+                                                   **({} if batch_max is None else {"processor_batch_max": batch_max})))
     progress = committed_records(stack.settings.database_url, group)
     try:
         run = measure_stream([proc], progress, total, (progress.pid,))
@@ -123,19 +125,20 @@ class Comparison:
         return statistics.median(values)
 
 
-def compare(stack: BenchStack, revs: tuple[str, str], total: int, rounds: int) -> Comparison:
+def compare(stack: BenchStack, revs: tuple[str, str], total: int, rounds: int,
+            batch_max: int | None = None) -> Comparison:
     """`rounds` rounds of each revision on one pre-filled topic, alternating which goes first."""
     revisions = (checkout(revs[0]), checkout(revs[1]))
     if revisions[0].label == revisions[1].label:
         revisions = (Revision(f"{revisions[0].label} (1)", revisions[0].root),
                      Revision(f"{revisions[1].label} (2)", revisions[1].root))
     stack.fresh_namespace()
-    produce(stack, candles(stack, total))
+    produce(stack, candles(stack, total, symbols=STREAM_SYMBOLS))
     runs: dict[str, list[ProcessorRun]] = {r.label: [] for r in revisions}
     try:
         for i in range(rounds):
             for revision in revisions if i % 2 == 0 else revisions[::-1]:
-                run = run_round(stack, revision, total)
+                run = run_round(stack, revision, total, batch_max)
                 runs[revision.label].append(run)
                 print(f"  round {i + 1}: {revision.label:<14} {run.rate:>9,.0f} bars/s, CPU µs/bar "
                       + ", ".join(f"{k} {v:.1f}" for k, v in run.cpu_us_per_bar.items()), flush=True)
@@ -145,8 +148,8 @@ def compare(stack: BenchStack, revs: tuple[str, str], total: int, rounds: int) -
 
 
 def run(report: Report, stack: BenchStack, total: int, baseline: str = BASELINE, current: str = WORKING_TREE,
-        rounds: int = 3) -> Comparison:
-    result = compare(stack, (baseline, current), total, rounds)
+        rounds: int = 3, batch_max: int | None = None) -> Comparison:
+    result = compare(stack, (baseline, current), total, rounds, batch_max)
     old, new = (r.label for r in result.revisions)
     note = f"median of {rounds} alternating rounds, {total:,} candles, same topic and services"
     for label in (old, new):
@@ -156,6 +159,6 @@ def run(report: Report, stack: BenchStack, total: int, baseline: str = BASELINE,
                                result.median(label, "bars/s") / result.median(old, "bars/s"), f"of {old}"))
         for part in ("processor", "PostgreSQL"):
             report.add(Measurement("revisions", f"{part} CPU per bar at {label}", result.median(label, part), "µs",
-                                   note, result.median(old, part) / result.median(label, part),
-                                   f"less CPU than {old} (>1 is better)"))
+                                   note, result.median(label, part) / result.median(old, part),
+                                   f"of {old}'s (lower is better)"))
     return result
