@@ -182,6 +182,13 @@ def run_processor(report: Report, stack: BenchStack, total: int = 500_000) -> No
                            f"sustained over {two.seconds:.1f} s after the group rebalanced; CPU µs/bar: "
                            + ", ".join(f"{k} {v:.1f}" for k, v in two.cpu_us_per_bar.items()),
                            two.rate / naive, "of the naive loop"))
+    # The most any overlap could give: the machine's cores over what a bar costs in CPU everywhere.
+    cores = os.cpu_count() or 1
+    ceiling = cores * 1e6 / sum(two.cpu_us_per_bar.values())
+    report.add(Measurement("processor", "2 instances: share of the CPU ceiling", two.rate / ceiling * 100, "%",
+                           f"ceiling {ceiling:,.0f} bars/s = {cores} cores ÷ "
+                           f"{sum(two.cpu_us_per_bar.values()):.1f} µs of processor + PostgreSQL + Kafka CPU per bar",
+                           two.rate / one.rate, "of one instance"))
 
 
 def _valid_batch(stack: BenchStack, size: int, seed: int) -> list[dict]:
