@@ -8,8 +8,7 @@ stream (services/core/timeframes.py).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 from services.core.indicators import IndicatorEngine, IndicatorParams, IndicatorValues
 from services.core.records import StockPrice
@@ -24,8 +23,9 @@ class StateMismatch(ValueError):
     """A saved state that cannot continue under the current settings (e.g. other timeframes)."""
 
 
-@dataclass(frozen=True, slots=True)
-class RolledBar:
+# The stream's results are NamedTuples: made once per bar, where a frozen dataclass's __init__
+# (one object.__setattr__ per field) cost more than the signal rules.
+class RolledBar(NamedTuple):
     """A candle of a timeframe, closed by the base bar just applied, with its indicators and signals."""
 
     timeframe: str
@@ -34,16 +34,14 @@ class RolledBar:
     signals: list[Signal]
 
 
-@dataclass(frozen=True, slots=True)
-class AppliedBar:
+class AppliedBar(NamedTuple):
     bar: StockPrice
     values: IndicatorValues
     signals: list[Signal]
     rolled: list[RolledBar]  # shortest timeframe first; empty when the bar closed no window
 
 
-@dataclass(frozen=True, slots=True)
-class SkippedBar:
+class SkippedBar(NamedTuple):
     bar: StockPrice
     reason: str  # DUPLICATE or LATE
     last_applied_ts: float

@@ -10,6 +10,11 @@ from services.cli import add_setting_flags, settings_with_flags
 from services.config import get_settings
 from services.logs import setup_logging
 
+# The batch builder keeps the GIL busy; the writer thread and kafka-python's IO thread come back from
+# the network needing it, and at CPython's default 5 ms switch interval each return could wait that
+# long: a batch's transaction (five round trips) and the next fetch took longer than their work.
+GIL_SWITCH_INTERVAL_S = 0.0005
+
 FLAGS = {"--group": "processor_group", "--batch-max": "processor_batch_max",
          "--batch-timeout-ms": "processor_batch_timeout_ms", "--metrics-port": "processor_metrics_port"}
 
@@ -33,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     from services.processor.health import serve_health
     from services.processor.runner import Processor
 
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1 <pid>` prints every thread's stack to stderr
     processor = Processor(settings)
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -29,7 +29,7 @@ from services.logs import event
 from services.processor.errors import DATA_ERRORS, DB_ERRORS, RETRYABLE, error_text
 from services.processor.metrics import ProcessorMetrics, ProcessorStats
 from services.processor.sinks import SIDE_ROWS, BarRow, DeadLetterRow, LateBarRow, SignalRow
-from services.processor.store import BatchWriter
+from services.processor.store import BatchWriter, EncodedBatch, encode
 from services.processor.streams import SymbolStreams
 from services.processor.transaction import BatchOutput, build_batch, dead_letter_batch, printable
 from services.retry import Backoff, retry
@@ -253,6 +253,10 @@ class Processor:
             return
         try:
             out, count = self._build(messages)
+            # Encoded here, while the batch before is written: the writer thread shares the GIL with
+            # this loop, and a writer busy encoding kept the next batch waiting (the binary encoder
+            # refuses what cannot be stored: a data error, like PostgreSQL's).
+            encoded = encode(out)
         except DATA_ERRORS as exc:
             if self._settle():  # the streams may be half-updated: isolate from the committed state
                 self._isolate(messages, exc)
@@ -261,20 +265,21 @@ class Processor:
             return  # the previous batch failed: this one was built on state that never committed
         expected = {tp: self.offsets.get(tp) for tp in out.next_offsets}
         self.offsets.update(out.next_offsets)  # what the next batch will expect, if this one commits
-        self._in_flight = InFlight(self._writer.submit(self._store, out, expected, count, started), messages, expected)
+        self._in_flight = InFlight(self._writer.submit(self._store, out, expected, count, started, encoded),
+                                   messages, expected)
 
     def _build(self, messages: list[Any]) -> tuple[BatchOutput, int]:
         return build_batch(messages, self.streams.stream_for, self._validation, self.topics.record_type_of_topic,
                            clock=time.time())
 
     def _store(self, out: BatchOutput, expected: dict[tuple[str, int], int | None], count: int,
-               started: float) -> BatchOutput:
-        """Runs on the writer thread."""
+               started: float, encoded: EncodedBatch | None = None) -> BatchOutput:
+        """Runs on the writer thread (but while isolating)."""
         dead = out.rows_of(DeadLetterRow)
         if dead:
             self._publish_dead_letters(dead)
         writing = time.perf_counter()
-        self.store.write(out, expected)
+        self.store.write(out, expected, encoded)
         committed_at = time.time()
         m = self.metrics
         m.commit_seconds.observe(time.perf_counter() - writing)

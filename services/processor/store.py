@@ -8,14 +8,28 @@ instead of writing twice.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 import orjson
 import psycopg2
 
 from services.db.queries import RebuildSource, rebuild_source
-from services.processor.sinks import SINKS, timestamptz_of
+from services.processor.sinks import SINKS, Encoded, timestamptz_of
 from services.processor.transaction import BatchOutput
+
+
+class EncodedBatch(NamedTuple):
+    """What a batch writes, made ready without a connection (see `encode`)."""
+
+    sinks: list[Encoded]  # every sink with rows, in SINKS order
+    states: list[str]  # each touched symbol's state as JSON, in out.states order
+
+
+def encode(out: BatchOutput) -> EncodedBatch:
+    """The batch's COPY payloads and state JSON: the CPU-bound part of writing, done by the caller's
+    thread (the processor's loop) so the writer thread holds the GIL only between round trips."""
+    return EncodedBatch([sink.encode(rows) for sink in SINKS if (rows := out.rows_of(sink.row))],
+                        [orjson.dumps(state).decode() for _, state in out.states.values()])
 
 
 class OffsetConflict(RuntimeError):
@@ -106,8 +120,11 @@ class BatchWriter:
         return states
 
     # -- the batch transaction ----------------------------------------------------------
-    def write(self, out: BatchOutput, expected: dict[tuple[str, int], int | None]) -> None:
-        """Store the batch atomically. `expected[tp]` is the stored next offset we started from."""
+    def write(self, out: BatchOutput, expected: dict[tuple[str, int], int | None],
+              encoded: "EncodedBatch | None" = None) -> None:
+        """Store the batch atomically. `expected[tp]` is the stored next offset we started from;
+        `encoded`: the batch made ready by `encode` (on another thread), else encoded here."""
+        ready = encoded or encode(out)
         conn = self._writer()
         try:
             with conn.cursor() as cur:
@@ -116,19 +133,20 @@ class BatchWriter:
                 # statement_timeout (PostgreSQL only checks for cancels there between commands), so
                 # it would hold the lock until the client woke. Once staged, every wait is one that
                 # stuck_after_s bounds: a statement running, or the session idle in its transaction.
-                inserts = [sink.stage(cur, rows) for sink in SINKS if (rows := out.rows_of(sink.row))]
+                inserts = [sink.load(cur) for sink in ready.sinks]
                 # One round trip for every INSERT, one for the offsets and states: on a small batch
                 # (a few dozen bars at 5,000 bars/s) round trips are most of the transaction.
                 if inserts:
                     cur.execute(b"; ".join(inserts))
-                self._advance(cur, out, expected)
+                self._advance(cur, out, expected, ready.states)
             conn.commit()
         except BaseException:
             if not conn.closed:
                 conn.rollback()
             raise
 
-    def _advance(self, cur: Any, out: BatchOutput, expected: dict[tuple[str, int], int | None]) -> None:
+    def _advance(self, cur: Any, out: BatchOutput, expected: dict[tuple[str, int], int | None],
+                 states_json: list[str]) -> None:
         """Move every partition's stored next offset on, compare-and-set against `expected` (None: the
         first batch of the partition), and save every touched symbol's state: one statement."""
         offsets = list(out.next_offsets.items())
@@ -142,7 +160,7 @@ class BatchWriter:
             "symbols": [symbol for symbol, _ in states],
             "last_ts": [last_ts for _, (last_ts, _) in states],
             "params": self._params_json,
-            "states": [orjson.dumps(state).decode() for _, (_, state) in states],
+            "states": states_json,
         })
         moved = {(topic, partition) for topic, partition in cur.fetchall()}
         for (topic, partition), _ in offsets:
