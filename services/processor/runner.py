@@ -274,7 +274,7 @@ class Processor:
 
     def _store(self, out: BatchOutput, expected: dict[tuple[str, int], int | None], count: int,
                started: float, encoded: EncodedBatch | None = None) -> BatchOutput:
-        """Runs on the writer thread (but while isolating)."""
+        """Runs on the writer thread, or on the loop while isolating (then `encoded` is None)."""
         dead = out.rows_of(DeadLetterRow)
         if dead:
             self._publish_dead_letters(dead)

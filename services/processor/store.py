@@ -121,10 +121,10 @@ class BatchWriter:
 
     # -- the batch transaction ----------------------------------------------------------
     def write(self, out: BatchOutput, expected: dict[tuple[str, int], int | None],
-              encoded: "EncodedBatch | None" = None) -> None:
+              encoded: EncodedBatch | None = None) -> None:
         """Store the batch atomically. `expected[tp]` is the stored next offset we started from;
         `encoded`: the batch made ready by `encode` (on another thread), else encoded here."""
-        ready = encoded or encode(out)
+        ready = encoded if encoded is not None else encode(out)
         conn = self._writer()
         try:
             with conn.cursor() as cur:
