@@ -148,7 +148,9 @@ def run_peer(report: Report, stack: BenchStack, total: int, tickflow: ProcessorR
     for name, micros in peer.cpu_us_per_bar.items():
         report.add(Measurement("processor", f"quix peer CPU per stored bar: {name}", micros, "µs",
                                f"tickflow processor: {tickflow.cpu_us_per_bar[name]:.1f} µs; {cores} cores",
-                               tickflow.cpu_us_per_bar[name] / micros, "tickflow ÷ peer (< 1: tickflow uses less)"))
+                               # CPU time comes in clock ticks: on a short run a part may have used none
+                               tickflow.cpu_us_per_bar[name] / micros if micros else None,
+                               "tickflow ÷ peer (< 1: tickflow uses less)"))
     report.add(Measurement("processor", "tickflow ÷ quix peer: bars/s", tickflow.rate / peer.rate, "×",
                            f"{tickflow.rate:,.0f} vs {peer.rate:,.0f} bars/s on the same topic, one instance each"))
 
