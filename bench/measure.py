@@ -85,6 +85,15 @@ def committed_records(dsn: str, group: str) -> Progress:
     return Progress(dsn, "SELECT sum(next_offset) FROM processor_offsets WHERE consumer_group = %s", (group,))
 
 
+def measure_committed(procs: list[subprocess.Popen], dsn: str, group: str, total: int) -> ProcessorRun:
+    """measure_stream of processors (of any revision) by the records their group has committed."""
+    progress = committed_records(dsn, group)
+    try:
+        return measure_stream(procs, progress, total, (progress.pid,))
+    finally:
+        progress.close()
+
+
 def measure_stream(procs: list[subprocess.Popen], progress: Callable[[], int], total: int,
                    harness_backends: Collection[int] = ()) -> ProcessorRun:
     """Sustained rate of started consumers (`procs`) until `progress()` reaches `total`, and the CPU the

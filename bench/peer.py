@@ -8,17 +8,15 @@ reports the figures beside the processor's.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import uuid
 
-from kafka import KafkaAdminClient
 from sqlalchemy import Connection, text
 
 from bench.measure import ProcessorRun, measure_stream
 from bench.quix_peer import BARS_TABLE, SIGNALS_TABLE, create_tables
 from bench.report import Measurement, Report
-from bench.stack import ROOT, BenchStack
+from bench.stack import BenchStack
+from services.kafka_io import make_admin
 from services.processor.sinks import BarRow
 
 # Every stored value of a bar after its key: OHLCV, base_bars and the indicators.
@@ -40,22 +38,18 @@ def run_quix(stack: BenchStack, total: int, commit_interval: float = 1.0, commit
     with stack.db.begin() as conn:
         conn.execute(text(f"TRUNCATE {BARS_TABLE}, {SIGNALS_TABLE}"))
     group = f"{stack.settings.processor_group}-quix-{uuid.uuid4().hex[:6]}"  # a new group reads from the start
-    log = open(stack.log_dir / f"quix_peer-{len(stack.processes)}.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bench.quix_peer", "--group", group, "--guarantee", guarantee,
-         "--commit-interval", str(commit_interval), "--commit-every", str(commit_every),
-         "--state-dir", str(stack.log_dir / "quix-state")],
-        cwd=ROOT, env=stack.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    stack.processes.append(proc)  # stack.stop_all() ends it whatever happens here
+    proc = stack.spawn("quix_peer", "--group", group, "--guarantee", guarantee,
+                       "--commit-interval", str(commit_interval), "--commit-every", str(commit_every),
+                       "--state-dir", str(stack.log_dir / "quix-state"), module="bench.quix_peer")
 
-    admin = KafkaAdminClient(bootstrap_servers=stack.settings.kafka_bootstrap)
+    admin = make_admin(stack.settings.kafka_bootstrap)
     topic = stack.settings.topics.prices
 
     def committed() -> int:
         """Records whose offsets the peer committed to Kafka, which it does after the sink's transaction:
         what is stored (a count(*) of the growing table would compete with the peer for the CPU)."""
         if proc.poll() is not None:
-            raise RuntimeError(f"quix peer exited with {proc.returncode}; see {log.name}")
+            raise RuntimeError(f"quix peer exited with {proc.returncode}; see its log in {stack.log_dir}")
         offsets = admin.list_group_offsets(group).get(group, {})
         return sum(meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset > 0)
 
@@ -63,22 +57,10 @@ def run_quix(stack: BenchStack, total: int, commit_interval: float = 1.0, commit
         run = measure_stream([proc], committed, total)
     finally:
         admin.close()
-        _stop(stack, proc)
+        stack.stop(proc)  # the processor's outputs stay for the comparison
     stored = stack.count(BARS_TABLE)
     assert stored == total, f"the quix peer stored {stored:,} bars of {total:,}"
     return run
-
-
-def _stop(stack: BenchStack, proc: subprocess.Popen) -> None:
-    """End the peer alone (the processor may still be needed), as stop_all would."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, 15)
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, 9)
-        proc.wait(5)
-    stack.processes.remove(proc)
 
 
 def compare_outputs(stack: BenchStack, tolerance: float = 1e-9) -> dict:

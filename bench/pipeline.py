@@ -28,7 +28,7 @@ import psycopg2
 from kafka import TopicPartition
 
 from bench import peer
-from bench.measure import ProcessorRun, committed_records, measure_stream, rss_mb
+from bench.measure import ProcessorRun, measure_committed, rss_mb
 from bench.report import Measurement, Report
 from bench.stack import ROOT, BenchStack, free_port
 from services.core.simulation import MarketSimulator, RecordMix
@@ -125,11 +125,9 @@ def processor_rate(stack: BenchStack, total: int, instances: int = 1, timeframes
     ports = [free_port() for _ in range(instances)]
     procs = [stack.spawn("processor", "--metrics-port", str(port), health=f"http://127.0.0.1:{port}/readyz",
                          timeframes=timeframes) for port in ports]
-    progress = committed_records(stack.settings.database_url, stack.settings.processor_group)
     try:
-        run = measure_stream(procs, progress, total, (progress.pid,))
+        run = measure_committed(procs, stack.settings.database_url, stack.settings.processor_group, total)
     finally:
-        progress.close()
         stack.stop_all()
     stored = stack.count()
     assert stored == total, f"the processor stored {stored:,} base bars of {total:,}"

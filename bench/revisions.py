@@ -12,6 +12,7 @@ environment's interpreter and libraries; "." is the working tree as it is.
 """
 from __future__ import annotations
 
+import shutil
 import statistics
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from bench.measure import ProcessorRun, committed_records, measure_stream
+from bench.measure import ProcessorRun, measure_committed
 from bench.pipeline import STREAM_SYMBOLS, candles, produce
 from bench.report import Measurement, Report
 from bench.stack import ROOT, BenchStack, free_port
@@ -47,7 +48,7 @@ def checkout(rev: str) -> Revision:
     tree = TREES / sha
     if not (tree / "services").is_dir():
         partial = TREES / f"{sha}.partial"
-        subprocess.run(["rm", "-rf", str(partial)], check=True)
+        shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
         archive = subprocess.Popen(["git", "archive", sha], cwd=ROOT, stdout=subprocess.PIPE)
         subprocess.run(["tar", "-x", "-C", str(partial)], stdin=archive.stdout, check=True)
@@ -104,11 +105,9 @@ def run_round(stack: BenchStack, revision: Revision, total: int, batch_max: int 
     proc = stack.spawn("processor", "--metrics-port", str(port), health=f"http://127.0.0.1:{port}/readyz",
                        cwd=revision.root, env=_env(revision, stack, processor_group=group, timeframes="",
                                                    **({} if batch_max is None else {"processor_batch_max": batch_max})))
-    progress = committed_records(stack.settings.database_url, group)
     try:
-        run = measure_stream([proc], progress, total, (progress.pid,))
+        run = measure_committed([proc], stack.settings.database_url, group, total)
     finally:
-        progress.close()
         stack.stop_all()
     stored = _base_bars(stack)
     assert stored == total, f"{revision.label} stored {stored:,} base bars of {total:,}"

@@ -87,10 +87,11 @@ class BenchStack:
         return env
 
     def spawn(self, name: str, *args: str, health: str | None = None, cwd: Path = ROOT,
-              env: dict[str, str] | None = None, **extra: object) -> subprocess.Popen:
-        """`python -m services.<name>` from the source tree `cwd`, with `env` or this stack's env(**extra)."""
+              env: dict[str, str] | None = None, module: str | None = None, **extra: object) -> subprocess.Popen:
+        """`python -m services.<name>` (or `module`) from the source tree `cwd`, with `env` or this
+        stack's env(**extra)."""
         log = open(self.log_dir / f"{name}-{len(self.processes)}.log", "wb")
-        proc = subprocess.Popen([sys.executable, "-m", f"services.{name}", *args], cwd=cwd,
+        proc = subprocess.Popen([sys.executable, "-m", module or f"services.{name}", *args], cwd=cwd,
                                 env=env if env is not None else self.env(**extra),
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.processes.append(proc)
@@ -111,12 +112,17 @@ class BenchStack:
         self.db.dispose()
 
     def stop_all(self) -> None:
-        for proc in reversed(self.processes):
+        self.stop(*reversed(self.processes))
+
+    def stop(self, *procs: subprocess.Popen) -> None:
+        """End these processes (all signalled first, then waited for) and forget them."""
+        for proc in procs:
             if proc.poll() is None:
                 os.killpg(proc.pid, 15)
-        for proc in self.processes:
+        for proc in procs:
             try:
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, 9)
-        self.processes.clear()
+                proc.wait(5)
+            self.processes.remove(proc)

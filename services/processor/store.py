@@ -22,14 +22,19 @@ class EncodedBatch(NamedTuple):
     """What a batch writes, made ready without a connection (see `encode`)."""
 
     sinks: list[Encoded]  # every sink with rows, in SINKS order
-    states: list[str]  # each touched symbol's state as JSON, in out.states order
+    # each touched symbol's state, as the columns the statement saving them takes
+    symbols: list[str]
+    last_ts: list[float]
+    states: list[str]  # JSON
 
 
 def encode(out: BatchOutput) -> EncodedBatch:
     """The batch's COPY payloads and state JSON: the CPU-bound part of writing, done by the caller's
     thread (the processor's loop) so the writer thread holds the GIL only between round trips."""
+    states = out.states.items()
     return EncodedBatch([sink.encode(rows) for sink in SINKS if (rows := out.rows_of(sink.row))],
-                        [orjson.dumps(state).decode() for _, state in out.states.values()])
+                        [symbol for symbol, _ in states], [last_ts for _, (last_ts, _) in states],
+                        [orjson.dumps(state).decode() for _, (_, state) in states])
 
 
 class OffsetConflict(RuntimeError):
@@ -138,32 +143,30 @@ class BatchWriter:
                 # (a few dozen bars at 5,000 bars/s) round trips are most of the transaction.
                 if inserts:
                     cur.execute(b"; ".join(inserts))
-                self._advance(cur, out, expected, ready.states)
+                self._advance(cur, out.next_offsets, expected, ready)
             conn.commit()
         except BaseException:
             if not conn.closed:
                 conn.rollback()
             raise
 
-    def _advance(self, cur: Any, out: BatchOutput, expected: dict[tuple[str, int], int | None],
-                 states_json: list[str]) -> None:
+    def _advance(self, cur: Any, next_offsets: dict[tuple[str, int], int],
+                 expected: dict[tuple[str, int], int | None], ready: EncodedBatch) -> None:
         """Move every partition's stored next offset on, compare-and-set against `expected` (None: the
         first batch of the partition), and save every touched symbol's state: one statement."""
-        offsets = list(out.next_offsets.items())
-        states = list(out.states.items())
         cur.execute(_ADVANCE, {
             "group": self._group,
-            "topics": [topic for (topic, _), _ in offsets],
-            "partitions": [partition for (_, partition), _ in offsets],
-            "offsets": [offset for _, offset in offsets],
-            "before": [expected.get(tp) for tp, _ in offsets],
-            "symbols": [symbol for symbol, _ in states],
-            "last_ts": [last_ts for _, (last_ts, _) in states],
+            "topics": [topic for topic, _ in next_offsets],
+            "partitions": [partition for _, partition in next_offsets],
+            "offsets": list(next_offsets.values()),
+            "before": [expected.get(tp) for tp in next_offsets],
+            "symbols": ready.symbols,
+            "last_ts": ready.last_ts,
             "params": self._params_json,
-            "states": states_json,
+            "states": ready.states,
         })
-        moved = {(topic, partition) for topic, partition in cur.fetchall()}
-        for (topic, partition), _ in offsets:
+        moved = set(cur.fetchall())
+        for topic, partition in next_offsets:
             if (topic, partition) not in moved:
                 raise OffsetConflict(f"{topic}[{partition}] moved past {expected.get((topic, partition))}: "
                                      "another consumer owns it now")

@@ -71,36 +71,33 @@ def build_batch(
     for msg in messages:
         count += 1
         next_offsets[(msg.topic, msg.partition)] = msg.offset + 1
+        where = (msg.topic, msg.partition, msg.offset)
         raw_bytes = msg.value or b""
         if len(raw_bytes) > MAX_MESSAGE_BYTES:
-            out.add(DeadLetterRow(msg.topic, msg.partition, msg.offset,
-                                  f"message of {len(raw_bytes)} bytes exceeds {MAX_MESSAGE_BYTES}",
+            out.add(DeadLetterRow(*where, f"message of {len(raw_bytes)} bytes exceeds {MAX_MESSAGE_BYTES}",
                                   raw_bytes[:MAX_MESSAGE_BYTES]))
             continue
         try:
             raw = orjson.loads(raw_bytes)
         except orjson.JSONDecodeError as exc:
-            out.add(DeadLetterRow(msg.topic, msg.partition, msg.offset, f"not JSON: {exc}", raw_bytes))
+            out.add(DeadLetterRow(*where, f"not JSON: {exc}", raw_bytes))
             continue
         record = validate_record(raw, ctx)
         if isinstance(record, Rejection):
-            out.add(DeadLetterRow(msg.topic, msg.partition, msg.offset, f"invalid record: {record.reason}",
-                                  raw_bytes))
+            out.add(DeadLetterRow(*where, f"invalid record: {record.reason}", raw_bytes))
             continue
         expected = topic_types.get(msg.topic)
         if record.record_type != expected:
-            out.add(DeadLetterRow(msg.topic, msg.partition, msg.offset,
-                                  f"a {record.record_type} record on {msg.topic}", raw_bytes))
+            out.add(DeadLetterRow(*where, f"a {record.record_type} record on {msg.topic}", raw_bytes))
             continue
         if msg.key != record.key.encode():
-            out.add(DeadLetterRow(msg.topic, msg.partition, msg.offset,
-                                  f"keyed {printable(repr(msg.key), 80)}, not by its "
-                                  f"{record.key_field} {record.key!r} as ingest keys it", raw_bytes))
+            out.add(DeadLetterRow(*where, f"keyed {printable(repr(msg.key), 80)}, not by its "
+                                          f"{record.key_field} {record.key!r} as ingest keys it", raw_bytes))
             continue
         stamped = min(msg.timestamp / 1000.0, clock) if msg.timestamp >= 0 else clock
         if record.timestamp > stamped + max_skew:
             ahead = too_far_ahead(record.timestamp, stamped, max_skew, "the time it reached Kafka")
-            out.add(DeadLetterRow(msg.topic, msg.partition, msg.offset, f"invalid record: {ahead}", raw_bytes))
+            out.add(DeadLetterRow(*where, f"invalid record: {ahead}", raw_bytes))
             continue
         if isinstance(record, StockPrice):
             stream = stream_for(record.stock_symbol)
@@ -115,8 +112,8 @@ def build_batch(
                     for sig in rolled.signals:
                         add_signal(SignalRow.rolled(record.stock_symbol, rolled, sig))
             else:
-                out.add(LateBarRow(msg.topic, msg.partition, msg.offset, record.stock_symbol, record.timestamp,
-                                   result.reason, result.last_applied_ts, raw_bytes.decode()))
+                out.add(LateBarRow(*where, record.stock_symbol, record.timestamp, result.reason,
+                                   result.last_applied_ts, raw_bytes.decode()))
         else:
             out.add(SIDE_ROWS[type(record)].of(record))
     # A stream that has applied no bar has nothing to save (every touched one has: a first bar is never late).

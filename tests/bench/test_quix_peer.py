@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from bench import peer
-from bench.measure import ProcessorRun, committed_records, measure_stream
+from bench.measure import ProcessorRun, measure_committed
 from bench.pipeline import candles, produce
 from bench.quix_peer import BARS_TABLE, SIGNALS_TABLE
 from bench.report import Report
@@ -26,9 +26,7 @@ def runs(stack: BenchStack) -> Iterator[tuple[Report, ProcessorRun, ProcessorRun
     port = free_port()
     procs = [stack.spawn("processor", "--metrics-port", str(port), "--batch-max", str(BATCH),
                          health=f"http://127.0.0.1:{port}/readyz")]
-    progress = committed_records(stack.settings.database_url, stack.settings.processor_group)
-    tickflow = measure_stream(procs, progress, CANDLES, (progress.pid,))
-    progress.close()
+    tickflow = measure_committed(procs, stack.settings.database_url, stack.settings.processor_group, CANDLES)
     stack.stop_all()
     report = Report()
     quix = peer.run_peer(report, stack, CANDLES, tickflow, commit_interval=0.1, commit_every=BATCH)
