@@ -11,6 +11,8 @@ Each figure is measured beside its baselines in the same run, on the same data:
 """
 from __future__ import annotations
 
+import csv
+import io
 import math
 import os
 import select
@@ -34,7 +36,6 @@ from bench.stack import ROOT, BenchStack, free_port
 from services.core.simulation import MarketSimulator, RecordMix
 from services.dashboard import updates
 from services.kafka_io import make_consumer, make_producer
-from services.processor.sinks import copy_csv
 
 CANDLES_ONLY = RecordMix(order_book=0.0, news=0.0, market_data=0.0, economic=0.0, news_shock=0.0)
 
@@ -67,6 +68,14 @@ def produce(stack: BenchStack, records: list[dict]) -> float:
     elapsed = time.perf_counter() - started
     producer.close(timeout=10)
     return len(records) / elapsed
+
+
+def copy_csv(rows: list[tuple]) -> io.StringIO:
+    """Rows as CSV for `COPY ... (FORMAT csv)` (the csv module writes floats with repr(): exact)."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    buf.seek(0)
+    return buf
 
 
 def _price_consumer(stack: BenchStack):  # type: ignore[no-untyped-def]

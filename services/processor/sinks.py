@@ -1,18 +1,17 @@
 """The processor's tables: for each, the shape of its rows, declared once, and the sink that stores them.
 
 A row type is a NamedTuple whose fields are the table's columns, in order: the batch builder
-makes rows by name (`BarRow.of(bar, values)`), and the sink derives its staging table, COPY
-and INSERT from the same fields. Adding a column means adding a field here (and a migration).
-Every sink stages its rows through a temporary table and inserts them with ON CONFLICT DO
-NOTHING, so a batch written twice stores each row once.
+makes rows by name (`BarRow.of(bar, values)`), and the sink derives its INSERT (and, for bars,
+the staging table and binary COPY) from the same fields. Adding a column means adding a field
+here (and a migration). Every sink inserts with ON CONFLICT DO NOTHING, so a batch written twice
+stores each row once.
 """
 from __future__ import annotations
 
-import csv
 import io
 import types
 from dataclasses import dataclass
-from typing import Any, Iterable, NamedTuple, Sequence, get_args, get_type_hints
+from typing import Any, NamedTuple, Sequence, get_args, get_type_hints
 
 from services.core.indicators import INDICATOR_COLUMNS, IndicatorValues
 from services.core.records import EconomicIndicator, MarketData, NewsSentiment, OrderBook, StockPrice
@@ -23,23 +22,32 @@ from services.db.binary_copy import BinaryCopy
 
 F8 = "double precision"
 _STAGING_TYPES = {str: "text", float: F8, int: "bigint", bytes: "bytea"}
-Merge = bytes  # the INSERT of rows a sink has staged (parameters bound), run once every sink has staged its rows
+Merge = bytes  # a sink's INSERT (parameters bound), run once the bars are staged
 
 
 class Encoded(NamedTuple):
     """A sink's rows made ready to load, without a connection: made on the processor's loop, so the
     writer thread, which shares the GIL with it, has nothing left to do but I/O."""
 
-    copy: str  # COPY … FROM STDIN into the staging table
-    data: io.IOBase  # its payload
-    insert: str  # the INSERT from the staging table
+    copy: str | None  # COPY … FROM STDIN into the staging table (None: nothing staged)
+    data: io.IOBase | None  # its payload
+    insert: str  # the INSERT that stores the rows
     params: Any  # the INSERT's parameters (None: none)
 
-    def load(self, cur: Any) -> Merge:
-        """COPY the payload into the staging table; returns the INSERT that stores it."""
-        cur.copy_expert(self.copy, self.data)
+    def load(self, cur: Any, before: str = "") -> Merge:
+        """COPY the payload into the staging table, if any, after the statements `before` (in the
+        same round trip); returns the INSERT that stores the rows."""
+        if self.copy is not None:
+            cur.copy_expert(before + self.copy, self.data)
         merge: bytes = cur.mogrify(self.insert, self.params) if self.params is not None else self.insert.encode()
         return merge
+
+
+def float_array(values: Sequence[float | None]) -> str:
+    """A float8[] literal that PostgreSQL parses value by value, exactly: repr() round-trips, and
+    float8in keeps -0.0, NaN and ±inf (as SQL numbers, psycopg2's list adaptation would turn -0.0
+    into 0 through numeric)."""
+    return "{" + ",".join("NULL" if v is None else repr(float(v)) for v in values) + "}"
 
 
 def staging_type(hint: Any) -> str:
@@ -205,38 +213,30 @@ SIDE_ROWS: dict[type, Any] = {OrderBook: OrderBookRow, NewsSentiment: NewsSentim
 
 @dataclass(frozen=True)
 class Sink:
-    """A table fed by COPY (csv) into a staging table with the row type's columns."""
+    """A table of few rows a batch, written by one INSERT from arrays: each column of the rows is an
+    array parameter, unnested back into rows. No staging table, so nothing for PostgreSQL to empty
+    at commit: a temporary table ON COMMIT DELETE ROWS is truncated at every commit of a transaction
+    that touched any temporary table, and one with a text column (so a TOAST table and its index)
+    cost about 0.25 ms a commit each, most of a small batch's commit."""
 
     table: str
     row: RowType
-    timestamps: tuple[str, ...] = ()  # staged as epoch seconds, stored as timestamptz
-    jsonb: tuple[str, ...] = ()  # staged as text, stored as jsonb
+    timestamps: tuple[str, ...] = ()  # passed as epoch seconds, stored as timestamptz
+    jsonb: tuple[str, ...] = ()  # passed as text, stored as jsonb
 
     @property
     def columns(self) -> tuple[tuple[str, str], ...]:
         hints = get_type_hints(self.row)
         return tuple((name, staging_type(hints[name])) for name in fields_of(self.row))
 
-    @property
-    def staging(self) -> str:
-        return f"stage_{self.table}"
-
-    def create_staging_sql(self) -> str:
-        cols = ", ".join(f"{name} {kind}" for name, kind in self.columns)
-        return f"CREATE TEMP TABLE IF NOT EXISTS {self.staging} ({cols}) ON COMMIT DELETE ROWS"
-
     def encode(self, rows: Sequence[tuple[Any, ...]]) -> Encoded:
-        return Encoded(f"COPY {self.staging} FROM STDIN (FORMAT csv)", copy_csv(self._csv_rows(rows)),
-                       self.insert_sql(), None)
+        kinds = [kind for _, kind in self.columns]
+        return Encoded(None, None, self.insert_sql(),
+                       [float_array(column) if kind == F8 else list(column) for kind, column in zip(kinds, zip(*rows))])
 
     def write(self, cur: Any, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Stage and store at once (bulk loads outside the processor's batch transaction)."""
+        """Store at once (outside the processor's batch transaction)."""
         cur.execute(self.encode(rows).load(cur))
-
-    def _csv_rows(self, rows: Sequence[tuple[Any, ...]]) -> Iterable[tuple[Any, ...]]:
-        if not any(kind == "bytea" for _, kind in self.columns):
-            return rows
-        return (tuple("\\x" + v.hex() if isinstance(v, (bytes, bytearray)) else v for v in row) for row in rows)
 
     def insert_sql(self) -> str:
         names = fields_of(self.row)
@@ -244,9 +244,10 @@ class Sink:
             timestamptz_of(n) if n in self.timestamps else f"{n}::jsonb" if n in self.jsonb else n
             for n in names
         ]
+        arrays = ", ".join(f"%s::{kind}[]" for _, kind in self.columns)
         return (
             f"INSERT INTO {self.table} ({', '.join(names)}) "
-            f"SELECT {', '.join(exprs)} FROM {self.staging} ON CONFLICT DO NOTHING"
+            f"SELECT {', '.join(exprs)} FROM unnest({arrays}) AS s({', '.join(names)}) ON CONFLICT DO NOTHING"
         )
 
 
@@ -299,8 +300,9 @@ class BarSink:
         cur.execute(self.encode(rows).load(cur))
 
 
+BAR_SINK = BarSink()  # the one sink with a staging table (the writer's connection creates it)
 SINKS: tuple[Sink | BarSink, ...] = (
-    BarSink(),
+    BAR_SINK,
     Sink("signals", SignalRow, timestamps=("ts",)),
     Sink("late_bars", LateBarRow, timestamps=("ts", "last_applied_ts"), jsonb=("payload",)),
     Sink("order_book", OrderBookRow, timestamps=("ts",)),
@@ -312,12 +314,3 @@ SINKS: tuple[Sink | BarSink, ...] = (
 
 # Every table the processor writes: what a test or benchmark empties to start from nothing.
 PROCESSOR_TABLES: tuple[str, ...] = (*(sink.table for sink in SINKS), "processor_offsets", "symbol_state")
-
-
-def copy_csv(rows: Iterable[tuple[Any, ...]]) -> io.StringIO:
-    """Rows as CSV for `COPY ... (FORMAT csv)`: the csv module runs in C and writes floats with
-    repr(), which round-trips exactly; None becomes an unquoted empty field, i.e. NULL."""
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerows(rows)
-    buf.seek(0)
-    return buf

@@ -14,7 +14,7 @@ import orjson
 import psycopg2
 
 from services.db.queries import RebuildSource, rebuild_source
-from services.processor.sinks import SINKS, Encoded, timestamptz_of
+from services.processor.sinks import BAR_SINK, SINKS, Encoded, timestamptz_of
 from services.processor.transaction import BatchOutput
 
 
@@ -69,9 +69,11 @@ class BatchWriter:
     def _writer(self) -> Any:
         if self._write_conn is None or self._write_conn.closed:
             conn = self._connect("write")
-            with conn, conn.cursor() as cur:
-                for sink in SINKS:
-                    cur.execute(sink.create_staging_sql())
+            # A batch's first statement begins its transaction ("BEGIN; …"): psycopg2's own BEGIN
+            # would be a round trip of its own.
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute(BAR_SINK.create_staging_sql())
             self._write_conn = conn
         return self._write_conn
 
@@ -128,9 +130,14 @@ class BatchWriter:
     def write(self, out: BatchOutput, expected: dict[tuple[str, int], int | None],
               encoded: EncodedBatch | None = None) -> None:
         """Store the batch atomically. `expected[tp]` is the stored next offset we started from;
-        `encoded`: the batch made ready by `encode` (on another thread), else encoded here."""
+        `encoded`: the batch made ready by `encode` (on another thread), else encoded here.
+
+        Round trips are most of a small batch's transaction (a few dozen bars at 5,000 bars/s), so
+        it takes three: BEGIN with the bars' COPY; every INSERT with the offsets and states; COMMIT.
+        """
         ready = encoded if encoded is not None else encode(out)
         conn = self._writer()
+        begin = "BEGIN; "
         try:
             with conn.cursor() as cur:
                 # Every COPY before the first INSERT: inserting bars takes the dashboard_feed triggers'
@@ -138,23 +145,41 @@ class BatchWriter:
                 # statement_timeout (PostgreSQL only checks for cancels there between commands), so
                 # it would hold the lock until the client woke. Once staged, every wait is one that
                 # stuck_after_s bounds: a statement running, or the session idle in its transaction.
-                inserts = [sink.load(cur) for sink in ready.sinks]
-                # One round trip for every INSERT, one for the offsets and states: on a small batch
-                # (a few dozen bars at 5,000 bars/s) round trips are most of the transaction.
-                if inserts:
-                    cur.execute(b"; ".join(inserts))
-                self._advance(cur, out.next_offsets, expected, ready)
-            conn.commit()
+                statements = []
+                for sink in ready.sinks:
+                    statements.append(sink.load(cur, begin))
+                    if sink.copy is not None:
+                        begin = ""  # the COPY began the transaction
+                statements.append(self._advance(cur, out.next_offsets, expected, ready))
+                cur.execute(begin.encode() + b"; ".join(statements))
+                moved = set(cur.fetchall())
+                for topic, partition in out.next_offsets:
+                    if (topic, partition) not in moved:
+                        raise OffsetConflict(f"{topic}[{partition}] moved past {expected.get((topic, partition))}: "
+                                             "another consumer owns it now")
+                cur.execute(b"COMMIT")
         except BaseException:
-            if not conn.closed:
-                conn.rollback()
+            self._abort(conn)
             raise
 
+    @staticmethod
+    def _abort(conn: Any) -> None:
+        """Roll back what a failed batch began (the connection is in autocommit: psycopg2's rollback()
+        would not); a connection that cannot is closed, and the next batch reconnects."""
+        if conn.closed or conn.get_transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_IDLE:
+            return
+        try:
+            with conn.cursor() as cur:
+                cur.execute(b"ROLLBACK")
+        except psycopg2.Error:
+            conn.close()
+
     def _advance(self, cur: Any, next_offsets: dict[tuple[str, int], int],
-                 expected: dict[tuple[str, int], int | None], ready: EncodedBatch) -> None:
-        """Move every partition's stored next offset on, compare-and-set against `expected` (None: the
-        first batch of the partition), and save every touched symbol's state: one statement."""
-        cur.execute(_ADVANCE, {
+                 expected: dict[tuple[str, int], int | None], ready: EncodedBatch) -> bytes:
+        """The statement that moves every partition's stored next offset on, compare-and-set against
+        `expected` (None: the first batch of the partition), and saves every touched symbol's state;
+        it returns the partitions it moved."""
+        return bytes(cur.mogrify(_ADVANCE, {
             "group": self._group,
             "topics": [topic for topic, _ in next_offsets],
             "partitions": [partition for _, partition in next_offsets],
@@ -164,12 +189,7 @@ class BatchWriter:
             "last_ts": ready.last_ts,
             "params": self._params_json,
             "states": ready.states,
-        })
-        moved = set(cur.fetchall())
-        for topic, partition in next_offsets:
-            if (topic, partition) not in moved:
-                raise OffsetConflict(f"{topic}[{partition}] moved past {expected.get((topic, partition))}: "
-                                     "another consumer owns it now")
+        }))
 
 
 # The batch's offsets and symbol states in one statement; returns the partitions it moved on. A

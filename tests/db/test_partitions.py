@@ -23,7 +23,7 @@ from services.db.partitions import (
     partitions,
     utc_session,
 )
-from services.processor.sinks import SINKS, BarRow, DeadLetterRow, SignalRow
+from services.processor.sinks import BAR_SINK, SINKS, BarRow, DeadLetterRow, SignalRow
 
 UTC = timezone.utc
 FIRST_PARTITIONED = "0030"
@@ -108,8 +108,7 @@ def test_the_processor_writes_every_contract_edge_into_partitions(lifecycle: Set
     with pg_connection(lifecycle.admin_database_url, "t") as conn:
         maintain(conn, RetentionPolicy(), lifecycle.timeframes, now)
     with pg_connection(lifecycle.database_url, "t") as conn, conn, conn.cursor() as cur:  # the services' login
-        for sink in SINKS:
-            cur.execute(sink.create_staging_sql())
+        cur.execute(BAR_SINK.create_staging_sql())
         by_table = {BarRow: rows, SignalRow: [SignalRow("AAPL", "raw", t.timestamp(), "rsi", "SELL", 1, 75, 70)
                                               for t in times],
                     DeadLetterRow: [DeadLetterRow("market.stock_prices", 0, 7, "bad", b"\x00")]}

@@ -126,7 +126,7 @@ def test_a_record_from_beyond_the_skew_never_moves_event_time() -> None:
 
 
 def test_each_table_is_declared_once_by_its_row_type() -> None:
-    """The sinks' staging tables, COPY and INSERT follow the row types' fields, in order."""
+    """The sinks' INSERTs (and the bars' staging table) follow the row types' fields, in order."""
     from services.core.indicators import INDICATOR_COLUMNS
     from services.processor.sinks import SINKS, SignalRow
 
@@ -135,7 +135,8 @@ def test_each_table_is_declared_once_by_its_row_type() -> None:
     assert by_table["signals"].insert_sql().startswith(
         "INSERT INTO signals (symbol, timeframe, ts, rule, side, price, value, reference) "
         "SELECT symbol, timeframe, (timestamptz 'epoch' + round(ts * 1000000) * interval '1 microsecond'), ")
-    assert "payload bytea" in by_table["dead_letters"].create_staging_sql()
+    assert ("FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::text[], %s::bytea[]) "
+            "AS s(topic, kafka_partition, kafka_offset, reason, payload)") in by_table["dead_letters"].insert_sql()
     assert BarRow._fields == ("symbol", "timeframe", "ts", "open", "high", "low", "close", "volume", "base_bars",
                               *INDICATOR_COLUMNS)
     assert "stage_bars (symbol_ix smallint, timeframe_ix smallint, ts double precision, open double precision" in (
