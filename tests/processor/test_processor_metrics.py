@@ -6,17 +6,19 @@ from pathlib import Path
 
 from running_services import start_processor
 from sqlalchemy import Engine
-from streams import end_offsets, produce, simulated_records, wait_processed
+from streams import end_offsets, produce, simulated_records, stored_offsets, wait_processed
 from support import scrape_metrics, service_env, wait_until
 
 from services.config import Settings
+from services.kafka_io import make_admin
 
 CANDLES = 1_200
 
 
 def test_metrics_count_batches_bars_and_lag(stack: Settings, owner_db: Engine, tmp_path: Path) -> None:
     produce(stack, simulated_records(stack, CANDLES, seed=5))
-    proc, port = start_processor(service_env(stack, processor_session_timeout_ms=6000, timeframes=""), tmp_path)
+    proc, port = start_processor(service_env(stack, processor_session_timeout_ms=6000, timeframes="",
+                                                   processor_batch_max=100), tmp_path)
     url = f"http://127.0.0.1:{port}/metrics"
     try:
         wait_processed(owner_db, stack, timeout=120)
@@ -28,6 +30,11 @@ def test_metrics_count_batches_bars_and_lag(stack: Settings, owner_db: Engine, t
             return m if all(m.get(lag_key.format(p)) == 0 for p in price_partitions) else None
 
         m = wait_until(lag_settled, timeout=30, what="the lag gauges to reach 0")
+        # Lag tools read the group's Kafka-side offsets: told at most once a second, and once idle,
+        # so they end where PostgreSQL's end.
+        stored = stored_offsets(owner_db, stack.processor_group)
+        wait_until(lambda: kafka_offsets(stack) == stored, timeout=15,
+                   what=f"the group's Kafka-side offsets to reach the stored ones {stored}")
     finally:
         assert proc.stop() == 0, proc.log_tail()
     batches = m["tickflow_processor_batches_total"]
@@ -41,3 +48,12 @@ def test_metrics_count_batches_bars_and_lag(stack: Settings, owner_db: Engine, t
     assert m['tickflow_processor_end_to_end_delay_seconds_bucket{le="3600.0"}'] == 0
     assert m["tickflow_processor_end_to_end_delay_seconds_sum"] > 29 * 86_400 * batches
     assert len(price_partitions) >= 2
+
+
+def kafka_offsets(stack: Settings) -> dict[tuple[str, int], int]:
+    admin, group = make_admin(stack.kafka_bootstrap), stack.processor_group
+    try:
+        return {(tp.topic, tp.partition): meta.offset
+                for tp, meta in admin.list_group_offsets(group).get(group, {}).items() if meta.offset >= 0}
+    finally:
+        admin.close()
