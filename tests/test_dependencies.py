@@ -29,7 +29,7 @@ FORBIDDEN = "services.orchestration"
 # The runnable services (`python -m services.<name>`; admin is a module) ...
 SERVICES = ("generator", "ingest", "processor", "dashboard", "orchestration", "feed", "replay", "admin")
 # ... and what they share: the domain and the adapters.
-SHARED = ("core", "config", "cli", "db", "kafka_io", "logs", "ops", "retry", "http_guard", "ingest_client")
+SHARED = ("core", "config", "cli", "db", "kafka_io", "logs", "ops", "retry", "http_guard", "ingest_client", "heap")
 
 
 def module_of(path: Path, root: Path = ROOT) -> str:

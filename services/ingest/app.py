@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 
 from services.config import Settings, get_settings
 from services.core.records import Record, ValidationContext
+from services.heap import freeze_startup_heap
 from services.ingest.auth import TokenCheck
 from services.ingest.judge import MAX_DEPTH, judge, nesting_exceeds
 from services.ingest.metrics import IngestMetrics
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, publisher: Publisher | None = N
             own_producer = make_producer(settings.kafka_bootstrap)
             app.state.publisher = Publisher(own_producer, settings.kafka_bootstrap, settings.topics)
         event(log, "ingest started", kafka=settings.kafka_bootstrap, auth=auth.enabled)
+        freeze_startup_heap()
         try:
             yield
         finally:

@@ -8,6 +8,7 @@ import sys
 
 from services.cli import add_setting_flags, settings_with_flags
 from services.config import get_settings
+from services.heap import freeze_startup_heap
 from services.logs import setup_logging
 
 # The batch builder keeps the GIL busy; the writer thread and kafka-python's IO thread come back from
@@ -47,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     if settings.processor_metrics_port:
         server = serve_health(settings.processor_metrics_host, settings.processor_metrics_port, processor,
                               settings.processor_liveness_timeout_s)
+    freeze_startup_heap()
     try:
         processor.run()
     finally:
