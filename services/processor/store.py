@@ -132,8 +132,9 @@ class BatchWriter:
         """Store the batch atomically. `expected[tp]` is the stored next offset we started from;
         `encoded`: the batch made ready by `encode` (on another thread), else encoded here.
 
-        Round trips are most of a small batch's transaction (a few dozen bars at 5,000 bars/s), so
-        it takes three: BEGIN with the bars' COPY; every INSERT with the offsets and states; COMMIT.
+        Round trips are most of a small batch's transaction (a few dozen bars at 5,000 bars/s), so it
+        sends three requests: the bars' COPY, which begins the transaction; every INSERT with the
+        statement that moves the offsets and saves the states; COMMIT.
         """
         ready = encoded if encoded is not None else encode(out)
         conn = self._writer()
