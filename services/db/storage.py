@@ -69,9 +69,8 @@ def record_sample(conn: Any, sample: Sample) -> bool:
 
 
 def measure_and_record(read: Any, write: Any | None, timeframes: Iterable[str],
-                       volume_bytes: int | None) -> StorageFigures:
-    """`measure` on `read`, then record the size on `write` (None: do not record)."""
+                       volume_bytes: int | None) -> tuple[StorageFigures, bool]:
+    """`measure` on `read`, then record the size on `write` (None: do not record); True if recorded."""
     figures = measure(read, timeframes, volume_bytes)
-    if write is not None:
-        record_sample(write, Sample(figures.measured_at, figures.database_bytes))
-    return figures
+    recorded = write is not None and record_sample(write, Sample(figures.measured_at, figures.database_bytes))
+    return figures, recorded

@@ -304,7 +304,7 @@ def check_storage(engine: Engine, settings: OrchestrationSettings, where: str) -
 
     name = "storage"
     with _driver_connection(engine) as conn:
-        figures = measure_and_record(conn, conn, settings.timeframes, settings.storage_volume_bytes)
+        figures, _ = measure_and_record(conn, conn, settings.timeframes, settings.storage_volume_bytes)
     details = storage_details(figures, where, settings.check_storage_min_days)
     problems = storage_problems(figures, settings.check_storage_min_days)
     if problems:
