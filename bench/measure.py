@@ -34,16 +34,23 @@ def pids_named(name: str) -> list[int]:
     return found
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time the processes have used so far (those that still exist)."""
-    total = 0
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User + system CPU time each process has used so far (those that still exist)."""
+    used = {}
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-    return total / os.sysconf("SC_CLK_TCK")
+        used[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime (stat's 14, 15)
+    return used
+
+
+def cpu_used(start: dict[int, float], end: dict[int, float]) -> float:
+    """CPU seconds used between two `cpu_seconds` readings: a process that appeared meanwhile counts
+    whole, one that ended meanwhile counts nothing (not minus what it had used before: PostgreSQL's
+    autovacuum workers come and go, and one ending took seconds off the figure)."""
+    return sum(used - start.get(pid, 0.0) for pid, used in end.items())
 
 
 @dataclass
@@ -105,18 +112,20 @@ def measure_stream(procs: list[subprocess.Popen], progress: Callable[[], int], t
         samples.append((time.perf_counter(), progress()))
         return samples[-1][1] >= total
 
+    def groups() -> dict[str, list[int]]:  # looked up at both ends: PostgreSQL's processes come and go
+        return {"processor": [p.pid for p in procs],
+                "PostgreSQL": [pid for pid in pids_named("postgres") if pid not in harness_backends],
+                "Kafka": pids_named("java")}
+
     wait_for(lambda: progress() >= total // 10, 300, 0.02, "10% of the stream")
-    # Looked up now, so the consumers' own PostgreSQL backends are among them.
-    postgres = [pid for pid in pids_named("postgres") if pid not in harness_backends]
-    groups = {"processor": [p.pid for p in procs], "PostgreSQL": postgres, "Kafka": pids_named("java")}
     rss_start = rss_mb(procs[0].pid)
-    cpu_start = {name: cpu_seconds(pids) for name, pids in groups.items()}
+    cpu_start = {name: cpu_seconds(pids) for name, pids in groups().items()}
     sample()
     wait_for(sample, 600, 0.05, "the whole stream")
-    cpu_end = {name: cpu_seconds(pids) for name, pids in groups.items()}
+    cpu_end = {name: cpu_seconds(pids) for name, pids in groups().items()}
     rss_end = rss_mb(procs[0].pid)
     (t0, n0), (t1, n1) = samples[0], samples[-1]
     # The last sample may have landed up to one interval after the end: take the first that reached it.
     t1 = next(t for t, n in samples if n >= total)
-    cpu = {name: (cpu_end[name] - cpu_start[name]) / (n1 - n0) * 1e6 for name in groups}
+    cpu = {name: cpu_used(cpu_start[name], cpu_end[name]) / (n1 - n0) * 1e6 for name in cpu_end}
     return ProcessorRun((n1 - n0) / (t1 - t0), t1 - t0, rss_start, rss_end, cpu)
