@@ -13,7 +13,7 @@ from services.logs import setup_logging
 
 # The batch builder keeps the GIL busy; the writer thread and kafka-python's IO thread come back from
 # the network needing it, and at CPython's default 5 ms switch interval each return could wait that
-# long: a batch's transaction (five round trips) and the next fetch took longer than their work.
+# long: a batch's transaction (a round trip per request) and the next fetch took longer than their work.
 GIL_SWITCH_INTERVAL_S = 0.0005
 
 FLAGS = {"--group": "processor_group", "--batch-max": "processor_batch_max",

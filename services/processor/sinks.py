@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import types
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, NamedTuple, Sequence, get_args, get_type_hints
 
 from services.core.indicators import INDICATOR_COLUMNS, IndicatorValues
@@ -224,21 +225,14 @@ class Sink:
     timestamps: tuple[str, ...] = ()  # passed as epoch seconds, stored as timestamptz
     jsonb: tuple[str, ...] = ()  # passed as text, stored as jsonb
 
-    @property
+    # Derived once: encode runs on the processor's loop for every batch with rows of this table.
+    @cached_property
     def columns(self) -> tuple[tuple[str, str], ...]:
         hints = get_type_hints(self.row)
         return tuple((name, staging_type(hints[name])) for name in fields_of(self.row))
 
-    def encode(self, rows: Sequence[tuple[Any, ...]]) -> Encoded:
-        kinds = [kind for _, kind in self.columns]
-        return Encoded(None, None, self.insert_sql(),
-                       [float_array(column) if kind == F8 else list(column) for kind, column in zip(kinds, zip(*rows))])
-
-    def write(self, cur: Any, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Store at once (outside the processor's batch transaction)."""
-        cur.execute(self.encode(rows).load(cur))
-
-    def insert_sql(self) -> str:
+    @cached_property
+    def _insert(self) -> str:
         names = fields_of(self.row)
         exprs = [
             timestamptz_of(n) if n in self.timestamps else f"{n}::jsonb" if n in self.jsonb else n
@@ -249,6 +243,17 @@ class Sink:
             f"INSERT INTO {self.table} ({', '.join(names)}) "
             f"SELECT {', '.join(exprs)} FROM unnest({arrays}) AS s({', '.join(names)}) ON CONFLICT DO NOTHING"
         )
+
+    def encode(self, rows: Sequence[tuple[Any, ...]]) -> Encoded:
+        return Encoded(None, None, self._insert, [float_array(column) if kind == F8 else list(column)
+                                                  for (_, kind), column in zip(self.columns, zip(*rows))])
+
+    def write(self, cur: Any, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Store at once (outside the processor's batch transaction)."""
+        cur.execute(self.encode(rows).load(cur))
+
+    def insert_sql(self) -> str:
+        return self._insert
 
 
 class BarSink:
