@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict
-from typing import Iterator
+from functools import partial
+from typing import Callable, Iterator
 
 import psycopg2
 import pytest
-from sqlalchemy import Engine, text
+from lifecycle import execute
+from sqlalchemy import Engine
 from streams import truncate_outputs
 
 from services.config import Settings
@@ -59,58 +61,62 @@ def writer(base_settings: Settings, owner_db: Engine) -> Iterator[BatchWriter]:
     w.close()
 
 
-def rows(db: Engine, sql: str) -> list[tuple]:
-    with db.connect() as conn:
-        return [tuple(r) for r in conn.execute(text(sql))]
+Query = Callable[[str], list[tuple]]
+
+
+@pytest.fixture
+def query(base_settings: Settings) -> Query:
+    """Rows of a query on the test database, as its owner (tests/lifecycle.py's execute)."""
+    return partial(execute, base_settings)
 
 
 def epoch(column: str) -> str:
     return f"round(extract(epoch FROM {column}) * 1000000)::bigint"
 
 
-def test_every_sink_stores_its_rows_exactly_through_one_staging_table(writer: BatchWriter, owner_db: Engine) -> None:
+def test_every_sink_stores_its_rows_exactly_through_one_staging_table(writer: BatchWriter, query: Query) -> None:
     writer.write(batch(41), {(TOPIC, 0): None})
     us = round(T0 * 1e6)
-    bars = rows(owner_db, f"SELECT timeframe, {epoch('ts')}, volume, base_bars, sma, ema_fast, ema_slow, rsi, macd, "
+    bars = query(f"SELECT timeframe, {epoch('ts')}, volume, base_bars, sma, ema_fast, ema_slow, rsi, macd, "
                           "macd_signal, macd_hist, bb_middle, bb_upper, bb_lower FROM bars ORDER BY timeframe DESC")
     assert bars == [("raw", us, 1e12, 1, *INDICATORS), ("1m", us - 123456, 3.0, 3, *(None,) * len(INDICATORS))]
-    assert rows(owner_db, f"SELECT rule, side, {epoch('ts')}, value FROM signals") == [("rsi", "SELL", us, 70.0)]
-    assert rows(owner_db, f"SELECT kafka_offset, {epoch('last_applied_ts')}, payload->>'note' FROM late_bars") == [
+    assert query(f"SELECT rule, side, {epoch('ts')}, value FROM signals") == [("rsi", "SELL", us, 70.0)]
+    assert query(f"SELECT kafka_offset, {epoch('last_applied_ts')}, payload->>'note' FROM late_bars") == [
         (41, us, "quote ' and backslash \\ and é")]
-    assert rows(owner_db, "SELECT price, quantity FROM order_book") == [(0.1 + 0.2, 2**62)]
-    assert rows(owner_db, "SELECT sentiment_score, sentiment_magnitude FROM news_sentiment") == [
+    assert query("SELECT price, quantity FROM order_book") == [(0.1 + 0.2, 2**62)]
+    assert query("SELECT sentiment_score, sentiment_magnitude FROM news_sentiment") == [
         (float("-inf"), 5e-324)]
-    assert rows(owner_db, "SELECT market_cap FROM market_data") == [(3.1e12,)]
-    ((name, value),) = rows(owner_db, "SELECT indicator_name, value FROM economic_indicators")
+    assert query("SELECT market_cap FROM market_data") == [(3.1e12,)]
+    ((name, value),) = query("SELECT indicator_name, value FROM economic_indicators")
     assert name == "GDP, real \"chained\"" and value == 0.0 and math.copysign(1.0, value) == -1.0
-    assert [(r, bytes(p)) for r, p in rows(owner_db, "SELECT reason, payload FROM dead_letters")] == [
+    assert [(r, bytes(p)) for r, p in query("SELECT reason, payload FROM dead_letters")] == [
         ("not JSON: line 1", b"\x00\xff{'\\")]
-    assert rows(owner_db, "SELECT next_offset FROM processor_offsets WHERE consumer_group = 'test-writer'") == [(42,)]
-    assert rows(owner_db, "SELECT state FROM symbol_state") == [({"last_ts": T0, "series": [1.5, None]},)]
+    assert query("SELECT next_offset FROM processor_offsets WHERE consumer_group = 'test-writer'") == [(42,)]
+    assert query("SELECT state FROM symbol_state") == [({"last_ts": T0, "series": [1.5, None]},)]
     # A commit empties every ON COMMIT DELETE ROWS table its session has, TOAST table and index
     # included, whichever the batch used: only the bars are staged.
     # (other sessions on this database may have temporary tables of their own)
-    assert rows(owner_db, "SELECT DISTINCT relname FROM pg_class WHERE relpersistence = 't' AND relkind = 'r' "
+    assert query("SELECT DISTINCT relname FROM pg_class WHERE relpersistence = 't' AND relkind = 'r' "
                           "AND relname LIKE 'stage\\_%'") == [("stage_bars",)]
 
 
 def test_a_batch_on_a_moved_partition_leaves_nothing_and_the_session_writes_on(writer: BatchWriter,
-                                                                               owner_db: Engine) -> None:
+                                                                               query: Query) -> None:
     writer.write(batch(10), {(TOPIC, 0): None})
     with pytest.raises(OffsetConflict, match=rf"{TOPIC}\[0\] moved past 5: another consumer owns it now"):
         writer.write(batch(20, bar_ts=T0 + 1), {(TOPIC, 0): 5})
-    assert rows(owner_db, "SELECT count(*) FROM bars") == [(2,)]
-    assert rows(owner_db, "SELECT count(*) FROM dead_letters") == [(1,)]
-    assert rows(owner_db, "SELECT next_offset FROM processor_offsets") == [(11,)]
+    assert query("SELECT count(*) FROM bars") == [(2,)]
+    assert query("SELECT count(*) FROM dead_letters") == [(1,)]
+    assert query("SELECT next_offset FROM processor_offsets") == [(11,)]
     writer.write(batch(20, bar_ts=T0 + 1), {(TOPIC, 0): 11})  # the same connection, not left in a failed block
-    assert rows(owner_db, "SELECT count(*), max(next_offset) FROM bars, processor_offsets") == [(4, 21)]
+    assert query("SELECT count(*), max(next_offset) FROM bars, processor_offsets") == [(4, 21)]
 
 
-def test_a_value_postgresql_refuses_fails_the_whole_batch(writer: BatchWriter, owner_db: Engine) -> None:
+def test_a_value_postgresql_refuses_fails_the_whole_batch(writer: BatchWriter, query: Query) -> None:
     out = batch(10)
     out.rows[EconomicIndicatorRow] = [EconomicIndicatorRow("GDP\x00x", T0, 1.0)]  # text cannot hold NUL
     with pytest.raises((ValueError, psycopg2.DataError)):
         writer.write(out, {(TOPIC, 0): None})
-    assert rows(owner_db, "SELECT (SELECT count(*) FROM bars) + (SELECT count(*) FROM processor_offsets)") == [(0,)]
+    assert query("SELECT (SELECT count(*) FROM bars) + (SELECT count(*) FROM processor_offsets)") == [(0,)]
     writer.write(batch(10), {(TOPIC, 0): None})
-    assert rows(owner_db, "SELECT count(*) FROM bars") == [(2,)]
+    assert query("SELECT count(*) FROM bars") == [(2,)]

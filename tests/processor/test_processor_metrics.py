@@ -10,7 +10,7 @@ from streams import end_offsets, produce, simulated_records, stored_offsets, wai
 from support import scrape_metrics, service_env, wait_until
 
 from services.config import Settings
-from services.kafka_io import make_admin
+from services.orchestration.checks.deployment import kafka_lag
 
 CANDLES = 1_200
 
@@ -33,7 +33,7 @@ def test_metrics_count_batches_bars_and_lag(stack: Settings, owner_db: Engine, t
         # Lag tools read the group's Kafka-side offsets: told at most once a second, and once idle,
         # so they end where PostgreSQL's end.
         stored = stored_offsets(owner_db, stack.processor_group)
-        wait_until(lambda: kafka_offsets(stack) == stored, timeout=15,
+        wait_until(lambda: kafka_committed(stack) == stored, timeout=15,
                    what=f"the group's Kafka-side offsets to reach the stored ones {stored}")
     finally:
         assert proc.stop() == 0, proc.log_tail()
@@ -50,10 +50,8 @@ def test_metrics_count_batches_bars_and_lag(stack: Settings, owner_db: Engine, t
     assert len(price_partitions) >= 2
 
 
-def kafka_offsets(stack: Settings) -> dict[tuple[str, int], int]:
-    admin, group = make_admin(stack.kafka_bootstrap), stack.processor_group
-    try:
-        return {(tp.topic, tp.partition): meta.offset
-                for tp, meta in admin.list_group_offsets(group).get(group, {}).items() if meta.offset >= 0}
-    finally:
-        admin.close()
+
+def kafka_committed(stack: Settings) -> dict[tuple[str, int], int]:
+    """The group's Kafka-side offsets, read as the deployment check's lag reads them."""
+    lags = kafka_lag(stack.kafka_bootstrap, stack.processor_group, [stack.topics.prices])
+    return {tp: lag["committed"] for tp, lag in lags.items() if lag["committed"] is not None}
