@@ -53,6 +53,10 @@ def cpu_used(start: dict[int, float], end: dict[int, float]) -> float:
     return sum(used - start.get(pid, 0.0) for pid, used in end.items())
 
 
+class StreamTooShort(RuntimeError):
+    """The stream ended before its sustained part could be measured."""
+
+
 @dataclass
 class ProcessorRun:
     rate: float  # bars/s from 10% to 100% of the stream
@@ -117,10 +121,15 @@ def measure_stream(procs: list[subprocess.Popen], progress: Callable[[], int], t
                 "PostgreSQL": [pid for pid in pids_named("postgres") if pid not in harness_backends],
                 "Kafka": pids_named("java")}
 
+    # Looked up before the window opens, so that opening it costs only the CPU reads: scanning /proc
+    # took long enough for a small stream to end before the first sample.
+    start_pids = groups()
     wait_for(lambda: progress() >= total // 10, 300, 0.02, "10% of the stream")
+    cpu_start = {name: cpu_seconds(pids) for name, pids in start_pids.items()}
+    if sample():
+        raise StreamTooShort(f"all {total:,} records were committed before the sustained part could be timed "
+                             f"(10% → 100% within one sample): use more records or smaller batches")
     rss_start = rss_mb(procs[0].pid)
-    cpu_start = {name: cpu_seconds(pids) for name, pids in groups().items()}
-    sample()
     wait_for(sample, 600, 0.05, "the whole stream")
     cpu_end = {name: cpu_seconds(pids) for name, pids in groups().items()}
     rss_end = rss_mb(procs[0].pid)

@@ -27,7 +27,7 @@ def test_a_revision_is_its_own_source_tree() -> None:
 
 def test_two_revisions_alternate_on_one_topic(stack: BenchStack) -> None:
     report = Report()
-    result = revisions.run(report, stack, CANDLES, baseline="HEAD", current=".", rounds=2, batch_max=200)
+    result = revisions.run(report, stack, CANDLES, baseline="HEAD", current=".", rounds=2, batch_max=50)
     old, new = (r.label for r in result.revisions)
     assert new == "working tree" and old != new
     for label in (old, new):

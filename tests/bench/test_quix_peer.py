@@ -15,7 +15,7 @@ from bench.report import Report
 from bench.stack import BenchStack, free_port
 
 CANDLES = 5_000
-BATCH = 250  # small batches and checkpoints: the stored row count must move in steps to time the run
+BATCH = 100  # small batches and checkpoints: the stored row count must move in steps to time the run
 
 
 @pytest.fixture(scope="module")
