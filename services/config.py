@@ -196,6 +196,12 @@ class Settings(BaseSettings):
                                                   "indicators kept")
     retention_reject_days: int = Field(_RETENTION.reject_days, ge=0, description="days of late bars and dead "
                                                                                  "letters kept")
+    retention_history_days: int = Field(
+        _RETENTION.history_days, ge=0, description="days of deployment check results and indicator reconciliation "
+                                                   "runs kept")
+    retention_webhook_days: int = Field(
+        _RETENTION.webhook_days, ge=0, description="days finished webhook deliveries (delivered or given up) and "
+                                                   "their attempts are kept; pending ones always are")
     retention_airflow_days: int = Field(
         30, ge=0, description="days of Airflow's own run history kept (airflow db clean); 0 keeps it")
     # Airflow 3 tasks cannot reach Airflow's metadata database: data_retention's `airflow db clean` is
@@ -345,7 +351,8 @@ class Settings(BaseSettings):
         return tuple(Timeframe.parse(name) for name in self.timeframes)
 
     def retention_policy(self) -> RetentionPolicy:
-        return RetentionPolicy(self.retention_bars, self.retention_market_days, self.retention_reject_days)
+        return RetentionPolicy(self.retention_bars, self.retention_market_days, self.retention_reject_days,
+                               self.retention_history_days, self.retention_webhook_days)
 
     def signal_rules(self) -> SignalRules:
         return SignalRules(**{name: getattr(self, name) for name in SignalRules.__dataclass_fields__})

@@ -153,11 +153,14 @@ MIN_AHEAD = AHEAD - timedelta(days=1)
 
 @dataclass(frozen=True, slots=True)
 class RetentionPolicy:
-    """The tiers (README "Data lifecycle"): bars and their signals by timeframe, the other records, rejects."""
+    """The tiers (README "Data lifecycle"): bars and their signals by timeframe, the other records,
+    rejects, and the platform's own history (check results, reconciliation runs, webhook deliveries)."""
 
     bars_days: tuple[tuple[str, int], ...] = ((RAW, 7), ("1m", 90))  # a timeframe not listed is kept
     market_days: int = 7  # order book, news sentiment, market data, economic indicators
     reject_days: int = 30  # late bars and dead letters
+    history_days: int = 30  # deployment check results, reconciliation runs
+    webhook_days: int = 7  # finished webhook deliveries: as long as the raw signals they announced
 
     def for_timeframe(self, timeframe: str) -> Tier:
         return Tier(timeframe, dict(self.bars_days).get(timeframe, KEEP_FOREVER))
@@ -169,6 +172,14 @@ class RetentionPolicy:
     @property
     def rejects(self) -> Tier:
         return Tier("rejects", self.reject_days)
+
+    @property
+    def history(self) -> Tier:
+        return Tier("history", self.history_days)
+
+    @property
+    def webhooks(self) -> Tier:
+        return Tier("webhooks", self.webhook_days)
 
 
 def parse_bars_days(text: str) -> tuple[tuple[str, int], ...]:

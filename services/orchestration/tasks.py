@@ -431,6 +431,25 @@ def retention_drop(run_params: Mapping[str, Any]) -> dict[str, Any]:
             "checkpoints": dropped.checkpoints}
 
 
+def retention_history(run_params: Mapping[str, Any]) -> dict[str, Any]:
+    """Delete the platform's own history older than its tier: deployment check results, reconciliation
+    runs, finished webhook deliveries (a dry run: count them)."""
+    from services.db.connect import pg_connection
+    from services.db.history import prune_history
+    from services.orchestration.runtime import load_settings
+
+    settings = load_settings()
+    with _refusing():
+        dry_run = validate_bool("dry_run", run_params.get("dry_run"))
+    with pg_connection(settings.admin_database_url, "tickflow-data-retention") as conn:
+        pruned = prune_history(conn, settings.retention_policy(), _now(), dry_run=dry_run)
+    verb = "would delete" if dry_run else "deleted"
+    for p in pruned:
+        log.info("%s %d row(s) of %s from before %s%s", verb, p.rows, p.table, p.cutoff.isoformat(),
+                 f" (with their {p.cascades_to})" if p.cascades_to else "")
+    return {"dry_run": dry_run, "rows": {p.table: p.rows for p in pruned}}
+
+
 def airflow_clean(run_params: Mapping[str, Any]) -> dict[str, Any]:
     """`airflow db clean` of Airflow's run history older than TICKFLOW_RETENTION_AIRFLOW_DAYS (0: kept).
 
@@ -465,11 +484,13 @@ def airflow_clean(run_params: Mapping[str, Any]) -> dict[str, Any]:
     return {"dry_run": dry_run, "before": before}
 
 
-def retention_summary(partitions: Mapping[str, Any], dropped: Mapping[str, Any]) -> str:
+def retention_summary(partitions: Mapping[str, Any], dropped: Mapping[str, Any], history: Mapping[str, Any]) -> str:
     verb = "would drop" if dropped["dry_run"] else "dropped"
+    pruned = ", ".join(f"{rows} of {table}" for table, rows in sorted(history["rows"].items()) if rows) or "none"
     message = (f"{verb} {len(dropped['partitions'])} partition(s): {dropped['rows']} rows, "
                f"{dropped['bytes'] / 1e6:.1f} MB; {'would create' if partitions['dry_run'] else 'created'} "
                f"{len(partitions['created'])}; {partitions['homed_rows']} row(s) "
-               f"{'waiting in' if partitions['dry_run'] else 'moved out of'} DEFAULT partitions")
+               f"{'waiting in' if partitions['dry_run'] else 'moved out of'} DEFAULT partitions; history rows "
+               f"{'that would be deleted' if history['dry_run'] else 'deleted'}: {pruned}")
     log.info("%s", message)
     return message

@@ -119,3 +119,17 @@ def test_policy_tiers_by_timeframe() -> None:
     for bad in ("raw", "raw=x", "7m=-1", "2q=3"):
         with pytest.raises(ValueError):
             parse_bars_days(bad)
+
+
+def test_the_history_tiers_come_from_the_settings_and_zero_keeps_for_good(monkeypatch: pytest.MonkeyPatch) -> None:
+    from services.config import Settings
+
+    assert (RetentionPolicy().history, RetentionPolicy().webhooks) == (Tier("history", 30), Tier("webhooks", 7))
+    monkeypatch.setenv("TICKFLOW_RETENTION_HISTORY_DAYS", "0")
+    monkeypatch.setenv("TICKFLOW_RETENTION_WEBHOOK_DAYS", "2")
+    policy = Settings().retention_policy()
+    assert policy.history.cutoff(NOW) is None
+    assert policy.webhooks.cutoff(NOW) == NOW - timedelta(days=2)
+    monkeypatch.setenv("TICKFLOW_RETENTION_WEBHOOK_DAYS", "-1")
+    with pytest.raises(ValueError, match="retention_webhook_days"):
+        Settings()

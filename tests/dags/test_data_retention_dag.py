@@ -1,5 +1,6 @@
 """data_retention with dag.test() on the lifecycle database (tests/lifecycle.py): the dry run lists
-what the real run then drops, exactly; nothing younger than its tier leaves; Airflow's history is cleaned."""
+what the real run then drops, exactly; nothing younger than its tier leaves; the platform's own history and
+Airflow's are cleaned."""
 from __future__ import annotations
 
 import os
@@ -38,6 +39,10 @@ def test_data_retention_drops_what_its_dry_run_listed_and_nothing_younger(
         INSERT INTO dead_letters SELECT 't', 0, n, 'bad', '\\x00', t
         FROM unnest(%(t)s::timestamptz[]) WITH ORDINALITY u(t, n);
         """, {"t": times})
+    # the platform's own history (30-day tier): a check result of 40 days ago goes, one of 20 stays
+    execute(lifecycle, "INSERT INTO deployment_checks (run_id, check_name, status, message, duration_ms, checked_at) "
+                       "VALUES ('old', 'kafka', 'ok', '', 1, now() - interval '40 days'), "
+                       "('recent', 'kafka', 'ok', '', 1, now() - interval '20 days')")
     with pg_connection(lifecycle.admin_database_url, "t") as conn:
         maintain(conn, lifecycle.retention_policy(), lifecycle.timeframes, now)
     before = kept(lifecycle)
@@ -55,6 +60,8 @@ def test_data_retention_drops_what_its_dry_run_listed_and_nothing_younger(
     assert (airflow_log_events("tickflow-old"), airflow_log_events("tickflow-recent")) == (1, 1)
     listed = xcom(dry, "drop_expired")
     assert listed["dry_run"] is True and listed["partitions"]
+    assert xcom(dry, "history")["rows"]["deployment_checks"] == 1
+    assert execute(lifecycle, "SELECT count(*) FROM deployment_checks") == [(2,)]
 
     run = dag_bag["data_retention"].test(run_conf={"dry_run": False})  # (a reused DAG keeps the last conf)
     assert run.state == "success", task_states(run)
@@ -63,6 +70,10 @@ def test_data_retention_drops_what_its_dry_run_listed_and_nothing_younger(
     assert dropped["rows"] == sum(before.values()) - sum(kept(lifecycle).values()) == listed["rows"]
     assert "dropped" in xcom(run, "summary") and f"{dropped['rows']} rows" in xcom(run, "summary")
     assert (airflow_log_events("tickflow-old"), airflow_log_events("tickflow-recent")) == (0, 1)
+    assert xcom(run, "history") == {"dry_run": False, "rows": {"deployment_checks": 1, "reconciliation_runs": 0,
+                                                               "webhook_deliveries": 0}}
+    assert execute(lifecycle, "SELECT run_id FROM deployment_checks") == [("recent",)]
+    assert xcom(run, "summary").endswith("; history rows deleted: 1 of deployment_checks")
 
     # the default tiers: raw bars and their signals 7 days, 1m candles 90, 1h kept, news 7, dead letters 30
     def oldest(sql: str) -> timedelta:
