@@ -33,6 +33,7 @@ from bench.report import Measurement, Report
 from bench.stack import ROOT, BenchStack, free_port, wait_for
 from services.core.stream import SymbolStream
 from services.db.connect import pg_connection
+from services.db.history import prune_history
 from services.db.migrations import migrate
 from services.db.partitions import drop_expired, maintain
 from services.db.queries import rebuild_source
@@ -168,6 +169,7 @@ def run(report: Report, stack: BenchStack, days: tuple[int, ...] = DAYS, rate: f
             with pg_connection(settings.admin_database_url, "bench-lifecycle") as conn:
                 maintain(conn, settings.retention_policy(), settings.timeframes, _utc(now))
                 drop_expired(conn, settings.retention_policy(), _utc(now))
+                prune_history(conn, settings.retention_policy(), _utc(now))
                 # what autovacuum does while a live day fills its partitions (here written in seconds):
                 # without statistics a summary query over the new day was planned as a nested loop (400 s)
                 conn.autocommit = True

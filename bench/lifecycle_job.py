@@ -76,13 +76,15 @@ def signal_evaluation(settings: Settings, end: datetime) -> Any:
 
 def data_retention(settings: Settings, end: datetime) -> Any:
     from services.db.connect import pg_connection
+    from services.db.history import prune_history
     from services.db.partitions import drop_expired, maintain
 
     with pg_connection(settings.admin_database_url, "bench-lifecycle") as conn:
         created = maintain(conn, settings.retention_policy(), settings.timeframes, end).created
         dropped = drop_expired(conn, settings.retention_policy(), end)
+        pruned = prune_history(conn, settings.retention_policy(), end)
     return {"created": len(created), "dropped": len(dropped.partitions),
-            "bytes": sum(p.bytes for p in dropped.partitions)}
+            "bytes": sum(p.bytes for p in dropped.partitions), "history rows": sum(p.rows for p in pruned)}
 
 
 JOBS: dict[str, Callable[[Settings, datetime], Any]] = {
