@@ -24,14 +24,14 @@ BATCH = 5_000
 class HistoryTable:
     name: str
     tier: Callable[[RetentionPolicy], Tier]
-    age: str  # the indexed column that dates a row
+    age: str  # the column that dates a row
     keep: str = "false"  # rows kept whatever their age
     cascades_to: str = ""  # a table whose rows go with these, for the log
 
 
 HISTORY = (
     HistoryTable("deployment_checks", lambda p: p.history, "checked_at"),
-    # A run 30 days old is not running any more, whatever its status says (a killed worker leaves 'running').
+    # A run older than its tier is not running any more, whatever its status says (a killed worker leaves 'running').
     HistoryTable("reconciliation_runs", lambda p: p.history, "started_at", cascades_to="reconciliation_mismatches"),
     HistoryTable("webhook_deliveries", lambda p: p.webhooks, "created_at", keep="status = 'pending'",
                  cascades_to="webhook_attempts"),
