@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from typing import Iterator
 
 import pytest
 
@@ -26,28 +27,26 @@ def test_cpu_seconds_reads_what_a_process_used_and_skips_one_that_is_gone() -> N
     assert used[os.getpid()] > 0
 
 
-def _sleeper() -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+
+@pytest.fixture
+def consumer() -> Iterator[subprocess.Popen]:
+    """A process standing for the consumer under test (its CPU and memory are read, nothing more)."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    yield proc
+    proc.kill()
+    proc.wait()
 
 
-def test_the_window_opens_at_the_first_sample_past_ten_per_cent_and_ends_at_the_whole_stream() -> None:
+def test_the_window_opens_at_the_first_sample_past_ten_per_cent_and_ends_at_the_whole_stream(
+        consumer: subprocess.Popen) -> None:
     readings = iter([0, 5, 10, 20, 30, 50, 80, 100, 100])  # 10 opens the window; the next sample starts it
-    proc = _sleeper()
-    try:
-        run = measure_stream([proc], lambda: next(readings), 100)
-    finally:
-        proc.kill()
-        proc.wait()
+    run = measure_stream([consumer], lambda: next(readings), 100)
     assert run.rate * run.seconds == pytest.approx(80)  # 20 → 100
     assert set(run.cpu_us_per_bar) == {"processor", "PostgreSQL", "Kafka"}
     assert next(readings) == 100  # the sample after the one that reached the end was not needed
 
 
-def test_a_stream_that_ends_before_it_can_be_timed_is_a_clear_error_not_a_division_by_zero() -> None:
-    proc = _sleeper()
-    try:
-        with pytest.raises(StreamTooShort, match="all 3,000 records were committed before the sustained part"):
-            measure_stream([proc], lambda: 3_000, 3_000)
-    finally:
-        proc.kill()
-        proc.wait()
+def test_a_stream_that_ends_before_it_can_be_timed_is_a_clear_error_not_a_division_by_zero(
+        consumer: subprocess.Popen) -> None:
+    with pytest.raises(StreamTooShort, match="all 3,000 records were committed before the sustained part"):
+        measure_stream([consumer], lambda: 3_000, 3_000)
