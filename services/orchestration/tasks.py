@@ -387,6 +387,19 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+@contextmanager
+def _as_owner(run_params: Mapping[str, Any]) -> Iterator[tuple[Any, bool, Any]]:
+    """A data_retention task's settings, its `dry_run` param, and a connection as the tables' owner."""
+    from services.db.connect import pg_connection
+    from services.orchestration.runtime import load_settings
+
+    settings = load_settings()
+    with _refusing():
+        dry_run = validate_bool("dry_run", run_params.get("dry_run"))
+    with pg_connection(settings.admin_database_url, "tickflow-data-retention") as conn:
+        yield settings, dry_run, conn
+
+
 def _partition_dict(p: Any) -> dict[str, Any]:
     return {"partition": p.name, "table": p.table, "timeframe": p.timeframe, "from": p.range.lo.isoformat(),
             "to": p.range.hi.isoformat(), "rows": p.rows, "bytes": p.bytes}
@@ -394,14 +407,9 @@ def _partition_dict(p: Any) -> dict[str, Any]:
 
 def retention_partitions(run_params: Mapping[str, Any]) -> dict[str, Any]:
     """Create the partitions a week ahead and home rows waiting in DEFAULT partitions (a dry run: list them)."""
-    from services.db.connect import pg_connection
     from services.db.partitions import maintain
-    from services.orchestration.runtime import load_settings
 
-    settings = load_settings()
-    with _refusing():
-        dry_run = validate_bool("dry_run", run_params.get("dry_run"))
-    with pg_connection(settings.admin_database_url, "tickflow-data-retention") as conn:
+    with _as_owner(run_params) as (settings, dry_run, conn):
         report = maintain(conn, settings.retention_policy(), settings.timeframes, _now(), dry_run=dry_run)
     verb = "would create" if dry_run else "created"
     log.info("%s %d partition(s)%s; %d row(s) %s out of DEFAULT partitions", verb, len(report.created),
@@ -412,14 +420,9 @@ def retention_partitions(run_params: Mapping[str, Any]) -> dict[str, Any]:
 
 def retention_drop(run_params: Mapping[str, Any]) -> dict[str, Any]:
     """Drop every partition wholly older than its tier (a dry run: list them), with rows and sizes."""
-    from services.db.connect import pg_connection
     from services.db.partitions import drop_expired
-    from services.orchestration.runtime import load_settings
 
-    settings = load_settings()
-    with _refusing():
-        dry_run = validate_bool("dry_run", run_params.get("dry_run"))
-    with pg_connection(settings.admin_database_url, "tickflow-data-retention") as conn:
+    with _as_owner(run_params) as (settings, dry_run, conn):
         dropped = drop_expired(conn, settings.retention_policy(), _now(), dry_run=dry_run)
     gone = dropped.partitions
     verb = "would drop" if dry_run else "dropped"
@@ -434,14 +437,9 @@ def retention_drop(run_params: Mapping[str, Any]) -> dict[str, Any]:
 def retention_history(run_params: Mapping[str, Any]) -> dict[str, Any]:
     """Delete the platform's own history older than its tier: deployment check results, reconciliation
     runs, finished webhook deliveries (a dry run: count them)."""
-    from services.db.connect import pg_connection
     from services.db.history import prune_history
-    from services.orchestration.runtime import load_settings
 
-    settings = load_settings()
-    with _refusing():
-        dry_run = validate_bool("dry_run", run_params.get("dry_run"))
-    with pg_connection(settings.admin_database_url, "tickflow-data-retention") as conn:
+    with _as_owner(run_params) as (settings, dry_run, conn):
         pruned = prune_history(conn, settings.retention_policy(), _now(), dry_run=dry_run)
     verb = "would delete" if dry_run else "deleted"
     for p in pruned:
