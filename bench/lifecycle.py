@@ -28,14 +28,13 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
+from bench.lifecycle_job import data_retention
 from bench.pipeline import candles, produce
 from bench.report import Measurement, Report
 from bench.stack import ROOT, BenchStack, free_port, wait_for
 from services.core.stream import SymbolStream
 from services.db.connect import pg_connection
-from services.db.history import prune_history
 from services.db.migrations import migrate
-from services.db.partitions import drop_expired, maintain
 from services.db.queries import rebuild_source
 from services.processor.fast_forward import FastForward
 
@@ -166,10 +165,8 @@ def run(report: Report, stack: BenchStack, days: tuple[int, ...] = DAYS, rate: f
             print(f"  {GROUP}: day {day}: {counts.records:,} records in {counts.seconds:.0f} s", flush=True)
             # the worst case for a rebuild: a whole day of bars since the last checkpoint
             rebuild_ms = _rebuild_ms(stack) if day in days else 0.0
+            data_retention(settings, _utc(now))
             with pg_connection(settings.admin_database_url, "bench-lifecycle") as conn:
-                maintain(conn, settings.retention_policy(), settings.timeframes, _utc(now))
-                drop_expired(conn, settings.retention_policy(), _utc(now))
-                prune_history(conn, settings.retention_policy(), _utc(now))
                 # what autovacuum does while a live day fills its partitions (here written in seconds):
                 # without statistics a summary query over the new day was planned as a nested loop (400 s)
                 conn.autocommit = True
